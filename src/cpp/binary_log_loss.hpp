@@ -1,0 +1,45 @@
+// binary_log_loss.hpp -- mean binary log-loss of the output unit and its delta.
+//
+// Legend: n = samples; p (n) = a^(L), the sigmoid output; y (n) in {0, 1}.
+//   forward:  loss = -(1/n) sum_i log(y_i ? p_i : 1 - p_i), p clipped to [eps, 1 - eps]
+//   backward: delta^(L) = dJ/dz^(L) = p - y      (sigmoid and log-loss derivatives combined;
+//             the 1/n of the mean is applied once, in the weight gradient)
+// numpy twins: backprop.reference.binary_log_loss and binary_log_loss_backward.
+#pragma once
+
+#include <limits>
+
+#include "gemm.hpp"
+#include "sigmoid.hpp"
+
+namespace backprop {
+
+// Returns sum_i log(y_i ? p_i : 1 - p_i) (negated, not divided by n), accumulated in double.
+// p has stride ldp.  tmp must hold n values.
+template <class T>
+double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
+    const T eps = std::numeric_limits<T>::epsilon();
+    for (idx i = 0; i < n; ++i) {
+        T q = p[i * ldp];
+        q = q < eps ? eps : q;
+        q = q > T(1) - eps ? T(1) - eps : q;
+        tmp[i] = y[i] != T(0) ? q : T(1) - q;
+    }
+    log_inplace(tmp, n);
+    // Eight interleaved partial sums in a fixed order (deterministic, and vectorisable).
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    idx i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) s[j] += static_cast<double>(tmp[i + j]);
+    for (int j = 0; i < n; ++i, ++j) s[j] += static_cast<double>(tmp[i]);
+    return -(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+
+// delta[i] = p[i] - y[i]  (delta and p have strides ldd and ldp).
+template <class T>
+void binary_log_loss_backward(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict delta,
+                              idx ldd) {
+    for (idx i = 0; i < n; ++i) delta[i * ldd] = p[i * ldp] - y[i];
+}
+
+}  // namespace backprop

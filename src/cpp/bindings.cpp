@@ -1,0 +1,315 @@
+// bindings.cpp -- the private module backprop._core.
+//
+// Every function checks what it is handed (dtype, ndim, contiguity, shapes, writeability) and
+// raises TypeError / ValueError before touching memory; arrays are never converted or copied
+// here (the estimator does that, once).  Long work runs with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "network.hpp"
+
+namespace py = pybind11;
+using namespace backprop;
+
+namespace {
+
+std::string shape_str(const py::array& a) {
+    std::string s = "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+        if (i) s += ", ";
+        s += std::to_string(a.shape(i));
+    }
+    if (a.ndim() == 1) s += ",";
+    return s + ")";
+}
+
+// Equivalent dtype (native byte order), whatever dtype object instance the array carries.
+template <class T>
+bool has_dtype(const py::array& a) { return py::array_t<T>::check_(a); }
+bool is_float64(const py::array& a) { return has_dtype<double>(a); }
+bool is_float32(const py::array& a) { return has_dtype<float>(a); }
+
+// Checks dtype T, ndim and C-contiguity; returns the array typed (no copy).
+template <class T>
+py::array_t<T> require(const py::array& a, const char* name, int ndim, bool writeable = false) {
+    if (!has_dtype<T>(a))
+        throw py::type_error(std::string(name) + " must have dtype " + std::string(py::str(py::dtype::of<T>())) +
+                             ", got " + std::string(py::str(a.dtype())));
+    if (a.ndim() != ndim)
+        throw py::value_error(std::string(name) + " must be " + std::to_string(ndim) + "-D, got shape " +
+                              shape_str(a));
+    if (!(a.flags() & py::array::c_style))
+        throw py::value_error(std::string(name) + " must be C-contiguous");
+    if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+    return py::array_t<T>::ensure(a);
+}
+
+// Reads the architecture from the weight list and checks that the matrices chain.
+template <class T>
+Shape check_weights(const std::vector<py::array_t<T>>& W, idx n_features, bool need_single_output = true) {
+    if (W.empty()) throw py::value_error("weights must hold at least one matrix");
+    Shape s;
+    s.n_features = n_features;
+    idx k = n_features;
+    for (std::size_t l = 0; l < W.size(); ++l) {
+        const idx rows = W[l].shape(0), cols = W[l].shape(1);
+        if (cols != k + 1)
+            throw py::value_error("weights[" + std::to_string(l) + "] has shape " + shape_str(W[l]) + ", expected (" +
+                                  std::to_string(rows) + ", " + std::to_string(k + 1) + ") (inputs + bias column)");
+        if (rows < 1) throw py::value_error("weights[" + std::to_string(l) + "] has no output units");
+        s.k.push_back(k);
+        s.m.push_back(rows);
+        k = rows;
+    }
+    if (need_single_output && s.m.back() != 1)
+        throw py::value_error("the last weight matrix must have exactly one row (one sigmoid output unit), got " +
+                              shape_str(W.back()));
+    return s;
+}
+
+template <class T>
+std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable) {
+    std::vector<py::array_t<T>> W;
+    for (std::size_t l = 0; l < weights.size(); ++l) {
+        py::object o = weights[l];
+        if (!py::isinstance<py::array>(o)) throw py::type_error("weights[" + std::to_string(l) + "] is not a numpy array");
+        const std::string name = "weights[" + std::to_string(l) + "]";
+        W.push_back(require<T>(o.cast<py::array>(), name.c_str(), 2, writeable));
+    }
+    return W;
+}
+
+template <class T>
+py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& weights, double learning_rate,
+                     long long max_iter, int n_threads) {
+    auto X = require<T>(X_, "X", 2);
+    auto y = require<T>(y_, "y", 1);
+    const idx n = X.shape(0), d = X.shape(1);
+    if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
+    if (y.shape(0) != n)
+        throw py::value_error("X and y have different numbers of samples: " + std::to_string(n) + " and " +
+                              std::to_string(y.shape(0)));
+    if (!std::isfinite(learning_rate)) throw py::value_error("learning_rate must be finite");
+    if (max_iter < 0) throw py::value_error("max_iter must be >= 0");
+    if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
+    auto W = require_weights<T>(weights, /*writeable=*/true);
+    const Shape s = check_weights<T>(W, d);
+    for (std::size_t a = 0; a < W.size(); ++a)
+        for (std::size_t b = a + 1; b < W.size(); ++b)
+            if (W[a].data() == W[b].data()) throw py::value_error("weights must be distinct arrays");
+
+    std::vector<T*> Wp;
+    for (auto& w : W) Wp.push_back(w.mutable_data());
+    py::array_t<T> loss(static_cast<py::ssize_t>(max_iter));
+    T* loss_ptr = loss.mutable_data();
+    const T* Xp = X.data();
+    const T* yp = y.data();
+
+    auto last = std::chrono::steady_clock::now();
+    auto should_stop = [&last]() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last < std::chrono::milliseconds(50)) return false;
+        last = now;
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    };
+    TrainResult r;
+    {
+        py::gil_scoped_release release;
+        r = train<T>(Xp, yp, n, s, Wp, static_cast<T>(learning_rate), static_cast<idx>(max_iter), n_threads, loss_ptr,
+                     should_stop);
+    }
+    if (r.interrupted) throw py::error_already_set();
+    loss.resize({static_cast<py::ssize_t>(r.n_iter)});
+    return py::make_tuple(loss, r.n_iter);
+}
+
+template <class T>
+py::array_t<T> predict_impl(const py::array& X_, const py::list& weights, int n_threads) {
+    auto X = require<T>(X_, "X", 2);
+    const idx n = X.shape(0), d = X.shape(1);
+    if (d < 1) throw py::value_error("X must have at least one feature");
+    if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
+    auto W = require_weights<T>(weights, false);
+    const Shape s = check_weights<T>(W, d);
+    std::vector<const T*> Wp;
+    for (auto& w : W) Wp.push_back(w.data());
+    py::array_t<T> p(static_cast<py::ssize_t>(n));
+    T* pp = p.mutable_data();
+    const T* Xp = X.data();
+    if (n > 0) {
+        py::gil_scoped_release release;
+        predict_proba<T>(Xp, n, s, Wp, pp, n_threads);
+    }
+    return p;
+}
+
+template <class T>
+py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_) {
+    auto a_prev = require<T>(a_prev_, "a_prev", 2);
+    auto W = require<T>(W_, "W", 2);
+    const idx n = a_prev.shape(0), k = a_prev.shape(1), m = W.shape(0);
+    if (W.shape(1) != k + 1)
+        throw py::value_error("W must have shape (n_out, n_in + 1) = (" + std::to_string(m) + ", " +
+                              std::to_string(k + 1) + "), got " + shape_str(W));
+    py::array_t<T> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(m)});
+    if (n == 0 || m == 0) return a;
+    PackedLayer<T> P(k, m);
+    pack_forward(W.data(), m, k, P.fwd);
+    const idx ld = round_up(m, simd<T>::width);
+    Buffer<T> out(n * ld);
+    dense_sigmoid_forward<T>(n, a_prev.data(), k, P.fwd, out.get(), ld);
+    for (idx i = 0; i < n; ++i) std::copy(out.get() + i * ld, out.get() + i * ld + m, a.mutable_data() + i * m);
+    return a;
+}
+
+template <class T>
+py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py::array& delta_, bool need_delta_prev) {
+    auto a_prev = require<T>(a_prev_, "a_prev", 2);
+    auto W = require<T>(W_, "W", 2);
+    auto delta = require<T>(delta_, "delta", 2);
+    const idx n = a_prev.shape(0), k = a_prev.shape(1), m = W.shape(0);
+    if (W.shape(1) != k + 1)
+        throw py::value_error("W must have shape (n_out, n_in + 1) = (" + std::to_string(m) + ", " +
+                              std::to_string(k + 1) + "), got " + shape_str(W));
+    if (delta.shape(0) != n || delta.shape(1) != m)
+        throw py::value_error("delta must have shape (n, n_out) = (" + std::to_string(n) + ", " + std::to_string(m) +
+                              "), got " + shape_str(delta));
+    if (n == 0) throw py::value_error("a_prev must have at least one sample");
+    constexpr int VW = simd<T>::width;
+    const idx m_pad = round_up(m, VW);
+    // delta with rows padded to whole vectors (the kernels read full vectors).
+    Buffer<T> D(n * m_pad);
+    for (idx i = 0; i < n; ++i)
+        for (idx c = 0; c < m; ++c) D.get()[i * m_pad + c] = delta.data()[i * m + c];
+    Buffer<T> G((k + 1) * m_pad);
+    dense_sigmoid_backward_weights<T>(n, a_prev.data(), k, D.get(), m_pad, G.get(), m_pad, 0, k, 0, m_pad, true);
+    py::array_t<T> dW({static_cast<py::ssize_t>(m), static_cast<py::ssize_t>(k + 1)});
+    T* dWp = dW.mutable_data();
+    for (idx j = 0; j < m; ++j)
+        for (idx q = 0; q <= k; ++q) dWp[j * (k + 1) + q] = G.get()[q * m_pad + j] / static_cast<T>(n);
+    if (!need_delta_prev) return py::make_tuple(dW, py::none());
+    py::array_t<T> delta_prev({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+    PackedLayer<T> P(k, m);
+    pack_backward(W.data(), m, k, P.bwd);
+    // a_prev and delta_prev with rows padded to whole vectors, as the kernel expects.
+    const idx k_pad = round_up(k, VW);
+    Buffer<T> A(n * k_pad), Dp(n * k_pad);
+    for (idx i = 0; i < n; ++i) std::copy(a_prev.data() + i * k, a_prev.data() + (i + 1) * k, A.get() + i * k_pad);
+    dense_sigmoid_backward_delta<T>(n, D.get(), m_pad, P.bwd, A.get(), Dp.get(), k_pad);
+    for (idx i = 0; i < n; ++i)
+        std::copy(Dp.get() + i * k_pad, Dp.get() + i * k_pad + k, delta_prev.mutable_data() + i * k);
+    return py::make_tuple(dW, delta_prev);
+}
+
+template <class T>
+py::array_t<T> sigmoid_impl(const py::array& z_) {
+    auto z = require<T>(z_, "z", 1);
+    py::array_t<T> out(z.shape(0));
+    std::copy(z.data(), z.data() + z.shape(0), out.mutable_data());
+    sigmoid_inplace(out.mutable_data(), z.shape(0));
+    return out;
+}
+
+template <class T>
+double log_loss_impl(const py::array& p_, const py::array& y_) {
+    auto p = require<T>(p_, "p", 1);
+    auto y = require<T>(y_, "y", 1);
+    const idx n = p.shape(0);
+    if (y.shape(0) != n) throw py::value_error("p and y have different lengths");
+    if (n == 0) throw py::value_error("p must not be empty");
+    Buffer<T> tmp(n);
+    return binary_log_loss_sum<T>(n, p.data(), 1, y.data(), tmp.get()) / static_cast<double>(n);
+}
+
+// Dispatch on the dtype of the first array argument.
+template <class F64, class F32>
+auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
+    if (is_float64(first)) return f64();
+    if (is_float32(first)) return f32();
+    throw py::type_error(std::string(name) + " must have dtype float64 or float32, got " + std::string(py::str(first.dtype())));
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "backprop._core: C++ kernels of backprop (private; use backprop.NeuralNetwork).";
+    m.attr("simd_width_bytes") = kVecBytes;
+#if defined(__AVX512F__)
+    m.attr("isa") = "avx512";
+#elif defined(__AVX2__)
+    m.attr("isa") = "avx2";
+#else
+    m.attr("isa") = "baseline";
+#endif
+    m.def("default_threads", &default_threads, "Number of hardware threads (the default n_threads).");
+
+    m.def(
+        "train",
+        [](const py::array& X, const py::array& y, const py::list& weights, double learning_rate, long long max_iter,
+           int n_threads) {
+            return dispatch(
+                X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads); },
+                [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads); });
+        },
+        py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("learning_rate"), py::arg("max_iter"),
+        py::arg("n_threads"),
+        R"pbdoc(Full-batch gradient descent on the article's network, in place.
+
+X (n, d) and y (n,) in {0, 1}, C-contiguous, both float64 or both float32; weights: list of
+C-contiguous writeable (m_l, k_l + 1) arrays of the same dtype, updated in place.
+Returns (loss_curve, n_iter): the mean log-loss of each iteration's forward pass.)pbdoc");
+
+    m.def(
+        "predict_proba",
+        [](const py::array& X, const py::list& weights, int n_threads) {
+            return dispatch(
+                X, "X", [&] { return py::object(predict_impl<double>(X, weights, n_threads)); },
+                [&] { return py::object(predict_impl<float>(X, weights, n_threads)); });
+        },
+        py::arg("X"), py::arg("weights"), py::arg("n_threads"),
+        "P(class 1) for each row of X (n, d): the network's forward pass, returned as an (n,) array.");
+
+    m.def(
+        "dense_sigmoid_forward",
+        [](const py::array& a_prev, const py::array& W) {
+            return dispatch(
+                a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W)); },
+                [&] { return py::object(forward_impl<float>(a_prev, W)); });
+        },
+        py::arg("a_prev"), py::arg("W"), "a = sigmoid(a_prev @ W[:, 1:].T + W[:, 0]); a_prev (n, k), W (m, k + 1).");
+
+    m.def(
+        "dense_sigmoid_backward",
+        [](const py::array& a_prev, const py::array& W, const py::array& delta, bool need_delta_prev) {
+            return dispatch(
+                a_prev, "a_prev", [&] { return backward_impl<double>(a_prev, W, delta, need_delta_prev); },
+                [&] { return backward_impl<float>(a_prev, W, delta, need_delta_prev); });
+        },
+        py::arg("a_prev"), py::arg("W"), py::arg("delta"), py::arg("need_delta_prev") = true,
+        R"pbdoc((dW, delta_prev): dW[:, 0] = delta.sum(0) / n, dW[:, 1:] = delta.T @ a_prev / n,
+delta_prev = (delta @ W[:, 1:]) * a_prev * (1 - a_prev) (None unless need_delta_prev).)pbdoc");
+
+    m.def(
+        "sigmoid",
+        [](const py::array& z) {
+            return dispatch(
+                z, "z", [&] { return py::object(sigmoid_impl<double>(z)); },
+                [&] { return py::object(sigmoid_impl<float>(z)); });
+        },
+        py::arg("z"), "Stable elementwise sigmoid of a 1-D array (the kernel the layers use).");
+
+    m.def(
+        "binary_log_loss",
+        [](const py::array& p, const py::array& y) {
+            return dispatch(
+                p, "p", [&] { return log_loss_impl<double>(p, y); }, [&] { return log_loss_impl<float>(p, y); });
+        },
+        py::arg("p"), py::arg("y"), "Mean binary log-loss of probabilities p (n,) against labels y (n,) in {0, 1}.");
+}

@@ -1,0 +1,209 @@
+// gemm.hpp -- the two matrix-product shapes backpropagation needs, register-blocked.
+//
+// Legend: n = samples (rows), k = inputs of a layer, m = outputs of a layer,
+//         W = simd<T>::width lanes per vector, NR = NV * W columns per register tile,
+//         MR = rows per register tile.  All matrices are row-major.
+//
+//   gemm_rows:   C[i, c] = epi(init[c] + sum_p A[i, p] * B[p, c])  (i < rows, c < m padded)
+//                A read with scalar broadcasts (any leading dimension, user memory allowed),
+//                B packed panels (k x NR, zero-padded, owned by us), C rows padded to whole
+//                vectors (owned by us); epi is the fused epilogue (sigmoid, or * a (1 - a)).
+//                Forward pass: A = a_prev, B = W[:, 1:]^T, init = W[:, 0].
+//                Delta pass:   A = delta,  B = W[:, 1:],   init = 0.
+//   gemm_tn_acc: G[p, c] += sum_i A[i, p] * D[i, c]               (reduction over samples)
+//                A read with broadcasts, D rows padded to NR (owned by us), G a (k x NR) tile.
+//                Weight gradient: A = a_prev, D = delta, G = (delta^T a_prev)^T.
+//
+// Every output element is computed by the same sequence of operations whatever tile, row block
+// or thread it falls in, so results do not depend on how work is split.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+
+#include "simd.hpp"
+
+namespace backprop {
+
+using idx = std::ptrdiff_t;
+
+// One MR x (NV*W) tile of C = epi(init + A B).  B is packed: row p holds NV*W values.  C rows
+// are padded, so the whole tile is stored.  epi(x, row, col) maps the accumulator vector of
+// (tile row r, columns col..col+W) before the store: the fused bias/sigmoid or a(1-a) step.
+template <class T, int MR, int NV, class Epi>
+inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict B,
+                      const T* __restrict init, T* __restrict C, idx ldc, idx row0, idx col0,
+                      const Epi& epi) {
+    using V = typename simd<T>::vec;
+    constexpr int W = simd<T>::width;
+    V acc[MR][NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) {
+        const V b0 = init ? vload<V>(init + v * W) : V{};
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) acc[r][v] = b0;
+    }
+    for (idx p = 0; p < k; ++p) {
+        V b[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) b[v] = vload<V>(B + p * NV * W + v * W);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            const V a = vbroadcast<V>(A[r * lda + p]);
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) vstore(C + r * ldc + v * W, epi(acc[r][v], row0 + r, col0 + v * W));
+}
+
+// Rows [0, rows) of C = epi(init + A B) for one packed panel of NR = NV * W columns.
+template <class T, int NV, class Epi>
+void gemm_panel(idx rows, idx k, const T* A, idx lda, const T* B, const T* init, T* C, idx ldc,
+                idx col0, const Epi& epi) {
+    constexpr int MR = NV == 1 ? kTileRows1 : kTileRows2;
+    idx i = 0;
+    for (; i + MR <= rows; i += MR)
+        gemm_tile<T, MR, NV>(k, A + i * lda, lda, B, init, C + i * ldc, ldc, i, col0, epi);
+    const idx left = rows - i;
+    A += i * lda;
+    C += i * ldc;
+    switch (left) {  // remainder rows: same per-element arithmetic, smaller tile
+        case 11: gemm_tile<T, 11, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 10: gemm_tile<T, 10, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 9: gemm_tile<T, 9, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 8: gemm_tile<T, 8, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 7: gemm_tile<T, 7, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 6: gemm_tile<T, 6, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 5: gemm_tile<T, 5, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 4: gemm_tile<T, 4, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 3: gemm_tile<T, 3, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 2: gemm_tile<T, 2, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 1: gemm_tile<T, 1, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        default: break;
+    }
+}
+
+// A packed operand: panels of NR = 2W columns (the last may be W wide), each k x NR, zero padded.
+template <class T>
+struct PackedPanels {
+    static constexpr int W = simd<T>::width;
+    idx k = 0, m = 0;
+    T* data = nullptr;   // k * round_up(m, W) values; panel q starts at k * q * 2W
+    T* init = nullptr;   // round_up(m, W) values or nullptr
+    static idx size(idx k_, idx m_) { return k_ * round_up(m_, W); }
+    idx panel_width(idx c0) const { return std::min<idx>(2 * W, round_up(m - c0, W)); }
+};
+
+// C (rows x round_up(m, W), padded rows of ld ldc) = epi(init + A B), all panels.
+template <class T, class Epi>
+void gemm_rows(idx rows, const T* A, idx lda, const PackedPanels<T>& B, T* C, idx ldc, const Epi& epi) {
+    constexpr int W = simd<T>::width;
+    const idx k = B.k;
+    for (idx c0 = 0; c0 < B.m; c0 += 2 * W) {
+        const T* Bp = B.data + k * c0;
+        const T* init = B.init ? B.init + c0 : nullptr;
+        if (B.panel_width(c0) == 2 * W)
+            gemm_panel<T, 2>(rows, k, A, lda, Bp, init, C + c0, ldc, c0, epi);
+        else
+            gemm_panel<T, 1>(rows, k, A, lda, Bp, init, C + c0, ldc, c0, epi);
+    }
+}
+
+// Pack B[p, c] = src[c * ld_c + p * ld_p] for p < k, c < m into panels (zero padded).
+template <class T>
+void pack_panels(idx k, idx m, const T* src, idx ld_p, idx ld_c, T* dst) {
+    constexpr int W = simd<T>::width;
+    for (idx c0 = 0; c0 < m; c0 += 2 * W) {
+        const idx pw = std::min<idx>(2 * W, round_up(m - c0, W));
+        T* panel = dst + k * c0;
+        for (idx p = 0; p < k; ++p)
+            for (idx c = 0; c < pw; ++c)
+                panel[p * pw + c] = (c0 + c < m) ? src[(c0 + c) * ld_c + p * ld_p] : T(0);
+    }
+}
+
+// One MR x (NV*W) tile of G += A^T D over `rows` samples.  D rows are padded (ldd >= NV*W).
+template <class T, int MR, int NV>
+inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __restrict D, idx ldd,
+                         T* __restrict G, idx ldg) {
+    using V = typename simd<T>::vec;
+    constexpr int W = simd<T>::width;
+    V acc[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) acc[r][v] = vload<V>(G + r * ldg + v * W);
+    for (idx i = 0; i < rows; ++i) {
+        V d[NV];
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) d[v] = vload<V>(D + i * ldd + v * W);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; ++r) {
+            const V a = vbroadcast<V>(A[i * lda + r]);
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v) acc[r][v] += a * d[v];
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) vstore(G + r * ldg + v * W, acc[r][v]);
+}
+
+// G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
+template <class T, int NV>
+void gemm_tn_block_nv(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0,
+                      idx p1) {
+    constexpr int MR = NV == 1 ? kTileRows1 : kTileRows2;
+    idx p = p0;
+    for (; p + MR <= p1; p += MR) gemm_tn_tile<T, MR, NV>(rows, A + p, lda, D, ldd, G + p * ldg, ldg);
+    const T* Ap = A + p;
+    T* Gp = G + p * ldg;
+    switch (p1 - p) {
+        case 11: gemm_tn_tile<T, 11, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 10: gemm_tn_tile<T, 10, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 9: gemm_tn_tile<T, 9, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 8: gemm_tn_tile<T, 8, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 7: gemm_tn_tile<T, 7, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 6: gemm_tn_tile<T, 6, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 5: gemm_tn_tile<T, 5, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 4: gemm_tn_tile<T, 4, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 3: gemm_tn_tile<T, 3, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 2: gemm_tn_tile<T, 2, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        case 1: gemm_tn_tile<T, 1, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
+        default: break;
+    }
+}
+
+template <class T>
+void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1,
+                 idx c0, idx c1) {
+    constexpr int W = simd<T>::width;
+    for (idx c = c0; c < c1;) {
+        if (c + 2 * W <= c1) {
+            gemm_tn_block_nv<T, 2>(rows, A, lda, D + c, ldd, G + c, ldg, p0, p1);
+            c += 2 * W;
+        } else {
+            gemm_tn_block_nv<T, 1>(rows, A, lda, D + c, ldd, G + c, ldg, p0, p1);
+            c += W;
+        }
+    }
+}
+
+// g[c] += sum_i D[i, c] for c in [c0, c1): the bias column's gradient (a column of ones in A).
+template <class T>
+void column_sums_acc(idx rows, const T* __restrict D, idx ldd, T* __restrict g, idx c0, idx c1) {
+    using V = typename simd<T>::vec;
+    constexpr int W = simd<T>::width;
+    for (idx c = c0; c < c1; c += W) {
+        V acc = vload<V>(g + c);
+        for (idx i = 0; i < rows; ++i) acc += vload<V>(D + i * ldd + c);
+        vstore(g + c, acc);
+    }
+}
+
+}  // namespace backprop

@@ -1,0 +1,49 @@
+"""Shared helpers for the tests: data makers and a comparison that explains its failures."""
+
+import numpy as np
+import pytest
+
+from backprop import reference
+
+# Tolerances of the C++ path against the numpy reference (the project's contract).
+TOL = {
+    np.float64: dict(rtol=1e-10, atol=1e-12),
+    np.float32: dict(rtol=2e-4, atol=2e-5),
+}
+
+
+def tol(dtype):
+    return TOL[np.dtype(dtype).type]
+
+
+def assert_close(actual, desired, dtype, what=""):
+    """assert_allclose with the dtype's tolerance, reporting max abs / rel differences (llm.c habit)."""
+    actual = np.asarray(actual)
+    desired = np.asarray(desired)
+    assert actual.shape == desired.shape, f"{what}: shape {actual.shape} != {desired.shape}"
+    diff = np.abs(actual.astype(np.float64) - desired.astype(np.float64))
+    rel = diff / np.maximum(np.abs(desired.astype(np.float64)), np.finfo(np.float64).tiny)
+    np.testing.assert_allclose(
+        actual,
+        desired,
+        **tol(dtype),
+        err_msg=f"{what}: max abs diff {diff.max(initial=0):.3e}, max rel diff {rel.max(initial=0):.3e}",
+    )
+
+
+def make_data(n, d, dtype=np.float64, seed=0):
+    """Gaussian X and labels from a noisy nonlinear rule, so that training has something to learn."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    score = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.3 * rng.normal(size=n)
+    y = (score > np.median(score)).astype(dtype) if n > 1 else np.array([1.0], dtype=dtype)
+    return X.astype(dtype), y
+
+
+def initial_weights(d, n_hidden, dtype, seed=0):
+    return reference.init_weights(d, n_hidden, np.random.default_rng(seed), dtype)
+
+
+@pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
+def dtype(request):
+    return request.param
