@@ -28,6 +28,15 @@ def ensure_clean_blas_env() -> str:
     return "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were not set"
 
 
+def clean_blas_env() -> dict:
+    """A copy of os.environ without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, for child processes.
+
+    After ensure_clean_blas_env() the current environment is already clean; this keeps a child
+    clean even when a caller skipped that step (the variables act when OpenBLAS loads).
+    """
+    return {k: v for k, v in os.environ.items() if k not in BLAS_VARS}
+
+
 def median_time(fn, repeats: int, warmup: int = 1) -> tuple[float, float]:
     """(median, min) wall time of fn() over `repeats` runs after `warmup` untimed runs."""
     for _ in range(warmup):
