@@ -44,6 +44,20 @@ def test_training_matches_reference(n, d, n_hidden, iters, dtype):
     assert_close(_core.predict_proba(X, w_cpp, 2), reference.predict_proba(X, w_ref), dtype, "probabilities")
 
 
+# Wider layers and more samples: the k-sliced products (k > 128), several blocks, and the
+# cooperative schedule (one gradient accumulator shared by all threads).
+BIG_SHAPES = [(2100, 150, (200, 130)), (1500, 40, (300,))]
+
+
+@pytest.mark.parametrize("iters", [1, 10])
+@pytest.mark.parametrize("n,d,n_hidden", BIG_SHAPES, ids=[f"{n}x{d}-{h}" for n, d, h in BIG_SHAPES])
+def test_training_matches_reference_on_wide_layers(n, d, n_hidden, iters, dtype):
+    X, (w_ref, loss_ref), (w_cpp, loss_cpp) = _train_both(n, d, n_hidden, dtype, iters, lr=0.5)
+    for i, (a, b) in enumerate(zip(w_cpp, w_ref)):
+        assert_close(a, b, dtype, f"weights[{i}] after {iters} iterations")
+    assert_close(loss_cpp, loss_ref, dtype, "loss curve")
+
+
 def test_loss_curve_is_recorded_before_each_update(dtype):
     X, y = make_data(80, 3, dtype)
     w = initial_weights(3, (4,), dtype)
@@ -52,10 +66,12 @@ def test_loss_curve_is_recorded_before_each_update(dtype):
     assert_close(loss[0], expected_first, dtype, "loss of the initial weights")
 
 
-@pytest.mark.parametrize("n", [1, 255, 256, 257, 4000])
-def test_results_are_bitwise_identical_for_any_thread_count(n, dtype):
-    X, y = make_data(n, 9, dtype, seed=5)
-    w0 = initial_weights(9, (8, 3), dtype)
+@pytest.mark.parametrize(
+    "n, d, n_hidden", [(1, 9, (8, 3)), (255, 9, (8, 3)), (257, 9, (8, 3)), (4000, 9, (8, 3)), (1300, 150, (140,))]
+)
+def test_results_are_bitwise_identical_for_any_thread_count(n, d, n_hidden, dtype):
+    X, y = make_data(n, d, dtype, seed=5)
+    w0 = initial_weights(d, n_hidden, dtype)
     runs = []
     for n_threads in (1, 2, 3, 4, 8):
         w = [W.copy() for W in w0]

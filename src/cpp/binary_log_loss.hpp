@@ -35,10 +35,9 @@ double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __res
     return -(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
 }
 
-// delta[i] = p[i] - y[i]  (delta and p have strides ldd and ldp).
+// delta[i] = p[i] - y[i]  (delta and p have strides ldd and ldp; delta may overwrite p).
 template <class T>
-void binary_log_loss_backward(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict delta,
-                              idx ldd) {
+void binary_log_loss_backward(idx n, const T* p, idx ldp, const T* y, T* delta, idx ldd) {
     for (idx i = 0; i < n; ++i) delta[i * ldd] = p[i * ldp] - y[i];
 }
 

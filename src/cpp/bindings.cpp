@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -130,24 +131,48 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     return py::make_tuple(loss, r.n_iter);
 }
 
+// True when every value is finite (an integer OR-reduction over the exponent bits, which the
+// compiler vectorises).
 template <class T>
-py::array_t<T> predict_impl(const py::array& X_, const py::list& weights, int n_threads) {
+bool all_finite(const T* x, idx n) {
+    using U = typename fp_traits<T>::uint;
+    const U exp_mask = sizeof(T) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
+    U bad = 0;
+    for (idx i = 0; i < n; ++i) {
+        U b;
+        std::memcpy(&b, x + i, sizeof(T));
+        bad |= static_cast<U>((b & exp_mask) == exp_mask);
+    }
+    return bad == 0;
+}
+
+template <class T>
+py::array predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
+                       bool check_finite) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (d < 1) throw py::value_error("X must have at least one feature");
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, false);
     const Shape s = check_weights<T>(W, d);
+    if (check_finite && !all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
     std::vector<const T*> Wp;
     for (auto& w : W) Wp.push_back(w.data());
-    py::array_t<T> p(static_cast<py::ssize_t>(n));
-    T* pp = p.mutable_data();
+    py::array_t<T> out = two_columns ? py::array_t<T>({static_cast<py::ssize_t>(n), py::ssize_t(2)})
+                                     : py::array_t<T>(static_cast<py::ssize_t>(n));
+    T* op = out.mutable_data();
     const T* Xp = X.data();
     if (n > 0) {
         py::gil_scoped_release release;
-        predict_proba<T>(Xp, n, s, Wp, pp, n_threads);
+        predict_proba<T>(Xp, n, s, Wp, op, n_threads);
+        if (two_columns)  // columns [1 - p, p], filled back to front so p is read before it is overwritten
+            for (idx i = n - 1; i >= 0; --i) {
+                const T p = op[i];
+                op[2 * i + 1] = p;
+                op[2 * i] = T(1) - p;
+            }
     }
-    return p;
+    return out;
 }
 
 template <class T>
@@ -268,13 +293,16 @@ Returns (loss_curve, n_iter): the mean log-loss of each iteration's forward pass
 
     m.def(
         "predict_proba",
-        [](const py::array& X, const py::list& weights, int n_threads) {
+        [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite) {
             return dispatch(
-                X, "X", [&] { return py::object(predict_impl<double>(X, weights, n_threads)); },
-                [&] { return py::object(predict_impl<float>(X, weights, n_threads)); });
+                X, "X", [&] { return py::object(predict_impl<double>(X, weights, n_threads, two_columns, check_finite)); },
+                [&] { return py::object(predict_impl<float>(X, weights, n_threads, two_columns, check_finite)); });
         },
-        py::arg("X"), py::arg("weights"), py::arg("n_threads"),
-        "P(class 1) for each row of X (n, d): the network's forward pass, returned as an (n,) array.");
+        py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns") = false,
+        py::arg("check_finite") = false,
+        R"pbdoc(P(class 1) for each row of X (n, d): the network's forward pass, as an (n,) array, or
+as (n, 2) columns [1 - p, p] with two_columns=True.  check_finite=True raises ValueError when X
+holds NaN or infinity.)pbdoc");
 
     m.def(
         "dense_sigmoid_forward",

@@ -46,24 +46,47 @@ inline idx packed_index(const PackedPanels<T>& P, idx p, idx c) {
 }
 
 // a = sigmoid(a_prev W[:, 1:]^T + W[:, 0]) for n rows; Wf = pack_forward(W).  Rows of a are
-// padded to whole vectors (lda_out >= round_up(m, W)); the padding lanes hold sigmoid(0).
-// The bias add and the sigmoid are fused into the product's epilogue.
+// padded to whole vectors (lda_out >= round_up(m, W)).  The bias add is part of the product;
+// the sigmoid is fused into the product's epilogue while the tile is in registers, except for
+// narrow layers (at least half of each vector is padding, e.g. the single output unit): there the
+// valid values are gathered into full vectors first, so no sigmoid is spent on padding (the
+// padding lanes then hold 0 instead of sigmoid(0); nothing reads them as activations).
 template <class T>
 void dense_sigmoid_forward(idx n, const T* a_prev, idx lda, const PackedPanels<T>& Wf, T* a, idx lda_out) {
     using V = typename simd<T>::vec;
-    gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) { return sigmoid_vec<T>(z); });
+    constexpr int VW = simd<T>::width;
+    const idx m = Wf.m;
+    if (round_up(m, VW) < 2 * m) {
+        gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) __attribute__((always_inline)) {
+            return sigmoid_vec<T>(z);
+        });
+        return;
+    }
+    gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) __attribute__((always_inline)) { return z; });
+    constexpr idx kRows = 16 * VW;  // m <= VW / 2, so kRows * m values fit on the stack
+    alignas(64) T packed[kRows * VW / 2];
+    for (idx r0 = 0; r0 < n; r0 += kRows) {
+        const idx rows = std::min(kRows, n - r0);
+        for (idx i = 0; i < rows; ++i)
+            for (idx c = 0; c < m; ++c) packed[i * m + c] = a[(r0 + i) * lda_out + c];
+        sigmoid_inplace(packed, rows * m);
+        for (idx i = 0; i < rows; ++i)
+            for (idx c = 0; c < m; ++c) a[(r0 + i) * lda_out + c] = packed[i * m + c];
+    }
 }
 
 // delta_prev = (delta W[:, 1:]) * a_prev * (1 - a_prev) for n rows; Wb = pack_backward(W).
-// a_prev and delta_prev share the padded row length ld (their padding lanes give 0).
+// a_prev and delta_prev share the padded row length ld, and may be the same buffer (delta_prev
+// then overwrites a_prev in place: each element is read by the epilogue just before it is
+// written, and k is not sliced so no partial sum lands there first).
 template <class T>
 void dense_sigmoid_backward_delta(idx n, const T* delta, idx ldd, const PackedPanels<T>& Wb,
-                                  const T* a_prev, T* delta_prev, idx ld) {
+                                  const T* a_prev, T* delta_prev, idx ld) {  // a_prev may alias delta_prev
     using V = typename simd<T>::vec;
-    gemm_rows(n, delta, ldd, Wb, delta_prev, ld, [a_prev, ld](V x, idx r, idx c) {
+    gemm_rows(n, delta, ldd, Wb, delta_prev, ld, [a_prev, ld](V x, idx r, idx c) __attribute__((always_inline)) {
         const V a = vload<V>(a_prev + r * ld + c);
         return x * (a * (T(1) - a));
-    });
+    }, /*slice_k=*/0);
 }
 
 // G[1 + p, c] += sum_i a_prev[i, p] delta[i, c] for p in [p0, p1), c in [c0, c1), and, when

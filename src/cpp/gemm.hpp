@@ -32,16 +32,23 @@ using idx = std::ptrdiff_t;
 // (tile row r, columns col..col+W) before the store: the fused bias/sigmoid or a(1-a) step.
 template <class T, int MR, int NV, class Epi>
 inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict B,
-                      const T* __restrict init, T* __restrict C, idx ldc, idx row0, idx col0,
-                      const Epi& epi) {
+                      const T* __restrict init, T* C, idx ldc, idx row0, idx col0,
+                      bool accumulate, const Epi& epi) {
     using V = typename simd<T>::vec;
     constexpr int W = simd<T>::width;
     V acc[MR][NV];
+    if (accumulate) {  // a later slice of k: continue from the partial sums in C
 #pragma GCC unroll 16
-    for (int v = 0; v < NV; ++v) {
-        const V b0 = init ? vload<V>(init + v * W) : V{};
+        for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
-        for (int r = 0; r < MR; ++r) acc[r][v] = b0;
+            for (int v = 0; v < NV; ++v) acc[r][v] = vload<V>(C + r * ldc + v * W);
+    } else {
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) {
+            const V b0 = init ? vload<V>(init + v * W) : V{};
+#pragma GCC unroll 16
+            for (int r = 0; r < MR; ++r) acc[r][v] = b0;
+        }
     }
     for (idx p = 0; p < k; ++p) {
         V b[NV];
@@ -63,26 +70,26 @@ inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict
 // Rows [0, rows) of C = epi(init + A B) for one packed panel of NR = NV * W columns.
 template <class T, int NV, class Epi>
 void gemm_panel(idx rows, idx k, const T* A, idx lda, const T* B, const T* init, T* C, idx ldc,
-                idx col0, const Epi& epi) {
+                idx col0, bool accumulate, const Epi& epi) {
     constexpr int MR = NV == 1 ? kTileRows1 : kTileRows2;
     idx i = 0;
     for (; i + MR <= rows; i += MR)
-        gemm_tile<T, MR, NV>(k, A + i * lda, lda, B, init, C + i * ldc, ldc, i, col0, epi);
+        gemm_tile<T, MR, NV>(k, A + i * lda, lda, B, init, C + i * ldc, ldc, i, col0, accumulate, epi);
     const idx left = rows - i;
     A += i * lda;
     C += i * ldc;
     switch (left) {  // remainder rows: same per-element arithmetic, smaller tile
-        case 11: gemm_tile<T, 11, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 10: gemm_tile<T, 10, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 9: gemm_tile<T, 9, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 8: gemm_tile<T, 8, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 7: gemm_tile<T, 7, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 6: gemm_tile<T, 6, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 5: gemm_tile<T, 5, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 4: gemm_tile<T, 4, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 3: gemm_tile<T, 3, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 2: gemm_tile<T, 2, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
-        case 1: gemm_tile<T, 1, NV>(k, A, lda, B, init, C, ldc, i, col0, epi); break;
+        case 11: gemm_tile<T, 11, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 10: gemm_tile<T, 10, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 9: gemm_tile<T, 9, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 8: gemm_tile<T, 8, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 7: gemm_tile<T, 7, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 6: gemm_tile<T, 6, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 5: gemm_tile<T, 5, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 4: gemm_tile<T, 4, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 3: gemm_tile<T, 3, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 2: gemm_tile<T, 2, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
+        case 1: gemm_tile<T, 1, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
         default: break;
     }
 }
@@ -98,18 +105,36 @@ struct PackedPanels {
     idx panel_width(idx c0) const { return std::min<idx>(2 * W, round_up(m - c0, W)); }
 };
 
-// C (rows x round_up(m, W), padded rows of ld ldc) = epi(init + A B), all panels.
+constexpr idx kSliceK = 128;  // k per cache slice: a 2W-wide slice of B stays in L1
+
+// C (rows x round_up(m, W), padded rows of ld ldc) = epi(init + A B), all panels.  k is cut
+// into slices of kSliceK so that the B slice stays in L1 and the A rows in L2; partial sums
+// go through C, and the epilogue runs on the last slice only.
+// slice_k = 0 disables slicing (needed when the epilogue reads C's previous contents).
 template <class T, class Epi>
-void gemm_rows(idx rows, const T* A, idx lda, const PackedPanels<T>& B, T* C, idx ldc, const Epi& epi) {
+void gemm_rows(idx rows, const T* A, idx lda, const PackedPanels<T>& B, T* C, idx ldc, const Epi& epi,
+               idx slice_k = kSliceK) {
+    using V = typename simd<T>::vec;
     constexpr int W = simd<T>::width;
     const idx k = B.k;
-    for (idx c0 = 0; c0 < B.m; c0 += 2 * W) {
-        const T* Bp = B.data + k * c0;
-        const T* init = B.init ? B.init + c0 : nullptr;
-        if (B.panel_width(c0) == 2 * W)
-            gemm_panel<T, 2>(rows, k, A, lda, Bp, init, C + c0, ldc, c0, epi);
-        else
-            gemm_panel<T, 1>(rows, k, A, lda, Bp, init, C + c0, ldc, c0, epi);
+    if (slice_k <= 0) slice_k = std::max<idx>(k, 1);
+    const auto identity = [](V x, idx, idx) __attribute__((always_inline)) { return x; };
+    for (idx k0 = 0; k0 < std::max<idx>(k, 1); k0 += slice_k) {
+        const idx kk = std::min(slice_k, k - k0);
+        const bool first = k0 == 0, last = k0 + slice_k >= k;
+        for (idx c0 = 0; c0 < B.m; c0 += 2 * W) {
+            const idx pw = B.panel_width(c0);
+            const T* Bp = B.data + k * c0 + k0 * pw;
+            const T* init = B.init ? B.init + c0 : nullptr;
+            const T* Ak = A + k0;
+            if (pw == 2 * W) {
+                if (last) gemm_panel<T, 2>(rows, kk, Ak, lda, Bp, init, C + c0, ldc, c0, !first, epi);
+                else gemm_panel<T, 2>(rows, kk, Ak, lda, Bp, init, C + c0, ldc, c0, !first, identity);
+            } else {
+                if (last) gemm_panel<T, 1>(rows, kk, Ak, lda, Bp, init, C + c0, ldc, c0, !first, epi);
+                else gemm_panel<T, 1>(rows, kk, Ak, lda, Bp, init, C + c0, ldc, c0, !first, identity);
+            }
+        }
     }
 }
 
@@ -155,42 +180,32 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
 }
 
 // G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
-template <class T, int NV>
-void gemm_tn_block_nv(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0,
-                      idx p1) {
-    constexpr int MR = NV == 1 ? kTileRows1 : kTileRows2;
-    idx p = p0;
-    for (; p + MR <= p1; p += MR) gemm_tn_tile<T, MR, NV>(rows, A + p, lda, D, ldd, G + p * ldg, ldg);
-    const T* Ap = A + p;
-    T* Gp = G + p * ldg;
-    switch (p1 - p) {
-        case 11: gemm_tn_tile<T, 11, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 10: gemm_tn_tile<T, 10, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 9: gemm_tn_tile<T, 9, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 8: gemm_tn_tile<T, 8, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 7: gemm_tn_tile<T, 7, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 6: gemm_tn_tile<T, 6, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 5: gemm_tn_tile<T, 5, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 4: gemm_tn_tile<T, 4, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 3: gemm_tn_tile<T, 3, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 2: gemm_tn_tile<T, 2, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        case 1: gemm_tn_tile<T, 1, NV>(rows, Ap, lda, D, ldd, Gp, ldg); break;
-        default: break;
-    }
+// Input tiles outside, output panels inside: the tile's columns of A stay in L1 while D's
+// panels stream from L2.
+template <class T, int MR>
+inline void gemm_tn_row_tile(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx c0, idx c1) {
+    constexpr int W = simd<T>::width;
+    idx c = c0;
+    for (; c + 2 * W <= c1; c += 2 * W) gemm_tn_tile<T, MR, 2>(rows, A, lda, D + c, ldd, G + c, ldg);
+    if (c < c1) gemm_tn_tile<T, MR, 1>(rows, A, lda, D + c, ldd, G + c, ldg);
 }
 
 template <class T>
-void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1,
-                 idx c0, idx c1) {
-    constexpr int W = simd<T>::width;
-    for (idx c = c0; c < c1;) {
-        if (c + 2 * W <= c1) {
-            gemm_tn_block_nv<T, 2>(rows, A, lda, D + c, ldd, G + c, ldg, p0, p1);
-            c += 2 * W;
-        } else {
-            gemm_tn_block_nv<T, 1>(rows, A, lda, D + c, ldd, G + c, ldg, p0, p1);
-            c += W;
-        }
+void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1) {
+    constexpr int MR = kTileRows2;
+    idx p = p0;
+    for (; p + MR <= p1; p += MR) gemm_tn_row_tile<T, MR>(rows, A + p, lda, D, ldd, G + p * ldg, ldg, c0, c1);
+    const T* Ap = A + p;
+    T* Gp = G + p * ldg;
+    switch (p1 - p) {  // remainder inputs: same per-element arithmetic, smaller tile
+        case 7: gemm_tn_row_tile<T, 7>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 6: gemm_tn_row_tile<T, 6>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 5: gemm_tn_row_tile<T, 5>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 4: gemm_tn_row_tile<T, 4>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 3: gemm_tn_row_tile<T, 3>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 2: gemm_tn_row_tile<T, 2>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        case 1: gemm_tn_row_tile<T, 1>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
+        default: break;
     }
 }
 

@@ -10,14 +10,11 @@
 //             dW_l = [sum_i delta_l,i ,  delta_l^T a_{l-1}] / n
 //   update    W_l -= learning_rate * dW_l
 //
-// Parallel schedule (T threads, results bitwise identical for every T):
-//   phase A  rows are cut into fixed blocks of kBlock samples; each thread takes a contiguous
-//            range of blocks through forward, loss and all deltas (rows are independent).
-//   phase B  weight-gradient sums.  Samples are cut into P parts (P depends on the problem
-//            only, never on T); work items are (layer, part, input range, output range); each
-//            output element is summed over its part's samples in a fixed order.
-//   phase C  per weight column: G = sum over parts in part order, W -= lr * G / n, repack.
-// Phases are separated by a spinning barrier.
+// The gradient is accumulated block by block (see train below), so a fit keeps activations for
+// one block of samples at a time, not for all n.  Results are bitwise identical for any number
+// of threads: the partition of the samples (blocks, parts) depends on the problem only, each
+// weight-gradient element is summed over its samples in a fixed order, and the parts' partial
+// sums are added in part order.
 #pragma once
 
 #include <algorithm>
@@ -42,10 +39,8 @@
 
 namespace backprop {
 
-constexpr idx kBlock = 256;      // rows per phase-A block (and per loss partial sum)
-constexpr idx kGradRows = 128;   // rows per cache chunk of the gradient sums
-constexpr idx kGradInputs = 128; // inputs per gradient work item
-constexpr idx kGradOutputs = 256;// outputs per gradient work item
+constexpr idx kBlock = 256;       // samples per block: the unit of the forward/backward sweep
+constexpr idx kGradInputs = 128;  // most inputs per gradient tile in the cooperative mode
 
 // A 64-byte aligned buffer of T, zero-initialised.
 template <class T>
@@ -128,74 +123,92 @@ struct TrainResult {
     bool interrupted = false;
 };
 
+// How the samples of one fit are cut up.  Everything here depends on the problem only (never on
+// the number of threads), which is what makes results bitwise identical for any thread count.
+struct Schedule {
+    idx n_blocks = 0;  // blocks of kBlock rows (the last may be shorter)
+    idx parts = 1;     // weight-gradient partial sums: parts > 1 -> one thread per part at a time
+};
+
+inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_t value_bytes) {
+    Schedule s;
+    s.n_blocks = (n + kBlock - 1) / kBlock;
+    // Partial sums are a copy of the gradient each: allow them as long as they cost at most a
+    // tenth of the training data (or fit in 256 KiB), and at least two blocks per part.
+    const double budget = std::max(0.1 * static_cast<double>(n) * static_cast<double>(n_features) * value_bytes,
+                                   256.0 * 1024.0);
+    while (s.parts * 2 <= 16 && s.parts * 2 * 2 <= s.n_blocks &&
+           static_cast<double>(s.parts * 2 * grad_values) * value_bytes <= budget)
+        s.parts *= 2;
+    return s;
+}
+
 // Trains in place.  W[l] points to (m_l, k_l + 1) row-major weights; loss_out receives one value
 // per iteration.  should_stop() is polled by thread 0 once per iteration.
+//
+// The full-batch gradient is accumulated block by block: a block of kBlock samples goes
+// forward through every layer, then backward, adding its share to the gradient sums, and only
+// then does the next block start.  Activations therefore exist for one block at a time, and
+// each delta overwrites the activation it was computed from.  Two ways to use the threads:
+//   parts > 1  the blocks are split into `parts` consecutive runs; each run is handled start to
+//              end by one thread with its own partial sums (no synchronisation inside an
+//              iteration: the small-network case);
+//   parts == 1 all threads work on each block together: rows split for forward and deltas,
+//              gradient tiles split for the sums, barriers between the steps (large layers,
+//              whose partial sums would cost too much memory).
+// Then the partial sums are added in part order, the weights updated and repacked.
 template <class T>
 TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vector<T*>& W, T learning_rate,
                   idx max_iter, int n_threads, T* loss_out, const std::function<bool()>& should_stop) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
-    const idx n_blocks = (n + kBlock - 1) / kBlock;
-    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n_blocks)));
 
-    std::vector<idx> m_pad(L);
-    idx act_cols = 0, grad_size = 0;
+    std::vector<idx> m_pad(L), grad_offset(L);
+    idx grad_size = 0, act_size = 0;
     for (idx l = 0; l < L; ++l) {
         m_pad[l] = round_up(s.m[l], VW);
-        act_cols += s.m[l];
+        grad_offset[l] = grad_size;
         grad_size += (s.k[l] + 1) * m_pad[l];
+        act_size += kBlock * m_pad[l];
     }
+    const Schedule sched = make_schedule(n, s.n_features, grad_size, sizeof(T));
+    const idx parts = sched.parts, n_blocks = sched.n_blocks;
+    const bool by_parts = parts > 1;
+    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, by_parts ? parts : n_blocks * 8)));
 
-    // Number of gradient parts: a power of two <= 8, at least two blocks per part, and partial
-    // sums that cost at most a tenth of the activations (or one copy of the gradient).
-    idx parts = 1;
-    while (parts * 2 <= 8 && parts * 2 * 2 <= n_blocks &&
-           parts * 2 * grad_size <= std::max<idx>(grad_size, n * act_cols / 10))
-        parts *= 2;
-
-    std::vector<Buffer<T>> act, delta;
     std::vector<PackedLayer<T>> packed;
     packed.reserve(static_cast<std::size_t>(L));
     for (idx l = 0; l < L; ++l) {
-        act.emplace_back(n * m_pad[l]);
-        delta.emplace_back(n * m_pad[l]);
         packed.emplace_back(s.k[l], s.m[l]);
         packed.back().pack(W[l], s.k[l], s.m[l]);
     }
     Buffer<T> grads(parts * grad_size);
-    std::vector<idx> grad_offset(L);  // offset of layer l inside one part's gradient
-    for (idx l = 0, off = 0; l < L; ++l) {
-        grad_offset[l] = off;
-        off += (s.k[l] + 1) * m_pad[l];
-    }
-    std::vector<double> block_loss(n_blocks);
-    Buffer<T> loss_tmp(n);
+    // Block workspace: one per part in flight (by_parts), or one shared.
+    const idx n_work = by_parts ? n_threads : 1;
+    Buffer<T> work(n_work * act_size);
+    auto act_of = [&](idx w, idx l) {
+        T* p = work.get() + w * act_size;
+        for (idx j = 0; j < l; ++j) p += kBlock * m_pad[j];
+        return p;
+    };
+    constexpr idx kLossRows = 32;  // loss partial sums over fixed runs of rows
+    const idx loss_runs_per_block = kBlock / kLossRows;
+    std::vector<double> loss_part(n_blocks * loss_runs_per_block, 0.0);
+    Buffer<T> loss_tmp(static_cast<idx>(n_threads) * kBlock);
 
-    // Phase B work items, assigned greedily to threads by estimated cost.
-    struct GradItem { idx layer, part, r0, r1, p0, p1, c0, c1; bool bias; };
-    std::vector<std::vector<GradItem>> items(n_threads);
-    {
-        std::vector<GradItem> all;
-        for (idx l = 0; l < L; ++l)
-            for (idx q = 0; q < parts; ++q) {
-                const idx b0 = n_blocks * q / parts, b1 = n_blocks * (q + 1) / parts;
-                const idx r0 = b0 * kBlock, r1 = std::min(n, b1 * kBlock);
-                for (idx p0 = 0; p0 < std::max<idx>(s.k[l], 1); p0 += kGradInputs)
-                    for (idx c0 = 0; c0 < m_pad[l]; c0 += kGradOutputs)
-                        all.push_back({l, q, r0, r1, p0, std::min(s.k[l], p0 + kGradInputs), c0,
-                                       std::min(m_pad[l], c0 + kGradOutputs), p0 == 0});
-            }
-        std::vector<double> load(n_threads, 0.0);
-        std::stable_sort(all.begin(), all.end(), [](const GradItem& a, const GradItem& b) {
-            return (a.r1 - a.r0) * (a.p1 - a.p0 + 1) * (a.c1 - a.c0) > (b.r1 - b.r0) * (b.p1 - b.p0 + 1) * (b.c1 - b.c0);
-        });
-        for (const auto& it : all) {
-            const int t = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-            load[t] += static_cast<double>((it.r1 - it.r0) * (it.p1 - it.p0 + 1) * (it.c1 - it.c0));
-            items[t].push_back(it);
-        }
+    // Gradient tiles of one layer, for the cooperative mode: (input range, output range).
+    struct Tile { idx l, p0, p1, c0, c1; bool bias; };
+    std::vector<std::vector<Tile>> tiles(L);
+    for (idx l = 0; l < L; ++l) {
+        const idx k = s.k[l];
+        const idx pstep = std::max<idx>(kTileRows2, round_up((k + 4 * n_threads - 1) / (4 * n_threads), kTileRows2));
+        const idx cstep = std::min<idx>(m_pad[l], 8 * VW);
+        for (idx p0 = 0; p0 < k; p0 += std::min<idx>(pstep, kGradInputs))
+            for (idx c0 = 0; c0 < m_pad[l]; c0 += cstep)
+                tiles[l].push_back({l, p0, std::min(k, p0 + std::min<idx>(pstep, kGradInputs)), c0,
+                                    std::min(m_pad[l], c0 + cstep), p0 == 0});
     }
-    // Phase C work: weight columns (layer, column) split evenly by count of weights.
+    // Weight columns (layer, column) for the update, split evenly among threads.
     struct Col { idx layer, col; };
     std::vector<Col> cols;
     for (idx l = 0; l < L; ++l)
@@ -204,54 +217,88 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     SpinBarrier barrier(n_threads);
     std::atomic<bool> stop{false};
     idx iterations_done = 0;
-    const T inv_n = T(1) / static_cast<T>(n);
-    (void)inv_n;
+
+    // Rows [r0, r0 + rows) of the current block: forward through every layer into act(w, .),
+    // the loss partial sums, and the output delta written over a_L.
+    auto forward_rows = [&](idx w, idx block, idx r0, idx rows, int t) {
+        const idx g0 = block * kBlock + r0;  // global row of the first row
+        const T* a_prev = X + g0 * s.n_features;
+        idx lda = s.n_features;
+        for (idx l = 0; l < L; ++l) {
+            T* a = act_of(w, l) + r0 * m_pad[l];
+            dense_sigmoid_forward(rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+            a_prev = a;
+            lda = m_pad[l];
+        }
+        T* out = act_of(w, L - 1) + r0 * m_pad[L - 1];
+        for (idx q = 0; q < rows; q += kLossRows)
+            loss_part[(g0 + q) / kLossRows] = binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * m_pad[L - 1],
+                                                                  m_pad[L - 1], y + g0 + q, loss_tmp.get() + t * kBlock);
+        binary_log_loss_backward(rows, out, m_pad[L - 1], y + g0, out, m_pad[L - 1]);
+    };
+    // delta_{l-1} = (delta_l W_l[:, 1:]) * a_{l-1} (1 - a_{l-1}), rows [r0, r0 + rows), in place.
+    auto delta_rows = [&](idx w, idx l, idx r0, idx rows) {
+        T* a_prev = act_of(w, l - 1) + r0 * m_pad[l - 1];
+        dense_sigmoid_backward_delta(rows, act_of(w, l) + r0 * m_pad[l], m_pad[l], packed[l].bwd, a_prev, a_prev,
+                                     m_pad[l - 1]);
+    };
+    // G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
+    auto grad_block = [&](idx w, idx part, idx l, idx block, idx rows, idx p0, idx p1, idx c0, idx c1, bool bias) {
+        const T* A = l == 0 ? X + block * kBlock * s.n_features : act_of(w, l - 1);
+        const idx lda = l == 0 ? s.n_features : m_pad[l - 1];
+        T* G = grads.get() + part * grad_size + grad_offset[l];
+        dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);
+    };
 
     auto body = [&](int t) {
-        const idx blk0 = n_blocks * t / n_threads, blk1 = n_blocks * (t + 1) / n_threads;
         const idx col0 = static_cast<idx>(cols.size()) * t / n_threads;
         const idx col1 = static_cast<idx>(cols.size()) * (t + 1) / n_threads;
         for (idx it = 0; it < max_iter; ++it) {
-            // ---- phase A: forward, loss, deltas for this thread's blocks
-            for (idx b = blk0; b < blk1; ++b) {
-                const idx r0 = b * kBlock, rows = std::min(n, r0 + kBlock) - r0;
-                const T* a_prev = X + r0 * s.n_features;
-                idx lda = s.n_features;
-                for (idx l = 0; l < L; ++l) {
-                    T* a = act[l].get() + r0 * m_pad[l];
-                    dense_sigmoid_forward(rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
-                    a_prev = a;
-                    lda = m_pad[l];
+            if (by_parts) {
+                // ---- each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P)
+                for (idx q = t; q < parts; q += n_threads) {
+                    std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
+                    for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
+                        const idx rows = std::min(n, (b + 1) * kBlock) - b * kBlock;
+                        forward_rows(t, b, 0, rows, t);
+                        for (idx l = L - 1; l >= 0; --l) {
+                            grad_block(t, q, l, b, rows, 0, s.k[l], 0, m_pad[l], true);
+                            if (l > 0) delta_rows(t, l, 0, rows);
+                        }
+                    }
                 }
-                const idx out = L - 1;
-                const T* y_hat = act[out].get() + r0 * m_pad[out];
-                block_loss[b] = binary_log_loss_sum(rows, y_hat, m_pad[out], y + r0, loss_tmp.get() + r0);
-                binary_log_loss_backward(rows, y_hat, m_pad[out], y + r0, delta[out].get() + r0 * m_pad[out],
-                                         m_pad[out]);
-                for (idx l = L - 1; l >= 1; --l)
-                    dense_sigmoid_backward_delta(rows, delta[l].get() + r0 * m_pad[l], m_pad[l], packed[l].bwd,
-                                                 act[l - 1].get() + r0 * m_pad[l - 1],
-                                                 delta[l - 1].get() + r0 * m_pad[l - 1], m_pad[l - 1]);
+            } else {
+                // ---- all threads on each block together
+                for (idx l = 0; l < L; ++l)
+                    for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
+                        const Tile& g = tiles[l][i];
+                        T* G = grads.get() + grad_offset[l];
+                        for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
+                            std::fill(G + p * m_pad[l] + g.c0, G + p * m_pad[l] + g.c1, T(0));
+                    }
+                for (idx b = 0; b < n_blocks; ++b) {
+                    const idx rows = std::min(n, (b + 1) * kBlock) - b * kBlock;
+                    // rows are split in runs of kLossRows (the loss partial sums' unit)
+                    const idx runs = (rows + kLossRows - 1) / kLossRows;
+                    const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
+                    const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
+                    if (r1 > r0) forward_rows(0, b, r0, r1 - r0, t);
+                    barrier.wait();
+                    for (idx l = L - 1; l >= 0; --l) {
+                        for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
+                            const Tile& g = tiles[l][i];
+                            grad_block(0, 0, l, b, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+                        }
+                        barrier.wait();
+                        if (l > 0) {
+                            if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
+                            barrier.wait();
+                        }
+                    }
+                }
             }
             barrier.wait();
-            // ---- phase B: partial weight-gradient sums
-            for (const GradItem& g : items[t]) {
-                const idx l = g.layer;
-                const idx ldg = m_pad[l];
-                T* G = grads.get() + g.part * grad_size + grad_offset[l];
-                for (idx p = (g.bias ? 0 : 1 + g.p0); p < 1 + g.p1; ++p)
-                    std::fill(G + p * ldg + g.c0, G + p * ldg + g.c1, T(0));
-                const T* A = l == 0 ? X : act[l - 1].get();
-                const idx lda = l == 0 ? s.n_features : m_pad[l - 1];
-                const T* D = delta[l].get();
-                for (idx r = g.r0; r < g.r1; r += kGradRows) {
-                    const idx rows = std::min(g.r1, r + kGradRows) - r;
-                    dense_sigmoid_backward_weights(rows, A + r * lda, lda, D + r * ldg, ldg, G, ldg, g.p0, g.p1,
-                                                   g.c0, g.c1, g.bias);
-                }
-            }
-            barrier.wait();
-            // ---- phase C: reduce parts in order, update, repack
+            // ---- add the parts in order, update, repack
             for (idx ci = col0; ci < col1; ++ci) {
                 const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
                 const idx ldg = m_pad[l];
@@ -273,7 +320,7 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
             }
             if (t == 0) {
                 double total = 0.0;
-                for (idx b = 0; b < n_blocks; ++b) total += block_loss[b];
+                for (double v : loss_part) total += v;
                 loss_out[it] = static_cast<T>(total / static_cast<double>(n));
                 iterations_done = it + 1;
                 if (should_stop && should_stop()) stop.store(true, std::memory_order_relaxed);
@@ -286,42 +333,67 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     return TrainResult{iterations_done, stop.load()};
 }
 
-// p[i] = P(class 1 | X[i]) for n rows.  Rows are processed in blocks so that memory stays small.
+// Per-thread scratch memory that grows as needed and is reused by later calls on the same
+// thread (so that predicting one row allocates nothing).  Not zeroed.
+template <class T>
+T* thread_scratch(std::size_t count) {
+    thread_local std::vector<T> buf;
+    if (buf.size() < count + 64 / sizeof(T)) buf.resize(count + 64 / sizeof(T));
+    auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
+    return reinterpret_cast<T*>((addr + 63) / 64 * 64);  // 64-byte aligned
+}
+
+// p[i] = P(class 1 | X[i]) for n rows.  Rows are processed in blocks of kBlock through two
+// small ping-pong buffers, so memory stays small whatever n is.
 template <class T>
 void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads) {
+    constexpr int VW = simd<T>::width;
     const idx L = s.layers();
-    std::vector<PackedLayer<T>> packed;
-    packed.reserve(static_cast<std::size_t>(L));
-    idx widest = 1;
+    // The packed weights live in the calling thread's scratch; the block buffers in each
+    // worker's own.
+    std::vector<PackedPanels<T>> packed(static_cast<std::size_t>(L));
+    idx total = 0, widest = VW, work = 0;
     for (idx l = 0; l < L; ++l) {
-        packed.emplace_back(s.k[l], s.m[l]);
-        pack_forward(W[l], s.m[l], s.k[l], packed.back().fwd);
-        widest = std::max(widest, round_up(s.m[l], simd<T>::width));
+        total += PackedPanels<T>::size(s.k[l], s.m[l]) + round_up(s.m[l], VW);
+        widest = std::max(widest, round_up(s.m[l], VW));
+        work += s.k[l] * s.m[l];
+    }
+    const idx block_rows = std::min(n, kBlock);
+    const idx buf_size = 2 * block_rows * widest;
+    // One request for the calling thread (a second one could move the buffer): the packed
+    // weights, then thread 0's block buffers.
+    T* arena = thread_scratch<T>(static_cast<std::size_t>(total + buf_size));
+    T* const main_buf = arena + total;
+    for (idx l = 0; l < L; ++l) {
+        packed[l].data = arena;
+        arena += PackedPanels<T>::size(s.k[l], s.m[l]);
+        packed[l].init = arena;
+        arena += round_up(s.m[l], VW);
+        pack_forward(W[l], s.m[l], s.k[l], packed[l]);
     }
     const idx n_blocks = (n + kBlock - 1) / kBlock;
     // Threads only pay off for large inputs (each costs tens of microseconds to start).
-    idx work = 0;
-    for (idx l = 0; l < L; ++l) work += s.k[l] * s.m[l];
     const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
     n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n / min_rows_per_thread)));
     auto body = [&](int t) {
-        Buffer<T> buf0(kBlock * widest), buf1(kBlock * widest);
+        T* buf = t == 0 ? main_buf : thread_scratch<T>(static_cast<std::size_t>(buf_size));
+        T* bufs[2] = {buf, buf + block_rows * widest};
         const idx blk0 = n_blocks * t / n_threads, blk1 = n_blocks * (t + 1) / n_threads;
         for (idx b = blk0; b < blk1; ++b) {
             const idx r0 = b * kBlock, rows = std::min(n, r0 + kBlock) - r0;
             const T* a_prev = X + r0 * s.n_features;
             idx lda = s.n_features;
-            T* bufs[2] = {buf0.get(), buf1.get()};
             for (idx l = 0; l < L; ++l) {
-                const idx ld = round_up(s.m[l], simd<T>::width);
-                dense_sigmoid_forward(rows, a_prev, lda, packed[l].fwd, bufs[l % 2], ld);
+                const idx ld = round_up(s.m[l], VW);
+                dense_sigmoid_forward(rows, a_prev, lda, packed[l], bufs[l % 2], ld);
                 a_prev = bufs[l % 2];
                 lda = ld;
             }
             for (idx i = 0; i < rows; ++i) p[r0 + i] = a_prev[i * lda];  // the single output unit
         }
     };
-    run_team(n_threads, body);
+    if (n_threads == 1) body(0);
+    else run_team(n_threads, body);
 }
 
 }  // namespace backprop

@@ -14,8 +14,10 @@
 // s = (m - 1) / (m + 1), odd series in s (error < 1 ulp).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "simd.hpp"
 
@@ -69,146 +71,202 @@ struct math_vec {
     static constexpr int width = simd<T>::width;
 };
 
-// Taylor coefficients 1/k!, highest degree first (Horner).
-template <class V>
-inline __attribute__((always_inline)) V exp_poly(V r, double) {
-    V p = V{} + 1.0 / 6227020800.0;  // 1/13!
-    p = p * r + 1.0 / 479001600.0;
-    p = p * r + 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
+// A group of N vectors handled in lock step.  The functions below are long dependency chains
+// (a 13-term polynomial, a division); written over a group, every statement issues N
+// independent instructions, which is what keeps the FMA units busy.
+template <class V, int N>
+struct group {
+    V x[N];
+};
+
+#define BACKPROP_GROUP_BINOP(op)                                                      \
+    template <class V, int N>                                                         \
+    inline __attribute__((always_inline)) group<V, N> operator op(const group<V, N>& a, \
+                                                                  const group<V, N>& b) { \
+        group<V, N> r;                                                                \
+        _Pragma("GCC unroll 8") for (int j = 0; j < N; ++j) r.x[j] = a.x[j] op b.x[j]; \
+        return r;                                                                     \
+    }
+BACKPROP_GROUP_BINOP(+)
+BACKPROP_GROUP_BINOP(-)
+BACKPROP_GROUP_BINOP(*)
+BACKPROP_GROUP_BINOP(/)
+BACKPROP_GROUP_BINOP(<<)
+BACKPROP_GROUP_BINOP(>>)
+BACKPROP_GROUP_BINOP(&)
+BACKPROP_GROUP_BINOP(|)
+#undef BACKPROP_GROUP_BINOP
+
+template <class G, class S>
+inline __attribute__((always_inline)) G splat(S s) {
+    G r;
+    using V = std::remove_reference_t<decltype(r.x[0])>;
+    for (auto& v : r.x) v = vbroadcast<V>(static_cast<decltype(v[0] + 0)>(s));
+    return r;
+}
+
+// mask ? a : b, lane by lane (mask lanes are all ones or all zeros).
+template <class M, class V, int N>
+inline __attribute__((always_inline)) group<V, N> select(const group<M, N>& mask, const group<V, N>& a,
+                                                         const group<V, N>& b) {
+    group<V, N> r;
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) r.x[j] = mask.x[j] ? a.x[j] : b.x[j];
+    return r;
+}
+
+template <class To, class From, int N>
+inline __attribute__((always_inline)) group<To, N> reinterpret(const group<From, N>& a) {
+    group<To, N> r;
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) r.x[j] = bit_cast_to<From, To>(a.x[j]);
+    return r;
+}
+
+#define BACKPROP_GROUP_CMP(name, op)                                                        \
+    template <class I, class V, int N>                                                      \
+    inline __attribute__((always_inline)) group<I, N> name(const group<V, N>& a, const group<V, N>& b) { \
+        group<I, N> r;                                                                      \
+        _Pragma("GCC unroll 8") for (int j = 0; j < N; ++j) r.x[j] = a.x[j] op b.x[j];      \
+        return r;                                                                           \
+    }
+BACKPROP_GROUP_CMP(less, <)
+BACKPROP_GROUP_CMP(greater, >)
+BACKPROP_GROUP_CMP(greater_equal, >=)
+#undef BACKPROP_GROUP_CMP
+
+// Polynomial sum_k c[k] r^k by Horner's rule, highest degree first in c.
+template <class G, class T, std::size_t K>
+inline __attribute__((always_inline)) G horner(const G& r, const T (&c)[K]) {
+    G p = splat<G>(c[0]);
+#pragma GCC unroll 16
+    for (std::size_t k = 1; k < K; ++k) p = p * r + splat<G>(c[k]);
     return p;
 }
 
-template <class V>
-inline __attribute__((always_inline)) V exp_poly(V r, float) {
-    V p = V{} + 1.0f / 5040.0f;  // 1/7!
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    return p;
-}
+// Taylor coefficients of exp, 1/k!, highest degree first: degree 13 (double), 7 (float).
+constexpr double kExpCoef64[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                 1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
+                                 1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         0.5,
+                                 1.0,                1.0};
+constexpr float kExpCoef32[] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                1.0f / 6.0f,    0.5f,          1.0f,          1.0f};
+// atanh series of log: 1/(2k+1), highest first: s^0 .. s^20 (double), s^0 .. s^8 (float) in s^2.
+constexpr double kLogCoef64[] = {1.0 / 21.0, 1.0 / 19.0, 1.0 / 17.0, 1.0 / 15.0, 1.0 / 13.0, 1.0 / 11.0,
+                                 1.0 / 9.0,  1.0 / 7.0,  1.0 / 5.0,  1.0 / 3.0,  1.0};
+constexpr float kLogCoef32[] = {1.0f / 9.0f, 1.0f / 7.0f, 1.0f / 5.0f, 1.0f / 3.0f, 1.0f};
 
 // exp(x) lane by lane for x <= 0 (the only arguments sigmoid needs); 0 below the underflow limit.
-template <class T>
-inline __attribute__((always_inline)) typename math_vec<T>::V exp_nonpositive(typename math_vec<T>::V x) {
+template <class T, int N>
+inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> exp_nonpositive(
+    const group<typename math_vec<T>::V, N>& x) {
     using F = fp_traits<T>;
     using V = typename math_vec<T>::V;
     using I = typename math_vec<T>::I;
-    const V lower = V{} + F::exp_underflow;
-    const I under = x < lower;
-    const V xc = under ? lower : x;
-    const V t = xc * F::log2e + F::shifter;
-    const V n = t - F::shifter;                                        // round(x / ln 2)
-    const I ni = bit_cast_to<V, I>(t) - bit_cast_to<V, I>(V{} + F::shifter);
-    const V r = (xc - n * F::ln2_hi) - n * F::ln2_lo;                  // |r| <= ln2 / 2
-    const V p = exp_poly(r, T(0));
+    using GV = group<V, N>;
+    using GI = group<I, N>;
+    const GV lower = splat<GV>(F::exp_underflow);
+    const GI under = less<I>(x, lower);
+    const GV xc = select(under, lower, x);
+    const GV shifter = splat<GV>(F::shifter);
+    const GV t = xc * splat<GV>(F::log2e) + shifter;
+    const GV n = t - shifter;                                                  // round(x / ln 2)
+    const GI ni = reinterpret<I>(t) - reinterpret<I>(shifter);
+    const GV r = (xc - n * splat<GV>(F::ln2_hi)) - n * splat<GV>(F::ln2_lo);  // |r| <= ln2 / 2
+    GV p;
+    if constexpr (sizeof(T) == 8) p = horner(r, kExpCoef64);
+    else p = horner(r, kExpCoef32);
     // 2^n: results below the smallest normal are scaled in two exact steps (2^(n+s) * 2^-s) so
     // that subnormal results come out right; only logical shifts are needed.
-    const typename F::sint shift = sizeof(T) == 8 ? 600 : 60;
-    const I tiny = n < (V{} + T(-(F::exponent_bias - 2)));
-    const I off = tiny ? (I{} + shift) : I{};
-    const V s1 = bit_cast_to<I, V>((ni + F::exponent_bias + off) << F::mantissa_bits);
-    const V s2 = tiny ? (V{} + (sizeof(T) == 8 ? 0x1p-600 : 0x1p-60)) : (V{} + T(1));
-    const V e = p * s1 * s2;
-    return under ? V{} : e;
+    const GI tiny = less<I>(n, splat<GV>(T(-(F::exponent_bias - 2))));
+    const GI off = tiny & splat<GI>(sizeof(T) == 8 ? 600 : 60);
+    const GV s1 = reinterpret<V>((ni + splat<GI>(F::exponent_bias) + off) << splat<GI>(F::mantissa_bits));
+    const GV s2 = select(tiny, splat<GV>(sizeof(T) == 8 ? 0x1p-600 : 0x1p-60), splat<GV>(1));
+    return select(under, splat<GV>(0), p * s1 * s2);
+}
+
+template <class T, int N>
+inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> sigmoid_group(
+    const group<typename math_vec<T>::V, N>& z) {
+    using V = typename math_vec<T>::V;
+    using I = typename math_vec<T>::I;
+    using GV = group<V, N>;
+    const GV zero = splat<GV>(0), one = splat<GV>(1);
+    const group<I, N> pos = greater_equal<I>(z, zero);
+    const GV e = exp_nonpositive<T>(select(pos, zero - z, z));  // exp(-|z|)
+    return select(pos, one, e) / (one + e);
 }
 
 template <class T>
 inline __attribute__((always_inline)) typename math_vec<T>::V sigmoid_vec(typename math_vec<T>::V z) {
-    using V = typename math_vec<T>::V;
-    const V zero = V{};
-    const V az = z < zero ? -z : z;
-    const V e = exp_nonpositive<T>(-az);
-    const V one = zero + T(1);
-    const V num = z >= zero ? one : e;
-    return num / (one + e);
+    return sigmoid_group<T, 1>(group<typename math_vec<T>::V, 1>{{z}}).x[0];
 }
 
 // Natural log lane by lane for positive normal x (the log-loss clips to [eps, 1 - eps]).
-template <class T>
-inline __attribute__((always_inline)) typename math_vec<T>::V log_positive(typename math_vec<T>::V x) {
+template <class T, int N>
+inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> log_positive(
+    const group<typename math_vec<T>::V, N>& x) {
     using F = fp_traits<T>;
     using V = typename math_vec<T>::V;
     using I = typename math_vec<T>::I;
-    const I bits = bit_cast_to<V, I>(x);
-    const I mant_mask = I{} + ((typename F::sint(1) << F::mantissa_bits) - 1);
-    const I one_bits = bit_cast_to<V, I>(V{} + T(1));
-    // biased exponent as a float, exactly: 2^mantissa_bits + e  ->  subtract 2^mantissa_bits
     using U = typename math_vec<T>::U;
-    const I ebits = bit_cast_to<U, I>(bit_cast_to<I, U>(bits) >> F::mantissa_bits);  // x > 0: no sign bit
-    const V two_pm = V{} + (sizeof(T) == 8 ? 0x1p52 : 0x1p23);
-    V ef = bit_cast_to<I, V>(ebits | bit_cast_to<V, I>(two_pm)) - two_pm - T(F::exponent_bias);
-    V m = bit_cast_to<I, V>((bits & mant_mask) | one_bits);  // m in [1, 2)
-    const I big = m > (V{} + F::sqrt2);
-    m = big ? m * T(0.5) : m;
-    ef = big ? ef + T(1) : ef;
-    const V f = m - T(1);
-    const V s = f / (T(2) + f);
-    const V s2 = s * s;
-    V p;
-    if constexpr (sizeof(T) == 8) {
-        p = V{} + 1.0 / 21.0;
-        p = p * s2 + 1.0 / 19.0;
-        p = p * s2 + 1.0 / 17.0;
-        p = p * s2 + 1.0 / 15.0;
-        p = p * s2 + 1.0 / 13.0;
-        p = p * s2 + 1.0 / 11.0;
-        p = p * s2 + 1.0 / 9.0;
-        p = p * s2 + 1.0 / 7.0;
-        p = p * s2 + 1.0 / 5.0;
-        p = p * s2 + 1.0 / 3.0;
-        p = p * s2 + 1.0;
-    } else {
-        p = V{} + 1.0f / 9.0f;
-        p = p * s2 + 1.0f / 7.0f;
-        p = p * s2 + 1.0f / 5.0f;
-        p = p * s2 + 1.0f / 3.0f;
-        p = p * s2 + 1.0f;
-    }
-    const V log_m = T(2) * s * p;
-    return ef * F::ln2_hi + (log_m + ef * F::ln2_lo);
+    using GV = group<V, N>;
+    using GI = group<I, N>;
+    const GI bits = reinterpret<I>(x);
+    // biased exponent as a float, exactly: (2^mantissa_bits + e) - 2^mantissa_bits.  x > 0, so a
+    // logical shift of the bits gives e.
+    const GI ebits = reinterpret<I>(reinterpret<U>(bits) >> splat<group<U, N>>(F::mantissa_bits));
+    const GV two_pm = splat<GV>(sizeof(T) == 8 ? 0x1p52 : 0x1p23);
+    GV ef = reinterpret<V>(ebits | reinterpret<I>(two_pm)) - two_pm - splat<GV>(F::exponent_bias);
+    const GI mant_mask = splat<GI>((typename F::sint(1) << F::mantissa_bits) - 1);
+    GV m = reinterpret<V>((bits & mant_mask) | reinterpret<I>(splat<GV>(1)));  // m in [1, 2)
+    const GI big = greater<I>(m, splat<GV>(F::sqrt2));
+    m = select(big, m * splat<GV>(0.5), m);
+    ef = select(big, ef + splat<GV>(1), ef);
+    const GV f = m - splat<GV>(1);
+    const GV s = f / (splat<GV>(2) + f);
+    const GV s2 = s * s;
+    GV p;
+    if constexpr (sizeof(T) == 8) p = horner(s2, kLogCoef64);
+    else p = horner(s2, kLogCoef32);
+    const GV log_m = splat<GV>(2) * s * p;
+    return ef * splat<GV>(F::ln2_hi) + (log_m + ef * splat<GV>(F::ln2_lo));
 }
 
-// Applies f to a[0..n) vector by vector; the tail goes through a padded copy, so every element
-// takes exactly the same arithmetic path.
+// Applies f (a function of a group of vectors) to a[0..n), four vectors at a time; the tail
+// goes through a padded copy, so every element takes exactly the same arithmetic path.
 template <class T, class F>
 inline __attribute__((always_inline)) void map_vec(T* __restrict a, std::ptrdiff_t n, F f) {
     using V = typename math_vec<T>::V;
     constexpr int W = math_vec<T>::width;
     std::ptrdiff_t i = 0;
-    for (; i + W <= n; i += W) vstore(a + i, f(vload<V>(a + i)));
-    if (i < n) {
+    for (; i + 4 * W <= n; i += 4 * W) {
+        group<V, 4> g;
+        for (int j = 0; j < 4; ++j) g.x[j] = vload<V>(a + i + j * W);
+        g = f(g);
+        for (int j = 0; j < 4; ++j) vstore(a + i + j * W, g.x[j]);
+    }
+    for (; i < n; i += W) {
         alignas(64) T tmp[W] = {};
-        for (std::ptrdiff_t j = 0; j < n - i; ++j) tmp[j] = a[i + j];
-        vstore(tmp, f(vload<V>(tmp)));
-        for (std::ptrdiff_t j = 0; j < n - i; ++j) a[i + j] = tmp[j];
+        const std::ptrdiff_t len = std::min<std::ptrdiff_t>(W, n - i);
+        for (std::ptrdiff_t j = 0; j < len; ++j) tmp[j] = a[i + j];
+        group<V, 1> g{{vload<V>(tmp)}};
+        g = f(g);
+        vstore(tmp, g.x[0]);
+        for (std::ptrdiff_t j = 0; j < len; ++j) a[i + j] = tmp[j];
     }
 }
 
 // a[i] = sigmoid(a[i]) for i < n, in place.
 template <class T>
 void sigmoid_inplace(T* __restrict a, std::ptrdiff_t n) {
-    map_vec(a, n, [](typename math_vec<T>::V v) { return sigmoid_vec<T>(v); });
+    map_vec(a, n, [](const auto& g) __attribute__((always_inline)) { return sigmoid_group<T>(g); });
 }
 
 // a[i] = log(a[i]) for i < n, in place (a[i] positive and normal).
 template <class T>
 void log_inplace(T* __restrict a, std::ptrdiff_t n) {
-    map_vec(a, n, [](typename math_vec<T>::V v) { return log_positive<T>(v); });
+    map_vec(a, n, [](const auto& g) __attribute__((always_inline)) { return log_positive<T>(g); });
 }
 
 }  // namespace backprop
