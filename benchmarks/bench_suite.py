@@ -1010,8 +1010,11 @@ def render(cfg, meta, rows, peak, scaling, contenders):
       f"C++ built for {meta.get('isa', '?')}, {N_THREADS} threads")
     p(f"BLAS environment: {meta['blas_env']}; numpy {meta.get('numpy', '?')} BLAS: {meta.get('blas', '?')}")
     p(f"versions: {meta['versions']}")
-    p(f"load average at start {meta['load_start']}, at end {meta.get('load_end')} (shared machine: other "
-      f"people's jobs compete for the {N_CPUS} cores)")
+    fl = [r["foreign_cores"] for r in rows if r.get("foreign_cores") is not None]
+    fl_s = (f"mean {statistics.mean(fl):.2f}, max {max(fl):.2f} of {N_CPUS} cores" if fl
+            else "not measured (timed windows under 0.5 s)")
+    p(f"load average at start {meta['load_start']}, at end {meta.get('load_end')}; other people's jobs during "
+      f"the timed runs: {fl_s} (shared machine)")
     for note in meta["notes"]:
         p(f"note: {note}")
     p("")
@@ -1196,7 +1199,7 @@ def targets_block(rows, peak):
 
     def line(desc, value, goal_ok):
         mark = "-" if goal_ok is None else ("met" if goal_ok else "NOT met")
-        out.append(f"  {desc:<68} {value:>22}  {mark}")
+        out.append(f"  {desc:<92} {value:>9}  {mark}")
 
     for dt, need in (("float64", 8), ("float32", 10)):
         c, r = t("a", dt, "cpp"), t("a", dt, "numpy")
@@ -1221,7 +1224,7 @@ def targets_block(rows, peak):
                 line(f"({w}) C++ faster than every other contender, {dt}", "-", None)
                 continue
             best = min(others, key=others.get)
-            line(f"({w}) C++ faster than every other contender, {dt} (best other: {LABELS[best]})",
+            line(f"({w}) C++ faster than every other contender that ran, {dt} (best other: {LABELS[best]})",
                  f"{others[best] / c:.2f}x", c < others[best])
     for dt in DTYPES:
         v = t("e1", dt, "cpp")
@@ -1413,7 +1416,8 @@ def main(argv=None):
     results = []
     invocations = plan(cfg, contenders)
     for i, (desc, tasks) in enumerate(invocations, 1):
-        print(f"[{i}/{len(invocations)}] {desc}", file=sys.stderr, flush=True)
+        print(f"[{i}/{len(invocations)}] {desc} (at {time.perf_counter() - t_start:.0f} s)", file=sys.stderr,
+              flush=True)
         results.extend(run_worker(tasks, cfg["timeout"], desc, deadline))
     if mode == "full":
         peaks.append(run_worker([dict(type="peak", n=cfg["peak_n"])], cfg["timeout"], "machine limit (end)")[0])
