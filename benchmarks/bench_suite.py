@@ -1,9 +1,13 @@
 """The benchmark suite of issue 3: every contender side by side, in one run, on one table.
 
-    python benchmarks/bench_suite.py                 # full run (~10-20 min on the 2-core machine)
-    python benchmarks/bench_suite.py --quick         # shrunken sizes, whole run under a minute
-    python benchmarks/bench_suite.py --smoke         # tiny sizes, a few seconds (what the test runs)
+    python benchmarks/bench_suite.py                 # full run (15-30 min on the 2-core machine)
+    python benchmarks/bench_suite.py --quick         # shrunken sizes, whole run under a minute (45 s budget)
+    python benchmarks/bench_suite.py --smoke         # tiny sizes, seconds (what tests/test_bench_suite.py runs)
     python benchmarks/bench_suite.py --out DIR       # where the JSON / PNG / TXT go (default benchmarks/results/)
+
+Other options: --threads N (every contender on N threads instead of all cores), --wait-quiet S (wait
+up to S seconds for other people's jobs to leave the cores), --contenders cpp,numpy,... (a subset),
+--compile / --no-compile, --per-cell / --grouped (process layout, see Timing), --budget S.
 
 It prints ONE main table (rows: workload x dtype; columns: contenders; cell: median time, achieved
 GFLOP/s, ratio to the numpy reference of the same dtype) followed by small supporting tables (machine
@@ -62,8 +66,16 @@ Each training cell runs in a fresh subprocess (in --quick / --smoke: one subproc
 to save the import time of torch and scikit-learn): make the data, check the contender against the
 reference on a slice (loss curve and predictions; llm.c's "validate, then time"), prime it with a
 1-iteration fit on 64 rows, then one warm-up fit (fewer iterations on the big workloads), then
-``repeats`` timed fits with time.perf_counter; the cell is the median (min kept in the JSON).
-The warm-up fit's first losses are also compared with the reference cell's (same data, same start).
+``repeats`` timed fits with time.perf_counter (5 on (a), 3 on (b)/(c), 2 when the warm-up predicts
+a fit longer than 20 s); the cell is the median (all times and the min are in the JSON). The
+warm-up fit's first losses are also compared with the reference cell's (same data, same start).
+Everything runs sequentially, one contender at a time, all on the same number of threads.
+
+The machine is shared: jobs of other people that this process cannot see take CPU time, and with
+2 threads on 2 cores a busy core stalls every parallel region (OpenBLAS, OpenMP, our thread pool).
+Each timed window therefore records how many cores the rest of the machine used meanwhile (from
+/proc/stat minus our own CPU time), shown as "others' CPU"; cells measured while it is high are
+slower than the code is, for every contender, and small workloads suffer most.
 
 Peak memory
 -----------
@@ -153,7 +165,7 @@ def make_config(mode):
         latency = dict(d=20, hidden=[8, 3], rows=[1, 32], samples=7, sample_s=0.2)
         scaling = dict(d=20, hidden=[8, 3], ns=[1000, 4000, 16000, 64000], n_iters=500, iters=[250, 500, 1000, 2000],
                        iter_n=4000, dtypes=DTYPES, repeats=3)
-        peak_n, slow_fit_s, timeout, budget = 4096, 40.0, 3600, None
+        peak_n, slow_fit_s, timeout, budget = 4096, 20.0, 3600, None
     elif mode == "quick":
         train = [
             dict(key="a", name="article", n=4000, d=20, hidden=[8, 3], iters=100, warm_iters=10, repeats=3),
@@ -853,9 +865,8 @@ def run_worker(tasks, timeout, desc, deadline=None):
     return results
 
 
-def plan(cfg, contenders):
+def plan(cfg, contenders, per_cell):
     """All tasks of the run, grouped into worker invocations: [(description, [task, ...])]."""
-    per_cell = cfg["mode"] == "full"
     lat, inf = cfg["latency"], cfg["infer"]
     groups = {}  # group -> tasks (quick/smoke)
     invocations = []
@@ -1045,6 +1056,14 @@ def render(cfg, meta, rows, peak, scaling, contenders):
             fl_s = f"{statistics.mean(fl):.2f}" if fl else "-"
             p(f"{label:<{lw}} {dtype_short(dtype):<5}" + "".join(f" | {c:>{W}}" for c in cells)
               + f" | {pct_s:>9} | {fl_s:>11}")
+    reps = []
+    for key, label, kind in workload_rows(cfg):
+        rs = [r["repeats"] for r in rows if r["workload"] == key and r["status"] == "ok" and "repeats" in r]
+        if rs:
+            span = f"{min(rs)}" if min(rs) == max(rs) else f"{min(rs)}-{max(rs)}"
+            reps.append(f"({key}) {span}")
+    p("timed runs per cell (after a warm-up; fewer when a fit takes > "
+      f"{cfg['slow_fit_s']:.0f} s or the time budget ran out; latency: samples of many calls): " + ", ".join(reps))
     p("")
     # ------------------------------------------------------------ speed-ups
     p("C++ speed-up over each contender (other's median time / C++ median time; > 1 = C++ faster)")
@@ -1083,8 +1102,8 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     # ------------------------------------------------------------ memory
     p("Peak memory of each fit: extra RSS over the process after data creation (MB), next to the training "
       "data (X + y) and the activations it must keep (N * sum(widths) * itemsize)"
-      + (" [quick/smoke: cells share one process per contender, so these are indicative]"
-         if meta["mode"] != "full" else ""))
+      + (" [cells shared one process per contender in this run, so these are indicative]"
+         if not meta.get("per_cell") else ""))
     tcols = [c for c in TRAIN_CONTENDERS if c in contenders]
     head = f"{'workload':<{lw}} {'dtype':<5} | {'data MB':>8} | {'activ. MB':>9}" + \
         "".join(f" | {LABELS[c]:>15}" for c in tcols) + " | C++ (data+extra)/(data+activ.)"
@@ -1346,6 +1365,10 @@ def main(argv=None):
                     help="threads of every contender (default: all cores; C++ n_threads, BLAS, torch)")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds after which remaining cells are skipped (default: 50 for --quick, none otherwise)")
+    ap.add_argument("--per-cell", dest="per_cell", action="store_true", default=None,
+                    help="one fresh process per training cell (default in the full run: clean memory figures)")
+    ap.add_argument("--grouped", dest="per_cell", action="store_false",
+                    help="one process per contender (default in --quick / --smoke: saves import time)")
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for other people's jobs to use < 0.25 cores (shared machine)")
     ap.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
@@ -1414,7 +1437,9 @@ def main(argv=None):
                      "backprop._core.predict_proba(X, weights, n_threads) is timed (X already C-contiguous, right dtype)")
 
     results = []
-    invocations = plan(cfg, contenders)
+    per_cell = args.per_cell if args.per_cell is not None else (mode == "full")
+    meta["per_cell"] = per_cell
+    invocations = plan(cfg, contenders, per_cell)
     for i, (desc, tasks) in enumerate(invocations, 1):
         print(f"[{i}/{len(invocations)}] {desc} (at {time.perf_counter() - t_start:.0f} s)", file=sys.stderr,
               flush=True)
