@@ -422,11 +422,15 @@ class TorchTrainer:
         losses = []
         for _ in range(iters):
             self.opt.zero_grad(set_to_none=True)
-            loss = self.loss_fn(self.forward(Xt), yt)
+            logits = self.forward(Xt)
+            loss = self.loss_fn(logits, yt)
+            if record:  # the reference's loss: p clipped to [eps, 1 - eps] (BCEWithLogits does not clip)
+                with torch.no_grad():
+                    eps = torch.finfo(logits.dtype).eps
+                    p = torch.sigmoid(logits).clamp(eps, 1 - eps)
+                    losses.append(float(-torch.where(yt == 1, p, 1 - p).log().mean()))
             loss.backward()
             self.opt.step()
-            if record:
-                losses.append(float(loss.item()))
         return losses if record else None
 
     def proba(self, X):
