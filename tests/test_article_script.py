@@ -120,3 +120,26 @@ def test_helpers():
     lmax = np.linalg.eigvalsh(X1.T @ X1 / 50)[-1]
     assert lim["L"] == pytest.approx(lmax / 4) and lim["global"] == pytest.approx(8 / lmax)
     assert lim["local"] == pytest.approx(lim["global"])  # p = 1/2 is the worst case, D = I/4
+
+
+@pytest.mark.parametrize("as_module", [False, True], ids=["script", "module"])
+def test_blas_variables_are_unset_and_reported(tmp_path, as_module):
+    """ensure_clean_blas_env re-runs the program (a script, or python -m module) without the two variables."""
+    import os
+
+    module = "probe" if as_module else None
+    (tmp_path / "probe.py").write_text(
+        "import os, sys\n"
+        "from backprop._timing import ensure_clean_blas_env\n"
+        f"note = ensure_clean_blas_env(module={module!r})\n"
+        "print(sys.argv[1:], os.environ.get('OPENBLAS_CORETYPE'), os.environ.get('OPENBLAS_L2_SIZE'))\n"
+        "print(note)\n"
+    )
+    env = dict(os.environ, OPENBLAS_CORETYPE="Haswell", OPENBLAS_L2_SIZE="512")
+    program = ["-m", "probe"] if as_module else [str(tmp_path / "probe.py")]
+    proc = subprocess.run([sys.executable, *program, "--flag", "x"], capture_output=True, text=True, env=env,
+                          cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    first, note = proc.stdout.splitlines()
+    assert first == "['--flag', 'x'] None None"
+    assert note.startswith("unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run")

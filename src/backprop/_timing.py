@@ -62,9 +62,10 @@ def blas_env_note() -> str:
         Whether the variables were unset by :func:`ensure_clean_blas_env`, are still set (then
         numpy timings are pessimistic), or were never set.
     """
-    unset = os.environ.get(_MARKER)
+    unset = [v for v in os.environ.get(_MARKER, "").split(",") if v]
     if unset:
-        return f"unset {unset} for this run (they slow numpy's BLAS, which the numpy reference uses)"
+        verb = "they slow" if len(unset) > 1 else "it slows"
+        return f"unset {' and '.join(unset)} for this run ({verb} numpy's BLAS, which the numpy reference uses)"
     present = [v for v in BLAS_VARS if v in os.environ]
     if present:
         return f"{', '.join(present)} still set: numpy's BLAS may be slowed, so the numpy timings are pessimistic"
