@@ -1,11 +1,16 @@
 """backprop: feed-forward neural networks trained by backpropagation.
 
 The hot kernels are C++ (``backprop._core``); ``backprop.reference`` is the same algorithm in
-readable numpy, and the tests hold the two equal.  Start with :class:`NeuralNetwork`.
+readable numpy, and the tests hold the two equal.  Start with :class:`NeuralNetwork`;
+:func:`save` and :func:`load` store fitted models as plain ``.npz`` files.
+
+Command line: ``python -m backprop fit | predict | info`` (CSV in, model and predictions out),
+and ``python -m backprop.article`` reproduces the article with figures and timings.
 """
 
 from . import reference
 from ._estimator import NeuralNetwork, NotFittedError
+from ._io import load, save
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNetwork", "NotFittedError", "reference", "__version__"]
+__all__ = ["NeuralNetwork", "NotFittedError", "load", "reference", "save", "__version__"]

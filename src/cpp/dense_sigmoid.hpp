@@ -45,6 +45,25 @@ inline idx packed_index(const PackedPanels<T>& P, idx p, idx c) {
     return P.k * c0 + p * P.panel_width(c0) + (c - c0);
 }
 
+// a[i, c] = sigmoid(a[i, c]) for c < M: the M valid values of each padded row are gathered into
+// whole vectors, mapped, and scattered back.
+template <class T, int M>
+void sigmoid_narrow(idx n, T* a, idx ld) {
+    constexpr idx kRows = 64;
+    alignas(64) T packed[kRows * M];
+    for (idx r0 = 0; r0 < n; r0 += kRows) {
+        const idx rows = std::min(kRows, n - r0);
+        T* base = a + r0 * ld;
+        for (idx i = 0; i < rows; ++i)
+#pragma GCC unroll 8
+            for (int c = 0; c < M; ++c) packed[i * M + c] = base[i * ld + c];
+        sigmoid_inplace(packed, rows * M);
+        for (idx i = 0; i < rows; ++i)
+#pragma GCC unroll 8
+            for (int c = 0; c < M; ++c) base[i * ld + c] = packed[i * M + c];
+    }
+}
+
 // a = sigmoid(a_prev W[:, 1:]^T + W[:, 0]) for n rows; Wf = pack_forward(W).  Rows of a are
 // padded to whole vectors (lda_out >= round_up(m, W)).  The bias add is part of the product;
 // the sigmoid is fused into the product's epilogue while the tile is in registers, except for
@@ -63,15 +82,16 @@ void dense_sigmoid_forward(idx n, const T* a_prev, idx lda, const PackedPanels<T
         return;
     }
     gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) __attribute__((always_inline)) { return z; });
-    constexpr idx kRows = 16 * VW;  // m <= VW / 2, so kRows * m values fit on the stack
-    alignas(64) T packed[kRows * VW / 2];
-    for (idx r0 = 0; r0 < n; r0 += kRows) {
-        const idx rows = std::min(kRows, n - r0);
-        for (idx i = 0; i < rows; ++i)
-            for (idx c = 0; c < m; ++c) packed[i * m + c] = a[(r0 + i) * lda_out + c];
-        sigmoid_inplace(packed, rows * m);
-        for (idx i = 0; i < rows; ++i)
-            for (idx c = 0; c < m; ++c) a[(r0 + i) * lda_out + c] = packed[i * m + c];
+    switch (m) {  // the column count as a constant makes the gather/scatter loops tight
+        case 1: sigmoid_narrow<T, 1>(n, a, lda_out); break;
+        case 2: sigmoid_narrow<T, 2>(n, a, lda_out); break;
+        case 3: sigmoid_narrow<T, 3>(n, a, lda_out); break;
+        case 4: sigmoid_narrow<T, 4>(n, a, lda_out); break;
+        case 5: sigmoid_narrow<T, 5>(n, a, lda_out); break;
+        case 6: sigmoid_narrow<T, 6>(n, a, lda_out); break;
+        case 7: sigmoid_narrow<T, 7>(n, a, lda_out); break;
+        case 8: sigmoid_narrow<T, 8>(n, a, lda_out); break;
+        default: break;  // m <= VW / 2 <= 8
     }
 }
 

@@ -144,7 +144,7 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
 }
 
 // Trains in place.  W[l] points to (m_l, k_l + 1) row-major weights; loss_out receives one value
-// per iteration.  should_stop() is polled by thread 0 once per iteration.
+// per iteration.  should_stop() is polled by thread 0 between blocks (see poll below).
 //
 // The full-batch gradient is accumulated block by block: a block of kBlock samples goes
 // forward through every layer, then backward, adding its share to the gradient sums, and only
@@ -250,6 +250,16 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
         dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);
     };
 
+    // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and iterations,
+    // so a long iteration can still be interrupted within a fraction of a second; every thread
+    // then abandons the iteration at the same point (in the cooperative mode, right after a
+    // barrier) and the weights keep the last completed update.
+    auto poll = [&](int t) {
+        if (t == 0 && should_stop && !stop.load(std::memory_order_relaxed) && should_stop())
+            stop.store(true, std::memory_order_relaxed);
+        return stop.load(std::memory_order_relaxed);
+    };
+
     auto body = [&](int t) {
         const idx col0 = static_cast<idx>(cols.size()) * t / n_threads;
         const idx col1 = static_cast<idx>(cols.size()) * (t + 1) / n_threads;
@@ -259,6 +269,7 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                 for (idx q = t; q < parts; q += n_threads) {
                     std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
                     for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
+                        if (poll(t)) break;
                         const idx rows = std::min(n, (b + 1) * kBlock) - b * kBlock;
                         forward_rows(t, b, 0, rows, t);
                         for (idx l = L - 1; l >= 0; --l) {
@@ -283,7 +294,9 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                     const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
                     const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
                     if (r1 > r0) forward_rows(0, b, r0, r1 - r0, t);
+                    if (t == 0) poll(0);  // decided before the barrier, read by all after it
                     barrier.wait();
+                    if (stop.load(std::memory_order_relaxed)) break;
                     for (idx l = L - 1; l >= 0; --l) {
                         for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
                             const Tile& g = tiles[l][i];
@@ -298,6 +311,7 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                 }
             }
             barrier.wait();
+            if (stop.load(std::memory_order_relaxed)) break;  // interrupted: this iteration is dropped
             // ---- add the parts in order, update, repack
             for (idx ci = col0; ci < col1; ++ci) {
                 const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
@@ -323,7 +337,7 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                 for (double v : loss_part) total += v;
                 loss_out[it] = static_cast<T>(total / static_cast<double>(n));
                 iterations_done = it + 1;
-                if (should_stop && should_stop()) stop.store(true, std::memory_order_relaxed);
+                poll(0);
             }
             barrier.wait();
             if (stop.load(std::memory_order_relaxed)) break;

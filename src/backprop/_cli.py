@@ -1,0 +1,352 @@
+"""The command line: ``python -m backprop fit | predict | info``.
+
+    python -m backprop fit data.csv --target label --hidden 8,3 --max-iter 2000 --out model.npz
+    python -m backprop predict model.npz data.csv [--out predictions.csv]
+    python -m backprop info model.npz [--json]
+
+CSV files have a header row of column names and ``,`` as separator; they are read with
+Python's ``csv`` module and converted with numpy (the same code whether or not pandas is
+installed, so a file reads the same everywhere).  Every feature column must be numeric; the
+target column may hold any two labels (numbers or strings).  Errors are one line on stderr
+and exit status 1 (2 for a malformed command line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
+
+import numpy as np
+
+__all__ = ["main", "CLIError"]
+
+PROG = "python -m backprop"
+
+
+class CLIError(Exception):
+    """An error reported to the user as one line on stderr (exit status 1)."""
+
+
+# ---------------------------------------------------------------------------------------- CSV
+def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
+    """Read a CSV file with a header row.
+
+    Parameters
+    ----------
+    path : str
+        File name, or ``"-"`` for standard input.
+
+    Returns
+    -------
+    header : list of str
+        Column names (surrounding whitespace removed).
+    columns : list of list of str
+        The cells, column by column.  Blank lines are skipped.
+
+    Raises
+    ------
+    CLIError
+        Missing or unreadable file, empty file, duplicate or empty column names, or a row with
+        the wrong number of fields.
+    """
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            text = sys.stdin.read()
+        else:
+            with open(path, encoding="utf-8-sig", newline="") as f:
+                text = f.read()
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path} is a directory, not a CSV file") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{name} is not a UTF-8 text file (is it a CSV file?)") from None
+    except OSError as exc:
+        raise CLIError(f"{name}: {exc.strerror or exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        header = None
+        for row in reader:
+            if not row or all(not c.strip() for c in row):
+                continue
+            if header is None:
+                header = [c.strip() for c in row]
+                continue
+            if len(row) != len(header):
+                raise CLIError(
+                    f"{name}, line {reader.line_num}: {len(row)} fields, but the header has {len(header)} columns"
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise CLIError(f"{name}, line {reader.line_num}: {exc}") from None
+    if header is None:
+        raise CLIError(f"{name} is empty: expected a header row of column names, then data rows")
+    if any(not h for h in header):
+        raise CLIError(f"{name}: the header has an empty column name (column {header.index('') + 1})")
+    dupes = sorted({h for h in header if header.count(h) > 1})
+    if dupes:
+        raise CLIError(f"{name}: duplicate column names in the header: {', '.join(dupes)}")
+    if not rows:
+        raise CLIError(f"{name} has a header but no data rows")
+    columns = [list(col) for col in zip(*rows)]
+    return header, columns
+
+
+def numeric_columns(path: str, header: List[str], columns: List[List[str]], names: Sequence[str]) -> np.ndarray:
+    """The named columns as a float64 matrix (n_rows, len(names)).
+
+    Raises
+    ------
+    CLIError
+        A name that is not a column, or a cell that is not a number (the message names the
+        column, the data row and the value).
+    """
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise CLIError(f"{path}: no column named {', '.join(map(repr, missing))} (columns: {', '.join(header)})")
+    X = np.empty((len(columns[0]), len(names)), dtype=np.float64)
+    for j, n in enumerate(names):
+        values = columns[header.index(n)]
+        try:
+            X[:, j] = np.array(values, dtype=np.float64)
+        except ValueError:
+            for i, v in enumerate(values):
+                try:
+                    float(v)
+                except ValueError:
+                    if not v.strip():
+                        raise CLIError(
+                            f"{path}: column {n!r} has an empty cell in data row {i + 1} (missing values are not supported)"
+                        ) from None
+                    raise CLIError(
+                        f"{path}: column {n!r} is not numeric: data row {i + 1} has {v!r} "
+                        f"(features must be numbers; use --features to choose the columns)"
+                    ) from None
+            raise
+    return X
+
+
+def parse_labels(values: List[str]) -> np.ndarray:
+    """Target labels: integers if every value is one, else floats if every value is one, else strings."""
+    stripped = [v.strip() for v in values]
+    for kind in (int, float):
+        try:
+            return np.array([kind(v) for v in stripped])
+        except ValueError:
+            pass
+    return np.array(stripped, dtype=str)
+
+
+# ---------------------------------------------------------------------------------------- commands
+def _hidden(text: str) -> Tuple[int, ...]:
+    t = text.strip().lower()
+    if t in ("", "none", "0", "()", "[]"):
+        return ()
+    try:
+        sizes = tuple(int(s) for s in t.strip("()[]").split(",") if s.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated unit counts like 8,3 (or 'none'), got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"unit counts must be >= 1, got {text!r}")
+    return sizes
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from ._estimator import NeuralNetwork
+    from ._io import save
+
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise CLIError(f"--out {args.out}: directory {out_dir} does not exist")
+    header, columns = read_csv(args.data)
+    if args.target not in header:
+        raise CLIError(f"{args.data}: no column named {args.target!r} (columns: {', '.join(header)})")
+    if args.features:
+        features = [f.strip() for f in args.features.split(",") if f.strip()]
+        if args.target in features:
+            raise CLIError(f"the target column {args.target!r} cannot also be a feature")
+    else:
+        features = [h for h in header if h != args.target]
+    if not features:
+        raise CLIError(f"{args.data}: no feature columns besides the target {args.target!r}")
+    X = numeric_columns(args.data, header, columns, features)
+    y = parse_labels(columns[header.index(args.target)])
+    model = NeuralNetwork(
+        n_hidden=args.hidden,
+        learning_rate=args.learning_rate,
+        max_iter=args.max_iter,
+        threshold=args.threshold,
+        random_state=args.random_state,
+        backend=args.backend,
+        n_threads=args.n_threads,
+    )
+    model.fit(X, y)
+    save(model, args.out, metadata={"feature_names": features, "target": args.target, "data": os.path.basename(args.data)})
+    loss = f"{float(model.loss_curve_[-1]):.6g}" if len(model.loss_curve_) else "n/a"
+    print(
+        f"fitted n_hidden={list(args.hidden)} on {X.shape[0]} rows x {X.shape[1]} features, target {args.target!r} "
+        f"(classes {', '.join(map(str, model.classes_))}): {model.n_iter_} iterations, final loss {loss}, "
+        f"training accuracy {model.score(X, y):.4f}"
+    )
+    print(f"saved to {args.out}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ._io import read_model
+
+    model, info = read_model(args.model)
+    header, columns = read_csv(args.data)
+    features = info["metadata"].get("feature_names")
+    if features is None:
+        if len(header) != model.n_features_in_:
+            raise CLIError(
+                f"{args.model} stores no feature names, so every column of {args.data} is a feature: it has "
+                f"{len(header)} columns, the model needs {model.n_features_in_}"
+            )
+        features = header
+    X = numeric_columns(args.data, header, columns, features).astype(model.weights_[0].dtype, copy=False)
+    proba = model.predict_proba(X)
+    labels = model.classes_[(proba[:, 1] >= model.threshold).astype(np.intp)]
+    if args.out:
+        try:
+            with open(args.out, "w", newline="", encoding="utf-8") as f:
+                _write_predictions(f, model.classes_, proba, labels)
+        except OSError as exc:
+            raise CLIError(f"{args.out}: {exc.strerror or exc}") from None
+        print(f"wrote {len(labels)} predictions to {args.out}", file=sys.stderr)
+    else:
+        _write_predictions(sys.stdout, model.classes_, proba, labels)
+    return 0
+
+
+def _write_predictions(f: TextIO, classes: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> None:
+    w = csv.writer(f, lineterminator="\n")
+    w.writerow([f"proba_{classes[0]}", f"proba_{classes[1]}", "label"])
+    for (p0, p1), lab in zip(proba.tolist(), labels.tolist()):
+        w.writerow([repr(p0), repr(p1), lab])
+
+
+def describe(path: str) -> Dict[str, Any]:
+    """What ``info`` prints, as a dict of JSON values."""
+    from ._io import read_model
+
+    model, info = read_model(path)
+    params = model.get_params()
+    sizes = [model.n_features_in_, *[W.shape[0] for W in model.weights_]]
+    loss = model.loss_curve_
+    return {
+        "file": path,
+        "format_version": info["format_version"],
+        "saved_by": f"backprop {info['backprop_version']}",
+        "layers": sizes,
+        "n_parameters": int(sum(W.size for W in model.weights_)),
+        "dtype": str(model.weights_[0].dtype),
+        "params": {k: (list(v) if k == "n_hidden" else v) for k, v in params.items()},
+        "classes": model.classes_.tolist(),
+        "n_features_in": int(model.n_features_in_),
+        "feature_names": info["metadata"].get("feature_names"),
+        "target": info["metadata"].get("target"),
+        "n_iter": int(model.n_iter_),
+        "final_loss": float(loss[-1]) if len(loss) else None,
+    }
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    d = describe(args.model)
+    if args.json:
+        print(json.dumps(d, indent=2))
+        return 0
+    print(f"{d['file']}: backprop NeuralNetwork, model format version {d['format_version']} (saved by {d['saved_by']})")
+    print(f"layers:      {' -> '.join(map(str, d['layers']))} ({d['n_parameters']} weights incl. biases, {d['dtype']})")
+    print(f"parameters:  {', '.join(f'{k}={v!r}' for k, v in d['params'].items())}")
+    print(f"classes:     {', '.join(map(str, d['classes']))}")
+    if d["feature_names"] is not None:
+        names = d["feature_names"]
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        print(f"features:    {shown}")
+    else:
+        print(f"features:    {d['n_features_in']} (no names stored)")
+    if d["target"] is not None:
+        print(f"target:      {d['target']}")
+    loss = "n/a" if d["final_loss"] is None else f"{d['final_loss']:.6g}"
+    print(f"training:    {d['n_iter']} iterations, final loss {loss}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``python -m backprop``."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Train, apply and inspect backprop neural networks on CSV files.",
+        epilog="The article's experiment with figures and timings: python -m backprop.article",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{fit,predict,info}")
+    sub.required = True
+
+    p = sub.add_parser("fit", help="train a model on a CSV file and save it",
+                       description="Train a NeuralNetwork on a CSV file (header row; numeric features) and save it as .npz.")
+    p.add_argument("data", help="CSV file with a header row ('-' for standard input)")
+    p.add_argument("--target", required=True, help="name of the label column (two distinct values)")
+    p.add_argument("--features", help="comma-separated feature columns (default: every column but the target)")
+    p.add_argument("--hidden", type=_hidden, default=(8, 3), metavar="N,N,...",
+                   help="units of each hidden layer, e.g. 8,3; 'none' for logistic regression (default: 8,3)")
+    p.add_argument("--max-iter", type=int, default=2000, help="gradient-descent iterations (default: %(default)s)")
+    p.add_argument("--learning-rate", type=float, default=1.0, help="gradient-descent step (default: %(default)s)")
+    p.add_argument("--threshold", type=float, default=0.5, help="decision threshold on P(second class) (default: %(default)s)")
+    p.add_argument("--random-state", type=int, default=None, help="seed of the initial weights (default: none, random)")
+    p.add_argument("--backend", choices=("cpp", "numpy"), default="cpp", help="C++ kernels or numpy reference (default: cpp)")
+    p.add_argument("--n-threads", type=int, default=None, help="threads of the C++ backend (default: all cores)")
+    p.add_argument("--out", required=True, help="model file to write (.npz)")
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser("predict", help="write class probabilities and labels as CSV",
+                       description="Apply a saved model to a CSV file; writes proba_<class0>,proba_<class1>,label.")
+    p.add_argument("model", help="model file written by 'fit' or backprop.save")
+    p.add_argument("data", help="CSV file with the model's feature columns ('-' for standard input)")
+    p.add_argument("--out", help="write the predictions here instead of standard output")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("info", help="describe a saved model", description="Describe a saved model.")
+    p.add_argument("model", help="model file written by 'fit' or backprop.save")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
+    p.set_defaults(func=_cmd_info)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``python -m backprop`` with ``argv`` (default ``sys.argv[1:]``).
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments after ``python -m backprop``.
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 1 after an error (reported as one line on stderr), 2 for a
+        malformed command line (argparse's usage message).
+    """
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CLIError as exc:
+        msg = str(exc)
+    except BrokenPipeError:  # e.g. "| head": stop quietly, and keep Python's exit flush quiet too
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (ValueError, TypeError, OSError) as exc:
+        msg = str(exc) or type(exc).__name__
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    print(f"{PROG} {args.command}: error: {msg.splitlines()[0] if msg else 'failed'}", file=sys.stderr)
+    return 1

@@ -1,0 +1,268 @@
+"""Saving and loading fitted models as plain ``.npz`` files (no pickle).
+
+Format version 1: a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
+unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every entry:
+
+================  =====================================================================
+key               content
+================  =====================================================================
+``format``        the string ``"backprop.NeuralNetwork"``
+``format_version``  integer, 1
+``backprop_version``  version of backprop that wrote the file
+``params``        JSON string: the estimator's ``get_params()``
+``n_layers``      integer L, the number of weight matrices
+``weights_0``...  ``weights_{L-1}``: ``weights_[i]``, shape (n_out, n_in + 1), column 0 the bias
+``classes``       ``classes_`` (numbers, or strings stored as a unicode array)
+``n_features_in``  integer
+``n_iter``        integer
+``loss_curve``    ``loss_curve_``
+``metadata``      JSON string: a dict of extra information (the command line stores the
+                  feature names and the target column there); ``"{}"`` when none
+================  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import zipfile
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+import numpy as np
+
+from ._estimator import NeuralNetwork, NotFittedError
+
+__all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
+
+FORMAT = "backprop.NeuralNetwork"
+FORMAT_VERSION = 1
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+class _FormatError(ValueError):
+    """A ValueError whose message is already complete (names the file)."""
+
+
+def _json_param(name: str, value: Any) -> Any:
+    """A JSON-representable copy of a parameter value (tuples become lists)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if name == "n_hidden":
+        return [int(h) for h in value]
+    if name == "random_state":
+        # A numpy Generator (or RandomState) has no JSON form; it only matters for a future fit.
+        return None
+    raise TypeError(f"cannot save parameter {name}={value!r}: not a number, string, bool or None")
+
+
+def _classes_array(classes: Any) -> np.ndarray:
+    """``classes_`` as an array numpy can store without pickling."""
+    c = np.asarray(classes)
+    if c.dtype.kind == "O":
+        items = list(c)
+        if all(isinstance(v, str) for v in items):
+            c = np.array(items, dtype=str)
+        else:
+            c = np.array(items)
+        if c.dtype.kind == "O":
+            raise TypeError(f"cannot save classes_ {classes!r} without pickling: use numbers or strings as labels")
+    if c.dtype.kind not in "biufUS":
+        raise TypeError(f"cannot save classes_ of dtype {c.dtype}: use numbers or strings as labels")
+    return c
+
+
+def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, Any]] = None) -> None:
+    """Save a fitted :class:`~backprop.NeuralNetwork` to an ``.npz`` file, without pickle.
+
+    The file holds plain arrays, a format version and the estimator's parameters as a JSON
+    string (see the module docstring for the keys), so ``numpy.load(path, allow_pickle=False)``
+    reads it without backprop installed.  The file is written at ``path`` exactly (no ``.npz``
+    suffix is added).
+
+    Parameters
+    ----------
+    model : NeuralNetwork
+        A fitted model.
+    path : str or os.PathLike
+        File to write (overwritten if it exists).
+    metadata : mapping, optional
+        Extra JSON-serialisable information stored with the model (the command line stores
+        ``feature_names`` and ``target``).  Read it back with
+        ``json.loads(str(numpy.load(path)["metadata"]))``.
+
+    Raises
+    ------
+    NotFittedError
+        If ``model`` has not been fitted.
+    TypeError
+        If a parameter or ``classes_`` cannot be stored without pickling (for example a
+        ``random_state`` that is not an int or None is stored as None; labels that are neither
+        numbers nor strings raise).
+
+    Examples
+    --------
+    >>> import numpy as np, backprop
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]]); y = np.array(["no", "no", "yes", "yes"])
+    >>> model = backprop.NeuralNetwork(n_hidden=(), max_iter=100, random_state=0).fit(X, y)
+    >>> backprop.save(model, "model.npz")                              # doctest: +SKIP
+    >>> backprop.load("model.npz").predict(X)                          # doctest: +SKIP
+    array(['no', 'no', 'yes', 'yes'], dtype='<U3')
+    """
+    if not isinstance(model, NeuralNetwork):
+        raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
+    if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
+        raise NotFittedError("This NeuralNetwork instance is not fitted yet: fit it before saving")
+    params = {name: _json_param(name, value) for name, value in model.get_params().items()}
+    weights = [np.ascontiguousarray(W) for W in model.weights_]
+    arrays: Dict[str, np.ndarray] = {
+        "format": np.array(FORMAT),
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "backprop_version": np.array(_version()),
+        "params": np.array(json.dumps(params, sort_keys=True)),
+        "n_layers": np.array(len(weights), dtype=np.int64),
+        "classes": _classes_array(model.classes_),
+        "n_features_in": np.array(int(model.n_features_in_), dtype=np.int64),
+        "n_iter": np.array(int(getattr(model, "n_iter_", 0)), dtype=np.int64),
+        "loss_curve": np.asarray(getattr(model, "loss_curve_", np.empty(0))),
+        "metadata": np.array(json.dumps(dict(metadata or {}), sort_keys=True)),
+    }
+    for i, W in enumerate(weights):
+        arrays[f"weights_{i}"] = W
+    with open(os.fspath(path), "wb") as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _scalar(data: Any, key: str, kind: str) -> Any:
+    a = data[key]
+    if a.shape != () or a.dtype.kind not in kind:
+        raise ValueError(f"entry {key!r} has dtype {a.dtype} and shape {a.shape}")
+    return a[()].item() if kind != "U" else str(a[()])
+
+
+def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
+    """Load a model and its metadata (what :func:`load` does, plus the metadata dict).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    model : NeuralNetwork
+        The fitted model.
+    info : dict
+        ``metadata`` (the dict given to :func:`save`), ``format_version`` and
+        ``backprop_version``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a backprop model file, or was written by a newer format version.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path} is a directory, not a model file")
+    not_a_model = f"{path} is not a backprop model file (expected an .npz written by backprop.save or 'python -m backprop fit')"
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        raise ValueError(not_a_model) from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(not_a_model)
+    with archive as data:
+        try:
+            if "format" not in data.files or _scalar(data, "format", "U") != FORMAT:
+                raise _FormatError(not_a_model)
+            version = _scalar(data, "format_version", "iu")
+            if version > FORMAT_VERSION:
+                raise _FormatError(
+                    f"{path} has model format version {version}, newer than this backprop ({_version()}) "
+                    f"reads ({FORMAT_VERSION}): upgrade backprop"
+                )
+            params = json.loads(_scalar(data, "params", "U"))
+            metadata = json.loads(_scalar(data, "metadata", "U")) if "metadata" in data.files else {}
+            n_layers = _scalar(data, "n_layers", "iu")
+            weights = [np.ascontiguousarray(data[f"weights_{i}"]) for i in range(n_layers)]
+            classes = data["classes"]
+            n_features = _scalar(data, "n_features_in", "iu")
+            n_iter = _scalar(data, "n_iter", "iu")
+            loss_curve = data["loss_curve"]
+            saved_by = _scalar(data, "backprop_version", "U") if "backprop_version" in data.files else "unknown"
+        except _FormatError:
+            raise
+        except KeyError as exc:
+            raise ValueError(f"{not_a_model}: missing entry {exc}") from None
+        except ValueError as exc:  # json.JSONDecodeError included
+            raise ValueError(f"{not_a_model}: {exc}") from None
+    if not isinstance(params, dict):
+        raise ValueError(f"{not_a_model}: params is not a JSON object")
+    if isinstance(params.get("n_hidden"), list):
+        params["n_hidden"] = tuple(params["n_hidden"])
+    model = NeuralNetwork()
+    try:
+        model.set_params(**params)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+    _check_weights(path, weights, params.get("n_hidden", ()), n_features, classes)
+    model.weights_ = weights
+    model.classes_ = classes
+    model.n_features_in_ = int(n_features)
+    model.n_iter_ = int(n_iter)
+    model.loss_curve_ = loss_curve
+    return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
+
+
+def _check_weights(path: str, weights: list, n_hidden: Any, n_features: int, classes: np.ndarray) -> None:
+    sizes = [int(n_features), *[int(h) for h in n_hidden], 1]
+    expected = [(m, k + 1) for k, m in zip(sizes[:-1], sizes[1:])]
+    got = [tuple(W.shape) for W in weights]
+    if got != expected:
+        raise ValueError(f"{path}: weights have shapes {got}, but n_hidden={tuple(n_hidden)} with {n_features} features needs {expected}")
+    if any(W.dtype not in (np.float32, np.float64) for W in weights) or len({W.dtype for W in weights}) != 1:
+        raise ValueError(f"{path}: weights must all be float32 or all float64, got {[str(W.dtype) for W in weights]}")
+    if classes.shape != (2,):
+        raise ValueError(f"{path}: classes must hold two labels, got shape {classes.shape}")
+
+
+def load(path: PathLike) -> NeuralNetwork:
+    """Load a model saved by :func:`save` (or by ``python -m backprop fit``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An ``.npz`` file written by :func:`save`.
+
+    Returns
+    -------
+    NeuralNetwork
+        A fitted model with the saved parameters, ``weights_``, ``classes_``,
+        ``n_features_in_``, ``n_iter_`` and ``loss_curve_``; it predicts exactly as the saved
+        one did, and ``warm_start=True`` continues its training.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ValueError
+        If ``path`` is not a backprop model file, or was written by a newer format version.
+    """
+    return read_model(path)[0]

@@ -1,0 +1,176 @@
+"""``backprop.save`` / ``backprop.load``: plain .npz files, readable by numpy alone, exact round trips."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import backprop
+from backprop import NeuralNetwork, NotFittedError
+from backprop._io import read_model
+
+
+def _data(n=120, d=4, seed=0, labels=(0, 1)):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.3, labels[1], labels[0])
+    return X, y
+
+
+def _fitted(labels=(0, 1), dtype=np.float64, **kw):
+    X, y = _data(labels=labels)
+    params = dict(n_hidden=(5, 3), max_iter=50, random_state=0, learning_rate=0.5)
+    params.update(kw)
+    return NeuralNetwork(**params).fit(X.astype(dtype), y), X.astype(dtype), y
+
+
+def test_round_trip_is_exact(tmp_path):
+    model, X, y = _fitted()
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    loaded = backprop.load(path)
+    assert loaded.get_params() == model.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    np.testing.assert_array_equal(loaded.classes_, model.classes_)
+    np.testing.assert_array_equal(loaded.loss_curve_, model.loss_curve_)
+    assert loaded.n_iter_ == model.n_iter_ == 50
+    assert loaded.n_features_in_ == 4
+    for a, b in zip(loaded.weights_, model.weights_):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype and a.flags.c_contiguous
+
+
+@pytest.mark.parametrize("labels", [("cat", "dog"), (-1, 1), (0.5, 2.5), (False, True)])
+def test_labels_of_any_plain_type(tmp_path, labels):
+    model, X, _ = _fitted(labels=labels)
+    backprop.save(model, tmp_path / "m.npz")
+    loaded = backprop.load(tmp_path / "m.npz")
+    np.testing.assert_array_equal(loaded.classes_, np.array(labels))
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_object_string_labels_are_stored_as_unicode(tmp_path):
+    X, y = _data(labels=("no", "yes"))
+    model = NeuralNetwork(n_hidden=(), max_iter=5, random_state=0).fit(X, y.astype(object))
+    backprop.save(model, tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as d:
+        assert d["classes"].dtype.kind == "U"
+        assert d["classes"].tolist() == ["no", "yes"]
+
+
+def test_numpy_alone_reads_every_entry_without_pickle(tmp_path):
+    model, X, _ = _fitted(labels=("a", "b"))
+    path = tmp_path / "m.npz"
+    backprop.save(model, path, metadata={"feature_names": ["f0", "f1", "f2", "f3"]})
+    with np.load(path, allow_pickle=False) as d:
+        contents = {k: d[k] for k in d.files}  # raises if anything needed pickle
+    assert str(contents["format"]) == "backprop.NeuralNetwork"
+    assert int(contents["format_version"]) == 1
+    params = json.loads(str(contents["params"]))
+    assert params["n_hidden"] == [5, 3] and params["random_state"] == 0
+    assert int(contents["n_layers"]) == 3
+    assert json.loads(str(contents["metadata"]))["feature_names"] == ["f0", "f1", "f2", "f3"]
+    # the article's forward pass from the raw arrays reproduces predict_proba
+    a = X
+    for i in range(int(contents["n_layers"])):
+        W = contents[f"weights_{i}"]
+        a = 1 / (1 + np.exp(-(a @ W[:, 1:].T + W[:, 0])))
+    np.testing.assert_allclose(a[:, 0], model.predict_proba(X)[:, 1], rtol=1e-12)
+
+
+def test_float32_model_stays_float32(tmp_path):
+    model, X, _ = _fitted(dtype=np.float32)
+    backprop.save(model, tmp_path / "m.npz")
+    loaded = backprop.load(tmp_path / "m.npz")
+    assert all(W.dtype == np.float32 for W in loaded.weights_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_path_is_used_exactly_and_metadata_comes_back(tmp_path):
+    model, _, _ = _fitted()
+    path = tmp_path / "model.bin"
+    backprop.save(model, str(path), metadata={"target": "y"})
+    assert path.exists() and not (tmp_path / "model.bin.npz").exists()
+    _, info = read_model(path)
+    assert info["metadata"] == {"target": "y"} and info["format_version"] == 1
+
+
+def test_warm_start_continues_after_load(tmp_path):
+    model, X, y = _fitted()
+    backprop.save(model, tmp_path / "m.npz")
+    loaded = backprop.load(tmp_path / "m.npz")
+    loaded.set_params(warm_start=True, max_iter=20).fit(X, y)
+    model.set_params(warm_start=True, max_iter=20).fit(X, y)
+    assert loaded.n_iter_ == model.n_iter_ == 70
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+def test_generator_random_state_is_saved_as_none(tmp_path):
+    model, _, _ = _fitted(random_state=np.random.default_rng(3))
+    backprop.save(model, tmp_path / "m.npz")
+    assert backprop.load(tmp_path / "m.npz").random_state is None
+
+
+def test_unfitted_model_is_refused(tmp_path):
+    with pytest.raises(NotFittedError):
+        backprop.save(NeuralNetwork(), tmp_path / "m.npz")
+    with pytest.raises(TypeError):
+        backprop.save("not a model", tmp_path / "m.npz")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        backprop.load(tmp_path / "nope.npz")
+
+
+@pytest.mark.parametrize("kind", ["text", "other_npz", "npy", "pickle_npz", "empty", "zip"])
+def test_not_a_model(tmp_path, kind):
+    path = tmp_path / "x.npz"
+    if kind == "text":
+        path.write_text("a,b\n1,2\n")
+    elif kind == "other_npz":
+        np.savez(path, a=np.arange(3))
+    elif kind == "npy":
+        np.save(tmp_path / "x.npy", np.arange(3))
+        path = tmp_path / "x.npy"
+    elif kind == "pickle_npz":
+        np.savez(path, format=np.array(["backprop.NeuralNetwork"], dtype=object))
+    elif kind == "empty":
+        path.write_bytes(b"")
+    else:
+        with zipfile.ZipFile(path, "w") as z:
+            z.writestr("hello.txt", "hi")
+    with pytest.raises(ValueError, match="not a backprop model file"):
+        backprop.load(path)
+
+
+def _rewrite(path, **changes):
+    with np.load(path, allow_pickle=False) as d:
+        arrays = {k: d[k] for k in d.files}
+    arrays.update(changes)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def test_newer_format_version_is_refused(tmp_path):
+    model, _, _ = _fitted()
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    _rewrite(path, format_version=np.array(99))
+    with pytest.raises(ValueError, match="newer"):
+        backprop.load(path)
+
+
+def test_inconsistent_file_is_refused(tmp_path):
+    model, _, _ = _fitted()
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    _rewrite(path, weights_1=np.zeros((4, 6)))
+    with pytest.raises(ValueError, match="shapes"):
+        backprop.load(path)
+    backprop.save(model, path)
+    _rewrite(path, params=np.array('{"n_hidden": [5, 3], "colour": "red"}'))
+    with pytest.raises(ValueError, match="colour"):
+        backprop.load(path)
