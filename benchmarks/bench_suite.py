@@ -491,6 +491,7 @@ TRAINERS = {"cpp": CppTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer, "to
 
 CHECK_TOL = {"float64": dict(loss_rel=1e-8, proba_abs=1e-8), "float32": dict(loss_rel=1e-3, proba_abs=1e-3)}
 XCHECK_TOL = {"float64": 1e-6, "float32": 1e-3}
+BUSY_CORES = 0.5  # a cell whose timed runs shared the machine with more than this is marked "~"
 
 
 def _rel_diff(a, b):
@@ -1010,7 +1011,9 @@ def cell_text(r):
     bad = (r.get("check") and not r["check"].get("ok", True)) or (r.get("xcheck") and not r["xcheck"]["ok"])
     t = fmt_time(r["median_s"], "us" if r["kind"] == "latency" else None)
     gf = fmt_num(r.get("gflops")) if r["kind"] != "latency" else "-"
-    return f"{t:>8} {gf:>5} {fmt_ratio(r.get('ratio_to_reference')):>7}" + ("!" if bad else "")
+    busy = (r.get("foreign_cores") or 0.0) > BUSY_CORES
+    mark = ("!" if bad else "") + ("~" if busy else "")
+    return f"{t:>8} {gf:>5} {fmt_ratio(r.get('ratio_to_reference')):>7}{mark:<2}"
 
 
 def render(cfg, meta, rows, peak, scaling, contenders):
@@ -1018,7 +1021,7 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     p = L.append
     by = {(r["workload"], r["dtype"], r["contender"]): r for r in rows}
     cols = [c for c in CONTENDERS if c in contenders]
-    W = 22
+    W = 24
     lw = max(len(lbl) for _, lbl, _ in workload_rows(cfg)) + 1
     p(f"backprop benchmark suite ({meta['mode']} mode) - {meta['started']}")
     p(f"machine: {meta['machine']}; CPU flags: {meta['cpu_flags']}; backprop {meta.get('backprop', '?')} "
@@ -1035,8 +1038,8 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     p("")
     p("cell = median time | achieved GFLOP/s (work actually done, see docstring) | time / reference time "
       "of the same dtype (< 1 = faster); '!' = failed a validation check; latency in microseconds per call;")
-    p(f"others' CPU = cores busy with other people's jobs during the timed runs of the row (mean over its cells; "
-      f"the machine has {N_CPUS})")
+    p(f"'~' = other people's jobs used > {BUSY_CORES} cores during the cell's timed runs (it is slower than the code "
+      f"is); others' CPU = their mean over the row's cells (the machine has {N_CPUS} cores)")
     head = f"{'workload':<{lw}} {'dtype':<5}" + "".join(f" | {LABELS[c]:^{W}}" for c in cols) + \
         " | C++ %peak | others' CPU"
     p(head)
@@ -1375,10 +1378,18 @@ def main(argv=None):
                     help="one process per contender (default in --quick / --smoke: saves import time)")
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for other people's jobs to use < 0.25 cores (shared machine)")
+    ap.add_argument("--render", metavar="JSON", help="print the tables of a saved suite_<mode>.json again, run nothing")
     ap.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return worker_main(*args.worker)
+    if args.render:
+        doc = json.loads(Path(args.render).read_text())
+        cfg = make_config(doc["meta"]["mode"])
+        cfg.update(doc["workloads"])
+        text = render(cfg, doc["meta"], doc["rows"], doc["peak"], doc["scaling"], doc["meta"]["contenders"])
+        print(text + "\n\nIssue 3 targets against this run (informative):\n" + "\n".join(targets_block(doc["rows"], doc["peak"])))
+        return 0
 
     blas_note = ensure_clean_blas_env()  # may re-execute this script without the two variables
     t_start = time.perf_counter()
