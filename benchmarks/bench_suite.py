@@ -722,13 +722,14 @@ def task_scaling(t):
         model.set_params(max_iter=max(1, iters // 10)).fit(X, y)  # warm-up
         model.set_params(max_iter=iters)
         ts = []
+        foreign = ForeignLoad().start()
         for _ in range(t["repeats"]):
             if ts and past_deadline(t, margin=ts[-1]):
                 break
             t0 = time.perf_counter()
             model.fit(X, y)
             ts.append(time.perf_counter() - t0)
-        return statistics.median(ts), min(ts)
+        return statistics.median(ts), min(ts), foreign.cores()
 
     for dtype in t["dtypes"]:
         for n in t["ns"]:
@@ -736,16 +737,16 @@ def task_scaling(t):
                 out["note"] = "cut short: time budget of the run exhausted"
                 break
             X, y = make_data(n, t["d"], np.dtype(dtype))
-            med, mn = timed(X, y, t["n_iters"])
-            out["by_n"].append(dict(dtype=dtype, n=n, iters=t["n_iters"], median_s=med, min_s=mn,
+            med, mn, fc = timed(X, y, t["n_iters"])
+            out["by_n"].append(dict(dtype=dtype, n=n, iters=t["n_iters"], median_s=med, min_s=mn, foreign_cores=fc,
                                     gflops=flops_train_iter(n, t["d"], t["hidden"]) * t["n_iters"] / med / 1e9))
         X, y = make_data(t["iter_n"], t["d"], np.dtype(dtype))
         for iters in t["iters"]:
             if past_deadline(t):
                 out["note"] = "cut short: time budget of the run exhausted"
                 break
-            med, mn = timed(X, y, iters)
-            out["by_iter"].append(dict(dtype=dtype, n=t["iter_n"], iters=iters, median_s=med, min_s=mn,
+            med, mn, fc = timed(X, y, iters)
+            out["by_iter"].append(dict(dtype=dtype, n=t["iter_n"], iters=iters, median_s=med, min_s=mn, foreign_cores=fc,
                                        gflops=flops_train_iter(t["iter_n"], t["d"], t["hidden"]) * iters / med / 1e9))
     return out
 
@@ -1148,7 +1149,7 @@ def render(cfg, meta, rows, peak, scaling, contenders):
             ("by_iter", "iters", f"C++ fit time against max_iter (N={sc['iter_n']}, {sc['d']} features, [{hid}], "
                                  f"median of {sc['repeats']})"),
         ):
-            p(title)
+            p(title + " ('~': others used > 0.5 cores meanwhile)")
             head = f"{key:>8}" + "".join(f" | {dtype_short(dt) + ' time':>10} | {'ns/(row*it)':>11} | {'GFLOP/s':>7}"
                                          for dt in sc["dtypes"])
             p(head)
@@ -1162,7 +1163,8 @@ def render(cfg, meta, rows, peak, scaling, contenders):
                         line += f" | {'-':>10} | {'-':>11} | {'-':>7}"
                         continue
                     ns = e["median_s"] / (e["n"] * e["iters"]) * 1e9
-                    line += f" | {fmt_time(e['median_s']):>10} | {ns:>11.2f} | {e['gflops']:>7.1f}"
+                    busy = "~" if (e.get("foreign_cores") or 0.0) > BUSY_CORES else ""
+                    line += f" | {fmt_time(e['median_s']) + busy:>10} | {ns:>11.2f} | {e['gflops']:>7.1f}"
                 p(line)
             p("")
     elif scaling:
@@ -1290,13 +1292,19 @@ def plot(path, cfg, rows, meta, contenders):
     width = 0.8 / len(cols)
     for ax, dtype in zip(axes, DTYPES):
         for j, c in enumerate(cols):
-            xs, ys = [], []
+            xs, ys, hatches = [], [], []
             for i, (key, _, _) in enumerate(keys):
                 r = by.get((key, dtype, c))
                 if r and r.get("ratio_to_reference"):
                     xs.append(i + (j - (len(cols) - 1) / 2) * width)
                     ys.append(r["ratio_to_reference"])
-            ax.bar(xs, ys, width=width, label=LABELS[c], color=COLORS[c])
+                    ref = by.get((key, dtype, "numpy")) or {}
+                    busy = max(r.get("foreign_cores") or 0.0, ref.get("foreign_cores") or 0.0) > BUSY_CORES
+                    hatches.append("///" if busy else None)
+            bars = ax.bar(xs, ys, width=width, label=LABELS[c], color=COLORS[c])
+            for bar, h in zip(bars, hatches):
+                if h:
+                    bar.set_hatch(h)
             if c == "cpp":
                 for x, y in zip(xs, ys):
                     ax.annotate(f"{1 / y:.1f}x", (x, y), ha="center", va="bottom", fontsize=7)
@@ -1307,8 +1315,13 @@ def plot(path, cfg, rows, meta, contenders):
         ax.set_title(f"{dtype}: time / reference time (lower is faster; labels: C++ speed-up)")
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0].set_ylabel("median time relative to backprop.reference (log)")
-    axes[1].legend(fontsize=8)
-    fig.suptitle(f"backprop benchmark suite, {meta['mode']} mode, {meta['started']} - {meta['machine']}", fontsize=9)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=COLORS[c], label=LABELS[c]) for c in cols]
+    handles.append(Patch(facecolor="white", edgecolor="k", hatch="///", label="machine busy (others > 0.5 cores)"))
+    axes[1].legend(handles=handles, fontsize=8)
+    fig.suptitle(f"backprop benchmark suite, {meta['mode']} mode, {meta['started']} - {meta['machine']}; hatched: "
+                 f"this cell or its reference timed while other jobs used > {BUSY_CORES} cores", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -1389,6 +1402,9 @@ def main(argv=None):
         cfg.update(doc["workloads"])
         text = render(cfg, doc["meta"], doc["rows"], doc["peak"], doc["scaling"], doc["meta"]["contenders"])
         print(text + "\n\nIssue 3 targets against this run (informative):\n" + "\n".join(targets_block(doc["rows"], doc["peak"])))
+        png = Path(args.render).with_suffix(".png")
+        note = plot(png, cfg, doc["rows"], doc["meta"], doc["meta"]["contenders"])
+        print(f"\n{note}" if note else f"\nwrote {png}")
         return 0
 
     blas_note = ensure_clean_blas_env()  # may re-execute this script without the two variables
