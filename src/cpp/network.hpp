@@ -58,6 +58,10 @@ struct Buffer {
     T* get() const { return ptr.get(); }
 };
 
+// Barrier for the threads of one fit: spins briefly (the usual case on an idle machine, where
+// the others arrive within microseconds), then sleeps in the kernel (std::atomic::wait, a futex
+// on Linux) so that a thread waiting for a descheduled partner gives its core away instead of
+// burning it.
 class SpinBarrier {
 public:
     explicit SpinBarrier(int n) : n_(n) {}
@@ -67,12 +71,14 @@ public:
         if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
             count_.store(0, std::memory_order_relaxed);
             gen_.fetch_add(1, std::memory_order_acq_rel);
+            gen_.notify_all();
             return;
         }
-        for (unsigned spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-            if (spins < 4096) BACKPROP_PAUSE();
-            else std::this_thread::yield();
+        for (int spins = 0; spins < 500; ++spins) {
+            if (gen_.load(std::memory_order_acquire) != gen) return;
+            BACKPROP_PAUSE();
         }
+        while (gen_.load(std::memory_order_acquire) == gen) gen_.wait(gen, std::memory_order_acquire);
     }
 private:
     const int n_;
@@ -214,6 +220,9 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     for (idx l = 0; l < L; ++l)
         for (idx c = 0; c <= s.k[l]; ++c) cols.push_back({l, c});
 
+    const idx n_cols = static_cast<idx>(cols.size());
+    constexpr idx kColChunk = 16;
+    std::atomic<idx> claim_part[2] = {0, 0}, claim_col[2] = {0, 0};  // per iteration parity
     SpinBarrier barrier(n_threads);
     std::atomic<bool> stop{false};
     idx iterations_done = 0;
@@ -261,12 +270,16 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     };
 
     auto body = [&](int t) {
-        const idx col0 = static_cast<idx>(cols.size()) * t / n_threads;
-        const idx col1 = static_cast<idx>(cols.size()) * (t + 1) / n_threads;
         for (idx it = 0; it < max_iter; ++it) {
+            if (t == 0) {  // the other parity's counters were last used before the previous barrier
+                claim_part[(it + 1) % 2].store(0, std::memory_order_relaxed);
+                claim_col[(it + 1) % 2].store(0, std::memory_order_relaxed);
+            }
             if (by_parts) {
                 // ---- each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P)
-                for (idx q = t; q < parts; q += n_threads) {
+                // Parts are claimed dynamically: if one thread is slowed (a busy machine), the
+                // others take its share.  The result does not depend on who takes which part.
+                for (idx q; (q = claim_part[it % 2].fetch_add(1, std::memory_order_relaxed)) < parts;) {
                     std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
                     for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
                         if (poll(t)) break;
@@ -312,8 +325,9 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
             }
             barrier.wait();
             if (stop.load(std::memory_order_relaxed)) break;  // interrupted: this iteration is dropped
-            // ---- add the parts in order, update, repack
-            for (idx ci = col0; ci < col1; ++ci) {
+            // ---- add the parts in order, update, repack (weight columns claimed in chunks)
+            for (idx c0; (c0 = claim_col[it % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;)
+            for (idx ci = c0; ci < std::min(n_cols, c0 + kColChunk); ++ci) {
                 const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
                 const idx ldg = m_pad[l];
                 T* Wl = W[l];
