@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,13 @@ template <class T>
 bool has_dtype(const py::array& a) { return py::array_t<T>::check_(a); }
 bool is_float64(const py::array& a) { return has_dtype<double>(a); }
 bool is_float32(const py::array& a) { return has_dtype<float>(a); }
+
+// Whether the memory of two C-contiguous arrays overlaps (empty arrays overlap nothing).
+bool overlap(const py::array& a, const py::array& b) {
+    if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
+    return pa < pb + static_cast<std::uintptr_t>(b.nbytes()) && pb < pa + static_cast<std::uintptr_t>(a.nbytes());
+}
 
 // Checks dtype T, ndim and C-contiguity; returns the array typed (no copy).
 template <class T>
@@ -100,9 +108,15 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, /*writeable=*/true);
     const Shape s = check_weights<T>(W, d);
-    for (std::size_t a = 0; a < W.size(); ++a)
+    // The weights are written while X, y and the other weights are read: no two may share memory.
+    for (std::size_t a = 0; a < W.size(); ++a) {
         for (std::size_t b = a + 1; b < W.size(); ++b)
-            if (W[a].data() == W[b].data()) throw py::value_error("weights must be distinct arrays");
+            if (overlap(W[a], W[b]))
+                throw py::value_error("weights must be distinct arrays: weights[" + std::to_string(a) + "] and weights[" +
+                                      std::to_string(b) + "] overlap in memory");
+        if (overlap(W[a], X) || overlap(W[a], y))
+            throw py::value_error("weights[" + std::to_string(a) + "] overlaps X or y in memory");
+    }
 
     std::vector<T*> Wp;
     for (auto& w : W) Wp.push_back(w.mutable_data());
