@@ -57,9 +57,9 @@ def test_two_models_fitted_in_two_threads_at_once_equal_serial_fits(backend):
 def test_cpp_fit_and_predict_release_the_gil():
     """While one thread runs a long fit (or prediction), Python code in another keeps running."""
     X, y = make_data(3000, 40, seed=4)
-    nn = NeuralNetwork(n_hidden=(64,), max_iter=150, random_state=0, n_threads=1)
+    nn = NeuralNetwork(n_hidden=(64,), max_iter=100, random_state=0, n_threads=1)
     wide = NeuralNetwork(n_hidden=(256, 64), max_iter=1, random_state=0, n_threads=1).fit(X, y)
-    X_big = np.repeat(X, 20, axis=0)
+    X_big = np.repeat(X, 10, axis=0)
 
     for work in (lambda: nn.fit(X, y), lambda: wide.predict_proba(X_big)):
         worker = threading.Thread(target=work)
@@ -72,9 +72,8 @@ def test_cpp_fit_and_predict_release_the_gil():
         duration = time.perf_counter() - start
         worker.join()
         gaps = np.diff([start, *ticks])
-        # With the GIL held the longest gap would be about the whole call (>= 0.2 s here).
-        assert duration > 0.1, "the call is too short to tell"
-        assert gaps.max() < max(0.05, duration / 3), (gaps.max(), duration)
+        # With the GIL held, this thread would stall for about the whole call: one or two ticks.
+        assert len(ticks) >= 10 and gaps.max() < max(0.05, duration / 3), (len(ticks), gaps.max(), duration)
 
 
 CHILD = textwrap.dedent(
@@ -94,16 +93,16 @@ CHILD = textwrap.dedent(
         try:
             nn.fit(X, y)
         except KeyboardInterrupt:
-            return True
-        return False
+            return time.time()  # when the fit stopped
+        return None
 
-    # 1. a fitted model, warm-started into a fit that would run for hours
+    # 1. a fitted model, warm-started into a fit that would run for a quarter of an hour
     nn = NeuralNetwork(n_hidden=(16,), max_iter=3, warm_start=True, random_state=0, backend=backend).fit(X, y)
     before, loss_before, proba_before = [W.copy() for W in nn.weights_], nn.loss_curve_.copy(), nn.predict_proba(X)
-    nn.set_params(max_iter=10**9)
-    stopped = interrupted_fit(nn)
+    nn.set_params(max_iter=10**6)
+    stopped_at = interrupted_fit(nn)
     report = dict(
-        stopped=stopped,
+        stopped_at=stopped_at,
         weights_unchanged=all(np.array_equal(a, b) for a, b in zip(nn.weights_, before)),
         n_iter_unchanged=nn.n_iter_ == 3,
         loss_unchanged=bool(np.array_equal(nn.loss_curve_, loss_before)),
@@ -112,9 +111,9 @@ CHILD = textwrap.dedent(
     print(json.dumps(report), flush=True)
 
     # 2. a fresh model stays unfitted
-    fresh = NeuralNetwork(n_hidden=(16,), max_iter=10**9, random_state=0, backend=backend)
-    stopped = interrupted_fit(fresh)
-    print(json.dumps(dict(stopped=stopped, unfitted=not hasattr(fresh, "weights_"))), flush=True)
+    fresh = NeuralNetwork(n_hidden=(16,), max_iter=10**6, random_state=0, backend=backend)
+    stopped_at = interrupted_fit(fresh)
+    print(json.dumps(dict(stopped_at=stopped_at, unfitted=not hasattr(fresh, "weights_"))), flush=True)
     fresh.set_params(max_iter=2).fit(X, y)  # and the next fit works
     print(json.dumps(dict(refit=fresh.n_iter_ == 2)), flush=True)
     """
@@ -131,20 +130,19 @@ def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_the_model_consistent(backend
             for _ in range(2):
                 assert child.stdout.readline().strip() == "fitting", child.stderr.read()
                 time.sleep(0.3)  # well inside the fit (one iteration takes about a millisecond)
-                sent = time.perf_counter()
+                sent = time.time()
                 child.send_signal(signal.SIGINT)
                 line = child.stdout.readline()
-                latencies.append(time.perf_counter() - sent)
                 assert line, child.stderr.read()
                 reports.append(json.loads(line))
+                assert reports[-1]["stopped_at"] is not None, "the fit was not interrupted"
+                latencies.append(reports[-1].pop("stopped_at") - sent)
             reports.append(json.loads(child.stdout.readline()))
             assert child.wait(timeout=60) == 0, child.stderr.read()
         finally:
             child.kill()
     fitted, fresh, refit = reports
-    assert fitted == dict(
-        stopped=True, weights_unchanged=True, n_iter_unchanged=True, loss_unchanged=True, predicts_as_before=True
-    )
-    assert fresh == dict(stopped=True, unfitted=True) and refit == dict(refit=True)
+    assert fitted == dict(weights_unchanged=True, n_iter_unchanged=True, loss_unchanged=True, predicts_as_before=True)
+    assert fresh == dict(unfitted=True) and refit == dict(refit=True)
     # "Within a fraction of a second": the C++ loop polls for signals every ~50 ms.
     assert max(latencies) < 0.5, latencies
