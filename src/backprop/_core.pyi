@@ -68,7 +68,7 @@ def predict_proba(
     n_threads: int,
     two_columns: bool = False,
     check_finite: bool = False,
-) -> NDArray[_F]:
+) -> Optional[NDArray[_F]]:
     """P(class 1) for each row of ``X``: the network's forward pass.
 
     Parameters
@@ -82,11 +82,13 @@ def predict_proba(
     two_columns : bool, default=False
         Return ``(n, 2)`` columns ``[1 - p, p]`` instead of ``p``.
     check_finite : bool, default=False
-        Raise ``ValueError`` when ``X`` holds NaN or infinity.
+        Raise ``ValueError`` when ``X`` holds NaN or infinity, and return ``None`` when its
+        values are so large that a first-layer sum could overflow (the caller then takes an
+        exact path).
 
     Returns
     -------
-    ndarray of shape (n,) or (n, 2)
+    ndarray of shape (n,) or (n, 2), or None
     """
 
 def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F]) -> NDArray[_F]:
