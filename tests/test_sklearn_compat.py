@@ -27,6 +27,8 @@ from backprop import NeuralNetwork, NotFittedError  # noqa: E402
 # (classifier_tags.multi_class=False: the multi-class checks use binary data or check for the
 # "Only binary classification is supported" error), sparse input (input_tags.sparse=False: the
 # sparse checks expect a clear TypeError), NaN (input_tags.allow_nan=False).
+# Skipped by scikit-learn itself: check_array_api_input (only runs with SCIPY_ARRAY_API=1 set
+# before scipy is imported; NeuralNetwork does not claim array-API support anyway).
 EXPECTED_FAILED_CHECKS = {
     "check_supervised_y_2d": (
         "a column-vector y of shape (n, 1) is a ValueError by design (issue 4: wrong ndim is an "

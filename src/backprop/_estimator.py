@@ -36,7 +36,8 @@ class NotFittedError(ValueError, AttributeError):
 
 @functools.lru_cache(maxsize=None)
 def _with_sklearn_base(sklearn_cls: type) -> type:
-    return type("NotFittedError", (NotFittedError, sklearn_cls), {"__module__": __name__, "__doc__": NotFittedError.__doc__})
+    namespace = {"__module__": __name__, "__doc__": NotFittedError.__doc__}
+    return type("NotFittedError", (NotFittedError, sklearn_cls), namespace)
 
 
 def _not_fitted_error(*args: Any) -> NotFittedError:
@@ -50,7 +51,7 @@ def _not_fitted_error(*args: Any) -> NotFittedError:
 
 # ---------------------------------------------------------------------- input validation
 def _is_sparse(X: Any) -> bool:
-    return type(X).__module__.startswith("scipy.sparse") or hasattr(X, "tocsr") and hasattr(X, "nnz")
+    return type(X).__module__.startswith("scipy.sparse") or (hasattr(X, "tocsr") and hasattr(X, "nnz"))
 
 
 def _as_numeric_array(X: Any, name: str) -> np.ndarray:
@@ -74,7 +75,7 @@ def _as_numeric_array(X: Any, name: str) -> np.ndarray:
         except TypeError as exc:  # e.g. a dict inside an object array
             raise TypeError(f"{name} must hold numbers: {exc}") from None
         except ValueError as exc:  # e.g. a string that is not a number
-            raise ValueError(f"{name} must hold numbers, got dtype {np.asarray(X).dtype}: {exc}") from None
+            raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}: {exc}") from None
     elif X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
     return X
@@ -308,7 +309,7 @@ class NeuralNetwork:
             setattr(self, name, value)
         return self
 
-    def __sklearn_tags__(self):
+    def __sklearn_tags__(self) -> Any:
         """Estimator tags for scikit-learn >= 1.6 (imports scikit-learn, which only the caller needs)."""
         from sklearn.utils import ClassifierTags, InputTags, Tags, TargetTags
 
