@@ -146,3 +146,35 @@ def test_ctrl_c_stops_a_long_fit_quickly_and_leaves_the_model_consistent(backend
     assert fresh == dict(unfitted=True) and refit == dict(refit=True)
     # "Within a fraction of a second": the C++ loop polls for signals every ~50 ms.
     assert max(latencies) < 0.5, latencies
+
+
+STRESS = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    import numpy as np
+    from backprop import _core, reference
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    rng = np.random.default_rng(1)
+    for n in (200, 2000):  # one block (all threads on each block) and several parts
+        X = rng.normal(size=(n, 20))
+        y = (X[:, 0] > 0).astype(float)
+        for trial in range(15):
+            W = reference.init_weights(20, (16,), np.random.default_rng(0), np.float64)
+            fire = threading.Timer(0.001 + 0.12 * rng.random(), os.kill, (os.getpid(), signal.SIGINT))
+            fire.start()
+            try:
+                _core.train(X, y, W, 1.0, 10**6, 2)
+            except KeyboardInterrupt:
+                pass
+            fire.join()
+    print("done", flush=True)
+    """
+)
+
+
+def test_ctrl_c_at_random_moments_never_deadlocks_the_thread_team():
+    """Signals landing anywhere in an iteration (between blocks, at barriers) must stop every thread
+    at the same point; a thread reading the stop verdict late once deadlocked the team."""
+    out = subprocess.run([sys.executable, "-c", STRESS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
