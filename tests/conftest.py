@@ -3,6 +3,14 @@
 import numpy as np
 import pytest
 
+try:  # numpy's BLAS on one thread: its threads spin-wait and fight the C++ threads on small
+    # machines, which made the numpy-backend tests several times slower (timing is not tested)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+    pass
+
 from backprop import reference
 
 # Tolerances of the C++ path against the numpy reference (the project's contract).

@@ -27,7 +27,9 @@ def article_data():
     return X[:4000], y[:4000], X[4000:], y[4000:]
 
 
-@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+# slow: the numpy backend's 2000-iteration runs take minutes under the sanitizer job (.ci/sanitize),
+# which skips them: they run no C++.
+@pytest.mark.parametrize("backend", ["cpp", pytest.param("numpy", marks=pytest.mark.slow)])
 def test_logistic_regression_run(article_data, backend):
     X_train, y_train, X_test, y_test = article_data
     nn = NeuralNetwork(n_hidden=(), max_iter=2000, random_state=0, backend=backend).fit(X_train, y_train)
@@ -35,7 +37,7 @@ def test_logistic_regression_run(article_data, backend):
     assert 0.70 <= acc <= 0.75  # the article: 0.717 (an oscillating run, see README)
 
 
-@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("backend", ["cpp", pytest.param("numpy", marks=pytest.mark.slow)])
 def test_two_hidden_layer_run(article_data, backend):
     X_train, y_train, X_test, y_test = article_data
     nn = NeuralNetwork(n_hidden=(8, 3), max_iter=2000, random_state=0, backend=backend).fit(X_train, y_train)
@@ -45,6 +47,7 @@ def test_two_hidden_layer_run(article_data, backend):
     assert nn.score(X_train, y_train) > acc  # it fits the training set more closely
 
 
+@pytest.mark.slow
 def test_backends_agree_on_the_article_run(article_data):
     """Strictly equal for 1000 iterations; by 2000 the ulp-level differences of the two backends
     (summation order, FMA) have grown to ~1e-8 relative in the weights: full-batch descent at

@@ -76,3 +76,141 @@ def test_returned_arrays_are_fresh_contiguous_and_writeable():
     for arr in (p, a):
         assert arr.flags.c_contiguous and arr.flags.writeable and arr.flags.owndata
     np.testing.assert_array_equal(p, 0.5)
+
+
+# ------------------------------------------------------------------ every argument, malformed
+# One valid call per function; each array argument in turn is replaced by a malformed version,
+# which must raise TypeError or ValueError (never crash, never read out of bounds: the sanitizer
+# job runs this under ASan + UBSan).
+def _valid_calls():
+    return {
+        "train": (_core.train, [X.copy(), y.copy(), W(), 1.0, 2, 2]),
+        "predict_proba": (_core.predict_proba, [X.copy(), W(), 2]),
+        "dense_sigmoid_forward": (_core.dense_sigmoid_forward, [X.copy(), np.zeros((2, 4))]),
+        "dense_sigmoid_backward": (_core.dense_sigmoid_backward, [X.copy(), np.zeros((2, 4)), np.zeros((4, 2))]),
+        "sigmoid": (_core.sigmoid, [y.copy()]),
+        "binary_log_loss": (_core.binary_log_loss, [np.full(4, 0.5), y.copy()]),
+    }
+
+
+def _wider(a):
+    """Same shape and values, last axis strided (never C-contiguous)."""
+    return np.repeat(a, 2, axis=-1)[..., ::2]
+
+
+MALFORMED = {
+    "int64": lambda a: a.astype(np.int64),
+    "float16": lambda a: a.astype(np.float16),
+    "complex": lambda a: a.astype(complex),
+    "object": lambda a: a.astype(object),
+    "bool": lambda a: a.astype(bool),
+    "big-endian": lambda a: a.astype(">f8"),
+    "float32": lambda a: a.astype(np.float32),
+    "0-D": lambda a: np.array(0.5),
+    "one axis more": lambda a: a[..., None],
+    "one axis less": lambda a: a[0] if a.ndim == 1 else a.reshape(-1),  # 1-D -> a numpy scalar
+    "strided": _wider,
+    "reversed": lambda a: a[::-1] if a.shape[0] > 1 else _wider(a),
+    "Fortran": lambda a: np.asfortranarray(a) if a.ndim == 2 and min(a.shape) > 1 else _wider(a),
+    "list": lambda a: a.tolist(),
+    "None": lambda a: None,
+}
+
+
+def _array_arguments():
+    for fname, (_, args) in _valid_calls().items():
+        for i, arg in enumerate(args):
+            if isinstance(arg, np.ndarray):
+                yield fname, i, None
+            elif isinstance(arg, list):  # the weights: malform each matrix in turn
+                for j in range(len(arg)):
+                    yield fname, i, j
+
+
+@pytest.mark.parametrize(
+    "fname, i, j, kind",
+    [
+        (*where, kind)
+        for where in _array_arguments()
+        for kind in MALFORMED
+        if not (where[0] == "sigmoid" and kind == "float32")  # float32 is valid for sigmoid's only argument
+    ],
+    ids=lambda v: str(v),
+)
+def test_every_malformed_array_argument_raises(fname, i, j, kind):
+    f, args = _valid_calls()[fname]
+    f(*args)  # the unmodified call is valid
+    f, args = _valid_calls()[fname]
+    target = args[i] if j is None else args[i][j]
+    bad = MALFORMED[kind](target)
+    if j is None:
+        args[i] = bad
+    else:
+        args[i][j] = bad
+    with pytest.raises((TypeError, ValueError)):
+        f(*args)
+
+
+@pytest.mark.parametrize(
+    "weights, match",
+    [
+        ((np.zeros((2, 4)), np.zeros((1, 3))), "incompatible function arguments"),  # a tuple, not a list
+        ([np.zeros((2, 4)), None], "not a numpy array"),
+        ([np.zeros((2, 4)), np.zeros((0, 3))], r"weights\[1\]"),
+        ([np.zeros((0, 4))], r"weights\[0\]"),
+    ],
+)
+def test_malformed_weight_lists_raise(weights, match):
+    for call in (lambda: _core.train(X, y, list(weights) if isinstance(weights, list) else weights, 1.0, 1, 1),
+                 lambda: _core.predict_proba(X, weights, 1)):
+        with pytest.raises((TypeError, ValueError), match=match):
+            call()
+
+
+def test_train_rejects_weights_that_overlap_each_other_or_the_data():
+    buf = np.zeros(30)
+    W0, W1 = buf[:12].reshape(3, 4), buf[8:12].reshape(1, 4)  # W1 is the last row of W0
+    with pytest.raises(ValueError, match=r"weights\[0\] and weights\[1\] overlap"):
+        _core.train(X, y, [W0, W1], 1.0, 1, 1)
+    data = np.zeros(4 * 3 + 8)
+    X_view, W_view = data[:12].reshape(4, 3), data[8:16].reshape(2, 4)  # W overlaps the end of X
+    with pytest.raises(ValueError, match=r"weights\[0\] overlaps X or y"):
+        _core.train(X_view, y, [W_view, np.zeros((1, 3))], 1.0, 1, 1)
+    with pytest.raises(ValueError, match="overlaps X or y"):
+        _core.train(X, y, [np.zeros((2, 4)), y.reshape(1, 4)[:, :3]], 1.0, 1, 1)
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_train_rejects_infinite_learning_rate(bad):
+    with pytest.raises(ValueError, match="learning_rate"):
+        _core.train(X, y, W(), bad, 1, 1)
+
+
+def test_out_of_range_integers_raise():
+    with pytest.raises(TypeError):
+        _core.train(X, y, W(), 1.0, 10**20, 1)
+    with pytest.raises(TypeError):
+        _core.predict_proba(X, W(), 2**40)
+    with pytest.raises(MemoryError):  # a loss curve of 10**15 values cannot be allocated
+        _core.train(X, y, W(), 1.0, 10**15, 1)
+
+
+# Valid calls at the edges: empty batches, layers without inputs or outputs, many threads.
+def test_edge_shapes_match_the_reference():
+    from backprop import reference
+
+    rng = np.random.default_rng(0)
+    for n, k, m in [(0, 3, 2), (5, 0, 2), (5, 3, 0), (1, 1, 1)]:
+        a_prev, Wl = rng.random((n, k)), rng.normal(size=(m, k + 1))
+        np.testing.assert_allclose(_core.dense_sigmoid_forward(a_prev, Wl), reference.dense_sigmoid_forward(a_prev, Wl))
+        if n:
+            delta = rng.normal(size=(n, m))
+            for got, want in zip(_core.dense_sigmoid_backward(a_prev, Wl, delta),
+                                 reference.dense_sigmoid_backward(a_prev, Wl, delta)):
+                np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
+    assert _core.predict_proba(np.zeros((0, 3)), W(), 4).shape == (0,)
+    assert _core.sigmoid(np.zeros(0)).shape == (0,)
+    p = _core.predict_proba(X, W(), 1000)  # more threads than rows
+    np.testing.assert_array_equal(p, 0.5)
+    loss, n_iter = _core.train(X, y, W(), 1.0, 3, 1000)
+    assert n_iter == 3 and loss.shape == (3,)

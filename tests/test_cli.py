@@ -175,7 +175,7 @@ def test_error_bad_csv_and_labels(tmp_path):
     ragged.write_text("a,y\n1,0\n2\n")
     _error(run("fit", ragged, "--target", "y", "--out", tmp_path / "m.npz"), "line 3", "1 fields")
     three = write_csv(tmp_path / "three.csv", ["a", "y"], [[1, "r"], [2, "g"], [3, "b"]])
-    _error(run("fit", three, "--target", "y", "--out", tmp_path / "m.npz"), "two classes")
+    _error(run("fit", three, "--target", "y", "--out", tmp_path / "m.npz"), "binary classification", "3 classes")
 
 
 def test_malformed_command_line_is_a_usage_error(dataset, tmp_path):

@@ -62,7 +62,13 @@ def train(
         Iterations run (``max_iter`` unless interrupted by Ctrl-C, which raises).
     """
 
-def predict_proba(X: NDArray[_F], weights: List[NDArray[_F]], n_threads: int) -> NDArray[_F]:
+def predict_proba(
+    X: NDArray[_F],
+    weights: List[NDArray[_F]],
+    n_threads: int,
+    two_columns: bool = False,
+    check_finite: bool = False,
+) -> Optional[NDArray[_F]]:
     """P(class 1) for each row of ``X``: the network's forward pass.
 
     Parameters
@@ -72,11 +78,17 @@ def predict_proba(X: NDArray[_F], weights: List[NDArray[_F]], n_threads: int) ->
     weights : list of ndarray
         As for :func:`train` (need not be writeable).
     n_threads : int
-        Threads (>= 1).
+        Threads (>= 1); small inputs run on the calling thread only.
+    two_columns : bool, default=False
+        Return ``(n, 2)`` columns ``[1 - p, p]`` instead of ``p``.
+    check_finite : bool, default=False
+        Raise ``ValueError`` when ``X`` holds NaN or infinity, and return ``None`` when its
+        values are so large that a first-layer sum could overflow (the caller then takes an
+        exact path).
 
     Returns
     -------
-    ndarray of shape (n,)
+    ndarray of shape (n,) or (n, 2), or None
     """
 
 def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F]) -> NDArray[_F]:

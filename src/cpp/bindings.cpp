@@ -9,7 +9,9 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,13 @@ template <class T>
 bool has_dtype(const py::array& a) { return py::array_t<T>::check_(a); }
 bool is_float64(const py::array& a) { return has_dtype<double>(a); }
 bool is_float32(const py::array& a) { return has_dtype<float>(a); }
+
+// Whether the memory of two C-contiguous arrays overlaps (empty arrays overlap nothing).
+bool overlap(const py::array& a, const py::array& b) {
+    if (a.nbytes() == 0 || b.nbytes() == 0) return false;
+    const auto pa = reinterpret_cast<std::uintptr_t>(a.data()), pb = reinterpret_cast<std::uintptr_t>(b.data());
+    return pa < pb + static_cast<std::uintptr_t>(b.nbytes()) && pb < pa + static_cast<std::uintptr_t>(a.nbytes());
+}
 
 // Checks dtype T, ndim and C-contiguity; returns the array typed (no copy).
 template <class T>
@@ -101,9 +110,15 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, /*writeable=*/true);
     const Shape s = check_weights<T>(W, d);
-    for (std::size_t a = 0; a < W.size(); ++a)
+    // The weights are written while X, y and the other weights are read: no two may share memory.
+    for (std::size_t a = 0; a < W.size(); ++a) {
         for (std::size_t b = a + 1; b < W.size(); ++b)
-            if (W[a].data() == W[b].data()) throw py::value_error("weights must be distinct arrays");
+            if (overlap(W[a], W[b]))
+                throw py::value_error("weights must be distinct arrays: weights[" + std::to_string(a) + "] and weights[" +
+                                      std::to_string(b) + "] overlap in memory");
+        if (overlap(W[a], X) || overlap(W[a], y))
+            throw py::value_error("weights[" + std::to_string(a) + "] overlaps X or y in memory");
+    }
 
     std::vector<T*> Wp;
     for (auto& w : W) Wp.push_back(w.mutable_data());
@@ -146,8 +161,40 @@ bool all_finite(const T* x, idx n) {
     return bad == 0;
 }
 
+// max |x| over finite x: the bit patterns of non-negative floats order like unsigned integers.
 template <class T>
-py::array predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
+T max_abs(const T* x, idx n) {
+    using U = typename fp_traits<T>::uint;
+    const U abs_mask = ~(U(1) << (8 * sizeof(T) - 1));
+    U m = 0;
+    for (idx i = 0; i < n; ++i) {
+        U b;
+        std::memcpy(&b, x + i, sizeof(T));
+        b &= abs_mask;
+        m = b > m ? b : m;
+    }
+    T r;
+    std::memcpy(&r, &m, sizeof(T));
+    return r;
+}
+
+// Whether some first-layer sum b + W1[:, 1:] x could overflow: every partial sum is at most
+// max_h (|b_h| + sum_j |W1[h, j]|) * max(1, max |x|), safe below a quarter of the largest value
+// (the estimator's exact path, _rows_that_may_overflow, uses the same bound).
+template <class T>
+bool may_overflow(const T* X, idx n, idx d, const T* W1, idx m) {
+    double w = 0.0;
+    for (idx h = 0; h < m; ++h) {
+        double row = 0.0;
+        for (idx j = 0; j <= d; ++j) row += std::fabs(static_cast<double>(W1[h * (d + 1) + j]));
+        w = std::max(w, row);
+    }
+    const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
+    return std::max(1.0, static_cast<double>(max_abs(X, n * d))) * w >= limit;
+}
+
+template <class T>
+py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
                        bool check_finite) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
@@ -155,7 +202,10 @@ py::array predict_impl(const py::array& X_, const py::list& weights, int n_threa
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, false);
     const Shape s = check_weights<T>(W, d);
-    if (check_finite && !all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
+    if (check_finite) {
+        if (!all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
+        if (may_overflow(X.data(), n, d, W[0].data(), s.m[0])) return py::none();  // caller takes the exact path
+    }
     std::vector<const T*> Wp;
     for (auto& w : W) Wp.push_back(w.data());
     py::array_t<T> out = two_columns ? py::array_t<T>({static_cast<py::ssize_t>(n), py::ssize_t(2)})
@@ -302,7 +352,8 @@ Returns (loss_curve, n_iter): the mean log-loss of each iteration's forward pass
         py::arg("check_finite") = false,
         R"pbdoc(P(class 1) for each row of X (n, d): the network's forward pass, as an (n,) array, or
 as (n, 2) columns [1 - p, p] with two_columns=True.  check_finite=True raises ValueError when X
-holds NaN or infinity.)pbdoc");
+holds NaN or infinity, and returns None when values are so large that a first-layer sum could
+overflow (the estimator then takes its exact path).)pbdoc");
 
     m.def(
         "dense_sigmoid_forward",

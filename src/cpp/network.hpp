@@ -58,6 +58,10 @@ struct Buffer {
     T* get() const { return ptr.get(); }
 };
 
+// Barrier for the threads of one fit: spins briefly (the usual case on an idle machine, where
+// the others arrive within microseconds), then yields and finally sleeps in short naps, so that
+// a thread waiting for a descheduled partner (a busy machine) gives its core away instead of
+// burning it.
 class SpinBarrier {
 public:
     explicit SpinBarrier(int n) : n_(n) {}
@@ -69,9 +73,10 @@ public:
             gen_.fetch_add(1, std::memory_order_acq_rel);
             return;
         }
-        for (unsigned spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-            if (spins < 4096) BACKPROP_PAUSE();
-            else std::this_thread::yield();
+        for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+            if (spins < 500) BACKPROP_PAUSE();
+            else if (spins < 2000) std::this_thread::yield();
+            else std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
     }
 private:
@@ -214,8 +219,10 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     for (idx l = 0; l < L; ++l)
         for (idx c = 0; c <= s.k[l]; ++c) cols.push_back({l, c});
 
+    const idx n_cols = static_cast<idx>(cols.size());
+    constexpr idx kColChunk = 16;
+    std::atomic<idx> claim_part[2] = {0, 0}, claim_col[2] = {0, 0};  // per iteration parity
     SpinBarrier barrier(n_threads);
-    std::atomic<bool> stop{false};
     idx iterations_done = 0;
 
     // Rows [r0, r0 + rows) of the current block: forward through every layer into act(w, .),
@@ -251,22 +258,30 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     };
 
     // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and iterations,
-    // so a long iteration can still be interrupted within a fraction of a second; every thread
-    // then abandons the iteration at the same point (in the cooperative mode, right after a
-    // barrier) and the weights keep the last completed update.
+    // so that a long iteration can still be interrupted within a fraction of a second.  Its
+    // verdict `abort_` may be read anywhere to skip work, but the decisions that change the
+    // control flow (leaving a loop that contains barriers) are copied by thread 0 into a flag
+    // per barrier just before it, and read by every thread just after it.  Thread 0 writes
+    // such a flag again only before the same barrier one round later, which the others reach
+    // only after their read: no thread can see a later verdict than the others.
+    std::atomic<bool> abort_{false}, exit_block{false}, exit_b1{false}, exit_end{false};
     auto poll = [&](int t) {
-        if (t == 0 && should_stop && !stop.load(std::memory_order_relaxed) && should_stop())
-            stop.store(true, std::memory_order_relaxed);
-        return stop.load(std::memory_order_relaxed);
+        if (t == 0 && should_stop && !abort_.load(std::memory_order_relaxed) && should_stop())
+            abort_.store(true, std::memory_order_relaxed);
+        return abort_.load(std::memory_order_relaxed);
     };
 
     auto body = [&](int t) {
-        const idx col0 = static_cast<idx>(cols.size()) * t / n_threads;
-        const idx col1 = static_cast<idx>(cols.size()) * (t + 1) / n_threads;
         for (idx it = 0; it < max_iter; ++it) {
+            if (t == 0) {  // the other parity's counters were last used before the previous barrier
+                claim_part[(it + 1) % 2].store(0, std::memory_order_relaxed);
+                claim_col[(it + 1) % 2].store(0, std::memory_order_relaxed);
+            }
             if (by_parts) {
                 // ---- each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P)
-                for (idx q = t; q < parts; q += n_threads) {
+                // Parts are claimed dynamically: if one thread is slowed (a busy machine), the
+                // others take its share.  The result does not depend on who takes which part.
+                for (idx q; (q = claim_part[it % 2].fetch_add(1, std::memory_order_relaxed)) < parts;) {
                     std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
                     for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
                         if (poll(t)) break;
@@ -294,9 +309,9 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                     const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
                     const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
                     if (r1 > r0) forward_rows(0, b, r0, r1 - r0, t);
-                    if (t == 0) poll(0);  // decided before the barrier, read by all after it
+                    if (t == 0) exit_block.store(poll(0), std::memory_order_relaxed);
                     barrier.wait();
-                    if (stop.load(std::memory_order_relaxed)) break;
+                    if (exit_block.load(std::memory_order_relaxed)) break;
                     for (idx l = L - 1; l >= 0; --l) {
                         for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
                             const Tile& g = tiles[l][i];
@@ -310,10 +325,12 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                     }
                 }
             }
+            if (t == 0) exit_b1.store(poll(0), std::memory_order_relaxed);
             barrier.wait();
-            if (stop.load(std::memory_order_relaxed)) break;  // interrupted: this iteration is dropped
-            // ---- add the parts in order, update, repack
-            for (idx ci = col0; ci < col1; ++ci) {
+            if (exit_b1.load(std::memory_order_relaxed)) break;  // interrupted: this iteration is dropped
+            // ---- add the parts in order, update, repack (weight columns claimed in chunks)
+            for (idx c0; (c0 = claim_col[it % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;)
+            for (idx ci = c0; ci < std::min(n_cols, c0 + kColChunk); ++ci) {
                 const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
                 const idx ldg = m_pad[l];
                 T* Wl = W[l];
@@ -337,14 +354,14 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
                 for (double v : loss_part) total += v;
                 loss_out[it] = static_cast<T>(total / static_cast<double>(n));
                 iterations_done = it + 1;
-                poll(0);
+                exit_end.store(poll(0), std::memory_order_relaxed);
             }
             barrier.wait();
-            if (stop.load(std::memory_order_relaxed)) break;
+            if (exit_end.load(std::memory_order_relaxed)) break;
         }
     };
     run_team(n_threads, body);
-    return TrainResult{iterations_done, stop.load()};
+    return TrainResult{iterations_done, abort_.load()};
 }
 
 // Per-thread scratch memory that grows as needed and is reused by later calls on the same
