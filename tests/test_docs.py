@@ -71,7 +71,7 @@ def _stub_names_and_params():
     for node in tree.body:
         if isinstance(node, ast.FunctionDef):
             names.add(node.name)
-            params[node.name] = [a.arg for a in node.args.args]
+            params[node.name] = [a.arg for a in node.args.args + node.args.kwonlyargs]
         elif isinstance(node, ast.AnnAssign):
             names.add(node.target.id)
     return names, params

@@ -35,31 +35,93 @@ def train(
     learning_rate: float,
     max_iter: int,
     n_threads: int,
+    *,
+    activation: str = "sigmoid",
+    alpha: float = 0.0,
+    batch_size: Optional[int] = None,
+    order: Optional[NDArray[np.int64]] = None,
+    solver: str = "gd",
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    solver_state: List[NDArray[_F]] = [],
+    counters: Optional[NDArray[np.float64]] = None,
+    tol: Optional[float] = None,
+    n_iter_no_change: int = 10,
 ) -> Tuple[NDArray[_F], int]:
-    """Full-batch gradient descent on the article's network, updating ``weights`` in place.
+    """Trains the network for ``max_iter`` epochs, updating ``weights`` in place.
+
+    The numpy twin is :func:`backprop.reference.train` (same keywords, same results).
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
         Features, C-contiguous float64 or float32.
-    y : ndarray of shape (n,)
-        Labels in {0, 1}, same dtype as ``X``.
+    y : ndarray of shape (n,) or (n, m_L)
+        Labels in {0, 1} when the last weight matrix has one row (one sigmoid output unit), else
+        one-hot rows (a softmax over its m_L rows); same dtype as ``X``.
     weights : list of ndarray
         ``weights[l]`` of shape (m_l, k_l + 1), column 0 the bias, C-contiguous and writeable,
-        same dtype as ``X``; the last has one row.  Updated in place.
+        same dtype as ``X``.  Updated in place.
     learning_rate : float
         Step size (finite).
     max_iter : int
-        Iterations (>= 0).
+        Epochs (>= 0).
     n_threads : int
         Threads (>= 1); the result does not depend on it.
+    activation : {"sigmoid", "tanh", "relu", "identity"}
+        The hidden layers' function.
+    alpha : float
+        L2 penalty (>= 0) on the non-bias weights, scikit-learn's definition.
+    batch_size : int or None
+        Rows per batch (one update per batch); None: the whole data (full batch).
+    order : ndarray of int64, shape (n,), or None
+        A permutation of the rows; the batches take consecutive runs of it (None: natural order).
+    solver : {"gd", "momentum", "adam"}
+        Update rule; ``momentum``/``nesterov`` and ``beta_1``/``beta_2``/``epsilon`` are its parameters.
+    solver_state : list of ndarray
+        Writeable arrays shaped like the weights, updated in place: ``[]`` (gd), ``[V_1..V_L]``
+        (momentum), ``[M_1..M_L, S_1..S_L]`` (adam).
+    counters : ndarray of float64, shape (3,), or None
+        ``[adam step t, best loss, epochs without improvement]``, updated in place.
+    tol : float or None
+        Stop when the loss has not improved by ``tol`` for more than ``n_iter_no_change`` epochs
+        (None: never).
+    n_iter_no_change : int
+        See ``tol`` (>= 1).
 
     Returns
     -------
     loss_curve : ndarray of shape (n_iter,)
-        Mean log-loss of each iteration's forward pass (before its update).
+        The loss of each epoch (for a full batch: of its forward pass, before its update).
     n_iter : int
-        Iterations run (``max_iter`` unless interrupted by Ctrl-C, which raises).
+        Epochs run (``max_iter`` unless stopped by ``tol``; Ctrl-C raises).
+    """
+
+def loss_and_gradient(
+    X: NDArray[_F],
+    y: NDArray[_F],
+    weights: List[NDArray[_F]],
+    n_threads: int,
+    *,
+    activation: str = "sigmoid",
+    alpha: float = 0.0,
+) -> Tuple[float, List[NDArray[_F]]]:
+    """The mean loss (with the L2 term) and its gradient at ``weights``, over all of ``X``.
+
+    Parameters
+    ----------
+    X, y, weights, n_threads, activation, alpha
+        As for :func:`train` (the weights need not be writeable; they are not changed).
+
+    Returns
+    -------
+    loss : float
+        Computed in double precision.
+    grads : list of ndarray
+        ``dJ/dW_l``, shaped like ``weights[l]``.
     """
 
 def predict_proba(
@@ -68,8 +130,10 @@ def predict_proba(
     n_threads: int,
     two_columns: bool = False,
     check_finite: bool = False,
+    *,
+    activation: str = "sigmoid",
 ) -> Optional[NDArray[_F]]:
-    """P(class 1) for each row of ``X``: the network's forward pass.
+    """The network's output for each row of ``X``: P(class 1), or softmax rows.
 
     Parameters
     ----------
@@ -85,20 +149,23 @@ def predict_proba(
         Raise ``ValueError`` when ``X`` holds NaN or infinity, and return ``None`` when its
         values are so large that a first-layer sum could overflow (the caller then takes an
         exact path).
+    activation : {"sigmoid", "tanh", "relu", "identity"}
+        The hidden layers' function.
 
     Returns
     -------
-    ndarray of shape (n,) or (n, 2), or None
+    ndarray of shape (n,) or (n, 2), or (n, m_L) for a softmax output (m_L >= 2), or None
     """
 
-def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F]) -> NDArray[_F]:
-    """One layer forward: ``sigmoid(a_prev @ W[:, 1:].T + W[:, 0])``.
+def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str = "sigmoid") -> NDArray[_F]:
+    """One layer forward: ``f(a_prev @ W[:, 1:].T + W[:, 0])``, f the sigmoid by default.
 
     Parameters
     ----------
     a_prev : ndarray of shape (n, k)
     W : ndarray of shape (m, k + 1)
         Column 0 is the bias.
+    activation : {"sigmoid", "tanh", "relu", "identity"}
 
     Returns
     -------
@@ -106,7 +173,7 @@ def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F]) -> NDArray[_F]:
     """
 
 def dense_sigmoid_backward(
-    a_prev: NDArray[_F], W: NDArray[_F], delta: NDArray[_F], need_delta_prev: bool = True
+    a_prev: NDArray[_F], W: NDArray[_F], delta: NDArray[_F], need_delta_prev: bool = True, *, activation: str = "sigmoid"
 ) -> Tuple[NDArray[_F], Optional[NDArray[_F]]]:
     """One layer backward, given ``delta = dJ/dz`` of this layer (without the 1/n).
 
@@ -118,13 +185,29 @@ def dense_sigmoid_backward(
     delta : ndarray of shape (n, m)
     need_delta_prev : bool, default=True
         Compute ``delta_prev`` (not needed for the first layer).
+    activation : {"sigmoid", "tanh", "relu", "identity"}
+        The function that produced ``a_prev`` (its derivative is written through ``a_prev``).
 
     Returns
     -------
     dW : ndarray of shape (m, k + 1)
         ``dW[:, 0] = delta.sum(0) / n``, ``dW[:, 1:] = delta.T @ a_prev / n``.
     delta_prev : ndarray of shape (n, k) or None
-        ``(delta @ W[:, 1:]) * a_prev * (1 - a_prev)``; None unless ``need_delta_prev``.
+        ``(delta @ W[:, 1:]) * f'(z_prev)`` (sigmoid: ``a_prev * (1 - a_prev)``); None unless
+        ``need_delta_prev``.
+    """
+
+def activation(z: NDArray[_F], name: str) -> NDArray[_F]:
+    """An activation by the vector kernels: ``f(z)`` of a 1-D array, or softmax rows of a 2-D one.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n,), or (n, m) for ``"softmax"``
+    name : {"sigmoid", "tanh", "relu", "identity", "softmax"}
+
+    Returns
+    -------
+    ndarray shaped like ``z``
     """
 
 def sigmoid(z: NDArray[_F]) -> NDArray[_F]:

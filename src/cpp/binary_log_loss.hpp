@@ -41,4 +41,37 @@ void binary_log_loss_backward(idx n, const T* p, idx ldp, const T* y, T* delta, 
     for (idx i = 0; i < n; ++i) delta[i * ldd] = p[i * ldp] - y[i];
 }
 
+// Softmax output (m >= 2 units, Y one-hot with row stride ldy):
+//   loss:  returns -sum_i log(sum_c Y[i, c] clip(P[i, c], eps, 1 - eps))  (not divided by n)
+//   delta: delta[i, c] = P[i, c] - Y[i, c]      (softmax and cross-entropy derivatives combined)
+// numpy twins: backprop.reference.softmax_log_loss and the P - Y of network_backward.
+template <class T>
+double softmax_log_loss_sum(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
+                            T* __restrict tmp) {
+    const T eps = std::numeric_limits<T>::epsilon();
+    for (idx i = 0; i < n; ++i) {
+        T s = T(0);
+        for (idx c = 0; c < m; ++c) {
+            T q = P[i * ldp + c];
+            q = q < eps ? eps : q;
+            q = q > T(1) - eps ? T(1) - eps : q;
+            s += Y[i * ldy + c] * q;
+        }
+        tmp[i] = s;
+    }
+    log_inplace(tmp, n);
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    idx i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) acc[j] += static_cast<double>(tmp[i + j]);
+    for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(tmp[i]);
+    return -(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+}
+
+template <class T>
+void softmax_log_loss_backward(idx n, idx m, T* P, idx ldp, const T* Y, idx ldy) {
+    for (idx i = 0; i < n; ++i)
+        for (idx c = 0; c < m; ++c) P[i * ldp + c] -= Y[i * ldy + c];
+}
+
 }  // namespace backprop

@@ -95,29 +95,178 @@ std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writea
     return W;
 }
 
+Act parse_activation(const std::string& name) {
+    if (name == "sigmoid") return Act::sigmoid;
+    if (name == "tanh") return Act::tanh;
+    if (name == "relu") return Act::relu;
+    if (name == "identity") return Act::identity;
+    throw py::value_error("activation must be one of 'sigmoid', 'tanh', 'relu', 'identity', got '" + name + "'");
+}
+
+Solver parse_solver(const std::string& name) {
+    if (name == "gd") return Solver::gd;
+    if (name == "momentum") return Solver::momentum;
+    if (name == "adam") return Solver::adam;
+    throw py::value_error("solver must be one of 'gd', 'momentum', 'adam', got '" + name + "'");
+}
+
+void check_real(double v, const char* name, double lo, double hi, bool lo_open = false, bool hi_open = false) {
+    const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
+    if (!ok)
+        throw py::value_error(std::string(name) + " must be a finite number in " + (lo_open ? "(" : "[") +
+                              std::to_string(lo) + ", " + std::to_string(hi) + (hi_open ? ")" : "]") + ", got " +
+                              std::to_string(v));
+}
+
+// The targets: (n,) labels for one output unit, (n, m_L) one-hot rows for a softmax output.
 template <class T>
-py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& weights, double learning_rate,
-                     long long max_iter, int n_threads) {
-    auto X = require<T>(X_, "X", 2);
-    auto y = require<T>(y_, "y", 1);
-    const idx n = X.shape(0), d = X.shape(1);
-    if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
+py::array_t<T> require_targets(const py::array& y_, idx n, const Shape& s, idx& ldy) {
+    const idx n_out = s.m.back();
+    if (n_out >= 2 && y_.ndim() != 2)
+        throw py::value_error("y must be 2-D (n, " + std::to_string(n_out) + "), one-hot rows, for a network with " +
+                              std::to_string(n_out) + " output units (a softmax), got shape " + shape_str(y_) +
+                              "; labels (n,) need a last weight matrix with exactly one row (one sigmoid unit)");
+    auto y = require<T>(y_, "y", n_out == 1 ? 1 : 2);
     if (y.shape(0) != n)
         throw py::value_error("X and y have different numbers of samples: " + std::to_string(n) + " and " +
                               std::to_string(y.shape(0)));
+    if (n_out >= 2 && y.shape(1) != n_out)
+        throw py::value_error("y must have shape (n, " + std::to_string(n_out) + ") (one-hot rows, one column per " +
+                              "output unit), got " + shape_str(y));
+    ldy = n_out;
+    return y;
+}
+
+// Checks the arrays that are written (weights, solver state) against each other and the inputs.
+void check_no_overlap(const std::vector<py::array>& written, const std::vector<std::string>& names,
+                      const std::vector<py::array>& read) {
+    for (std::size_t a = 0; a < written.size(); ++a) {
+        for (std::size_t b = a + 1; b < written.size(); ++b)
+            if (overlap(written[a], written[b]))
+                throw py::value_error(names[a] + " and " + names[b] + " overlap in memory (they must be distinct arrays)");
+        for (const auto& r : read)
+            if (overlap(written[a], r)) throw py::value_error(names[a] + " overlaps X or y in memory");
+    }
+}
+
+struct TrainArgs {
+    std::string activation = "sigmoid";
+    double alpha = 0.0;
+    py::object batch_size = py::none();
+    py::object order = py::none();
+    std::string solver = "gd";
+    double momentum = 0.9;
+    bool nesterov = true;
+    double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8;
+    py::list solver_state;
+    py::object counters = py::none();
+    py::object tol = py::none();
+    long long n_iter_no_change = 10;
+};
+
+template <class T>
+py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& weights, double learning_rate,
+                     long long max_iter, int n_threads, const TrainArgs& a) {
+    auto X = require<T>(X_, "X", 2);
+    const idx n = X.shape(0), d = X.shape(1);
+    if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
+    if (!has_dtype<T>(y_))
+        throw py::type_error("y must have dtype " + std::string(py::str(py::dtype::of<T>())) + ", got " +
+                             std::string(py::str(y_.dtype())));
     if (!std::isfinite(learning_rate)) throw py::value_error("learning_rate must be finite");
     if (max_iter < 0) throw py::value_error("max_iter must be >= 0");
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, /*writeable=*/true);
-    const Shape s = check_weights<T>(W, d);
-    // The weights are written while X, y and the other weights are read: no two may share memory.
-    for (std::size_t a = 0; a < W.size(); ++a) {
-        for (std::size_t b = a + 1; b < W.size(); ++b)
-            if (overlap(W[a], W[b]))
-                throw py::value_error("weights must be distinct arrays: weights[" + std::to_string(a) + "] and weights[" +
-                                      std::to_string(b) + "] overlap in memory");
-        if (overlap(W[a], X) || overlap(W[a], y))
-            throw py::value_error("weights[" + std::to_string(a) + "] overlaps X or y in memory");
+    const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
+    idx ldy = 1;
+    auto y = require_targets<T>(y_, n, s, ldy);
+
+    TrainOptions<T> o;
+    o.act = parse_activation(a.activation);
+    o.solver = parse_solver(a.solver);
+    o.learning_rate = learning_rate;
+    o.max_iter = static_cast<idx>(max_iter);
+    o.n_threads = n_threads;
+    check_real(a.alpha, "alpha", 0.0, std::numeric_limits<double>::max());
+    o.alpha = a.alpha;
+    if (!a.batch_size.is_none()) {
+        const long long bs = a.batch_size.cast<long long>();
+        if (bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::to_string(bs));
+        o.batch_size = static_cast<idx>(std::min<long long>(bs, n));
+    }
+    py::array_t<std::int64_t> order;
+    if (!a.order.is_none()) {
+        order = require<std::int64_t>(a.order.cast<py::array>(), "order", 1);
+        if (order.shape(0) != n)
+            throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), got shape " +
+                                  shape_str(order));
+        std::vector<char> seen(static_cast<std::size_t>(n), 0);
+        for (idx i = 0; i < n; ++i) {
+            const std::int64_t r = order.data()[i];
+            if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
+                throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")");
+            seen[static_cast<std::size_t>(r)] = 1;
+        }
+        o.order = order.data();
+    }
+    check_real(a.momentum, "momentum", 0.0, 1.0);
+    o.momentum = a.momentum;
+    o.nesterov = a.nesterov;
+    check_real(a.beta_1, "beta_1", 0.0, 1.0, false, true);
+    check_real(a.beta_2, "beta_2", 0.0, 1.0, false, true);
+    check_real(a.epsilon, "epsilon", 0.0, std::numeric_limits<double>::max(), true);
+    o.beta1 = a.beta_1;
+    o.beta2 = a.beta_2;
+    o.epsilon = a.epsilon;
+    if (!a.tol.is_none()) {
+        const double tol = a.tol.cast<double>();
+        if (!std::isfinite(tol)) throw py::value_error("tol must be None or a finite number");
+        o.tol = tol;
+    }
+    if (a.n_iter_no_change < 1) throw py::value_error("n_iter_no_change must be >= 1");
+    o.n_iter_no_change = static_cast<idx>(a.n_iter_no_change);
+
+    // Solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l).
+    const std::size_t n_state = o.solver == Solver::momentum ? W.size() : o.solver == Solver::adam ? 2 * W.size() : 0;
+    if (a.solver_state.size() != n_state)
+        throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + a.solver +
+                              "' (shaped like the weights), got " + std::to_string(a.solver_state.size()));
+    std::vector<py::array_t<T>> state = require_weights<T>(a.solver_state, /*writeable=*/true);
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        const auto& Wl = W[i % W.size()];
+        if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
+            throw py::value_error("solver_state[" + std::to_string(i) + "] has shape " + shape_str(state[i]) +
+                                  ", expected " + shape_str(Wl));
+        o.state.push_back(state[i].mutable_data());
+    }
+    py::array_t<double> counters;
+    if (!a.counters.is_none()) {
+        counters = require<double>(a.counters.cast<py::array>(), "counters", 1, /*writeable=*/true);
+        if (counters.shape(0) != 3)
+            throw py::value_error("counters must have shape (3,) ([t, best_loss, no_improvement_count]), got " +
+                                  shape_str(counters));
+        o.counters = counters.mutable_data();
+    }
+    // The weights and the solver state are written while X, y, order and each other are read: no
+    // two may share memory.
+    {
+        std::vector<py::array> written;
+        std::vector<std::string> names;
+        for (std::size_t l = 0; l < W.size(); ++l) {
+            written.push_back(W[l]);
+            names.push_back("weights[" + std::to_string(l) + "]");
+        }
+        for (std::size_t i = 0; i < state.size(); ++i) {
+            written.push_back(state[i]);
+            names.push_back("solver_state[" + std::to_string(i) + "]");
+        }
+        if (o.counters) {
+            written.push_back(counters);
+            names.push_back("counters");
+        }
+        std::vector<py::array> read = {X, y};
+        if (o.order) read.push_back(order);
+        check_no_overlap(written, names, read);
     }
 
     std::vector<T*> Wp;
@@ -128,7 +277,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     const T* yp = y.data();
 
     auto last = std::chrono::steady_clock::now();
-    auto should_stop = [&last]() {
+    o.should_stop = [&last]() {
         const auto now = std::chrono::steady_clock::now();
         if (now - last < std::chrono::milliseconds(50)) return false;
         last = now;
@@ -138,12 +287,50 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     TrainResult r;
     {
         py::gil_scoped_release release;
-        r = train<T>(Xp, yp, n, s, Wp, static_cast<T>(learning_rate), static_cast<idx>(max_iter), n_threads, loss_ptr,
-                     should_stop);
+        r = train<T>(Xp, yp, ldy, n, s, Wp, loss_ptr, o);
     }
     if (r.interrupted) throw py::error_already_set();
     loss.resize({static_cast<py::ssize_t>(r.n_iter)});
     return py::make_tuple(loss, r.n_iter);
+}
+
+// The mean loss and its gradient dJ/dW_l at the given weights (full batch, no update).
+template <class T>
+py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const py::list& weights, int n_threads,
+                                 const std::string& activation, double alpha) {
+    auto X = require<T>(X_, "X", 2);
+    const idx n = X.shape(0), d = X.shape(1);
+    if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
+    if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
+    auto W = require_weights<T>(weights, /*writeable=*/false);
+    const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
+    idx ldy = 1;
+    auto y = require_targets<T>(y_, n, s, ldy);
+    TrainOptions<T> o;
+    o.act = parse_activation(activation);
+    check_real(alpha, "alpha", 0.0, std::numeric_limits<double>::max());
+    o.alpha = alpha;
+    o.solver = Solver::gradient;
+    o.max_iter = 1;
+    o.n_threads = n_threads;
+    py::list grads;
+    std::vector<T*> Wp;
+    for (std::size_t l = 0; l < W.size(); ++l) {
+        py::array_t<T> g({W[l].shape(0), W[l].shape(1)});
+        o.grad_out.push_back(g.mutable_data());
+        grads.append(g);
+        Wp.push_back(const_cast<T*>(W[l].data()));  // read only: Solver::gradient never writes W
+    }
+    double loss = 0.0;
+    o.loss_value = &loss;
+    T loss_t;
+    const T* Xp = X.data();
+    const T* yp = y.data();
+    {
+        py::gil_scoped_release release;
+        train<T>(Xp, yp, ldy, n, s, Wp, &loss_t, o);
+    }
+    return py::make_tuple(loss, grads);
 }
 
 // True when every value is finite (an integer OR-reduction over the exponent bits, which the
@@ -195,26 +382,30 @@ bool may_overflow(const T* X, idx n, idx d, const T* W1, idx m) {
 
 template <class T>
 py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
-                       bool check_finite) {
+                       bool check_finite, const std::string& activation) {
+    const Act act = parse_activation(activation);
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (d < 1) throw py::value_error("X must have at least one feature");
     if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
     auto W = require_weights<T>(weights, false);
-    const Shape s = check_weights<T>(W, d);
+    const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
+    const idx n_out = s.m.back();
+    if (n_out >= 2) two_columns = false;  // a softmax output: one column per unit already
     if (check_finite) {
         if (!all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
         if (may_overflow(X.data(), n, d, W[0].data(), s.m[0])) return py::none();  // caller takes the exact path
     }
     std::vector<const T*> Wp;
     for (auto& w : W) Wp.push_back(w.data());
-    py::array_t<T> out = two_columns ? py::array_t<T>({static_cast<py::ssize_t>(n), py::ssize_t(2)})
-                                     : py::array_t<T>(static_cast<py::ssize_t>(n));
+    py::array_t<T> out = two_columns || n_out >= 2
+                             ? py::array_t<T>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(std::max<idx>(2, n_out))})
+                             : py::array_t<T>(static_cast<py::ssize_t>(n));
     T* op = out.mutable_data();
     const T* Xp = X.data();
     if (n > 0) {
         py::gil_scoped_release release;
-        predict_proba<T>(Xp, n, s, Wp, op, n_threads);
+        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act);
         if (two_columns)  // columns [1 - p, p], filled back to front so p is read before it is overwritten
             for (idx i = n - 1; i >= 0; --i) {
                 const T p = op[i];
@@ -226,7 +417,8 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
 }
 
 template <class T>
-py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_) {
+py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_, const std::string& activation) {
+    const Act act = parse_activation(activation);
     auto a_prev = require<T>(a_prev_, "a_prev", 2);
     auto W = require<T>(W_, "W", 2);
     const idx n = a_prev.shape(0), k = a_prev.shape(1), m = W.shape(0);
@@ -239,13 +431,15 @@ py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_) {
     pack_forward(W.data(), m, k, P.fwd);
     const idx ld = round_up(m, simd<T>::width);
     Buffer<T> out(n * ld);
-    dense_sigmoid_forward<T>(n, a_prev.data(), k, P.fwd, out.get(), ld);
+    dense_forward<T>(act, n, a_prev.data(), k, P.fwd, out.get(), ld);
     for (idx i = 0; i < n; ++i) std::copy(out.get() + i * ld, out.get() + i * ld + m, a.mutable_data() + i * m);
     return a;
 }
 
 template <class T>
-py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py::array& delta_, bool need_delta_prev) {
+py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py::array& delta_, bool need_delta_prev,
+                        const std::string& activation) {
+    const Act act = parse_activation(activation);
     auto a_prev = require<T>(a_prev_, "a_prev", 2);
     auto W = require<T>(W_, "W", 2);
     auto delta = require<T>(delta_, "delta", 2);
@@ -277,7 +471,7 @@ py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py:
     const idx k_pad = round_up(k, VW);
     Buffer<T> A(n * k_pad), Dp(n * k_pad);
     for (idx i = 0; i < n; ++i) std::copy(a_prev.data() + i * k, a_prev.data() + (i + 1) * k, A.get() + i * k_pad);
-    dense_sigmoid_backward_delta<T>(n, D.get(), m_pad, P.bwd, A.get(), Dp.get(), k_pad);
+    dense_backward_delta<T>(act, n, D.get(), m_pad, P.bwd, A.get(), Dp.get(), k_pad);
     for (idx i = 0; i < n; ++i)
         std::copy(Dp.get() + i * k_pad, Dp.get() + i * k_pad + k, delta_prev.mutable_data() + i * k);
     return py::make_tuple(dW, delta_prev);
@@ -289,6 +483,36 @@ py::array_t<T> sigmoid_impl(const py::array& z_) {
     py::array_t<T> out(z.shape(0));
     std::copy(z.data(), z.data() + z.shape(0), out.mutable_data());
     sigmoid_inplace(out.mutable_data(), z.shape(0));
+    return out;
+}
+
+// f(z) of a 1-D array by the vector kernels (sigmoid, tanh, relu, identity), or the softmax of
+// each row of a 2-D array.
+template <class T>
+py::array_t<T> activation_impl(const py::array& z_, const std::string& name) {
+    if (name == "softmax") {
+        auto z = require<T>(z_, "z", 2);
+        const idx n = z.shape(0), m = z.shape(1);
+        if (m < 1) throw py::value_error("z must have at least one column");
+        py::array_t<T> out({z.shape(0), z.shape(1)});
+        std::vector<T> a(static_cast<std::size_t>(n * m)), tmp(static_cast<std::size_t>(64 * m));
+        std::copy(z.data(), z.data() + n * m, a.begin());
+        softmax_rows(n, a.data(), m, m, tmp.data());
+        std::copy(a.begin(), a.end(), out.mutable_data());
+        return out;
+    }
+    const Act act = parse_activation(name);
+    auto z = require<T>(z_, "z", 1);
+    const idx n = z.shape(0);
+    py::array_t<T> out(n);
+    std::vector<T> a(z.data(), z.data() + n);
+    switch (act) {
+        case Act::sigmoid: act_inplace<T, Act::sigmoid>(a.data(), n); break;
+        case Act::tanh: act_inplace<T, Act::tanh>(a.data(), n); break;
+        case Act::relu: act_inplace<T, Act::relu>(a.data(), n); break;
+        case Act::identity: break;
+    }
+    std::copy(a.begin(), a.end(), out.mutable_data());
     return out;
 }
 
@@ -328,52 +552,109 @@ PYBIND11_MODULE(_core, m) {
     m.def(
         "train",
         [](const py::array& X, const py::array& y, const py::list& weights, double learning_rate, long long max_iter,
-           int n_threads) {
+           int n_threads, const std::string& activation, double alpha, const py::object& batch_size,
+           const py::object& order, const std::string& solver, double momentum, bool nesterov, double beta_1,
+           double beta_2, double epsilon, const py::list& solver_state, const py::object& counters,
+           const py::object& tol, long long n_iter_no_change) {
+            TrainArgs a;
+            a.activation = activation;
+            a.alpha = alpha;
+            a.batch_size = batch_size;
+            a.order = order;
+            a.solver = solver;
+            a.momentum = momentum;
+            a.nesterov = nesterov;
+            a.beta_1 = beta_1;
+            a.beta_2 = beta_2;
+            a.epsilon = epsilon;
+            a.solver_state = solver_state;
+            a.counters = counters;
+            a.tol = tol;
+            a.n_iter_no_change = n_iter_no_change;
             return dispatch(
-                X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads); },
-                [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads); });
+                X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads, a); },
+                [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads, a); });
         },
         py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("learning_rate"), py::arg("max_iter"),
-        py::arg("n_threads"),
-        R"pbdoc(Full-batch gradient descent on the article's network, in place.
+        py::arg("n_threads"), py::kw_only(), py::arg("activation") = "sigmoid", py::arg("alpha") = 0.0,
+        py::arg("batch_size") = py::none(), py::arg("order") = py::none(), py::arg("solver") = "gd",
+        py::arg("momentum") = 0.9, py::arg("nesterov") = true, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
+        py::arg("epsilon") = 1e-8, py::arg("solver_state") = py::list(), py::arg("counters") = py::none(),
+        py::arg("tol") = py::none(), py::arg("n_iter_no_change") = 10,
+        R"pbdoc(Trains the network in place for max_iter epochs (numpy twin: backprop.reference.train).
 
-X (n, d) and y (n,) in {0, 1}, C-contiguous, both float64 or both float32; weights: list of
-C-contiguous writeable (m_l, k_l + 1) arrays of the same dtype, updated in place.
-Returns (loss_curve, n_iter): the mean log-loss of each iteration's forward pass.)pbdoc");
+X (n, d) C-contiguous float64 or float32; y: (n,) labels in {0, 1} when the last weight matrix
+has one row (sigmoid output), else (n, m_L) one-hot rows (softmax output); weights: list of
+C-contiguous writeable (m_l, k_l + 1) arrays of X's dtype, updated in place.  Keywords: hidden
+activation, L2 alpha, batch_size (None: full batch), order (int64 permutation of the rows that
+the batches follow), solver ('gd', 'momentum', 'adam') with its parameters and solver_state
+(momentum: V_l; adam: M_l then S_l; updated in place), counters (float64 (3,): adam step, best
+loss, epochs without improvement; updated in place), tol (None: off) and n_iter_no_change.
+Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
+
+    m.def(
+        "loss_and_gradient",
+        [](const py::array& X, const py::array& y, const py::list& weights, int n_threads, const std::string& activation,
+           double alpha) {
+            return dispatch(
+                X, "X", [&] { return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha); },
+                [&] { return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha); });
+        },
+        py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(),
+        py::arg("activation") = "sigmoid", py::arg("alpha") = 0.0,
+        R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's), weights unchanged.)pbdoc");
 
     m.def(
         "predict_proba",
-        [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite) {
+        [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
+           const std::string& activation) {
             return dispatch(
-                X, "X", [&] { return py::object(predict_impl<double>(X, weights, n_threads, two_columns, check_finite)); },
-                [&] { return py::object(predict_impl<float>(X, weights, n_threads, two_columns, check_finite)); });
+                X, "X",
+                [&] { return py::object(predict_impl<double>(X, weights, n_threads, two_columns, check_finite, activation)); },
+                [&] { return py::object(predict_impl<float>(X, weights, n_threads, two_columns, check_finite, activation)); });
         },
         py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns") = false,
-        py::arg("check_finite") = false,
+        py::arg("check_finite") = false, py::kw_only(), py::arg("activation") = "sigmoid",
         R"pbdoc(P(class 1) for each row of X (n, d): the network's forward pass, as an (n,) array, or
 as (n, 2) columns [1 - p, p] with two_columns=True.  check_finite=True raises ValueError when X
 holds NaN or infinity, and returns None when values are so large that a first-layer sum could
-overflow (the estimator then takes its exact path).)pbdoc");
+overflow (the estimator then takes its exact path).  When the last weight matrix has m >= 2
+rows (a softmax output), returns the (n, m) softmax rows (two_columns is ignored).
+activation: the hidden layers' function.)pbdoc");
 
     m.def(
         "dense_sigmoid_forward",
-        [](const py::array& a_prev, const py::array& W) {
+        [](const py::array& a_prev, const py::array& W, const std::string& activation) {
             return dispatch(
-                a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W)); },
-                [&] { return py::object(forward_impl<float>(a_prev, W)); });
+                a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W, activation)); },
+                [&] { return py::object(forward_impl<float>(a_prev, W, activation)); });
         },
-        py::arg("a_prev"), py::arg("W"), "a = sigmoid(a_prev @ W[:, 1:].T + W[:, 0]); a_prev (n, k), W (m, k + 1).");
+        py::arg("a_prev"), py::arg("W"), py::kw_only(), py::arg("activation") = "sigmoid",
+        "a = f(a_prev @ W[:, 1:].T + W[:, 0]) (f = sigmoid by default); a_prev (n, k), W (m, k + 1).");
 
     m.def(
         "dense_sigmoid_backward",
-        [](const py::array& a_prev, const py::array& W, const py::array& delta, bool need_delta_prev) {
+        [](const py::array& a_prev, const py::array& W, const py::array& delta, bool need_delta_prev,
+           const std::string& activation) {
             return dispatch(
-                a_prev, "a_prev", [&] { return backward_impl<double>(a_prev, W, delta, need_delta_prev); },
-                [&] { return backward_impl<float>(a_prev, W, delta, need_delta_prev); });
+                a_prev, "a_prev", [&] { return backward_impl<double>(a_prev, W, delta, need_delta_prev, activation); },
+                [&] { return backward_impl<float>(a_prev, W, delta, need_delta_prev, activation); });
         },
-        py::arg("a_prev"), py::arg("W"), py::arg("delta"), py::arg("need_delta_prev") = true,
+        py::arg("a_prev"), py::arg("W"), py::arg("delta"), py::arg("need_delta_prev") = true, py::kw_only(),
+        py::arg("activation") = "sigmoid",
         R"pbdoc((dW, delta_prev): dW[:, 0] = delta.sum(0) / n, dW[:, 1:] = delta.T @ a_prev / n,
-delta_prev = (delta @ W[:, 1:]) * a_prev * (1 - a_prev) (None unless need_delta_prev).)pbdoc");
+delta_prev = (delta @ W[:, 1:]) * f'(z_prev) written through a_prev = f(z_prev) (sigmoid:
+a_prev * (1 - a_prev)) (None unless need_delta_prev).)pbdoc");
+
+    m.def(
+        "activation",
+        [](const py::array& z, const std::string& name) {
+            return dispatch(
+                z, "z", [&] { return py::object(activation_impl<double>(z, name)); },
+                [&] { return py::object(activation_impl<float>(z, name)); });
+        },
+        py::arg("z"), py::arg("name"),
+        "f(z) of a 1-D array by the vector kernels (name: sigmoid, tanh, relu, identity), or name='softmax' of each row of a 2-D array.");
 
     m.def(
         "sigmoid",

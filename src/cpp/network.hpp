@@ -21,7 +21,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cmath>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -148,25 +150,68 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
     return s;
 }
 
-// Trains in place.  W[l] points to (m_l, k_l + 1) row-major weights; loss_out receives one value
-// per iteration.  should_stop() is polled by thread 0 between blocks (see poll below).
+// Update rules applied after each batch's gradient g (numpy twin: backprop.reference.train):
+//   gd        W -= lr g
+//   momentum  V = mu V - lr g;  W += nesterov ? mu V - lr g : V          (scikit-learn's SGD)
+//   adam      t += 1;  M = b1 M + (1 - b1) g;  S = b2 S + (1 - b2) g^2;
+//             W -= lr sqrt(1 - b2^t) / (1 - b1^t) M / (sqrt(S) + eps)    (scikit-learn's Adam)
+//   gradient  no update: g is written to grad_out (loss_and_gradient)
+enum class Solver : int { gd = 0, momentum = 1, adam = 2, gradient = 3 };
+
+template <class T>
+struct TrainOptions {
+    Act act = Act::sigmoid;          // hidden layers' activation
+    double learning_rate = 1.0;
+    idx max_iter = 0;                // epochs
+    int n_threads = 1;
+    double alpha = 0.0;              // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
+    idx batch_size = 0;              // 0 (or >= n): full batch
+    const std::int64_t* order = nullptr;  // row order of the batches (a permutation), or natural
+    Solver solver = Solver::gd;
+    double momentum = 0.9;
+    bool nesterov = true;
+    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+    std::vector<T*> state;           // momentum: V_l;  adam: M_l then S_l  (shaped like W_l)
+    double* counters = nullptr;      // [adam step t, best loss, epochs without improvement]
+    double tol = std::numeric_limits<double>::quiet_NaN();  // NaN: no stopping on the loss
+    idx n_iter_no_change = 10;
+    std::vector<T*> grad_out;        // Solver::gradient: dJ/dW_l
+    double* loss_value = nullptr;    // Solver::gradient: the loss, in double
+    std::function<bool()> should_stop;
+};
+
+// Trains in place.  W[l] points to (m_l, k_l + 1) row-major weights; y holds the targets with
+// row stride ldy: 0/1 labels (ldy = 1) for one sigmoid output unit, one-hot rows (ldy = m_L)
+// for a softmax output of m_L >= 2 units.  loss_out receives one value per epoch.
+// o.should_stop() is polled by thread 0 between blocks (see poll below).
 //
-// The full-batch gradient is accumulated block by block: a block of kBlock samples goes
-// forward through every layer, then backward, adding its share to the gradient sums, and only
-// then does the next block start.  Activations therefore exist for one block at a time, and
-// each delta overwrites the activation it was computed from.  Two ways to use the threads:
-//   parts > 1  the blocks are split into `parts` consecutive runs; each run is handled start to
-//              end by one thread with its own partial sums (no synchronisation inside an
-//              iteration: the small-network case);
+// An epoch is a sequence of batches (one batch of all n rows by default: the article's full-batch
+// gradient descent), each followed by an update.  A batch's gradient is accumulated block by
+// block: a block of kBlock samples goes forward through every layer, then backward, adding its
+// share to the gradient sums, and only then does the next block start.  Activations therefore
+// exist for one block at a time, and each delta overwrites the activation it was computed from.
+// Two ways to use the threads:
+//   parts > 1  the batch's blocks are split into `parts` consecutive runs; each run is handled
+//              start to end by one thread with its own partial sums (no synchronisation inside
+//              a batch: the small-network case);
 //   parts == 1 all threads work on each block together: rows split for forward and deltas,
 //              gradient tiles split for the sums, barriers between the steps (large layers,
 //              whose partial sums would cost too much memory).
 // Then the partial sums are added in part order, the weights updated and repacked.
 template <class T>
-TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vector<T*>& W, T learning_rate,
-                  idx max_iter, int n_threads, T* loss_out, const std::function<bool()>& should_stop) {
+TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const std::vector<T*>& W,
+                  T* loss_out, const TrainOptions<T>& o) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
+    const bool softmax = s.m[L - 1] >= 2;
+    const idx d = s.n_features, n_out = s.m[L - 1];
+    int n_threads = o.n_threads;
+    const T learning_rate = static_cast<T>(o.learning_rate);
+
+    // Batches: consecutive runs of `order` (or of the rows) of batch_size rows, the last shorter.
+    const idx bs = (o.batch_size > 0 && o.batch_size < n) ? o.batch_size : n;
+    const idx n_batches = (n + bs - 1) / bs;
+    const idx last_bn = n - (n_batches - 1) * bs;
 
     std::vector<idx> m_pad(L), grad_offset(L);
     idx grad_size = 0, act_size = 0;
@@ -176,10 +221,12 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
         grad_size += (s.k[l] + 1) * m_pad[l];
         act_size += kBlock * m_pad[l];
     }
-    const Schedule sched = make_schedule(n, s.n_features, grad_size, sizeof(T));
-    const idx parts = sched.parts, n_blocks = sched.n_blocks;
-    const bool by_parts = parts > 1;
-    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, by_parts ? parts : n_blocks * 8)));
+    const Schedule sched_full = make_schedule(bs, d, grad_size, sizeof(T));
+    const Schedule sched_last = make_schedule(last_bn, d, grad_size, sizeof(T));
+    const idx max_parts = std::max(sched_full.parts, sched_last.parts);
+    const bool any_parts = max_parts > 1;
+    n_threads = static_cast<int>(
+        std::max<idx>(1, std::min<idx>(n_threads, sched_full.parts > 1 ? sched_full.parts : sched_full.n_blocks * 8)));
 
     std::vector<PackedLayer<T>> packed;
     packed.reserve(static_cast<std::size_t>(L));
@@ -187,19 +234,21 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
         packed.emplace_back(s.k[l], s.m[l]);
         packed.back().pack(W[l], s.k[l], s.m[l]);
     }
-    Buffer<T> grads(parts * grad_size);
-    // Block workspace: one per part in flight (by_parts), or one shared.
-    const idx n_work = by_parts ? n_threads : 1;
+    Buffer<T> grads(max_parts * grad_size);
+    // Block workspace: one per thread when parts are handed out, else one shared.
+    const idx n_work = any_parts ? n_threads : 1;
     Buffer<T> work(n_work * act_size);
     auto act_of = [&](idx w, idx l) {
         T* p = work.get() + w * act_size;
         for (idx j = 0; j < l; ++j) p += kBlock * m_pad[j];
         return p;
     };
+    // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
+    Buffer<T> gx(o.order ? n_work * kBlock * d : 0), gy(o.order ? n_work * kBlock * ldy : 0);
     constexpr idx kLossRows = 32;  // loss partial sums over fixed runs of rows
     const idx loss_runs_per_block = kBlock / kLossRows;
-    std::vector<double> loss_part(n_blocks * loss_runs_per_block, 0.0);
-    Buffer<T> loss_tmp(static_cast<idx>(n_threads) * kBlock);
+    std::vector<double> loss_part(sched_full.n_blocks * loss_runs_per_block, 0.0);
+    Buffer<T> loss_tmp(static_cast<idx>(n_threads) * std::max<idx>(kBlock, 64 * n_out));
 
     // Gradient tiles of one layer, for the cooperative mode: (input range, output range).
     struct Tile { idx l, p0, p1, c0, c1; bool bias; };
@@ -221,44 +270,75 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
 
     const idx n_cols = static_cast<idx>(cols.size());
     constexpr idx kColChunk = 16;
-    std::atomic<idx> claim_part[2] = {0, 0}, claim_col[2] = {0, 0};  // per iteration parity
+    std::atomic<idx> claim_part[2] = {0, 0}, claim_col[2] = {0, 0};  // per batch parity
     SpinBarrier barrier(n_threads);
     idx iterations_done = 0;
+    double local_counters[3] = {0.0, std::numeric_limits<double>::infinity(), 0.0};
+    double* const counters = o.counters ? o.counters : local_counters;
+    double sq_weights = 0.0;  // sum of the squared non-bias weights (L2 loss term), by thread 0
+    double epoch_acc = 0.0;   // sum over batches of batch loss * batch rows, by thread 0
 
-    // Rows [r0, r0 + rows) of the current block: forward through every layer into act(w, .),
-    // the loss partial sums, and the output delta written over a_L.
-    auto forward_rows = [&](idx w, idx block, idx r0, idx rows, int t) {
-        const idx g0 = block * kBlock + r0;  // global row of the first row
-        const T* a_prev = X + g0 * s.n_features;
-        idx lda = s.n_features;
+    // Rows [r0, r0 + rows) of block `block` of the batch starting at row `b0` (of `order`):
+    // forward through every layer into act(w, .), the loss partial sums, and the output delta
+    // written over a_L.
+    auto forward_rows = [&](idx w, idx b0, idx block, idx r0, idx rows, int t) {
+        const idx g0 = block * kBlock + r0;  // row of the batch of the first row
+        const T* a_prev;
+        const T* yb;
+        if (o.order) {
+            T* xg = gx.get() + w * kBlock * d + r0 * d;
+            T* yg = gy.get() + w * kBlock * ldy + r0 * ldy;
+            for (idx i = 0; i < rows; ++i) {
+                const idx src = static_cast<idx>(o.order[b0 + g0 + i]);
+                for (idx j = 0; j < d; ++j) xg[i * d + j] = X[src * d + j];
+                for (idx j = 0; j < ldy; ++j) yg[i * ldy + j] = y[src * ldy + j];
+            }
+            a_prev = xg;
+            yb = yg;
+        } else {
+            a_prev = X + (b0 + g0) * d;
+            yb = y + (b0 + g0) * ldy;
+        }
+        idx lda = d;
         for (idx l = 0; l < L; ++l) {
             T* a = act_of(w, l) + r0 * m_pad[l];
-            dense_sigmoid_forward(rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+            const Act act = l < L - 1 ? o.act : (softmax ? Act::identity : Act::sigmoid);
+            dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
             a_prev = a;
             lda = m_pad[l];
         }
         T* out = act_of(w, L - 1) + r0 * m_pad[L - 1];
-        for (idx q = 0; q < rows; q += kLossRows)
-            loss_part[(g0 + q) / kLossRows] = binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * m_pad[L - 1],
-                                                                  m_pad[L - 1], y + g0 + q, loss_tmp.get() + t * kBlock);
-        binary_log_loss_backward(rows, out, m_pad[L - 1], y + g0, out, m_pad[L - 1]);
+        T* tmp = loss_tmp.get() + t * std::max<idx>(kBlock, 64 * n_out);
+        if (softmax) {
+            softmax_rows(rows, out, m_pad[L - 1], n_out, tmp);
+            for (idx q = 0; q < rows; q += kLossRows)
+                loss_part[(g0 + q) / kLossRows] = softmax_log_loss_sum(
+                    std::min(kLossRows, rows - q), n_out, out + q * m_pad[L - 1], m_pad[L - 1], yb + q * ldy, ldy, tmp);
+            softmax_log_loss_backward(rows, n_out, out, m_pad[L - 1], yb, ldy);
+        } else {
+            for (idx q = 0; q < rows; q += kLossRows)
+                loss_part[(g0 + q) / kLossRows] =
+                    binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * m_pad[L - 1], m_pad[L - 1], yb + q, tmp);
+            binary_log_loss_backward(rows, out, m_pad[L - 1], yb, out, m_pad[L - 1]);
+        }
     };
-    // delta_{l-1} = (delta_l W_l[:, 1:]) * a_{l-1} (1 - a_{l-1}), rows [r0, r0 + rows), in place.
+    // delta_{l-1} = (delta_l W_l[:, 1:]) * f'(z_{l-1}), rows [r0, r0 + rows), in place.
     auto delta_rows = [&](idx w, idx l, idx r0, idx rows) {
         T* a_prev = act_of(w, l - 1) + r0 * m_pad[l - 1];
-        dense_sigmoid_backward_delta(rows, act_of(w, l) + r0 * m_pad[l], m_pad[l], packed[l].bwd, a_prev, a_prev,
-                                     m_pad[l - 1]);
+        dense_backward_delta(o.act, rows, act_of(w, l) + r0 * m_pad[l], m_pad[l], packed[l].bwd, a_prev, a_prev,
+                             m_pad[l - 1]);
     };
     // G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
-    auto grad_block = [&](idx w, idx part, idx l, idx block, idx rows, idx p0, idx p1, idx c0, idx c1, bool bias) {
-        const T* A = l == 0 ? X + block * kBlock * s.n_features : act_of(w, l - 1);
-        const idx lda = l == 0 ? s.n_features : m_pad[l - 1];
+    auto grad_block = [&](idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1, idx c0, idx c1,
+                          bool bias) {
+        const T* A = l > 0 ? act_of(w, l - 1) : o.order ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
+        const idx lda = l == 0 ? d : m_pad[l - 1];
         T* G = grads.get() + part * grad_size + grad_offset[l];
         dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);
     };
 
-    // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and iterations,
-    // so that a long iteration can still be interrupted within a fraction of a second.  Its
+    // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and batches,
+    // so that a long batch can still be interrupted within a fraction of a second.  Its
     // verdict `abort_` may be read anywhere to skip work, but the decisions that change the
     // control flow (leaving a loop that contains barriers) are copied by thread 0 into a flag
     // per barrier just before it, and read by every thread just after it.  Thread 0 writes
@@ -266,98 +346,163 @@ TrainResult train(const T* X, const T* y, idx n, const Shape& s, const std::vect
     // only after their read: no thread can see a later verdict than the others.
     std::atomic<bool> abort_{false}, exit_block{false}, exit_b1{false}, exit_end{false};
     auto poll = [&](int t) {
-        if (t == 0 && should_stop && !abort_.load(std::memory_order_relaxed) && should_stop())
+        if (t == 0 && o.should_stop && !abort_.load(std::memory_order_relaxed) && o.should_stop())
             abort_.store(true, std::memory_order_relaxed);
         return abort_.load(std::memory_order_relaxed);
     };
 
     auto body = [&](int t) {
-        for (idx it = 0; it < max_iter; ++it) {
-            if (t == 0) {  // the other parity's counters were last used before the previous barrier
-                claim_part[(it + 1) % 2].store(0, std::memory_order_relaxed);
-                claim_col[(it + 1) % 2].store(0, std::memory_order_relaxed);
-            }
-            if (by_parts) {
-                // ---- each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P)
-                // Parts are claimed dynamically: if one thread is slowed (a busy machine), the
-                // others take its share.  The result does not depend on who takes which part.
-                for (idx q; (q = claim_part[it % 2].fetch_add(1, std::memory_order_relaxed)) < parts;) {
-                    std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
-                    for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
-                        if (poll(t)) break;
-                        const idx rows = std::min(n, (b + 1) * kBlock) - b * kBlock;
-                        forward_rows(t, b, 0, rows, t);
-                        for (idx l = L - 1; l >= 0; --l) {
-                            grad_block(t, q, l, b, rows, 0, s.k[l], 0, m_pad[l], true);
-                            if (l > 0) delta_rows(t, l, 0, rows);
-                        }
+        idx step = 0;  // batches done by this call (the parity of the claim counters)
+        for (idx it = 0; it < o.max_iter; ++it) {
+            bool leave = false;
+            for (idx bi = 0; bi < n_batches; ++bi, ++step) {
+                const idx b0 = bi * bs, bn = bi == n_batches - 1 ? last_bn : bs;
+                const Schedule& sc = bn == bs ? sched_full : sched_last;
+                const idx parts = sc.parts, n_blocks = sc.n_blocks;
+                if (t == 0) {  // the other parity's counters were last used before the previous barrier
+                    claim_part[(step + 1) % 2].store(0, std::memory_order_relaxed);
+                    claim_col[(step + 1) % 2].store(0, std::memory_order_relaxed);
+                    if (o.alpha > 0) {  // the weights are only written after the next barrier
+                        double sq = 0.0;
+                        for (idx l = 0; l < L; ++l)
+                            for (idx j = 0; j < s.m[l]; ++j)
+                                for (idx q = 1; q <= s.k[l]; ++q) {
+                                    const double v = W[l][j * (s.k[l] + 1) + q];
+                                    sq += v * v;
+                                }
+                        sq_weights = sq;
                     }
                 }
-            } else {
-                // ---- all threads on each block together
-                for (idx l = 0; l < L; ++l)
-                    for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
-                        const Tile& g = tiles[l][i];
-                        T* G = grads.get() + grad_offset[l];
-                        for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
-                            std::fill(G + p * m_pad[l] + g.c0, G + p * m_pad[l] + g.c1, T(0));
+                // Adam's step size for this update (every thread computes the same value; t is
+                // advanced by thread 0 after the last barrier of the batch).
+                const double t_next = counters[0] + 1.0;
+                const T lr_adam = static_cast<T>(o.learning_rate * std::sqrt(1.0 - std::pow(o.beta2, t_next)) /
+                                                 (1.0 - std::pow(o.beta1, t_next)));
+                if (parts > 1) {
+                    // ---- each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P)
+                    // Parts are claimed dynamically: if one thread is slowed (a busy machine), the
+                    // others take its share.  The result does not depend on who takes which part.
+                    for (idx q; (q = claim_part[step % 2].fetch_add(1, std::memory_order_relaxed)) < parts;) {
+                        std::fill(grads.get() + q * grad_size, grads.get() + (q + 1) * grad_size, T(0));
+                        for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
+                            if (poll(t)) break;
+                            const idx rows = std::min(bn, (b + 1) * kBlock) - b * kBlock;
+                            forward_rows(t, b0, b, 0, rows, t);
+                            for (idx l = L - 1; l >= 0; --l) {
+                                grad_block(t, q, l, b0, b, rows, 0, s.k[l], 0, m_pad[l], true);
+                                if (l > 0) delta_rows(t, l, 0, rows);
+                            }
+                        }
                     }
-                for (idx b = 0; b < n_blocks; ++b) {
-                    const idx rows = std::min(n, (b + 1) * kBlock) - b * kBlock;
-                    // rows are split in runs of kLossRows (the loss partial sums' unit)
-                    const idx runs = (rows + kLossRows - 1) / kLossRows;
-                    const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
-                    const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
-                    if (r1 > r0) forward_rows(0, b, r0, r1 - r0, t);
-                    if (t == 0) exit_block.store(poll(0), std::memory_order_relaxed);
-                    barrier.wait();
-                    if (exit_block.load(std::memory_order_relaxed)) break;
-                    for (idx l = L - 1; l >= 0; --l) {
+                } else {
+                    // ---- all threads on each block together
+                    for (idx l = 0; l < L; ++l)
                         for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
                             const Tile& g = tiles[l][i];
-                            grad_block(0, 0, l, b, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+                            T* G = grads.get() + grad_offset[l];
+                            for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
+                                std::fill(G + p * m_pad[l] + g.c0, G + p * m_pad[l] + g.c1, T(0));
                         }
+                    for (idx b = 0; b < n_blocks; ++b) {
+                        const idx rows = std::min(bn, (b + 1) * kBlock) - b * kBlock;
+                        // rows are split in runs of kLossRows (the loss partial sums' unit)
+                        const idx runs = (rows + kLossRows - 1) / kLossRows;
+                        const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
+                        const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
+                        if (r1 > r0) forward_rows(0, b0, b, r0, r1 - r0, t);
+                        if (t == 0) exit_block.store(poll(0), std::memory_order_relaxed);
                         barrier.wait();
-                        if (l > 0) {
-                            if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
+                        if (exit_block.load(std::memory_order_relaxed)) break;
+                        for (idx l = L - 1; l >= 0; --l) {
+                            for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
+                                const Tile& g = tiles[l][i];
+                                grad_block(0, 0, l, b0, b, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+                            }
                             barrier.wait();
+                            if (l > 0) {
+                                if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
+                                barrier.wait();
+                            }
                         }
                     }
                 }
-            }
-            if (t == 0) exit_b1.store(poll(0), std::memory_order_relaxed);
-            barrier.wait();
-            if (exit_b1.load(std::memory_order_relaxed)) break;  // interrupted: this iteration is dropped
-            // ---- add the parts in order, update, repack (weight columns claimed in chunks)
-            for (idx c0; (c0 = claim_col[it % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;)
-            for (idx ci = c0; ci < std::min(n_cols, c0 + kColChunk); ++ci) {
-                const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
-                const idx ldg = m_pad[l];
-                T* Wl = W[l];
-                for (idx j = 0; j < m; ++j) {
-                    T g = grads.get()[grad_offset[l] + q * ldg + j];
-                    for (idx part = 1; part < parts; ++part)
-                        g += grads.get()[part * grad_size + grad_offset[l] + q * ldg + j];
-                    const T dW = g / static_cast<T>(n);
-                    Wl[j * (k + 1) + q] -= learning_rate * dW;
-                    const T w = Wl[j * (k + 1) + q];
-                    if (q == 0) {
-                        packed[l].fwd.init[j] = w;
-                    } else {
-                        packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
-                        packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                if (t == 0) exit_b1.store(poll(0), std::memory_order_relaxed);
+                barrier.wait();
+                if (exit_b1.load(std::memory_order_relaxed)) { leave = true; break; }  // interrupted: dropped
+                // ---- add the parts in order, update, repack (weight columns claimed in chunks)
+                const T tn = static_cast<T>(bn), alpha = static_cast<T>(o.alpha);
+                const T mu = static_cast<T>(o.momentum), b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
+                const T one_b1 = static_cast<T>(1.0 - o.beta1), one_b2 = static_cast<T>(1.0 - o.beta2);
+                const T eps = static_cast<T>(o.epsilon);
+                for (idx c0; (c0 = claim_col[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;)
+                for (idx ci = c0; ci < std::min(n_cols, c0 + kColChunk); ++ci) {
+                    const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
+                    const idx ldg = m_pad[l];
+                    T* Wl = W[l];
+                    for (idx j = 0; j < m; ++j) {
+                        const idx at = j * (k + 1) + q;
+                        T g = grads.get()[grad_offset[l] + q * ldg + j];
+                        for (idx part = 1; part < parts; ++part)
+                            g += grads.get()[part * grad_size + grad_offset[l] + q * ldg + j];
+                        T dW = g / tn;
+                        if (o.alpha > 0 && q > 0) dW += alpha * Wl[at] / tn;
+                        switch (o.solver) {
+                            case Solver::gd: Wl[at] -= learning_rate * dW; break;
+                            case Solver::gradient: o.grad_out[l][at] = dW; continue;
+                            case Solver::momentum: {
+                                T& v = o.state[l][at];
+                                v = mu * v - learning_rate * dW;
+                                Wl[at] += o.nesterov ? mu * v - learning_rate * dW : v;
+                                break;
+                            }
+                            case Solver::adam: {
+                                T& mm = o.state[l][at];
+                                T& ss = o.state[L + l][at];
+                                mm = b1 * mm + one_b1 * dW;
+                                ss = b2 * ss + one_b2 * (dW * dW);
+                                Wl[at] += -lr_adam * mm / (std::sqrt(ss) + eps);
+                                break;
+                            }
+                        }
+                        const T w = Wl[at];
+                        if (q == 0) {
+                            packed[l].fwd.init[j] = w;
+                        } else {
+                            packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
+                            packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                        }
                     }
                 }
+                if (t == 0) {
+                    double total = 0.0;
+                    for (idx r = 0; r < (bn + kLossRows - 1) / kLossRows; ++r) total += loss_part[r];
+                    double batch_loss = total / static_cast<double>(bn);
+                    if (o.alpha > 0) batch_loss += 0.5 * o.alpha * sq_weights / static_cast<double>(bn);
+                    if (o.solver == Solver::adam) counters[0] = t_next;
+                    bool stop = false;
+                    if (bi == n_batches - 1) {
+                        const double loss = n_batches == 1 ? batch_loss
+                                                           : (epoch_acc + batch_loss * static_cast<double>(bn)) /
+                                                                 static_cast<double>(n);
+                        epoch_acc = 0.0;
+                        loss_out[it] = static_cast<T>(loss);
+                        if (o.loss_value) *o.loss_value = loss;
+                        iterations_done = it + 1;
+                        if (!std::isnan(o.tol)) {  // scikit-learn's rule, on the recorded (dtype) loss
+                            const double recorded = static_cast<double>(loss_out[it]);
+                            counters[2] = recorded > counters[1] - o.tol ? counters[2] + 1.0 : 0.0;
+                            if (recorded < counters[1]) counters[1] = recorded;
+                            stop = counters[2] > static_cast<double>(o.n_iter_no_change);
+                        }
+                    } else {
+                        epoch_acc += batch_loss * static_cast<double>(bn);
+                    }
+                    exit_end.store(poll(0) || stop, std::memory_order_relaxed);
+                }
+                barrier.wait();
+                if (exit_end.load(std::memory_order_relaxed)) { leave = true; break; }
             }
-            if (t == 0) {
-                double total = 0.0;
-                for (double v : loss_part) total += v;
-                loss_out[it] = static_cast<T>(total / static_cast<double>(n));
-                iterations_done = it + 1;
-                exit_end.store(poll(0), std::memory_order_relaxed);
-            }
-            barrier.wait();
-            if (exit_end.load(std::memory_order_relaxed)) break;
+            if (leave) break;
         }
     };
     run_team(n_threads, body);
@@ -374,10 +519,13 @@ T* thread_scratch(std::size_t count) {
     return reinterpret_cast<T*>((addr + 63) / 64 * 64);  // 64-byte aligned
 }
 
-// p[i] = P(class 1 | X[i]) for n rows.  Rows are processed in blocks of kBlock through two
-// small ping-pong buffers, so memory stays small whatever n is.
+// The network's output for n rows: p[i] = P(class 1 | X[i]) for one sigmoid output unit, or
+// the softmax row p[i, 0..m_L) for m_L >= 2 output units; hidden layers use `act`.  Rows are
+// processed in blocks of kBlock through two small ping-pong buffers, so memory stays small
+// whatever n is.
 template <class T>
-void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads) {
+void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads,
+                   Act act = Act::sigmoid) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
     // The packed weights live in the calling thread's scratch; the block buffers in each
@@ -390,7 +538,9 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
         work += s.k[l] * s.m[l];
     }
     const idx block_rows = std::min(n, kBlock);
-    const idx buf_size = 2 * block_rows * widest;
+    const idx n_out = s.m[L - 1];
+    const bool softmax = n_out >= 2;
+    const idx buf_size = 2 * block_rows * widest + (softmax ? 64 * n_out : 0);  // + softmax scratch
     // One request for the calling thread (a second one could move the buffer): the packed
     // weights, then thread 0's block buffers.
     T* arena = thread_scratch<T>(static_cast<std::size_t>(total + buf_size));
@@ -416,11 +566,19 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
             idx lda = s.n_features;
             for (idx l = 0; l < L; ++l) {
                 const idx ld = round_up(s.m[l], VW);
-                dense_sigmoid_forward(rows, a_prev, lda, packed[l], bufs[l % 2], ld);
+                dense_forward(l < L - 1 ? act : softmax ? Act::identity : Act::sigmoid, rows, a_prev, lda, packed[l],
+                              bufs[l % 2], ld);
                 a_prev = bufs[l % 2];
                 lda = ld;
             }
-            for (idx i = 0; i < rows; ++i) p[r0 + i] = a_prev[i * lda];  // the single output unit
+            if (softmax) {
+                T* out = bufs[(L - 1) % 2];
+                softmax_rows(rows, out, lda, n_out, buf + 2 * block_rows * widest);
+                for (idx i = 0; i < rows; ++i)
+                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = out[i * lda + c];
+            } else {
+                for (idx i = 0; i < rows; ++i) p[r0 + i] = a_prev[i * lda];  // the single output unit
+            }
         }
     };
     if (n_threads == 1) body(0);

@@ -202,6 +202,47 @@ inline __attribute__((always_inline)) typename math_vec<T>::V sigmoid_vec(typena
     return sigmoid_group<T, 1>(group<typename math_vec<T>::V, 1>{{z}}).x[0];
 }
 
+// Taylor coefficients of expm1(r) / r = sum_k r^k / (k + 1)!, highest degree first (the exp
+// coefficients without the constant term).
+constexpr double kExpm1Coef64[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                   1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
+                                   1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         0.5,
+                                   1.0};
+constexpr float kExpm1Coef32[] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                                  1.0f / 6.0f,    0.5f,          1.0f};
+
+// tanh(z) lane by lane, odd and accurate to a few ulps relative for every z (tiny z included):
+// with q = expm1(-2|z|) in (-1, 0],  tanh|z| = -q / (2 + q).  expm1(x) = 2^n (1 + q_r) - 1 with
+// x = n ln2 + r and q_r = expm1(r) = r (1 + r/2 + ...), so no 1 - e cancellation for small |z|;
+// |z| beyond 22 (double) / 10 (float) gives exactly +-1 anyway, so x is clamped there and 2^n
+// stays a normal number.  numpy twin: np.tanh.
+template <class T, int N>
+inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> tanh_group(
+    const group<typename math_vec<T>::V, N>& z) {
+    using F = fp_traits<T>;
+    using V = typename math_vec<T>::V;
+    using I = typename math_vec<T>::I;
+    using GV = group<V, N>;
+    using GI = group<I, N>;
+    const GV zero = splat<GV>(0);
+    const GI neg = less<I>(z, zero);
+    const GV lower = splat<GV>(sizeof(T) == 8 ? T(-44) : T(-20));
+    GV x = select(neg, z + z, zero - (z + z));  // -2|z|
+    x = select(less<I>(x, lower), lower, x);
+    const GV shifter = splat<GV>(F::shifter);
+    const GV t = x * splat<GV>(F::log2e) + shifter;
+    const GV n = t - shifter;
+    const GI ni = reinterpret<I>(t) - reinterpret<I>(shifter);
+    const GV r = (x - n * splat<GV>(F::ln2_hi)) - n * splat<GV>(F::ln2_lo);
+    GV qr;
+    if constexpr (sizeof(T) == 8) qr = r * horner(r, kExpm1Coef64);
+    else qr = r * horner(r, kExpm1Coef32);
+    const GV s = reinterpret<V>((ni + splat<GI>(F::exponent_bias)) << splat<GI>(F::mantissa_bits));  // 2^n
+    const GV q = s * qr + (s - splat<GV>(1));
+    const GV th = (zero - q) / (splat<GV>(2) + q);
+    return select(neg, zero - th, th);
+}
+
 // Natural log lane by lane for positive normal x (the log-loss clips to [eps, 1 - eps]).
 template <class T, int N>
 inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> log_positive(
@@ -261,6 +302,18 @@ inline __attribute__((always_inline)) void map_vec(T* __restrict a, std::ptrdiff
 template <class T>
 void sigmoid_inplace(T* __restrict a, std::ptrdiff_t n) {
     map_vec(a, n, [](const auto& g) __attribute__((always_inline)) { return sigmoid_group<T>(g); });
+}
+
+// a[i] = tanh(a[i]) for i < n, in place.
+template <class T>
+void tanh_inplace(T* __restrict a, std::ptrdiff_t n) {
+    map_vec(a, n, [](const auto& g) __attribute__((always_inline)) { return tanh_group<T>(g); });
+}
+
+// a[i] = exp(a[i]) for i < n, in place (a[i] <= 0: softmax's shifted logits).
+template <class T>
+void exp_nonpositive_inplace(T* __restrict a, std::ptrdiff_t n) {
+    map_vec(a, n, [](const auto& g) __attribute__((always_inline)) { return exp_nonpositive<T>(g); });
 }
 
 // a[i] = log(a[i]) for i < n, in place (a[i] positive and normal).
