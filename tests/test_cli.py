@@ -174,8 +174,24 @@ def test_error_bad_csv_and_labels(tmp_path):
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("a,y\n1,0\n2\n")
     _error(run("fit", ragged, "--target", "y", "--out", tmp_path / "m.npz"), "line 3", "1 fields")
-    three = write_csv(tmp_path / "three.csv", ["a", "y"], [[1, "r"], [2, "g"], [3, "b"]])
-    _error(run("fit", three, "--target", "y", "--out", tmp_path / "m.npz"), "binary classification", "3 classes")
+    one = write_csv(tmp_path / "one.csv", ["a", "y"], [[1, "r"], [2, "r"], [3, "r"]])
+    _error(run("fit", one, "--target", "y", "--out", tmp_path / "m.npz"), "only 1 class")
+
+
+def test_three_classes_fit_and_predict(tmp_path):
+    rows = [[i, ["r", "g", "b"][i % 3]] for i in range(30)]
+    data = write_csv(tmp_path / "three.csv", ["a", "y"], rows)
+    model = tmp_path / "m.npz"
+    proc = run("fit", data, "--target", "y", "--hidden", "3", "--max-iter", "5", "--out", model, "--backend", "numpy")
+    assert proc.returncode == 0, proc.stderr
+    proc = run("predict", model, data)
+    assert proc.returncode == 0, proc.stderr
+    out = list(csv.reader(io.StringIO(proc.stdout)))
+    assert out[0] == ["proba_b", "proba_g", "proba_r", "label"]
+    proba = np.array([[float(v) for v in r[:3]] for r in out[1:]])
+    assert proba.shape == (30, 3)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    assert [r[3] for r in out[1:]] == [["b", "g", "r"][i] for i in proba.argmax(axis=1)]
 
 
 def test_malformed_command_line_is_a_usage_error(dataset, tmp_path):

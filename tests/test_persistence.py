@@ -38,9 +38,10 @@ def _plain(value):
 def test_state_is_plain_data_with_a_format_version(dtype):
     nn, _, _ = _fitted(dtype)
     state = nn.__getstate__()
-    assert state["_format_version"] == 1 and state["backprop_version"] == backprop.__version__
+    assert state["_format_version"] == 2 and state["backprop_version"] == backprop.__version__
     assert _plain(state), state
     assert set(state["fitted"]) == {"weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_"}
+    assert set(state["params"]) == set(NeuralNetwork().get_params())
     assert all(W.dtype == dtype for W in state["fitted"]["weights_"])
     unfitted = NeuralNetwork(n_hidden=[3]).__getstate__()
     assert unfitted["fitted"] == {} and unfitted["params"]["n_hidden"] == [3]
@@ -129,7 +130,7 @@ def _corrupt(edit):
 
 
 BAD_STATES = {
-    "newer format": (lambda s: s.update(_format_version=2), "format version 2.*upgrade backprop"),
+    "newer format": (lambda s: s.update(_format_version=3), "format version 3.*upgrade backprop"),
     "no format version": (lambda s: s.pop("_format_version"), "not a pickled backprop NeuralNetwork"),
     "format version a string": (lambda s: s.update(_format_version="1"), "_format_version is '1'"),
     "unknown key": (lambda s: s.update(extra=1), "unexpected keys"),
@@ -144,7 +145,9 @@ BAD_STATES = {
     ),
     "n_features_in_ wrong": (lambda s: s["fitted"].update(n_features_in_=7), "do not fit n_features_in_=7"),
     "n_iter_ negative": (lambda s: s["fitted"].update(n_iter_=-1), "n_iter_ must be"),
-    "three classes": (lambda s: s["fitted"].update(classes_=np.arange(3)), "classes_ must be"),
+    "three classes, one output unit": (lambda s: s["fitted"].update(classes_=np.arange(3)), "3 classes_"),
+    "one class": (lambda s: s["fitted"].update(classes_=np.arange(1)), "classes_ must be"),
+    "format 1 with the new params": (lambda s: s.update(_format_version=1), "'params' must be a dict"),
     "classes without weights": (lambda s: s["fitted"].pop("weights_"), "together"),
     "loss curve 2-D": (lambda s: s["fitted"].update(loss_curve_=np.zeros((2, 2))), "loss_curve_ must be"),
 }
@@ -178,3 +181,32 @@ def test_truncated_or_garbled_bytes_raise_and_never_crash():
         if isinstance(nn, NeuralNetwork) and nn.__sklearn_is_fitted__():
             p = nn.predict_proba(np.zeros((2, nn.n_features_in_)))
             assert p.shape == (2, 2)
+
+
+def test_format_1_pickles_still_load_with_the_new_parameters_at_their_defaults():
+    """A pickle written by backprop 0.1.0 (format 1: eight parameters, binary) loads and predicts as before."""
+    nn, X, _ = _fitted()
+    state = nn.__getstate__()
+    state["_format_version"] = 1
+    state["backprop_version"] = "0.1.0"
+    state["params"] = {k: v for k, v in state["params"].items() if k in NeuralNetwork._param_names_v1}
+    assert len(state["params"]) == 8
+    loaded = pickle.loads(_pickle_with_state(state))
+    assert loaded.get_params() == nn.get_params()
+    np.testing.assert_array_equal(loaded.predict_proba(X), nn.predict_proba(X))
+    bad = dict(state, fitted=dict(state["fitted"], classes_=np.arange(3)))
+    with pytest.raises(ValueError, match="two labels"):
+        pickle.loads(_pickle_with_state(bad))
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+def test_multi_class_model_round_trips(backend):
+    X, _ = make_data(60, 3)
+    y = np.array(["a", "b", "c"])[np.arange(60) % 3]
+    nn = NeuralNetwork(n_hidden=(4,), max_iter=5, random_state=0, backend=backend, early_stopping=True,
+                       activation="tanh", validation_fraction=0.2).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(nn))
+    np.testing.assert_array_equal(loaded.classes_, ["a", "b", "c"])
+    np.testing.assert_array_equal(loaded.validation_scores_, nn.validation_scores_)
+    np.testing.assert_array_equal(loaded.predict_proba(X), nn.predict_proba(X))
+    assert loaded.predict_proba(X).shape == (60, 3)

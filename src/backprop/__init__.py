@@ -9,8 +9,18 @@ and ``python -m backprop.article`` reproduces the article with figures and timin
 """
 
 from . import reference
-from ._estimator import NeuralNetwork, NotFittedError
+from ._estimator import NeuralNetwork, NotFittedError, StabilityWarning
+from ._gradcheck import GradientCheck, check_gradients
 from ._io import load, save
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNetwork", "NotFittedError", "load", "reference", "save", "__version__"]
+__all__ = [
+    "NeuralNetwork",
+    "NotFittedError",
+    "StabilityWarning",
+    "check_gradients",
+    "load",
+    "reference",
+    "save",
+    "__version__",
+]

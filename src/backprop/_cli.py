@@ -214,7 +214,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         features = header
     X = numeric_columns(args.data, header, columns, features).astype(model.weights_[0].dtype, copy=False)
     proba = model.predict_proba(X)
-    labels = model.classes_[(proba[:, 1] >= model.threshold).astype(np.intp)]
+    if proba.shape[1] == 2:
+        labels = model.classes_[(proba[:, 1] >= model.threshold).astype(np.intp)]
+    else:  # more than two classes: the most probable one
+        labels = model.classes_[np.argmax(proba, axis=1)]
     if args.out:
         try:
             with open(args.out, "w", newline="", encoding="utf-8") as f:
@@ -229,9 +232,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 def _write_predictions(f: TextIO, classes: np.ndarray, proba: np.ndarray, labels: np.ndarray) -> None:
     w = csv.writer(f, lineterminator="\n")
-    w.writerow([f"proba_{classes[0]}", f"proba_{classes[1]}", "label"])
-    for (p0, p1), lab in zip(proba.tolist(), labels.tolist()):
-        w.writerow([repr(p0), repr(p1), lab])
+    w.writerow([*(f"proba_{c}" for c in classes), "label"])
+    for row, lab in zip(proba.tolist(), labels.tolist()):
+        w.writerow([*map(repr, row), lab])
 
 
 def describe(path: str) -> Dict[str, Any]:
@@ -308,7 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_fit)
 
     p = sub.add_parser("predict", help="write class probabilities and labels as CSV",
-                       description="Apply a saved model to a CSV file; writes proba_<class0>,proba_<class1>,label.")
+                       description="Apply a saved model to a CSV file; writes proba_<class0>,proba_<class1>,...,label.")
     p.add_argument("model", help="model file written by 'fit' or backprop.save")
     p.add_argument("data", help="CSV file with the model's feature columns ('-' for standard input)")
     p.add_argument("--out", help="write the predictions here instead of standard output")

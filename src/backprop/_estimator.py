@@ -5,22 +5,37 @@ from __future__ import annotations
 import functools
 import numbers
 import sys
-from typing import Any
+import time
+import warnings
+from typing import Any, Callable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _core, reference
 
-__all__ = ["NeuralNetwork", "NotFittedError"]
+__all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
 _BACKENDS = ("cpp", "numpy")
 _DEFAULT_THREADS = _core.default_threads()  # all cores (read once: asking costs microseconds)
 
 # Version of the dict written by NeuralNetwork.__getstate__.  Bump it when that layout changes,
 # and teach __setstate__ to read every older version.
-_FORMAT_VERSION = 1
-_FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_")
+# Format 1 (backprop 0.1.0): the eight parameters of the article's model, binary only.
+# Format 2 (issue 5): the parameters of issue 5, any number of classes, validation_scores_.
+_FORMAT_VERSION = 2
+_FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_")
+
+
+class StabilityWarning(UserWarning):
+    """Full-batch gradient descent oscillates or diverges: ``learning_rate`` is above the stability limit.
+
+    Issued once per ``fit`` when the training loss rises or cycles instead of decreasing; the
+    message names the largest stable learning rate estimated from the loss's curvature.
+    Training itself is never changed: this is only a warning.
+    """
+
+    __module__ = "backprop"
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -112,7 +127,7 @@ def _check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
 
 
 def _check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validate the labels; returns ``(y, classes)`` with exactly two sorted classes."""
+    """Validate the labels; returns ``(y, classes)`` with at least two sorted classes."""
     if y is None:
         raise ValueError("NeuralNetwork requires y to be passed, but the target y is None")
     y = _as_labels(y)
@@ -131,16 +146,11 @@ def _check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Unknown label type: the labels in y cannot be sorted ({exc})") from None
     k = classes.shape[0]
     if k == 1:
-        raise ValueError(f"y has only 1 class ({classes[0]!r}); binary classification needs exactly two classes")
-    if k > 2:
-        if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
-            raise ValueError(
-                f"Unknown label type: continuous. y holds {k} distinct non-integer values, a regression "
-                "target; NeuralNetwork is a binary classifier"
-            )
+        raise ValueError(f"y has only 1 class ({classes[0]!r}); classification needs at least two classes")
+    if k > 2 and y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
         raise ValueError(
-            f"Only binary classification is supported (multi-class is not implemented yet): y has {k} classes "
-            f"{classes[:10]!r}"
+            f"Unknown label type: continuous. y holds {k} distinct non-integer values, a regression "
+            "target; NeuralNetwork is a classifier"
         )
     return y, classes
 
@@ -170,10 +180,14 @@ def _check_real(value: Any, name: str) -> float:
 
 
 class NeuralNetwork:
-    """Feed-forward neural network for binary classification, trained by backpropagation.
+    """Feed-forward neural network classifier, trained by backpropagation.
 
-    The article's model: sigmoid hidden layers, one sigmoid output unit, mean binary log-loss,
-    full-batch gradient descent; weights (bias in column 0) drawn from N(0, 0.1**2).
+    With the default parameters, the article's model: sigmoid hidden layers, one sigmoid output
+    unit, mean binary log-loss, full-batch gradient descent; weights (bias in column 0) drawn
+    from N(0, 0.1**2).  More than two classes get a softmax output layer (one unit per class)
+    and the multinomial cross-entropy.  The parameters after ``n_threads`` (issue 5) add other
+    activations, initialisations, mini-batches, momentum and Adam, an L2 penalty, stopping
+    rules, progress output and a callback; their defaults keep the article's model bit for bit.
 
     The constructor only stores its arguments; they are checked by ``fit``, which raises a
     ``ValueError`` naming the parameter.
@@ -183,41 +197,93 @@ class NeuralNetwork:
     n_hidden : sequence of int, default=(100,)
         Number of units of each hidden layer (each >= 1); ``()`` gives logistic regression.
     learning_rate : float, default=1.0
-        Step size of gradient descent (finite, > 0).
+        Step size of the solver (finite, > 0).
     max_iter : int, default=10
-        Number of full-batch iterations per ``fit`` (>= 0).
+        Maximum number of epochs (passes over the training data) per ``fit`` (>= 0); with full
+        batches an epoch is one iteration of gradient descent.
     threshold : float, default=0.5
-        ``predict`` returns ``classes_[1]`` where P(``classes_[1]``) >= threshold (in [0, 1]).
+        Two classes: ``predict`` returns ``classes_[1]`` where P(``classes_[1]``) >= threshold
+        (in [0, 1]).  Ignored for more than two classes (``predict`` is the most probable class).
     random_state : None, int or numpy.random.Generator, default=None
-        Seed of ``numpy.random.default_rng`` for the initial weights; the same value gives the
-        same initial weights on both backends.
+        Seed of one ``numpy.random.default_rng`` generator that draws, in this order, the initial
+        weights, the validation split (``early_stopping``) and one row permutation per epoch
+        (``batch_size`` smaller than the training set); the same value gives the same fit on
+        both backends.
     warm_start : bool, default=False
         Continue from the current ``weights_`` (fitted, or assigned by the caller) instead of
-        drawing new ones.
+        drawing new ones; the solver's state (momentum velocities, Adam's moments and step
+        count) carries over from the previous fit of this object.
     backend : {"cpp", "numpy"}, default="cpp"
         ``"cpp"`` runs the C++ kernels; ``"numpy"`` runs ``backprop.reference``.
     n_threads : int or None, default=None
         Threads of the C++ backend (>= 1); ``None`` uses every core.  Results do not depend on it.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Activation of the hidden layers (the output layer is sigmoid or softmax).
+    init : {"normal", "glorot", "he"}, default="normal"
+        Initial weights: ``"normal"`` draws every weight, bias included, from N(0, 0.1**2) (the
+        article's); ``"glorot"`` draws ``U(-b, b)``, ``b = sqrt(6 / (fan_in + fan_out))``, and
+        ``"he"`` draws ``N(0, 2 / fan_in)``, both with zero biases.
+    solver : {"gd", "momentum", "adam"}, default="gd"
+        ``"gd"``: ``W -= learning_rate * g``; ``"momentum"``: scikit-learn's SGD with
+        momentum (``momentum``, ``nesterov``); ``"adam"``: Adam (``beta_1``, ``beta_2``,
+        ``epsilon``).  The update follows each batch.
+    batch_size : int or None, default=None
+        Rows per batch (>= 1); None, or a size >= the number of training rows, uses the full
+        batch.  Mini-batches are drawn from a new permutation of the rows every epoch.
+    alpha : float, default=0.0
+        L2 penalty (>= 0), scikit-learn's: ``0.5 * alpha * sum ||W[:, 1:]||^2 / n_batch`` is
+        added to the loss (biases are not penalised).
+    momentum : float, default=0.9
+        Momentum of ``solver="momentum"``, in [0, 1].
+    nesterov : bool, default=True
+        Nesterov's momentum (``solver="momentum"``).
+    beta_1, beta_2 : float, default=0.9, 0.999
+        Adam's decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, default=1e-8
+        Adam's numerical-stability term (> 0).
+    tol : float or None, default=None
+        None: run ``max_iter`` epochs.  Else (>= 0) stop when the training loss (or, with
+        ``early_stopping``, the validation score) has not improved by at least ``tol`` for more
+        than ``n_iter_no_change`` consecutive epochs, as scikit-learn does.
+    n_iter_no_change : int, default=10
+        Epochs without improvement tolerated by ``tol`` and ``early_stopping`` (>= 1).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (a stratified split drawn from
+        ``random_state``), record its accuracy after every epoch in ``validation_scores_``,
+        stop when it no longer improves (``tol``; None counts as 0.0 here) and end with the
+        weights of the best epoch.
+    validation_fraction : float, default=0.1
+        Fraction of the data held out by ``early_stopping``, in (0, 1).
+    verbose : bool, default=False
+        Print the loss (and validation score) with the elapsed time and an estimate of the time
+        left, about every half second.  Results are identical with and without it.
+    callback : callable or None, default=None
+        ``callback(model, iteration, loss)``, called after every epoch with ``model.weights_``
+        and ``model.loss_curve_`` up to date and ``iteration`` = ``model.n_iter_``; returning
+        ``False`` stops training (the model is then fitted with the epochs run so far).
 
     Attributes
     ----------
     weights_ : list of ndarray
         ``weights_[i]`` has shape ``(n_out, n_in + 1)``, column 0 the bias, in the training
         data's dtype (float32 or float64).
-    classes_ : ndarray of shape (2,)
-        The two labels, sorted; ``predict_proba``'s columns follow this order.
+    classes_ : ndarray of shape (n_classes,)
+        The labels, sorted; ``predict_proba``'s columns follow this order.
     n_features_in_ : int
         Number of features seen by ``fit``.
     n_iter_ : int
-        Iterations run, summed over warm-started fits.
+        Epochs run, summed over warm-started fits and ``partial_fit`` calls.
     loss_curve_ : ndarray
-        Mean log-loss of each iteration's forward pass (concatenated over warm-started fits).
+        Training loss of each epoch (log-loss plus the L2 term), concatenated over warm-started
+        fits; with full batches, the loss of each iteration's forward pass.
+    validation_scores_ : ndarray or None
+        With ``early_stopping``: the validation accuracy after each epoch; else None.
 
     Notes
     -----
     Input: 2-D array-likes (lists, pandas DataFrames, any memory layout); float32 data trains in
     float32, float64 in float64, and bool, integer and float16 data in float64.  Sparse, complex,
-    non-finite or empty data, and labels that are not exactly two classes, raise ``ValueError`` or
+    non-finite or empty data, and labels with fewer than two classes, raise ``ValueError`` or
     ``TypeError`` naming the problem.  Huge values are handled without NaN: ``predict_proba`` computes
     the first layer of rows whose products ``W x`` could overflow in a scaled, exact way; a fit whose
     weights, loss or first-layer products overflow (possible when |x| nears the float range, e.g.
@@ -229,7 +295,15 @@ class NeuralNetwork:
     while another thread uses it.
 
     Pickles hold only numpy arrays, Python builtins (and the parameters as given) and a format
-    version; they load on any machine and in later versions of backprop.
+    version; they load on any machine and in later versions of backprop.  The solver's state is
+    not pickled: warm-starting a loaded model restarts momentum or Adam from zero.
+
+    ``partial_fit(X, y, classes)`` trains one epoch per call (the first call needs ``classes``);
+    ``tol`` and ``early_stopping`` do not apply to it.
+
+    Full-batch gradient descent above the stability limit makes the loss oscillate instead of
+    decrease (the article's logistic regression at ``learning_rate=1.0`` does): ``fit`` then
+    issues a :class:`StabilityWarning` naming the largest stable learning rate it estimates.
     """
 
     # Pickles name the class by its public path, backprop.NeuralNetwork, so that moving the code
@@ -248,6 +322,22 @@ class NeuralNetwork:
         warm_start: bool = False,
         backend: str = "cpp",
         n_threads: int | None = None,
+        activation: str = "sigmoid",
+        init: str = "normal",
+        solver: str = "gd",
+        batch_size: int | None = None,
+        alpha: float = 0.0,
+        momentum: float = 0.9,
+        nesterov: bool = True,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-8,
+        tol: float | None = None,
+        n_iter_no_change: int = 10,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        verbose: bool = False,
+        callback: Callable[..., Any] | None = None,
     ) -> None:
         self.n_hidden = n_hidden
         self.learning_rate = learning_rate
@@ -257,6 +347,22 @@ class NeuralNetwork:
         self.warm_start = warm_start
         self.backend = backend
         self.n_threads = n_threads
+        self.activation = activation
+        self.init = init
+        self.solver = solver
+        self.batch_size = batch_size
+        self.alpha = alpha
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.callback = callback
 
     # ------------------------------------------------------------------ scikit-learn protocol
     _param_names = (
@@ -268,7 +374,25 @@ class NeuralNetwork:
         "warm_start",
         "backend",
         "n_threads",
+        "activation",
+        "init",
+        "solver",
+        "batch_size",
+        "alpha",
+        "momentum",
+        "nesterov",
+        "beta_1",
+        "beta_2",
+        "epsilon",
+        "tol",
+        "n_iter_no_change",
+        "early_stopping",
+        "validation_fraction",
+        "verbose",
+        "callback",
     )
+    # The parameters of format-1 pickles (before issue 5); the others take their defaults.
+    _param_names_v1 = _param_names[:8]
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get the parameters of this estimator (scikit-learn protocol).
@@ -316,7 +440,7 @@ class NeuralNetwork:
         return Tags(
             estimator_type="classifier",
             target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags(multi_class=False),  # binary only, for now
+            classifier_tags=ClassifierTags(multi_class=True),  # softmax output for k > 2 classes
             input_tags=InputTags(allow_nan=False, sparse=False),
         )
 
@@ -347,7 +471,7 @@ class NeuralNetwork:
             if name == "weights_":
                 value = [np.array(W) for W in value]
                 value = [W if W.dtype.type in (np.float32, np.float64) else W.astype(np.float64) for W in value]
-            elif name in ("classes_", "loss_curve_"):
+            elif name in ("classes_", "loss_curve_", "validation_scores_"):
                 value = np.array(value)
             else:
                 value = int(value)
@@ -379,7 +503,7 @@ class NeuralNetwork:
                 f"{state.get('backprop_version', '?')}); backprop {__version__} reads format versions up to "
                 f"{_FORMAT_VERSION}: upgrade backprop to load it"
             )
-        params, fitted = _check_state_v1(state)
+        params, fitted = _check_state(state, version)
         self.__dict__.clear()
         self.__dict__.update(params)
         self.__dict__.update(fitted)
@@ -444,34 +568,92 @@ class NeuralNetwork:
             )
         return X
 
-    def _initial_weights(self, n_features: int, n_hidden: tuple[int, ...], dtype: np.dtype) -> tuple[list, bool]:
-        sizes = [n_features, *n_hidden, 1]
+    def _validated_options(self) -> dict[str, Any]:
+        """Checks the parameters of issue 5; returns them normalised (ValueError naming the parameter)."""
+
+        def choice(name: str, allowed: tuple) -> str:
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+            return value
+
+        def flag(name: str) -> bool:
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
+            return bool(value)
+
+        def real(name: str, low: float, high: float, low_open: bool = False, high_open: bool = False) -> float:
+            value = _check_real(getattr(self, name), name)
+            ok = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+            if not ok:
+                interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+                raise ValueError(f"{name} must be a number in {interval}, got {getattr(self, name)!r}")
+            return value
+
+        opts: dict[str, Any] = {
+            "activation": choice("activation", reference.ACTIVATIONS),
+            "init": choice("init", reference.INITS),
+            "solver": choice("solver", reference.SOLVERS),
+            "alpha": real("alpha", 0.0, np.inf, high_open=True),
+            "momentum": real("momentum", 0.0, 1.0),
+            "nesterov": flag("nesterov"),
+            "beta_1": real("beta_1", 0.0, 1.0, high_open=True),
+            "beta_2": real("beta_2", 0.0, 1.0, high_open=True),
+            "epsilon": real("epsilon", 0.0, np.inf, low_open=True, high_open=True),
+            "n_iter_no_change": _check_int(self.n_iter_no_change, "n_iter_no_change", 1),
+            "early_stopping": flag("early_stopping"),
+            "validation_fraction": real("validation_fraction", 0.0, 1.0, low_open=True, high_open=True),
+            "verbose": flag("verbose") if isinstance(self.verbose, (bool, np.bool_)) else _check_int(self.verbose, "verbose", 0) > 0,
+        }
+        opts["batch_size"] = None if self.batch_size is None else _check_int(self.batch_size, "batch_size", 1)
+        opts["tol"] = None if self.tol is None else real("tol", 0.0, np.inf, high_open=True)
+        if self.callback is not None and not callable(self.callback):
+            raise ValueError(f"callback must be None or a callable callback(model, iteration, loss), got {self.callback!r}")
+        opts["callback"] = self.callback
+        return opts
+
+    def _initial_weights(
+        self,
+        n_features: int,
+        n_hidden: tuple[int, ...],
+        dtype: np.dtype,
+        rng: np.random.Generator | None = None,
+        init: str = "normal",
+        n_outputs: int = 1,
+        warm: bool | None = None,
+    ) -> tuple[list, bool]:
+        sizes = [n_features, *n_hidden, n_outputs]
         shapes = [(m, k + 1) for k, m in zip(sizes[:-1], sizes[1:])]
         current = getattr(self, "weights_", None)
-        if self.warm_start and current is not None:
+        if warm is None:
+            warm = self.warm_start
+        if warm and current is not None:
             current = list(current)
             got = [tuple(np.shape(W)) for W in current]
             if got != shapes:
                 raise ValueError(
                     f"warm_start: weights_ have shapes {got}, but n_hidden={n_hidden} with {n_features} features "
-                    f"needs {shapes}"
+                    f"and {n_outputs} output unit(s) needs {shapes}"
                 )
             weights = [np.array(W, dtype=dtype, order="C", copy=True) for W in current]
             if not all(np.isfinite(W).all() for W in weights):
                 raise ValueError("warm_start: weights_ contain NaN or infinity")
             return weights, True
-        return reference.init_weights(n_features, n_hidden, np.random.default_rng(self.random_state), dtype), False
+        if rng is None:
+            rng = np.random.default_rng(self.random_state)
+        return reference.init_weights(n_features, n_hidden, rng, dtype, init=init, n_outputs=n_outputs), False
 
     # ------------------------------------------------------------------ estimator API
     def fit(self, X: ArrayLike, y: ArrayLike) -> NeuralNetwork:
-        """Train the network by full-batch gradient descent for ``max_iter`` iterations.
+        """Train the network for up to ``max_iter`` epochs.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
             Training data, finite; float32 trains in float32, anything else in float64.
         y : array-like of shape (n_samples,)
-            Labels: exactly two distinct values (numbers, strings, bools).
+            Labels: two or more distinct values (numbers, strings, bools).
 
         Returns
         -------
@@ -482,14 +664,21 @@ class NeuralNetwork:
         ------
         ValueError
             If a parameter is invalid (the message names it), X or y are malformed, empty or
-            non-finite, y does not hold exactly two classes, or training overflowed (weights or
+            non-finite, y holds fewer than two classes, or training overflowed (weights or
             loss not finite).  The estimator is then left as it was.
         TypeError
             If X is sparse, or is not an array-like of numbers.
         KeyboardInterrupt
             On Ctrl-C; the estimator is left as it was.
+
+        Warns
+        -----
+        StabilityWarning
+            When full-batch gradient descent (``solver="gd"``) oscillates or diverges: the
+            message names the largest stable learning rate it estimates.
         """
         n_hidden, lr, max_iter, n_threads = self._validated_params()
+        opts = self._validated_options()
         X = _check_array(X)
         n, d = X.shape
         if n < 1:
@@ -497,19 +686,204 @@ class NeuralNetwork:
         if d < 1:
             raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
         y, classes = _check_y(y, n)
-        y01 = np.ascontiguousarray(y == classes[1], dtype=X.dtype)
-
         warm = self.warm_start and getattr(self, "weights_", None) is not None
         if warm and getattr(self, "classes_", None) is not None and not np.array_equal(self.classes_, classes):
             raise ValueError(f"warm_start: y has classes {classes!r}, but the model was fitted with {self.classes_!r}")
-        weights, warm = self._initial_weights(d, n_hidden, X.dtype)
+        y_index = np.searchsorted(classes, y)
+        rng = np.random.default_rng(self.random_state)
+        weights, warm = self._initial_weights(
+            d, n_hidden, X.dtype, rng, opts["init"], _n_outputs(len(classes)), warm=self.warm_start
+        )
+        return self._train(X, y_index, classes, weights, warm, rng, lr, max_iter, n_threads, opts, incremental=False)
 
-        if self.backend == "cpp":
-            loss_curve, n_iter = _core.train(X, y01, weights, lr, max_iter, n_threads)
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> NeuralNetwork:
+        """Train one epoch on ``(X, y)``, continuing from the current weights (streaming data).
+
+        The first call (on an unfitted model) draws the initial weights from ``random_state``
+        and needs ``classes``, every label that will ever be seen; later calls continue from
+        ``weights_`` and the solver's state (also after ``fit``).  ``max_iter``, ``tol`` and
+        ``early_stopping`` do not apply; ``batch_size``, the solver, ``verbose`` and
+        ``callback`` do.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels, each among ``classes`` (or ``classes_``).
+        classes : array-like of shape (n_classes,), optional
+            All the labels (at least two); required on the first call, else must equal ``classes_``.
+
+        Returns
+        -------
+        self : NeuralNetwork
+
+        Raises
+        ------
+        ValueError
+            As ``fit``; also when ``classes`` is missing on the first call, differs from
+            ``classes_`` later, or ``y`` holds a label outside it.
+        """
+        n_hidden, lr, _, n_threads = self._validated_params()
+        opts = self._validated_options()
+        opts.update(tol=None, early_stopping=False)
+        first = not self.__sklearn_is_fitted__()
+        X = _check_array(X, dtype=None if first else self.weights_[0].dtype)
+        n, d = X.shape
+        if n < 1 or d < 1:
+            raise ValueError(f"X has shape {X.shape}; partial_fit needs at least 1 sample and 1 feature")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit (every label of the stream)")
+            classes = np.unique(_as_labels(classes))
+            if classes.ndim != 1 or classes.shape[0] < 2:
+                raise ValueError(f"classes must hold at least two labels, got {classes!r}")
         else:
-            with np.errstate(all="ignore"):  # overflow is checked below, as for the C++ backend
-                loss_curve = reference.train(X, y01, weights, lr, max_iter)
-            n_iter = max_iter
+            if classes is not None and not np.array_equal(np.unique(_as_labels(classes)), self.classes_):
+                raise ValueError(f"classes={classes!r} is not the classes_ of the first call, {self.classes_!r}")
+            classes = self.classes_
+            if d != self.n_features_in_:
+                raise ValueError(f"X has {d} features, but NeuralNetwork is expecting {self.n_features_in_} features as input")
+        y = _as_labels(y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise ValueError(f"y must be 1-D with {n} labels, got shape {y.shape}")
+        y_index = np.searchsorted(classes, y)
+        y_index = np.minimum(y_index, len(classes) - 1)
+        unknown = classes[y_index] != y
+        if unknown.any():
+            raise ValueError(f"y holds labels not in classes {classes!r}: {np.unique(y[unknown])[:10]!r}")
+        rng = self.__dict__.get("_rng")
+        if rng is None:
+            rng = np.random.default_rng(self.random_state)
+        weights, warm = self._initial_weights(
+            d, n_hidden, X.dtype, rng, opts["init"], _n_outputs(len(classes)), warm=not first
+        )
+        self._train(X, y_index, classes, weights, warm, rng, lr, 1, n_threads, opts, incremental=True)
+        self._rng = rng
+        return self
+
+    def _train(
+        self,
+        X: np.ndarray,
+        y_index: np.ndarray,
+        classes: np.ndarray,
+        weights: list,
+        warm: bool,
+        rng: np.random.Generator,
+        lr: float,
+        max_iter: int,
+        n_threads: int,
+        opts: dict[str, Any],
+        incremental: bool,
+    ) -> NeuralNetwork:
+        """The training loop shared by ``fit`` and ``partial_fit``; leaves ``self`` unchanged on error."""
+        snapshot = dict(self.__dict__)
+        try:
+            stable_lr_check = self._train_loop(X, y_index, classes, weights, warm, rng, lr, max_iter, n_threads, opts, incremental)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        if stable_lr_check is not None:
+            _stability_guard(self, *stable_lr_check)
+        return self
+
+    def _train_loop(
+        self,
+        X: np.ndarray,
+        y_index: np.ndarray,
+        classes: np.ndarray,
+        weights: list,
+        warm: bool,
+        rng: np.random.Generator,
+        lr: float,
+        max_iter: int,
+        n_threads: int,
+        opts: dict[str, Any],
+        incremental: bool,
+    ) -> tuple | None:
+        n_out = weights[-1].shape[0]
+        solver = opts["solver"]
+        # targets: 0/1 labels for one sigmoid unit, one-hot rows (model dtype) for a softmax output
+        if n_out == 1:
+            T = np.ascontiguousarray(y_index == 1, dtype=X.dtype)
+        else:
+            T = np.zeros((X.shape[0], n_out), dtype=X.dtype)
+            T[np.arange(X.shape[0]), y_index] = 1
+
+        X_val = y_val = None
+        if opts["early_stopping"]:  # the held-out split, drawn after the initial weights
+            train_rows, val_rows = _stratified_split(y_index, len(classes), opts["validation_fraction"], rng)
+            X_val, y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
+            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
+        n_train = X.shape[0]
+        shuffle = opts["batch_size"] is not None and opts["batch_size"] < n_train
+
+        # the solver's state: carried over from the previous fit of this object when warm
+        n_state = {"gd": 0, "momentum": 1, "adam": 2}[solver]
+        key = (solver, X.dtype.str, tuple(W.shape for W in weights))
+        if warm and self.__dict__.get("_solver_key") == key:
+            state = [S.copy() for S in self._solver_state]
+            counters = self._counters.copy()
+        else:
+            state = [np.zeros_like(W) for _ in range(n_state) for W in weights]
+            counters = np.array([0.0, np.inf, 0.0])
+        counters[1:] = (np.inf, 0.0)  # each fit is a new run of the tol rule
+        tol_kernel = None if opts["early_stopping"] else opts["tol"]
+        kernel = self._kernel_call(X, T, weights, lr, n_threads, opts, state, counters, tol_kernel)
+
+        callback, verbose = opts["callback"], opts["verbose"]
+        per_epoch = shuffle or callback is not None or opts["early_stopping"]
+        chunk = 1 if (per_epoch or verbose) else max_iter
+        tol_es = 0.0 if opts["tol"] is None else opts["tol"]
+        best_score, no_improvement, best_weights = -np.inf, 0, None
+        previous_curve = self.__dict__.get("loss_curve_") if warm else None
+        previous_scores = self.__dict__.get("validation_scores_") if warm else None
+        previous_n_iter = int(self.__dict__.get("n_iter_", 0)) if warm else 0
+        curves: list = []
+        scores: list = []
+        epochs = 0
+        start = last_print = time.perf_counter()
+        while epochs < max_iter:
+            m = min(chunk, max_iter - epochs)
+            order = rng.permutation(n_train).astype(np.int64) if shuffle else None  # one per epoch (m == 1)
+            t0 = time.perf_counter()
+            curve, ran = kernel(m, order)
+            epochs += ran
+            curves.append(curve)
+            if not np.isfinite(curve).all():
+                break  # diverged: reported below
+            stop = tol_kernel is not None and counters[2] > opts["n_iter_no_change"]
+            if opts["early_stopping"]:  # scikit-learn's rule on the validation accuracy
+                score = float(np.mean(self._predict_index(X_val, weights, n_threads, opts["activation"]) == y_val))
+                scores.append(score)
+                no_improvement = no_improvement + 1 if score < best_score + tol_es else 0
+                if score > best_score:
+                    best_score, best_weights = score, [W.copy() for W in weights]
+                if no_improvement > opts["n_iter_no_change"]:
+                    stop = True
+            if callback is not None:
+                self._publish(weights, classes, X.shape[1], curves, previous_curve, scores, previous_scores, previous_n_iter + epochs, opts)
+                if callback(self, previous_n_iter + epochs, float(curve[-1])) is False:
+                    stop = True
+            now = time.perf_counter()
+            if verbose:
+                if not per_epoch:  # size the next call to take about half a second
+                    chunk = int(min(max(1, m * 0.5 / max(now - t0, 1e-9)), 8 * m))
+                done = stop or epochs >= max_iter
+                if done or now - last_print >= 0.5 or epochs == 1:
+                    last_print = now
+                    elapsed = now - start
+                    eta = elapsed / epochs * (max_iter - epochs) if not done else 0.0
+                    val = f", validation score {scores[-1]:.4f}" if scores else ""
+                    print(
+                        f"Iteration {previous_n_iter + epochs} ({epochs}/{max_iter}): loss {float(curve[-1]):.6g}{val}, "
+                        f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s",
+                        flush=True,
+                    )
+            if stop:
+                break
+
+        loss_curve = np.concatenate(curves) if curves else np.empty(0, dtype=X.dtype)
         diverged = not (np.isfinite(loss_curve).all() and all(np.isfinite(W).all() for W in weights))
         if diverged or _rows_that_may_overflow(X, weights[0]) is not None:
             raise ValueError(
@@ -517,39 +891,124 @@ class NeuralNetwork:
                 f"range of {X.dtype} (max |X| = {_abs_max(X):.3g}). Scale the features (e.g. standardize "
                 "them) or lower learning_rate; the estimator was left unchanged"
             )
+        final_weights = [W.copy() for W in weights]
+        if best_weights is not None:
+            for W, B in zip(weights, best_weights):  # early stopping ends with the best epoch's weights
+                W[...] = B
+        self._publish(weights, classes, X.shape[1], curves, previous_curve, scores, previous_scores, previous_n_iter + epochs, opts)
+        self._solver_state, self._counters, self._solver_key = state, counters, key
+        if solver == "gd" and not shuffle and not incremental and len(loss_curve) >= _GUARD_MIN_ITER:
+            return X, T, final_weights, lr, opts, loss_curve
+        return None
 
-        if warm and getattr(self, "loss_curve_", None) is not None:
-            self.loss_curve_ = np.concatenate([np.asarray(self.loss_curve_, dtype=X.dtype), loss_curve])
-            self.n_iter_ = int(getattr(self, "n_iter_", 0)) + int(n_iter)
+    def _publish(self, weights, classes, n_features, curves, previous_curve, scores, previous_scores, n_iter, opts) -> None:
+        """Sets the fitted attributes from the training loop's current state."""
+        dtype = weights[0].dtype
+        curve = np.concatenate(curves) if curves else np.empty(0, dtype=dtype)
+        if previous_curve is not None:
+            curve = np.concatenate([np.asarray(previous_curve, dtype=dtype), curve])
+        self.loss_curve_ = curve
+        if opts["early_stopping"]:
+            s = np.asarray(scores, dtype=np.float64)
+            self.validation_scores_ = s if previous_scores is None else np.concatenate([previous_scores, s])
         else:
-            self.loss_curve_ = loss_curve
-            self.n_iter_ = int(n_iter)
+            self.validation_scores_ = None
+        self.n_iter_ = int(n_iter)
         self.weights_ = weights
         self.classes_ = classes
-        self.n_features_in_ = d
-        return self
+        self.n_features_in_ = n_features
+
+    def _kernel_call(self, X, T, weights, lr, n_threads, opts, state, counters, tol) -> Callable:
+        """``run(n_epochs, order) -> (loss_curve, epochs_run)`` on the chosen backend, state persisting."""
+        options = {
+            "activation": opts["activation"],
+            "alpha": opts["alpha"],
+            "batch_size": opts["batch_size"],
+            "solver": opts["solver"],
+            "momentum": opts["momentum"],
+            "nesterov": opts["nesterov"],
+            "beta_1": opts["beta_1"],
+            "beta_2": opts["beta_2"],
+            "epsilon": opts["epsilon"],
+            "tol": tol,
+            "n_iter_no_change": opts["n_iter_no_change"],
+        }
+        if self.backend == "cpp":
+            # Only the keywords that differ from the kernel's defaults: the default model makes the
+            # article's call, unchanged.
+            defaults = {
+                "activation": "sigmoid", "alpha": 0.0, "batch_size": None, "solver": "gd", "momentum": 0.9,
+                "nesterov": True, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "tol": None, "n_iter_no_change": 10,
+            }  # fmt: skip
+            kw = {k: v for k, v in options.items() if v != defaults[k] or (v is None) != (defaults[k] is None)}
+            if opts["solver"] != "gd":
+                kw["solver_state"] = state
+            if opts["solver"] == "adam" or tol is not None:
+                kw["counters"] = counters
+
+            def run(m: int, order: np.ndarray | None) -> tuple[np.ndarray, int]:
+                extra = {} if order is None else {"order": order}
+                curve, ran = _core.train(X, T, weights, lr, m, n_threads, **kw, **extra)
+                return np.asarray(curve), int(ran)
+        else:
+
+            def run(m: int, order: np.ndarray | None) -> tuple[np.ndarray, int]:
+                with np.errstate(all="ignore"):  # overflow is checked by the caller, as for the C++ backend
+                    curve = reference.train(
+                        X, T, weights, lr, m, order=order, solver_state=state, counters=counters, **options
+                    )
+                return curve, len(curve)
+
+        return run
+
+    def _predict_index(self, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray:
+        """Index into ``classes_`` of the predicted label of each row (used for the validation score)."""
+        p = self._network_proba(X, weights)
+        if p.ndim == 1:
+            return (p >= self._validated_threshold()).astype(np.intp)
+        return np.argmax(p, axis=1)
+
+    def _activation_kw(self) -> dict[str, str]:
+        """``{"activation": name}`` for the C++ calls, empty for the default (the article's call)."""
+        activation = self._validated_activation()
+        return {} if activation == "sigmoid" else {"activation": activation}
+
+    def _validated_activation(self) -> str:
+        if not isinstance(self.activation, str) or self.activation not in reference.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {reference.ACTIVATIONS}, got {self.activation!r}")
+        return self.activation
 
     def _network_proba(self, X: np.ndarray, weights: list) -> np.ndarray:
+        """The network's output: P(class 1) of shape (n,) for one sigmoid unit, else softmax rows (n, k)."""
         if self._validated_backend() == "cpp":
-            return _core.predict_proba(X, weights, self._resolved_threads())
-        return reference.predict_proba(X, weights)
+            return _core.predict_proba(X, weights, self._resolved_threads(), **self._activation_kw())
+        return reference.predict_proba(X, weights, self._validated_activation())
 
     def _proba_class1(self, X: np.ndarray) -> np.ndarray:
-        """P(classes_[1]) for each row; rows so large that W x could overflow take an exact path."""
+        """The network's output for each row (P(classes_[1]) of shape (n,) for two classes, else (n, k));
+        rows so large that W x could overflow take an exact path."""
         rows = _rows_that_may_overflow(X, self.weights_[0])
         if rows is None:
             return self._network_proba(X, self.weights_)
-        p = np.empty(X.shape[0], dtype=X.dtype)
+        n_out = self.weights_[-1].shape[0]
+        p = np.empty((X.shape[0],) if n_out == 1 else (X.shape[0], n_out), dtype=X.dtype)
         p[~rows] = self._network_proba(np.ascontiguousarray(X[~rows]), self.weights_)
-        a1 = _scaled_first_layer(X[rows], self.weights_[0])
-        p[rows] = a1[:, 0] if len(self.weights_) == 1 else self._network_proba(a1, self.weights_[1:])
+        last = len(self.weights_) == 1
+        kind = ("sigmoid" if n_out == 1 else "softmax") if last else self._validated_activation()
+        a1 = _scaled_first_layer(X[rows], self.weights_[0], kind)
+        if not np.isfinite(a1).all():
+            raise ValueError(
+                "X has values so large that the network's output is undefined in floating point "
+                f"(the first layer's {kind} activations overflow)"
+            )
+        p[rows] = (a1[:, 0] if n_out == 1 else a1) if last else self._network_proba(a1, self.weights_[1:])
         return p
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating]:
         """Class probabilities, columns in ``classes_`` order.
 
-        Column 1 is the article's single output ``a^(L)`` = P(``classes_[1]``); column 0 is
-        ``1 - a^(L)``.
+        Two classes: column 1 is the article's single output ``a^(L)`` = P(``classes_[1]``);
+        column 0 is ``1 - a^(L)``.  More classes: the softmax output, one column per class.
 
         Parameters
         ----------
@@ -558,7 +1017,7 @@ class NeuralNetwork:
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, 2)
+        proba : ndarray of shape (n_samples, n_classes)
             In [0, 1], rows summing to 1; in the dtype of ``weights_``.
 
         Raises
@@ -574,7 +1033,7 @@ class NeuralNetwork:
             return fast
         X = self._check_X_predict(X)
         p = self._proba_class1(X)
-        return np.stack([1 - p, p], axis=1)
+        return np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
 
     def _fast_lane(self, X: Any, two_columns: bool) -> np.ndarray | None:
         """The C++ answer for the common case, validated in C++: a fitted cpp model and X an ndarray
@@ -594,7 +1053,7 @@ class NeuralNetwork:
             or self.__dict__.get("classes_") is None
         ):
             return None
-        return _core.predict_proba(X, weights, self._resolved_threads(), two_columns, True)
+        return _core.predict_proba(X, weights, self._resolved_threads(), two_columns, True, **self._activation_kw())
 
     def predict_proba_unchecked(self, X: np.ndarray) -> NDArray[np.floating]:
         """``predict_proba`` without input validation: the documented low-latency path.
@@ -612,13 +1071,14 @@ class NeuralNetwork:
 
         Returns
         -------
-        proba : ndarray of shape (n_samples, 2)
+        proba : ndarray of shape (n_samples, n_classes)
             As ``predict_proba``.
         """
-        return _core.predict_proba(X, self.weights_, self._resolved_threads(), True, False)
+        return _core.predict_proba(X, self.weights_, self._resolved_threads(), True, False, **self._activation_kw())
 
     def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predicted labels: ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``, else ``classes_[0]``.
+        """Predicted labels: for two classes ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``,
+        else ``classes_[0]``; for more classes the most probable one (the first on ties).
 
         Parameters
         ----------
@@ -642,6 +1102,8 @@ class NeuralNetwork:
         if p is None:
             X = self._check_X_predict(X)
             p = self._proba_class1(X)
+        if p.ndim == 2:
+            return self.classes_[np.argmax(p, axis=1)]
         return self.classes_[(p >= threshold).astype(np.intp)]
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
@@ -686,35 +1148,178 @@ def _rows_that_may_overflow(X: np.ndarray, W1: np.ndarray) -> np.ndarray | None:
     return rows if rows.any() else None
 
 
-def _scaled_first_layer(X: np.ndarray, W1: np.ndarray) -> np.ndarray:
-    """``sigmoid(X W1[:, 1:]^T + W1[:, 0])`` for rows with huge values, without overflow inside the sums.
+def _scaled_first_layer(X: np.ndarray, W1: np.ndarray, kind: str = "sigmoid") -> np.ndarray:
+    """``f(X W1[:, 1:]^T + W1[:, 0])`` for rows with huge values, without overflow inside the sums.
 
     Each row is divided by a power of two s > max |x| / 2 (exact), so ``t = W (x / s) + b / s`` stays
-    finite; ``z = s t`` may still round to +-inf, but with the right sign, and sigmoid(+-inf) is 1 or 0.
+    finite; ``z = s t`` may still round to +-inf, but with the right sign, and sigmoid(+-inf) is 1 or 0
+    (tanh: +-1; relu and identity may give inf, which the caller reports).  ``kind="softmax"``
+    computes ``softmax(s t)`` as ``exp(s (t - max t))`` normalised: exponents <= 0, no inf - inf.
     """
     X = X.astype(np.float64)
     _, e = np.frexp(np.maximum(np.abs(X).max(axis=1), 1.0))  # max |x| < 2**e
     s = np.ldexp(1.0, e - 1)[:, None]  # |x / s| < 2, and s <= 2**1023 stays finite
     W = W1.astype(np.float64)
     with np.errstate(over="ignore", under="ignore"):
-        z = ((X / s) @ W[:, 1:].T + W[:, 0] / s) * s
-    return np.ascontiguousarray(reference.sigmoid(z), dtype=W1.dtype)
+        t = (X / s) @ W[:, 1:].T + W[:, 0] / s
+        if kind == "softmax":
+            e = np.exp((t - t.max(axis=1, keepdims=True)) * s)
+            return np.ascontiguousarray(e / e.sum(axis=1, keepdims=True), dtype=W1.dtype)
+        z = t * s
+        a = reference.sigmoid(z) if kind == "sigmoid" else reference.activation(z, kind)
+    return np.ascontiguousarray(a, dtype=W1.dtype)
 
 
-def _check_state_v1(state: dict) -> tuple[dict, dict]:
-    """Checks a format-1 state; returns ``(params, fitted attributes)`` ready for ``__dict__``."""
+# ---------------------------------------------------------------------- early stopping split
+def _stratified_split(
+    y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the training and of the validation part: ``round(fraction * n_c)`` random rows of each
+    class c go to validation (at most n_c - 1, so every class keeps a training row); both sorted."""
+    n = y_index.shape[0]
+    held_out = []
+    for c in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(y_index == c))
+        n_val = min(int(np.floor(fraction * rows.shape[0] + 0.5)), max(rows.shape[0] - 1, 0))
+        held_out.append(rows[:n_val])
+    val = np.sort(np.concatenate(held_out))
+    if val.shape[0] == 0:
+        raise ValueError(
+            f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
+            "raise validation_fraction or pass more data"
+        )
+    train = np.setdiff1d(np.arange(n), val, assume_unique=True)
+    return train, val
+
+
+# ---------------------------------------------------------------------- stability guard
+#: The guard looks at fits of at least this many full-batch gradient-descent iterations.
+_GUARD_MIN_ITER = 20
+
+
+def _loss_rises_or_cycles(loss_curve: np.ndarray) -> bool:
+    """Whether the last half of a loss curve keeps rising or cycling instead of decreasing.
+
+    Conservative on purpose: steps are "rising" only when they exceed float noise (64 ulps of
+    the loss, in the curve's dtype); it fires when at least a quarter of the steps of the last
+    half rise, and the rises of its last half are not dying out (at least half of those of the
+    half before: a 2-cycle, a divergence, or an oscillation that does not decay).  A converged
+    curve, flat up to rounding, and a damped oscillation never fire.
+    """
+    c = np.asarray(loss_curve, dtype=np.float64)
+    h = c[c.shape[0] // 2 :]
+    if h.shape[0] < 10 or not np.isfinite(h).all():
+        return False
+    noise = 64 * float(np.finfo(np.asarray(loss_curve).dtype).eps) * max(float(np.abs(h).max()), 1e-300)
+    d = np.diff(h)
+    rising = d > noise
+    if rising.mean() < 0.25:
+        return False
+    half = d.shape[0] // 2
+    early, late = d[:half], d[half:]
+    late_rises = float(late[late > noise].sum())
+    return late_rises > 0 and late_rises >= 0.5 * float(early[early > noise].sum())
+
+
+def _largest_stable_learning_rate(
+    X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float
+) -> tuple[float, str]:
+    """Estimate ``2 / lambda_max`` of the loss's Hessian (gradient descent is stable below it).
+
+    * No hidden layer, one sigmoid unit: the log-loss's Hessian is
+      ``X~^T diag(p (1 - p)) X~ / N <= X~^T X~ / (4N)`` with ``X~ = [1, X]``, so
+      ``L = lambda_max(X~^T X~) / (4N)`` bounds the curvature everywhere (plus ``alpha / N``).
+    * No hidden layer, softmax: the Hessian is ``sum_i (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T / N``
+      and ``lambda_max(diag(p) - p p^T) <= 1/2``, so ``L = lambda_max(X~^T X~) / (2N)`` (plus ``alpha / N``).
+    * Hidden layers: ``lambda`` is the top eigenvalue (in magnitude) of the Hessian at the final
+      weights, by power iteration on central finite differences of
+      :func:`backprop.reference.loss_and_gradient`, in float64.
+
+    Returns
+    -------
+    (learning_rate, how) : the estimate and a short description of the formula used.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = X.shape[0]
+    if len(weights) == 1:
+        X1 = np.hstack([np.ones((n, 1)), X])
+        lam = float(np.linalg.eigvalsh(X1.T @ X1)[-1])
+        softmax = weights[0].shape[0] > 1
+        L = lam / ((2 if softmax else 4) * n) + alpha / n
+        how = f"2/L, L = lambda_max(X~'X~)/({'2' if softmax else '4'}N){' + alpha/N' if alpha else ''} = {L:.4g}, X~ = [1, X]"
+        return 2.0 / L, how
+    T = np.asarray(T, dtype=np.float64)
+    w = [np.array(W, dtype=np.float64) for W in weights]
+    shapes = [W.shape for W in w]
+    sizes = [W.size for W in w]
+
+    def grad(flat: np.ndarray) -> np.ndarray:
+        parts = np.split(flat, np.cumsum(sizes)[:-1])
+        ws = [p.reshape(s) for p, s in zip(parts, shapes)]
+        with np.errstate(all="ignore"):
+            _, g = reference.loss_and_gradient(X, T, ws, activation, alpha)
+        return np.concatenate([G.ravel() for G in g])
+
+    w0 = np.concatenate([W.ravel() for W in w])
+    v = np.random.default_rng(0).normal(size=w0.shape)
+    v /= np.linalg.norm(v)
+    h = 1e-5 * max(1.0, float(np.linalg.norm(w0)))
+    lam = 0.0
+    for _ in range(50):
+        Hv = (grad(w0 + h * v) - grad(w0 - h * v)) / (2 * h)  # Hessian-vector product
+        new = float(v @ Hv)  # Rayleigh quotient
+        norm = float(np.linalg.norm(Hv))
+        if not np.isfinite(norm) or norm == 0:
+            break
+        v = Hv / norm
+        converged = abs(new - lam) <= 1e-4 * abs(new)
+        lam = new
+        if converged:
+            break
+    lam = abs(lam)
+    how = f"2/lambda, lambda = {lam:.4g} the top Hessian eigenvalue at the final weights (power iteration)"
+    return (2.0 / lam if lam > 0 else np.inf), how
+
+
+def _stability_guard(model: NeuralNetwork, X, T, weights, lr: float, opts: dict, loss_curve: np.ndarray) -> None:
+    """Warn once (StabilityWarning) when a full-batch gradient-descent fit's loss rises or cycles
+    and the learning rate is above the estimated stability limit (both must hold: conservative)."""
+    if not _loss_rises_or_cycles(loss_curve):
+        return
+    lr_max, how = _largest_stable_learning_rate(X, T, weights, opts["activation"], opts["alpha"])
+    if not lr > lr_max:
+        return  # the step size does not explain the rises (e.g. saturated units): stay silent
+    warnings.warn(
+        StabilityWarning(
+            f"the training loss rises or cycles instead of decreasing: full-batch gradient descent at "
+            f"learning_rate={lr:g} is above the stability limit of this loss. The largest stable learning "
+            f"rate is about {lr_max:.3g} ({how}); use a smaller learning_rate, or solver='adam'"
+        ),
+        stacklevel=4,
+    )
+
+def _check_state(state: dict, version: int) -> tuple[dict, dict]:
+    """Checks a format-1 or format-2 state; returns ``(params, fitted attributes)`` ready for ``__dict__``.
+
+    Format 1 (binary models, the eight parameters of backprop 0.1.0) loads with the parameters
+    added since at their defaults, which keep the model's behaviour.
+    """
 
     def corrupted(what: str) -> ValueError:
-        return ValueError(f"corrupted NeuralNetwork pickle (format version 1): {what}")
+        return ValueError(f"corrupted NeuralNetwork pickle (format version {version}): {what}")
 
     extra = set(state) - {"_format_version", "backprop_version", "params", "fitted"}
     if extra:
         raise corrupted(f"unexpected keys {sorted(extra)}")
     params, fitted = state.get("params"), state.get("fitted")
-    if not isinstance(params, dict) or set(params) != set(NeuralNetwork._param_names):
-        raise corrupted(f"'params' must be a dict with keys {list(NeuralNetwork._param_names)}, got {params!r}")
-    if not isinstance(fitted, dict) or not set(fitted) <= set(_FITTED_ATTRIBUTES):
-        raise corrupted(f"'fitted' must be a dict with keys among {list(_FITTED_ATTRIBUTES)}")
+    names = NeuralNetwork._param_names_v1 if version == 1 else NeuralNetwork._param_names
+    if not isinstance(params, dict) or set(params) != set(names):
+        raise corrupted(f"'params' must be a dict with keys {list(names)}, got {params!r}")
+    allowed = _FITTED_ATTRIBUTES if version > 1 else _FITTED_ATTRIBUTES[:5]
+    if not isinstance(fitted, dict) or not set(fitted) <= set(allowed):
+        raise corrupted(f"'fitted' must be a dict with keys among {list(allowed)}")
+    defaults = NeuralNetwork().get_params()
+    params = {**defaults, **params}
     out = {}
     if "weights_" in fitted:
         weights = fitted["weights_"]
@@ -741,9 +1346,19 @@ def _check_state_v1(state: dict) -> tuple[dict, dict]:
             out[name] = value
     if "classes_" in fitted:
         classes = fitted["classes_"]
-        if not isinstance(classes, np.ndarray) or classes.shape != (2,):
-            raise corrupted(f"classes_ must be an array of two labels, got {classes!r:.80}")
+        if (
+            not isinstance(classes, np.ndarray)
+            or classes.ndim != 1
+            or classes.shape[0] < 2
+            or (version == 1 and classes.shape != (2,))
+        ):
+            raise corrupted(f"classes_ must be an array of {'two' if version == 1 else 'at least two'} labels, got {classes!r:.80}")
         out["classes_"] = classes
+    if fitted.get("validation_scores_") is not None:
+        scores = fitted["validation_scores_"]
+        if not isinstance(scores, np.ndarray) or scores.ndim != 1 or scores.dtype.kind != "f":
+            raise corrupted(f"validation_scores_ must be a 1-D float array, got {scores!r:.80}")
+        out["validation_scores_"] = scores
     if "loss_curve_" in fitted:
         loss = fitted["loss_curve_"]
         if not isinstance(loss, np.ndarray) or loss.ndim != 1 or loss.dtype.kind != "f":
@@ -752,12 +1367,18 @@ def _check_state_v1(state: dict) -> tuple[dict, dict]:
     if "classes_" in out or "n_features_in_" in out:
         if not {"weights_", "classes_", "n_features_in_"} <= set(out):
             raise corrupted("a fitted model needs weights_, classes_ and n_features_in_ together")
-        if out["weights_"][0].shape[1] != out["n_features_in_"] + 1 or out["weights_"][-1].shape[0] != 1:
+        n_out = _n_outputs(len(out["classes_"]))
+        if out["weights_"][0].shape[1] != out["n_features_in_"] + 1 or out["weights_"][-1].shape[0] != n_out:
             raise corrupted(
                 f"weights_ shapes {[W.shape for W in out['weights_']]} do not fit n_features_in_="
-                f"{out['n_features_in_']} and one output unit"
+                f"{out['n_features_in_']} and {len(out['classes_'])} classes_ (an output layer of {n_out} unit(s))"
             )
     return dict(params), out
+
+
+def _n_outputs(n_classes: int) -> int:
+    """Output units for ``n_classes`` classes: one sigmoid unit for two, else one softmax unit per class."""
+    return 1 if n_classes == 2 else n_classes
 
 
 def _same_param(a, b):

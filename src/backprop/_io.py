@@ -12,7 +12,8 @@ key               content
 ``params``        JSON string: the estimator's ``get_params()``
 ``n_layers``      integer L, the number of weight matrices
 ``weights_0``...  ``weights_{L-1}``: ``weights_[i]``, shape (n_out, n_in + 1), column 0 the bias
-``classes``       ``classes_`` (numbers, or strings stored as a unicode array)
+``classes``       ``classes_`` (numbers, or strings stored as a unicode array); two classes
+                  for one sigmoid output unit, k > 2 for a softmax output of k units
 ``n_features_in``  integer
 ``n_iter``        integer
 ``loss_curve``    ``loss_curve_``
@@ -57,6 +58,9 @@ def _json_param(name: str, value: Any) -> Any:
         return float(value)
     if name == "n_hidden":
         return [int(h) for h in value]
+    if name == "callback":
+        # A function has no JSON form; it only matters for a future fit.
+        return None
     if name == "random_state":
         # A numpy Generator (or RandomState) has no JSON form; it only matters for a future fit.
         return None
@@ -232,15 +236,16 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
 
 
 def _check_weights(path: str, weights: list, n_hidden: Any, n_features: int, classes: np.ndarray) -> None:
-    sizes = [int(n_features), *[int(h) for h in n_hidden], 1]
+    if classes.ndim != 1 or classes.shape[0] < 2:
+        raise ValueError(f"{path}: classes must hold at least two labels, got shape {classes.shape}")
+    n_outputs = 1 if classes.shape[0] == 2 else classes.shape[0]  # one sigmoid unit, or softmax
+    sizes = [int(n_features), *[int(h) for h in n_hidden], n_outputs]
     expected = [(m, k + 1) for k, m in zip(sizes[:-1], sizes[1:])]
     got = [tuple(W.shape) for W in weights]
     if got != expected:
         raise ValueError(f"{path}: weights have shapes {got}, but n_hidden={tuple(n_hidden)} with {n_features} features needs {expected}")
     if any(W.dtype not in (np.float32, np.float64) for W in weights) or len({W.dtype for W in weights}) != 1:
         raise ValueError(f"{path}: weights must all be float32 or all float64, got {[str(W.dtype) for W in weights]}")
-    if classes.shape != (2,):
-        raise ValueError(f"{path}: classes must hold two labels, got shape {classes.shape}")
 
 
 def load(path: PathLike) -> NeuralNetwork:

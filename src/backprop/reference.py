@@ -19,6 +19,21 @@ Notation (the article's, "ML From Scratch, Part 3: Backpropagation"):
   ``dJ/dW^(i) = delta^(i).T @ [1, a^(i-1)] / N``;
 * full-batch gradient descent: ``W^(i) -= learning_rate * dJ/dW^(i)``.
 
+Beyond the article (issue 5; the defaults keep every result above bit for bit):
+
+* hidden activation ``f`` in {sigmoid, tanh, relu, identity}: ``a^(i) = f(z^(i))``, and the
+  delta recurrence uses ``f'`` written through the activation value:
+  ``delta^(i-1) = (delta^(i) @ W^(i)[:, 1:]) * f'(a^(i-1))``;
+* the output layer is chosen by the row count ``m_out`` of the last matrix: one sigmoid unit
+  (``m_out == 1``, y of shape (n,), binary log-loss) or a softmax over ``m_out >= 2`` units
+  (Y one-hot of shape (n, m_out), ``J = -(1/n) sum_i log P[i, y_i]``); both give
+  ``delta^(L) = a^(L) - y``;
+* L2 penalty ``alpha`` (scikit-learn's), bias not penalised:
+  ``J += 0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n`` and ``dJ/dW^(l) += alpha [0, W^(l)[:, 1:]] / n``;
+* mini-batches (consecutive slices of a row order), and the solvers ``gd``, ``momentum``
+  (Nesterov or not) and ``adam``, whose state persists across calls of :func:`train`;
+* stopping when the training loss stops improving by ``tol`` (scikit-learn's rule).
+
 Every function keeps the dtype of its inputs (float32 stays float32).
 """
 
@@ -33,7 +48,17 @@ from numpy.typing import DTypeLike, NDArray
 Array = NDArray[np.floating]
 
 __all__ = [
+    "ACTIVATIONS",
+    "SOLVERS",
+    "INITS",
     "sigmoid",
+    "activation",
+    "activation_derivative",
+    "softmax",
+    "softmax_log_loss",
+    "dense_forward",
+    "dense_backward",
+    "loss_and_gradient",
     "dense_sigmoid_forward",
     "dense_sigmoid_backward",
     "binary_log_loss",
@@ -41,6 +66,8 @@ __all__ = [
     "network_forward",
     "network_backward",
     "gradient_descent_step",
+    "momentum_step",
+    "adam_step",
     "init_weights",
     "train",
     "predict_proba",
@@ -66,6 +93,171 @@ def sigmoid(z: Array) -> Array:
     """
     e = np.exp(-np.abs(z))
     return np.where(z >= 0, 1, e) / (1 + e)
+
+
+#: Hidden-layer activations (``activation=``), all with their derivative written through a = f(z).
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
+#: Solvers of :func:`train` (``solver=``).
+SOLVERS = ("gd", "momentum", "adam")
+#: Initialisations of :func:`init_weights` (``init=``).
+INITS = ("normal", "glorot", "he")
+
+
+def _check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+
+
+def activation(z: Array, name: str) -> Array:
+    """A hidden layer's activation ``a = f(z)``, elementwise.
+
+    * ``"sigmoid"``: ``1 / (1 + exp(-z))`` (:func:`sigmoid`, the article's);
+    * ``"tanh"``: ``tanh(z)``;
+    * ``"relu"``: ``max(z, 0)``;
+    * ``"identity"``: ``z``.
+
+    Parameters
+    ----------
+    z : ndarray
+        Pre-activations, any shape.
+    name : {"sigmoid", "tanh", "relu", "identity"}
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``z`` (``"identity"`` returns ``z`` itself).
+    """
+    _check_activation(name)
+    if name == "sigmoid":
+        return sigmoid(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    return z
+
+
+def activation_derivative(a: Array, name: str) -> Array:
+    """``f'(z)`` written through the activation value ``a = f(z)`` (what backpropagation keeps).
+
+    * sigmoid: ``a (1 - a)``;  tanh: ``1 - a^2``;  relu: ``1 if a > 0 else 0``;  identity: ``1``.
+
+    Parameters
+    ----------
+    a : ndarray
+        Activations ``f(z)``.
+    name : {"sigmoid", "tanh", "relu", "identity"}
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``a``.
+    """
+    _check_activation(name)
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return (a > 0).astype(a.dtype)
+    return np.ones_like(a)
+
+
+def softmax(z: Array) -> Array:
+    """Row-wise softmax ``P[i, c] = exp(z[i, c]) / sum_c' exp(z[i, c'])``, computed stably.
+
+    Subtracting the row maximum first (``e = exp(z - max_c z)``) changes nothing mathematically
+    and keeps every exponent <= 0, so nothing overflows; the largest entry of each row is 1.
+
+    Parameters
+    ----------
+    z : ndarray of shape (n, m)
+        Pre-activations of the output layer.
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+        Rows of probabilities summing to 1, in ``z``'s dtype.
+    """
+    e = np.exp(z - z.max(axis=1, keepdims=True))  # e = exp(z - max_c z)
+    return e / e.sum(axis=1, keepdims=True)  # P = e / sum_c e
+
+
+def softmax_log_loss(P: Array, Y: Array) -> np.floating:
+    """Mean multinomial cross-entropy ``J = -(1/n) sum_i log(sum_c Y[i, c] clip(P[i, c]))``.
+
+    With one-hot rows ``Y`` the inner sum picks the probability of the true class; ``P`` is
+    clipped to ``[eps, 1 - eps]`` (eps of its dtype), as in :func:`binary_log_loss`.
+
+    Parameters
+    ----------
+    P : ndarray of shape (n, m)
+        Softmax probabilities.
+    Y : ndarray of shape (n, m)
+        One-hot labels, in ``P``'s dtype.
+
+    Returns
+    -------
+    numpy scalar
+        The mean loss, in ``P``'s dtype.
+    """
+    eps = np.finfo(P.dtype).eps
+    p_true = (Y * np.clip(P, eps, 1 - eps)).sum(axis=1)
+    return -np.mean(np.log(p_true))
+
+
+def dense_forward(a_prev: Array, W: Array, activation_name: str = "sigmoid") -> Array:
+    """One hidden layer forward: ``a = f(z)``, ``z = [1, a_prev] @ W.T``.
+
+    ``activation_name="sigmoid"`` is :func:`dense_sigmoid_forward`, bit for bit.
+
+    Parameters
+    ----------
+    a_prev : ndarray of shape (n, k)
+    W : ndarray of shape (m, k + 1)
+        Bias in column 0.
+    activation_name : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+    """
+    z = a_prev @ W[:, 1:].T + W[:, 0]  # z^(i) = W^(i) a^(i-1) + b^(i)
+    return activation(z, activation_name)  # a^(i) = f(z^(i))
+
+
+def dense_backward(
+    a_prev: Array, W: Array, delta: Array, need_delta_prev: bool = True, activation_name: str = "sigmoid"
+) -> Tuple[Array, Optional[Array]]:
+    """One layer backward whose *input* ``a_prev`` came out of the activation ``activation_name``.
+
+    ``dW = delta.T @ [1, a_prev] / n`` (as :func:`dense_sigmoid_backward`) and
+    ``delta_prev = (delta @ W[:, 1:]) * f'(a_prev)``, ``f'`` from :func:`activation_derivative`.
+    With ``"sigmoid"`` this is :func:`dense_sigmoid_backward`, bit for bit.
+
+    Parameters
+    ----------
+    a_prev : ndarray of shape (n, k)
+    W : ndarray of shape (m, k + 1)
+    delta : ndarray of shape (n, m)
+        ``delta^(i)`` (without the 1/n).
+    need_delta_prev : bool, default=True
+    activation_name : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        The activation that produced ``a_prev`` (irrelevant when ``need_delta_prev`` is false).
+
+    Returns
+    -------
+    dW : ndarray of shape (m, k + 1)
+    delta_prev : ndarray of shape (n, k) or None
+    """
+    n = a_prev.shape[0]
+    dW = np.empty_like(W)
+    dW[:, 0] = delta.sum(axis=0) / n  # bias: the column of ones in [1, a_prev]
+    dW[:, 1:] = delta.T @ a_prev / n  # the transpose sums over the samples
+    if not need_delta_prev:
+        return dW, None
+    delta_prev = (delta @ W[:, 1:]) * activation_derivative(a_prev, activation_name)
+    return dW, delta_prev
 
 
 def dense_sigmoid_forward(a_prev: Array, W: Array) -> Array:
@@ -167,48 +359,75 @@ def binary_log_loss_backward(y_hat: Array, y: Array) -> Array:
     return y_hat - y
 
 
-def network_forward(X: Array, weights: Sequence[Array]) -> List[Array]:
+def network_forward(X: Array, weights: Sequence[Array], activation: str = "sigmoid") -> List[Array]:
     """Forward pass through every layer (the article's first two equations, repeated).
+
+    Hidden layers use ``activation``; the output layer is one sigmoid unit when the last
+    matrix has one row (the article's), else a softmax over its rows.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
         Features, ``a^(0)``.
     weights : sequence of ndarray
-        ``W^(1), ..., W^(L)``; ``W^(i)`` has shape (m_i, m_(i-1) + 1), the last has one row.
+        ``W^(1), ..., W^(L)``; ``W^(i)`` has shape (m_i, m_(i-1) + 1).
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Activation of the hidden layers.
 
     Returns
     -------
     list of ndarray
-        ``[a^(0) = X, a^(1), ..., a^(L)]``; ``a^(L)`` has shape (n, 1).
+        ``[a^(0) = X, a^(1), ..., a^(L)]``; ``a^(L)`` has shape (n, m_out): sigmoid
+        probabilities of class 1 (m_out = 1) or softmax rows.
     """
+    _check_activation(activation)
     activations = [X]
-    for W in weights:
-        activations.append(dense_sigmoid_forward(activations[-1], W))
+    for W in weights[:-1]:
+        activations.append(dense_forward(activations[-1], W, activation))  # a^(i) = f(W^(i) a^(i-1) + b^(i))
+    W_out = weights[-1]
+    if W_out.shape[0] == 1:
+        activations.append(dense_sigmoid_forward(activations[-1], W_out))  # y_hat = sigmoid(z^(L))
+    else:
+        activations.append(softmax(activations[-1] @ W_out[:, 1:].T + W_out[:, 0]))  # P = softmax(z^(L))
     return activations
 
 
-def network_backward(activations: Sequence[Array], weights: Sequence[Array], y: Array) -> List[Array]:
+def network_backward(
+    activations: Sequence[Array],
+    weights: Sequence[Array],
+    y: Array,
+    activation: str = "sigmoid",
+    alpha: float = 0.0,
+) -> List[Array]:
     """Backward pass: the delta recurrence from the output layer down to the first.
 
     Parameters
     ----------
     activations : sequence of ndarray
-        The output of :func:`network_forward` for these weights.
+        The output of :func:`network_forward` for these weights (and this ``activation``).
     weights : sequence of ndarray
         ``W^(1), ..., W^(L)``.
-    y : ndarray of shape (n,)
-        Labels, 0 or 1, in the activations' dtype.
+    y : ndarray of shape (n,) or (n, m_out)
+        Labels 0/1 (one sigmoid output) or one-hot rows (softmax), in the activations' dtype.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Activation of the hidden layers.
+    alpha : float, default=0.0
+        L2 penalty: adds ``alpha * [0, W[:, 1:]] / n`` to each gradient (bias not penalised).
 
     Returns
     -------
     list of ndarray
         ``[dJ/dW^(1), ..., dJ/dW^(L)]``, each shaped like its weight matrix.
     """
+    n = activations[0].shape[0]
     grads: List[Any] = [None] * len(weights)
-    delta: Any = binary_log_loss_backward(activations[-1], y[:, None])  # delta^(L), shape (n, 1)
+    y_out = y[:, None] if y.ndim == 1 else y
+    # delta^(L) = a^(L) - y: for sigmoid + binary log-loss and for softmax + cross-entropy alike
+    delta: Any = binary_log_loss_backward(activations[-1], y_out)
     for i in range(len(weights) - 1, -1, -1):  # layers L .. 1
-        grads[i], delta = dense_sigmoid_backward(activations[i], weights[i], delta, need_delta_prev=i > 0)
+        grads[i], delta = dense_backward(activations[i], weights[i], delta, need_delta_prev=i > 0, activation_name=activation)
+        if alpha > 0:
+            grads[i][:, 1:] += alpha * weights[i][:, 1:] / n  # dJ/dW += alpha [0, W[:, 1:]] / n
     return grads
 
 
@@ -228,10 +447,80 @@ def gradient_descent_step(weights: Sequence[Array], grads: Sequence[Array], lear
         W -= learning_rate * dW
 
 
+def momentum_step(
+    weights: Sequence[Array],
+    grads: Sequence[Array],
+    velocities: Sequence[Array],
+    learning_rate: float,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+) -> None:
+    """One step of SGD with momentum (scikit-learn's), updating ``weights`` and ``velocities`` in place.
+
+    ``V = momentum V - learning_rate g``; the update is ``U = momentum V - learning_rate g``
+    (Nesterov's look-ahead, with the new V) or ``U = V``; then ``W += U``.
+
+    Parameters
+    ----------
+    weights, grads, velocities : sequences of ndarray
+        ``W^(l)``, ``g = dJ/dW^(l)`` and ``V^(l)``, all of one shape per layer.
+    learning_rate, momentum : float
+    nesterov : bool, default=True
+    """
+    for W, g, V in zip(weights, grads, velocities):
+        V[...] = momentum * V - learning_rate * g  # V = momentum V - lr g
+        U = momentum * V - learning_rate * g if nesterov else V  # Nesterov: look ahead
+        W += U
+
+
+def adam_step(
+    weights: Sequence[Array],
+    grads: Sequence[Array],
+    first_moments: Sequence[Array],
+    second_moments: Sequence[Array],
+    t: int,
+    learning_rate: float,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+) -> None:
+    """One Adam step (Kingma & Ba, as scikit-learn implements it), updating arrays in place.
+
+    ``M = beta_1 M + (1 - beta_1) g``;  ``S = beta_2 S + (1 - beta_2) g^2``;
+    ``lr_t = learning_rate sqrt(1 - beta_2^t) / (1 - beta_1^t)`` (float64, then cast);
+    ``W -= lr_t M / (sqrt(S) + epsilon)``.
+
+    Parameters
+    ----------
+    weights, grads, first_moments, second_moments : sequences of ndarray
+        ``W``, ``g``, ``M`` and ``S`` of each layer.
+    t : int
+        The step number, counting this one (1 for the first step).
+    learning_rate, beta_1, beta_2, epsilon : float
+    """
+    lr_t = float(learning_rate) * np.sqrt(1.0 - float(beta_2) ** t) / (1.0 - float(beta_1) ** t)
+    for W, g, M, S in zip(weights, grads, first_moments, second_moments):
+        lr_t_w = W.dtype.type(lr_t)
+        M[...] = beta_1 * M + (1 - beta_1) * g  # first moment
+        S[...] = beta_2 * S + (1 - beta_2) * (g * g)  # second moment
+        W += -lr_t_w * M / (np.sqrt(S) + epsilon)
+
+
 def init_weights(
-    n_features: int, n_hidden: Sequence[int], rng: np.random.Generator, dtype: DTypeLike = np.float64
+    n_features: int,
+    n_hidden: Sequence[int],
+    rng: np.random.Generator,
+    dtype: DTypeLike = np.float64,
+    init: str = "normal",
+    n_outputs: int = 1,
 ) -> List[Array]:
-    """The article's initialisation: every weight (bias included) drawn from N(0, 0.1**2).
+    """Initial weights, drawn layer by layer in float64 and then cast.
+
+    * ``"normal"`` (the article's): every weight, bias included, from N(0, 0.1**2);
+    * ``"glorot"``: ``W[:, 1:] ~ U(-b, b)``, ``b = sqrt(6 / (fan_in + fan_out))``, bias 0;
+    * ``"he"``: ``W[:, 1:] ~ N(0, 2 / fan_in)``, bias 0;
+
+    where ``fan_in`` and ``fan_out`` are the layer's input and output sizes.
 
     Parameters
     ----------
@@ -243,53 +532,219 @@ def init_weights(
         Source of the random numbers; matrices are drawn in layer order, in float64.
     dtype : dtype, default=numpy.float64
         Type the matrices are cast to.
+    init : {"normal", "glorot", "he"}, default="normal"
+    n_outputs : int, default=1
+        Units of the output layer: 1 (one sigmoid unit) or the number of classes (softmax).
 
     Returns
     -------
     list of ndarray
-        Layer sizes ``n_features -> n_hidden[0] -> ... -> n_hidden[-1] -> 1``; matrix ``i``
-        has shape (size_(i+1), size_i + 1), bias in column 0.
+        Layer sizes ``n_features -> n_hidden[0] -> ... -> n_hidden[-1] -> n_outputs``; matrix
+        ``i`` has shape (size_(i+1), size_i + 1), bias in column 0.
     """
-    sizes = [n_features, *n_hidden, 1]
-    return [rng.normal(0.0, 0.1, size=(m, k + 1)).astype(dtype) for k, m in zip(sizes[:-1], sizes[1:])]
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    sizes = [n_features, *n_hidden, n_outputs]
+    weights = []
+    for k, m in zip(sizes[:-1], sizes[1:]):  # fan_in = k, fan_out = m
+        if init == "normal":
+            W = rng.normal(0.0, 0.1, size=(m, k + 1))
+        else:
+            W = np.zeros((m, k + 1))
+            if init == "glorot":
+                bound = np.sqrt(6.0 / (k + m))
+                W[:, 1:] = rng.uniform(-bound, bound, size=(m, k))
+            else:
+                W[:, 1:] = rng.normal(0.0, np.sqrt(2.0 / k), size=(m, k))
+        weights.append(W.astype(dtype))
+    return weights
 
 
-def train(X: Array, y: Array, weights: List[Array], learning_rate: float, max_iter: int) -> Array:
-    """Full-batch gradient descent for ``max_iter`` iterations, updating ``weights`` in place.
+def _data_loss(y_hat: Array, y: Array) -> np.floating:
+    """Mean data loss of the output ``a^(L)``: binary log-loss (one unit) or softmax cross-entropy."""
+    if y_hat.shape[1] == 1:
+        return binary_log_loss(y_hat[:, 0], y)
+    return softmax_log_loss(y_hat, y)
 
-    Each iteration is one forward pass, one backward pass and one update of every layer, as in
-    the article's ``fit``.
+
+def _penalty(weights: Sequence[Array], alpha: float, n: int) -> Any:
+    """``0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n`` (the bias column is not penalised)."""
+    sq = sum(np.sum(W[:, 1:] ** 2) for W in weights)
+    return 0.5 * alpha * sq / n
+
+
+def loss_and_gradient(
+    X: Array, y: Array, weights: Sequence[Array], activation: str = "sigmoid", alpha: float = 0.0
+) -> Tuple[float, List[Array]]:
+    """The full-batch loss ``J`` and its gradient ``dJ/dW^(l)`` for every layer (no update).
+
+    ``J = data loss + 0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n``, where the data loss is the mean
+    binary log-loss (one output unit) or the softmax cross-entropy (several), as :func:`train`
+    records it; the gradient is :func:`network_backward`'s.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    y : ndarray of shape (n,) or (n, m_out)
+        Labels 0/1, or one-hot rows for a softmax output; in ``X``'s dtype.
+    weights : sequence of ndarray
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+    alpha : float, default=0.0
+
+    Returns
+    -------
+    loss : float
+    grads : list of ndarray
+        Shaped like ``weights``, in their dtype.
+    """
+    activations = network_forward(X, weights, activation)
+    loss = _data_loss(activations[-1], y)
+    if alpha > 0:
+        loss = loss + _penalty(weights, alpha, X.shape[0])
+    return float(loss), network_backward(activations, weights, y, activation, alpha)
+
+
+def train(
+    X: Array,
+    y: Array,
+    weights: List[Array],
+    learning_rate: float,
+    max_iter: int,
+    *,
+    activation: str = "sigmoid",
+    alpha: float = 0.0,
+    batch_size: Optional[int] = None,
+    order: Optional[NDArray[np.int64]] = None,
+    solver: str = "gd",
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-8,
+    solver_state: Optional[List[Array]] = None,
+    counters: Optional[NDArray[np.float64]] = None,
+    tol: Optional[float] = None,
+    n_iter_no_change: int = 10,
+) -> Array:
+    """Train for up to ``max_iter`` epochs, updating ``weights`` in place.
+
+    With the defaults this is the article's full-batch gradient descent: each iteration is one
+    forward pass, one backward pass and one update of every layer.
+
+    An epoch walks the rows in ``order`` (natural order if None) in consecutive batches of
+    ``batch_size`` rows (the last may be shorter; None, 0 or >= n: one batch of all rows, taken
+    in natural order, since the full-batch gradient does not depend on the order).  After each
+    batch the solver updates the weights with that batch's gradient ``g``:
+
+    * ``"gd"``: ``W -= learning_rate g``;
+    * ``"momentum"``: see :func:`momentum_step`;
+    * ``"adam"``: see :func:`adam_step`.
+
+    The loss recorded for an epoch is ``J`` of the single batch (full batch), else
+    ``sum_b J_b n_b / n`` over its batches, each ``J_b`` computed with the weights before that
+    batch's update (the penalty term uses ``n_b``, as the gradient does).
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
         Features.
-    y : ndarray of shape (n,)
-        Labels, 0 or 1, in ``X``'s dtype.
+    y : ndarray of shape (n,) or (n, m_out)
+        Labels 0/1 in ``X``'s dtype (one sigmoid output), or one-hot rows (softmax output).
     weights : list of ndarray
         Initial weights (see :func:`init_weights`), updated in place.
     learning_rate : float
         Step size.
     max_iter : int
-        Number of iterations.
+        Maximum number of epochs.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Hidden activation.
+    alpha : float, default=0.0
+        L2 penalty (scikit-learn's; bias not penalised).
+    batch_size : int or None, default=None
+        Rows per batch; None (or 0, or >= n) for full batch.
+    order : ndarray of int64, shape (n,), optional
+        A permutation of ``range(n)``: the row order of every epoch of this call.
+    solver : {"gd", "momentum", "adam"}, default="gd"
+    momentum : float, default=0.9
+    nesterov : bool, default=True
+    beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
+        Adam's parameters.
+    solver_state : list of ndarray, optional
+        The solver's arrays, updated in place so that training resumes across calls:
+        ``[]`` (gd), ``[V_1..V_L]`` (momentum), ``[M_1..M_L, S_1..S_L]`` (adam), each shaped
+        like its weights.  None: fresh zeros, not returned.
+    counters : ndarray of float64, shape (3,), optional
+        ``[t, best_loss, no_improvement_count]`` (Adam's step count, and the state of the
+        ``tol`` rule), updated in place.  None: ``[0, inf, 0]``, not returned.
+    tol : float or None, default=None
+        None: run ``max_iter`` epochs.  Else after each epoch (scikit-learn's rule): the count
+        grows when ``loss > best_loss - tol`` and resets otherwise; ``best_loss`` tracks the
+        minimum; training stops after an epoch that makes the count exceed ``n_iter_no_change``.
+    n_iter_no_change : int, default=10
 
     Returns
     -------
-    ndarray of shape (max_iter,)
-        The loss curve: the mean log-loss of each iteration's forward pass (before that
-        iteration's update).
+    ndarray of shape (n_epochs,)
+        The loss curve, one value per epoch run (``max_iter`` unless ``tol`` stopped it).
     """
+    _check_activation(activation)
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    L = len(weights)
+    if solver_state is None:
+        n_state = {"gd": 0, "momentum": 1, "adam": 2}[solver]  # arrays per layer
+        solver_state = [np.zeros_like(W) for _ in range(n_state) for W in weights]
+    if counters is None:
+        counters = np.array([0.0, np.inf, 0.0])
+    n = X.shape[0]
+    full_batch = batch_size is None or batch_size == 0 or batch_size >= n
+    if full_batch:
+        batches: List[Any] = [slice(None)]
+    else:
+        rows: Any = np.arange(n) if order is None else np.asarray(order)
+        batches = [rows[s : s + batch_size] for s in range(0, n, batch_size)]
+
+    def step(grads: List[Array]) -> None:
+        if solver == "gd":
+            gradient_descent_step(weights, grads, learning_rate)
+        elif solver == "momentum":
+            momentum_step(weights, grads, solver_state, learning_rate, momentum, nesterov)
+        else:
+            counters[0] += 1  # t, shared by every layer
+            adam_step(weights, grads, solver_state[:L], solver_state[L:], int(counters[0]), learning_rate, beta_1, beta_2, epsilon)
+
     loss_curve = np.empty(max_iter, dtype=X.dtype)
-    for iteration in range(max_iter):
-        activations = network_forward(X, weights)
-        loss_curve[iteration] = binary_log_loss(activations[-1][:, 0], y)
-        grads = network_backward(activations, weights, y)
-        gradient_descent_step(weights, grads, learning_rate)
+    for epoch in range(max_iter):
+        if full_batch:
+            activations = network_forward(X, weights, activation)
+            loss = _data_loss(activations[-1], y)
+            if alpha > 0:
+                loss = loss + _penalty(weights, alpha, n)  # J = data_sum / n + 0.5 alpha sq / n
+            step(network_backward(activations, weights, y, activation, alpha))
+        else:
+            acc = 0.0
+            for idx in batches:
+                Xb, yb = X[idx], y[idx]
+                n_b = Xb.shape[0]
+                activations = network_forward(Xb, weights, activation)
+                J_b = _data_loss(activations[-1], yb)
+                if alpha > 0:
+                    J_b = J_b + _penalty(weights, alpha, n_b)
+                acc += float(J_b) * n_b  # acc += J_b n_b
+                step(network_backward(activations, weights, yb, activation, alpha))
+            loss = acc / n  # J = sum_b J_b n_b / n
+        loss_curve[epoch] = loss
+        if tol is not None:  # scikit-learn's no-improvement rule on the training loss
+            loss = float(loss_curve[epoch])
+            counters[2] = counters[2] + 1 if loss > counters[1] - tol else 0
+            counters[1] = min(counters[1], loss)
+            if counters[2] > n_iter_no_change:
+                return loss_curve[: epoch + 1]
     return loss_curve
 
 
-def predict_proba(X: Array, weights: Sequence[Array]) -> Array:
-    """P(class 1 | x) for every row of ``X``: the forward pass's output ``a^(L)``.
+def predict_proba(X: Array, weights: Sequence[Array], activation: str = "sigmoid") -> Array:
+    """Output probabilities for every row of ``X``: the forward pass's output ``a^(L)``.
 
     Parameters
     ----------
@@ -297,9 +752,14 @@ def predict_proba(X: Array, weights: Sequence[Array]) -> Array:
         Features.
     weights : sequence of ndarray
         The network's weights.
+    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
+        Hidden activation.
 
     Returns
     -------
-    ndarray of shape (n,)
+    ndarray of shape (n,) or (n, m_out)
+        P(class 1) for one sigmoid output unit (the article's); softmax rows when the last
+        matrix has ``m_out >= 2`` rows.
     """
-    return network_forward(X, weights)[-1][:, 0]
+    a_out = network_forward(X, weights, activation)[-1]
+    return a_out[:, 0] if a_out.shape[1] == 1 else a_out

@@ -1,0 +1,236 @@
+"""``check_gradients``: a public finite-difference check of a model's backpropagated gradient.
+
+The analytic gradient ``dJ/dW`` of the model's backend (``_core.loss_and_gradient`` for
+``backend="cpp"``, ``backprop.reference.loss_and_gradient`` for ``"numpy"``) is compared with
+central differences of the same backend's loss,
+
+    dJ/dW[l][i, j]  ~  (J(W + eps e_ij) - J(W - eps e_ij)) / (2 eps),
+
+everything in float64, on the full batch, with the model's activation, output layer and L2
+penalty.  It is how one trusts a new activation or loss: a wrong derivative anywhere shows up
+as a large error here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from . import _core, reference
+from ._estimator import NeuralNetwork, _as_labels, _check_array, _check_y, _n_outputs
+
+__all__ = ["GradientCheck", "check_gradients"]
+
+#: Default limit of the weights checked (all of them when the model has no more).
+MAX_CHECKS = 1000
+
+
+@dataclass(frozen=True)
+class LayerCheck:
+    """The comparison for one weight matrix ``weights_[layer]``."""
+
+    layer: int
+    n_checked: int
+    max_abs_error: float
+    max_rel_error: float
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Result of :func:`check_gradients`.
+
+    Attributes
+    ----------
+    ok : bool
+        Every checked weight satisfies ``|analytic - numeric| <= atol + rtol * |numeric|``.
+    max_abs_error : float
+        Largest ``|analytic - numeric|`` over the checked weights.
+    max_rel_error : float
+        Largest ``|analytic - numeric| / max(|analytic|, |numeric|)`` over the checked weights
+        whose gradient is not negligible (``max(|analytic|, |numeric|) > atol``); 0.0 if none.
+    n_checked : int
+        Number of weights checked.
+    layers : tuple of LayerCheck
+        The same figures per weight matrix.
+    rtol, atol : float
+        The tolerance used for ``ok``.
+    loss : float
+        The loss at the checked weights.
+    """
+
+    ok: bool
+    max_abs_error: float
+    max_rel_error: float
+    n_checked: int
+    layers: Tuple[LayerCheck, ...] = field(repr=False)
+    rtol: float
+    atol: float
+    loss: float
+
+    def __str__(self) -> str:
+        rows = [
+            f"  layer {c.layer}: {c.n_checked} weights, max abs error {c.max_abs_error:.3g}, max rel error {c.max_rel_error:.3g}"
+            for c in self.layers
+        ]
+        head = (
+            f"gradient check {'OK' if self.ok else 'FAILED'}: {self.n_checked} weights, max abs error "
+            f"{self.max_abs_error:.3g}, max rel error {self.max_rel_error:.3g} (rtol={self.rtol:g}, atol={self.atol:g})"
+        )
+        return "\n".join([head, *rows])
+
+
+def check_gradients(
+    model: NeuralNetwork,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    epsilon: float = 1e-6,
+    n_checks: Optional[int] = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    random_state: Any = 0,
+) -> GradientCheck:
+    """Compare the model backend's analytic gradient with central finite differences of its loss.
+
+    Works on a fitted model (at ``weights_``, labels mapped through ``classes_``) and on an
+    unfitted one, configured but never fitted: its weights are then the initial weights
+    ``fit(X, y)`` would start from (``n_hidden``, ``init``, ``random_state``, and an output
+    layer for the classes of ``y``).  The model is never modified.  The loss is the model's
+    training loss on ``(X, y)`` as one full batch: log-loss (two classes) or softmax
+    cross-entropy, with the L2 term when ``alpha > 0``, for its ``activation``.
+
+    Parameters
+    ----------
+    model : NeuralNetwork
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+    epsilon : float, default=1e-6
+        Step of the central differences.
+    n_checks : int or None, default=None
+        How many weights to check.  None: every weight when the model has at most 1000
+        (``MAX_CHECKS``), else a random subset of 1000.  Each layer gets a share proportional to
+        its size, and at least ``min(size, 10)`` weights.
+    rtol, atol : float, default=1e-5, 1e-7
+        ``ok`` when ``|analytic - numeric| <= atol + rtol * |numeric|`` for every checked
+        weight.  With ``epsilon=1e-6`` in float64 the difference quotient is accurate to about
+        1e-9 (rounding) and ``epsilon**2`` (truncation); a wrong derivative errs by the order of
+        the gradient itself.  A ReLU whose input lies within ``epsilon`` of its kink can fail
+        spuriously (rare for continuous data).
+    random_state : int, default=0
+        Seed of the subset of weights checked.
+
+    Returns
+    -------
+    GradientCheck
+        ``ok``, ``max_abs_error``, ``max_rel_error``, ``n_checked`` and per-layer figures.
+
+    Examples
+    --------
+    >>> import numpy as np, backprop
+    >>> X = np.random.default_rng(0).normal(size=(30, 3)); y = np.arange(30) % 3
+    >>> backprop.check_gradients(backprop.NeuralNetwork(n_hidden=(4,), activation="tanh", backend="numpy"), X, y).ok
+    True
+    """
+    if not isinstance(model, NeuralNetwork):
+        raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
+    if not (np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    n_hidden, _, _, n_threads = model._validated_params()
+    opts = model._validated_options()
+    X = _check_array(X, dtype=np.float64)
+    if model.__sklearn_is_fitted__():
+        classes = model.classes_
+        if X.shape[1] != model.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {model.n_features_in_}")
+        y = _as_labels(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        if not np.array_equal(classes[y_index], y):
+            raise ValueError(f"y holds labels that are not in classes_ {classes!r}")
+        weights = [np.array(W, dtype=np.float64) for W in model.weights_]
+    else:
+        y, classes = _check_y(y, X.shape[0])
+        y_index = np.searchsorted(classes, y)
+        rng = np.random.default_rng(model.random_state)
+        if isinstance(model.random_state, np.random.Generator):  # do not advance the caller's generator
+            rng = np.random.Generator(type(model.random_state.bit_generator)())
+            rng.bit_generator.state = model.random_state.bit_generator.state
+        weights = reference.init_weights(
+            X.shape[1], n_hidden, rng, np.float64, init=opts["init"], n_outputs=_n_outputs(len(classes))
+        )
+    n_out = weights[-1].shape[0]
+    if n_out == 1:
+        T = np.ascontiguousarray(y_index == 1, dtype=np.float64)
+    else:
+        T = np.zeros((X.shape[0], n_out))
+        T[np.arange(X.shape[0]), y_index] = 1.0
+
+    activation, alpha = opts["activation"], opts["alpha"]
+    if model.backend == "cpp":
+        kw = {k: v for k, v in (("activation", activation), ("alpha", alpha)) if v != {"activation": "sigmoid", "alpha": 0.0}[k]}
+
+        def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
+            loss, grads = _core.loss_and_gradient(X, T, ws, n_threads, **kw)
+            return float(loss), [np.asarray(g) for g in grads]
+    else:
+
+        def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
+            return reference.loss_and_gradient(X, T, ws, activation, alpha)
+
+    loss, analytic = loss_and_gradient(weights)
+    chosen = _choose(weights, n_checks, random_state)
+    layers = []
+    all_abs: List[float] = []
+    all_rel: List[float] = []
+    ok = True
+    for l, (W, idx) in enumerate(zip(weights, chosen)):
+        abs_err, rel_err = [], []
+        for flat in idx:
+            i = np.unravel_index(flat, W.shape)
+            w0 = W[i]
+            W[i] = w0 + epsilon
+            lp, _ = loss_and_gradient(weights)
+            W[i] = w0 - epsilon
+            lm, _ = loss_and_gradient(weights)
+            W[i] = w0
+            numeric = (lp - lm) / (2 * epsilon)  # central difference
+            a = float(analytic[l][i])
+            err = abs(a - numeric)
+            scale = max(abs(a), abs(numeric))
+            abs_err.append(err)
+            rel_err.append(err / scale if scale > atol else 0.0)
+            ok = ok and err <= atol + rtol * abs(numeric)
+        layers.append(LayerCheck(l, len(idx), max(abs_err, default=0.0), max(rel_err, default=0.0)))
+        all_abs += abs_err
+        all_rel += rel_err
+    return GradientCheck(
+        ok=bool(ok),
+        max_abs_error=float(max(all_abs, default=0.0)),
+        max_rel_error=float(max(all_rel, default=0.0)),
+        n_checked=len(all_abs),
+        layers=tuple(layers),
+        rtol=rtol,
+        atol=atol,
+        loss=loss,
+    )
+
+
+def _choose(weights: List[np.ndarray], n_checks: Optional[int], random_state: Any) -> List[np.ndarray]:
+    """Flat indices of the weights to check in each layer (all, or a random share per layer)."""
+    sizes = [W.size for W in weights]
+    total = sum(sizes)
+    if n_checks is None:
+        n_checks = min(total, MAX_CHECKS)
+    if isinstance(n_checks, bool) or not isinstance(n_checks, (int, np.integer)) or n_checks < 1:
+        raise ValueError(f"n_checks must be None or an integer >= 1, got {n_checks!r}")
+    if n_checks >= total:
+        return [np.arange(size) for size in sizes]
+    rng = np.random.default_rng(random_state)
+    return [
+        np.sort(rng.choice(size, size=min(size, max(10, round(n_checks * size / total))), replace=False))
+        for size in sizes
+    ]
