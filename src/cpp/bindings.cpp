@@ -110,12 +110,10 @@ Solver parse_solver(const std::string& name) {
     throw py::value_error("solver must be one of 'gd', 'momentum', 'adam', got '" + name + "'");
 }
 
-void check_real(double v, const char* name, double lo, double hi, bool lo_open = false, bool hi_open = false) {
-    const bool ok = std::isfinite(v) && (lo_open ? v > lo : v >= lo) && (hi_open ? v < hi : v <= hi);
-    if (!ok)
-        throw py::value_error(std::string(name) + " must be a finite number in " + (lo_open ? "(" : "[") +
-                              std::to_string(lo) + ", " + std::to_string(hi) + (hi_open ? ")" : "]") + ", got " +
-                              std::to_string(v));
+// Raises ValueError unless v is finite and within the range described by `range` (e.g. "[0, 1)").
+void check_real(double v, const char* name, bool ok, const char* range) {
+    if (!(std::isfinite(v) && ok))
+        throw py::value_error(std::string(name) + " must be a finite number in " + range + ", got " + py::repr(py::float_(v)).cast<std::string>());
 }
 
 // The targets: (n,) labels for one output unit, (n, m_L) one-hot rows for a softmax output.
@@ -187,7 +185,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.learning_rate = learning_rate;
     o.max_iter = static_cast<idx>(max_iter);
     o.n_threads = n_threads;
-    check_real(a.alpha, "alpha", 0.0, std::numeric_limits<double>::max());
+    check_real(a.alpha, "alpha", a.alpha >= 0, "[0, inf)");
     o.alpha = a.alpha;
     if (!a.batch_size.is_none()) {
         const long long bs = a.batch_size.cast<long long>();
@@ -209,12 +207,12 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
         }
         o.order = order.data();
     }
-    check_real(a.momentum, "momentum", 0.0, 1.0);
+    check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
     o.nesterov = a.nesterov;
-    check_real(a.beta_1, "beta_1", 0.0, 1.0, false, true);
-    check_real(a.beta_2, "beta_2", 0.0, 1.0, false, true);
-    check_real(a.epsilon, "epsilon", 0.0, std::numeric_limits<double>::max(), true);
+    check_real(a.beta_1, "beta_1", a.beta_1 >= 0 && a.beta_1 < 1, "[0, 1)");
+    check_real(a.beta_2, "beta_2", a.beta_2 >= 0 && a.beta_2 < 1, "[0, 1)");
+    check_real(a.epsilon, "epsilon", a.epsilon > 0, "(0, inf)");
     o.beta1 = a.beta_1;
     o.beta2 = a.beta_2;
     o.epsilon = a.epsilon;
@@ -308,7 +306,7 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     auto y = require_targets<T>(y_, n, s, ldy);
     TrainOptions<T> o;
     o.act = parse_activation(activation);
-    check_real(alpha, "alpha", 0.0, std::numeric_limits<double>::max());
+    check_real(alpha, "alpha", alpha >= 0, "[0, inf)");
     o.alpha = alpha;
     o.solver = Solver::gradient;
     o.max_iter = 1;

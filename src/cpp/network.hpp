@@ -212,6 +212,9 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     const idx bs = (o.batch_size > 0 && o.batch_size < n) ? o.batch_size : n;
     const idx n_batches = (n + bs - 1) / bs;
     const idx last_bn = n - (n_batches - 1) * bs;
+    // One batch: its gradient does not depend on the order of its rows, so they are read in
+    // place (no gather), as the reference does.
+    const std::int64_t* const order = n_batches > 1 ? o.order : nullptr;
 
     std::vector<idx> m_pad(L), grad_offset(L);
     idx grad_size = 0, act_size = 0;
@@ -244,7 +247,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         return p;
     };
     // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
-    Buffer<T> gx(o.order ? n_work * kBlock * d : 0), gy(o.order ? n_work * kBlock * ldy : 0);
+    Buffer<T> gx(order ? n_work * kBlock * d : 0), gy(order ? n_work * kBlock * ldy : 0);
     constexpr idx kLossRows = 32;  // loss partial sums over fixed runs of rows
     const idx loss_runs_per_block = kBlock / kLossRows;
     std::vector<double> loss_part(sched_full.n_blocks * loss_runs_per_block, 0.0);
@@ -285,11 +288,11 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         const idx g0 = block * kBlock + r0;  // row of the batch of the first row
         const T* a_prev;
         const T* yb;
-        if (o.order) {
+        if (order) {
             T* xg = gx.get() + w * kBlock * d + r0 * d;
             T* yg = gy.get() + w * kBlock * ldy + r0 * ldy;
             for (idx i = 0; i < rows; ++i) {
-                const idx src = static_cast<idx>(o.order[b0 + g0 + i]);
+                const idx src = static_cast<idx>(order[b0 + g0 + i]);
                 for (idx j = 0; j < d; ++j) xg[i * d + j] = X[src * d + j];
                 for (idx j = 0; j < ldy; ++j) yg[i * ldy + j] = y[src * ldy + j];
             }
@@ -331,7 +334,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
     auto grad_block = [&](idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1, idx c0, idx c1,
                           bool bias) {
-        const T* A = l > 0 ? act_of(w, l - 1) : o.order ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
+        const T* A = l > 0 ? act_of(w, l - 1) : order ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
         const idx lda = l == 0 ? d : m_pad[l - 1];
         T* G = grads.get() + part * grad_size + grad_offset[l];
         dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);

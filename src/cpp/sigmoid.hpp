@@ -239,8 +239,9 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> tanh_gro
     else qr = r * horner(r, kExpm1Coef32);
     const GV s = reinterpret<V>((ni + splat<GI>(F::exponent_bias)) << splat<GI>(F::mantissa_bits));  // 2^n
     const GV q = s * qr + (s - splat<GV>(1));
-    const GV th = (zero - q) / (splat<GV>(2) + q);
-    return select(neg, zero - th, th);
+    const GV th = (zero - q) / (splat<GV>(2) + q);  // tanh|z| >= 0
+    const GI sign = reinterpret<I>(z) & splat<GI>(typename F::sint(1) << (8 * sizeof(T) - 1));
+    return reinterpret<V>(reinterpret<I>(th) | sign);  // z's sign, -0 included
 }
 
 // Natural log lane by lane for positive normal x (the log-loss clips to [eps, 1 - eps]).

@@ -1,0 +1,289 @@
+"""Issue 5's options: the C++ kernels equal backprop.reference for every activation, output,
+solver, penalty, batch size and stopping rule (same contract and tolerances as test_equivalence)."""
+
+import itertools
+
+import numpy as np
+import pytest
+from conftest import assert_close, make_data
+
+from backprop import _core, reference
+
+ACTIVATIONS = ["sigmoid", "tanh", "relu", "identity"]
+SOLVERS = [
+    ("gd", {}),
+    ("momentum", dict(momentum=0.9, nesterov=True)),
+    ("momentum", dict(momentum=0.5, nesterov=False)),
+    ("adam", dict(beta_1=0.8, beta_2=0.99, epsilon=1e-7)),
+]
+# Learning rates that keep every combination well inside its stable range over the iterations
+# tested, so that the comparison measures the kernels, not amplified chaos.
+LR = {"gd": 0.5, "momentum": 0.1, "adam": 0.01}
+
+
+def _problem(n, d, n_hidden, n_out, dtype, seed=0, init="glorot"):
+    X, y = make_data(n, d, dtype, seed=seed)
+    if n_out > 1:  # k classes from the same rule, one-hot
+        rng = np.random.default_rng(seed)
+        labels = (np.digitize(X[:, 0], np.quantile(X[:, 0], np.linspace(0, 1, n_out + 1)[1:-1])) + (rng.random(n) < 0.1)) % n_out
+        y = np.eye(n_out, dtype=dtype)[labels]
+    w0 = reference.init_weights(d, n_hidden, np.random.default_rng(seed + 1), dtype, init=init, n_outputs=n_out)
+    return X, y, w0
+
+
+def _state(solver, weights):
+    k = {"gd": 0, "momentum": 1, "adam": 2}[solver]
+    return [np.zeros_like(W) for _ in range(k) for W in weights]
+
+
+def _train_both(X, y, w0, iters, lr, n_threads=2, **kw):
+    solver = kw.get("solver", "gd")
+    runs = []
+    for backend in ("ref", "cpp"):
+        w = [W.copy() for W in w0]
+        state = _state(solver, w)
+        counters = np.array([0.0, np.inf, 0.0])
+        if backend == "ref":
+            loss = reference.train(X, y, w, lr, iters, solver_state=state, counters=counters, **kw)
+        else:
+            loss, n_iter = _core.train(X, y, w, lr, iters, n_threads, solver_state=state, counters=counters, **kw)
+            assert n_iter == loss.shape[0]
+        runs.append((w, loss, state, counters))
+    return runs
+
+
+def _assert_same(runs, dtype, what):
+    (w_ref, loss_ref, s_ref, c_ref), (w_cpp, loss_cpp, s_cpp, c_cpp) = runs
+    assert loss_cpp.shape == loss_ref.shape, f"{what}: epochs run differ"
+    assert loss_cpp.dtype == dtype
+    assert_close(loss_cpp, loss_ref, dtype, f"{what}: loss curve")
+    for i, (a, b) in enumerate(zip(w_cpp, w_ref)):
+        assert_close(a, b, dtype, f"{what}: weights[{i}]")
+    for i, (a, b) in enumerate(zip(s_cpp, s_ref)):
+        assert_close(a, b, dtype, f"{what}: solver_state[{i}]")
+    np.testing.assert_array_equal(c_cpp, c_ref, err_msg=f"{what}: counters")
+
+
+# One test per activation x output x solver, on a two-hidden-layer network, full batch.
+@pytest.mark.parametrize("solver,params", SOLVERS, ids=["gd", "nesterov", "momentum", "adam"])
+@pytest.mark.parametrize("n_out", [1, 3], ids=["sigmoid-out", "softmax-out"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_output_and_solver_matches_the_reference(activation, n_out, solver, params, dtype):
+    X, y, w0 = _problem(300, 7, (9, 5), n_out, dtype)
+    runs = _train_both(X, y, w0, 30, LR[solver], activation=activation, solver=solver, **params)
+    _assert_same(runs, dtype, f"{activation}/{n_out} outputs/{solver}")
+    w = runs[1][0]
+    assert_close(
+        _core.predict_proba(X, w, 2, activation=activation),
+        reference.predict_proba(X, runs[0][0], activation=activation),
+        dtype,
+        "probabilities",
+    )
+
+
+# Awkward shapes with the new options: 1 sample, 1 feature, no hidden layer, many layers, wide
+# layers (the cooperative schedule), several blocks, batches that do not divide n.
+SHAPES = [
+    (1, 4, (3,), 1),
+    (1, 1, (), 3),
+    (40, 1, (5,), 4),
+    (64, 7, (5, 4, 3, 6, 2), 3),
+    (513, 17, (33, 9), 1),
+    (1300, 150, (140,), 5),
+]
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 7, 256, 300])
+@pytest.mark.parametrize("n,d,n_hidden,n_out", SHAPES, ids=[f"{n}x{d}-{h}-{k}" for n, d, h, k in SHAPES])
+def test_mini_batches_penalty_and_adam_match_the_reference(n, d, n_hidden, n_out, batch_size, dtype):
+    if n > 1000 and batch_size in (1, 7):
+        pytest.skip("thousands of Adam steps on single rows: float32 rounding differences grow past the tolerance")
+    X, y, w0 = _problem(n, d, n_hidden, n_out, dtype, seed=n + d)
+    order = np.random.default_rng(n).permutation(n).astype(np.int64)
+    iters = 2 if (batch_size or n) < 8 and n > 100 else 5
+    # Adam divides each step by sqrt(S) + epsilon: with thousands of one-row steps, weights whose
+    # gradients are ~1e-12 see the ulp-level differences of the two backends' sums magnified to
+    # ~1e-6 relative (the normalisation does that, not the kernels); epsilon=1e-4 keeps the
+    # comparison about the kernels.
+    runs = _train_both(
+        X, y, w0, iters, 0.01, activation="tanh", solver="adam", alpha=0.3, batch_size=batch_size, order=order,
+        epsilon=1e-4,
+    )
+    _assert_same(runs, dtype, f"batch_size={batch_size}")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("n_out", [1, 4])
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+def test_loss_and_gradient_match_the_reference(activation, n_out, alpha, dtype):
+    X, y, w0 = _problem(700, 11, (12, 6), n_out, dtype, init="he")
+    loss_cpp, g_cpp = _core.loss_and_gradient(X, y, w0, 2, activation=activation, alpha=alpha)
+    loss_ref, g_ref = reference.loss_and_gradient(X, y, w0, activation=activation, alpha=alpha)
+    assert isinstance(loss_cpp, float)
+    assert_close(loss_cpp, loss_ref, dtype, "loss")
+    for i, (a, b) in enumerate(zip(g_cpp, g_ref)):
+        assert a.dtype == dtype and a.shape == w0[i].shape
+        assert_close(a, b, dtype, f"dW[{i}]")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_cpp_gradient_matches_finite_differences(activation):
+    """Central differences of the C++ loss, float64, every weight of a small net with softmax and L2."""
+    X, y, w0 = _problem(60, 3, (4,), 3, np.float64, init="he")
+    _, grads = _core.loss_and_gradient(X, y, w0, 1, activation=activation, alpha=0.2)
+    h = 1e-6
+    for l, W in enumerate(w0):
+        for idx in itertools.product(range(W.shape[0]), range(W.shape[1])):
+            plus = [V.copy() for V in w0]
+            minus = [V.copy() for V in w0]
+            plus[l][idx] += h
+            minus[l][idx] -= h
+            fd = (
+                _core.loss_and_gradient(X, y, plus, 1, activation=activation, alpha=0.2)[0]
+                - _core.loss_and_gradient(X, y, minus, 1, activation=activation, alpha=0.2)[0]
+            ) / (2 * h)
+            assert abs(grads[l][idx] - fd) <= 1e-6 * max(1.0, abs(fd)), (activation, l, idx, grads[l][idx], fd)
+
+
+def test_training_resumes_exactly_across_calls(dtype):
+    """Ten epochs in one call equal 4 + 6 epochs in two calls (state and counters carried over)."""
+    X, y, w0 = _problem(600, 5, (8,), 3, dtype)
+    order = np.random.default_rng(3).permutation(600).astype(np.int64)
+    kw = dict(activation="relu", solver="adam", batch_size=64, order=order, alpha=0.1)
+    w1 = [W.copy() for W in w0]
+    s1, c1 = _state("adam", w1), np.array([0.0, np.inf, 0.0])
+    loss1, _ = _core.train(X, y, w1, 0.01, 10, 2, solver_state=s1, counters=c1, **kw)
+    w2 = [W.copy() for W in w0]
+    s2, c2 = _state("adam", w2), np.array([0.0, np.inf, 0.0])
+    loss2a, _ = _core.train(X, y, w2, 0.01, 4, 2, solver_state=s2, counters=c2, **kw)
+    loss2b, _ = _core.train(X, y, w2, 0.01, 6, 2, solver_state=s2, counters=c2, **kw)
+    np.testing.assert_array_equal(np.concatenate([loss2a, loss2b]), loss1)
+    for a, b in zip(w1 + s1, w2 + s2):
+        np.testing.assert_array_equal(a, b)
+    assert c1[0] == c2[0] == 10 * 10  # ten batches per epoch, one adam step each
+
+
+@pytest.mark.parametrize("batch_size", [None, 100])
+def test_new_options_are_bitwise_identical_for_any_thread_count(batch_size, dtype):
+    X, y, w0 = _problem(1500, 9, (20, 7), 3, dtype)
+    order = np.random.default_rng(0).permutation(1500).astype(np.int64)
+    runs = []
+    for n_threads in (1, 2, 3, 8):
+        w = [W.copy() for W in w0]
+        state = _state("momentum", w)
+        loss, _ = _core.train(
+            X, y, w, 0.05, 5, n_threads, activation="tanh", solver="momentum", alpha=0.01,
+            batch_size=batch_size, order=order, solver_state=state,
+        )
+        runs.append((loss, w, state))
+    for loss, w, state in runs[1:]:
+        np.testing.assert_array_equal(loss, runs[0][0])
+        for a, b in zip(w + state, runs[0][1] + runs[0][2]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_tol_stops_at_the_same_epoch_as_the_reference(dtype):
+    """A learning rate so small that the loss barely moves: the first epoch improves on inf, the next
+    n_iter_no_change + 1 do not, and both backends stop there."""
+    X, y, w0 = _problem(200, 4, (3,), 1, dtype)
+    runs = _train_both(X, y, w0, 100, 1e-6, tol=1e-3, n_iter_no_change=4)
+    _assert_same(runs, dtype, "tol")
+    assert runs[1][1].shape == (6,)
+    assert runs[1][3][2] == 5  # epochs without improvement
+    # and an improving run does not stop
+    runs = _train_both(X, y, w0, 30, 1.0, tol=1e-9, n_iter_no_change=2)
+    assert runs[0][1].shape == runs[1][1].shape == (30,)
+
+
+def test_defaults_are_the_article_training_bit_for_bit(dtype):
+    """The new keywords at their defaults change nothing: same bits as the plain call."""
+    X, y = make_data(700, 6, dtype)
+    w0 = reference.init_weights(6, (8, 3), np.random.default_rng(0), dtype)
+    a = [W.copy() for W in w0]
+    b = [W.copy() for W in w0]
+    loss_a, _ = _core.train(X, y, a, 1.0, 25, 2)
+    loss_b, _ = _core.train(
+        X, y, b, 1.0, 25, 2, activation="sigmoid", alpha=0.0, batch_size=None, order=None, solver="gd",
+        solver_state=[], counters=np.array([0.0, np.inf, 0.0]), tol=None,
+    )
+    np.testing.assert_array_equal(loss_a, loss_b)
+    for u, v in zip(a, b):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_layer_kernels_match_the_reference(activation, dtype):
+    rng = np.random.default_rng(1)
+    for n, k, m in [(1, 1, 1), (37, 5, 3), (300, 20, 17), (70, 130, 9)]:
+        a_prev = rng.normal(size=(n, k)).astype(dtype)
+        W = rng.normal(size=(m, k + 1)).astype(dtype)
+        assert_close(
+            _core.dense_sigmoid_forward(a_prev, W, activation=activation),
+            reference.dense_forward(a_prev, W, activation),
+            dtype,
+            f"forward {activation} {n}x{k}->{m}",
+        )
+        a_in = reference.activation(a_prev, activation)  # a_prev as that activation's output
+        delta = rng.normal(size=(n, m)).astype(dtype)
+        dW, dp = _core.dense_sigmoid_backward(a_in, W, delta, activation=activation)
+        dW_ref, dp_ref = reference.dense_backward(a_in, W, delta, True, activation)
+        assert_close(dW, dW_ref, dtype, "dW")
+        assert_close(dp, dp_ref, dtype, "delta_prev")
+
+
+def test_tanh_and_softmax_kernels_are_accurate(dtype):
+    rng = np.random.default_rng(2)
+    big = 1e300 if dtype == np.float64 else 1e30
+    z = np.concatenate(
+        [rng.normal(0, 4, 5000), np.logspace(-30, 2, 300), -np.logspace(-30, 2, 300), [0.0, -0.0, big, -big]]
+    ).astype(dtype)
+    t = _core.activation(z, "tanh")
+    exact = np.tanh(z.astype(np.float64))
+    ulp = np.finfo(dtype).eps
+    assert np.all(np.abs(t - exact) <= 4 * ulp * np.abs(exact) + np.finfo(dtype).tiny)
+    assert np.array_equal(np.signbit(t), np.signbit(z))  # odd, -0 included
+    Z = np.concatenate([rng.normal(0, 5, (200, 7)), [[1e4, -1e4, 0, 0, 0, 0, 0]]]).astype(dtype)
+    P = _core.activation(Z, "softmax")
+    assert_close(P, reference.softmax(Z), dtype, "softmax")
+    assert np.all(np.isfinite(P)) and np.allclose(P.sum(axis=1), 1, rtol=4 * ulp)
+    for name in ("relu", "identity", "sigmoid"):
+        assert_close(_core.activation(z, name), reference.activation(z, name), dtype, name)
+
+
+def test_malformed_calls_with_the_new_options_raise():
+    X, y, w0 = _problem(20, 3, (4,), 1, np.float64)
+    Y3 = np.eye(3)[np.arange(20) % 3]
+    w3 = reference.init_weights(3, (4,), np.random.default_rng(0), n_outputs=3)
+    bad = [
+        (dict(activation="softplus"), ValueError, "activation must be one of"),
+        (dict(solver="sgd"), ValueError, "solver must be one of"),
+        (dict(alpha=-1.0), ValueError, "alpha"),
+        (dict(alpha=np.nan), ValueError, "alpha"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(order=np.arange(19, dtype=np.int64)), ValueError, "one entry per sample"),
+        (dict(order=np.zeros(20, dtype=np.int64)), ValueError, "permutation"),
+        (dict(order=np.arange(20, dtype=np.int32)), TypeError, "int64"),
+        (dict(solver="momentum"), ValueError, "solver_state must hold 2 arrays"),
+        (dict(solver="adam", solver_state=[np.zeros((4, 4)), np.zeros((1, 4)), np.zeros((4, 4)), np.zeros((1, 5))]), ValueError, "expected"),
+        (dict(counters=np.zeros(2)), ValueError, r"shape \(3,\)"),
+        (dict(tol=np.inf), ValueError, "tol"),
+        (dict(n_iter_no_change=0), ValueError, "n_iter_no_change"),
+        (dict(momentum=1.5), ValueError, "momentum"),
+        (dict(beta_2=1.0), ValueError, "beta_2"),
+        (dict(epsilon=0.0), ValueError, "epsilon"),
+    ]
+    for kw, exc, match in bad:
+        with pytest.raises(exc, match=match):
+            _core.train(X, y, [W.copy() for W in w0], 0.1, 2, 1, **kw)
+    w = [W.copy() for W in w0]
+    with pytest.raises(ValueError, match="overlap"):
+        _core.train(X, y, w, 0.1, 2, 1, solver="momentum", solver_state=[w[0][:], np.zeros((1, 5))])
+    with pytest.raises(ValueError, match="one-hot"):
+        _core.train(X, y, [W.copy() for W in w3], 0.1, 2, 1)  # labels for a softmax net
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        _core.train(X, Y3[:, :2].copy(), [W.copy() for W in w3], 0.1, 2, 1)
+    with pytest.raises(ValueError, match="activation"):
+        _core.predict_proba(X, w0, 1, activation="elu")
+    with pytest.raises(ValueError, match="activation"):
+        _core.loss_and_gradient(X, y, w0, 1, activation="elu")
+    assert _core.predict_proba(X, w3, 1, True).shape == (20, 3)
