@@ -1146,10 +1146,15 @@ def run_worker(tasks, timeout, desc, deadline=None):
 
 
 def plan(cfg, contenders, per_cell):
-    """All tasks of the run, grouped into worker invocations: [(description, [task, ...])]."""
+    """All tasks of the run, grouped into worker invocations: [(description, [task, ...])].
+
+    The mini-batch row (f) runs last in each worker (and after every other invocation with --per-cell),
+    so that under a --quick time budget it cannot push the rows of issue 3 out.
+    """
     lat, inf = cfg["latency"], cfg["infer"]
     groups = {}  # group -> tasks (quick/smoke)
     invocations = []
+    late_groups, late_invocations = {}, []  # row (f)
     for w in cfg["train"]:
         for dtype in DTYPES:
             for c in (MINIBATCH_CONTENDERS if w.get("solver") else TRAIN_CONTENDERS):
@@ -1160,9 +1165,10 @@ def plan(cfg, contenders, per_cell):
                             slow_fit_s=cfg["slow_fit_s"],
                             **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
                 if per_cell:
-                    invocations.append((f"train ({w['key']}) {c} {dtype}", [task]))
+                    (late_invocations if w.get("solver") else invocations).append(
+                        (f"train ({w['key']}) {c} {dtype}", [task]))
                 else:
-                    groups.setdefault(GROUP_OF[c], []).append(task)
+                    (late_groups if w.get("solver") else groups).setdefault(GROUP_OF[c], []).append(task)
     for c in INFER_CONTENDERS:
         if c not in contenders:
             continue
@@ -1183,9 +1189,11 @@ def plan(cfg, contenders, per_cell):
             invocations.append(("scaling (C++)", [sc]))
         else:
             groups.setdefault("backprop", []).append(sc)
+    for g, tasks in late_groups.items():
+        groups.setdefault(g, []).extend(tasks)
     for g, tasks in groups.items():
         invocations.append((f"{g}: {len(tasks)} cells", tasks))
-    return invocations
+    return invocations + late_invocations
 
 
 # ---------------------------------------------------------------------- formatting
