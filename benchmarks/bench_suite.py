@@ -1,4 +1,5 @@
-"""The benchmark suite of issue 3: every contender side by side, in one run, on one table.
+"""The benchmark suite of issue 3 (and issue 5's mini-batch Adam row): every contender side by side, in one
+run, on one table.
 
     python benchmarks/bench_suite.py                 # full run (15-30 min on the 2-core machine)
     python benchmarks/bench_suite.py --quick         # shrunken sizes, whole run under a minute (45 s budget)
@@ -42,13 +43,34 @@ Every training contender starts from the same weights (``reference.init_weights`
 article's N(0, 0.1^2)): torch and scikit-learn get them copied in (scikit-learn through warm_start),
 so all of them follow the same trajectory, which the validation checks.
 
+Row (f), mini-batch Adam (issue 5), has its own configuration of the same contenders:
+* backprop C++ / reference: ``NeuralNetwork(n_hidden=..., solver="adam", batch_size=b, learning_rate=1e-3,
+  max_iter=epochs, random_state=0, backend="cpp" | "numpy")``, Adam's defaults (beta_1 0.9, beta_2 0.999,
+  epsilon 1e-8); the estimator draws one permutation of the rows per epoch from random_state. A backprop
+  whose NeuralNetwork has no ``solver`` parameter (issue 5 not installed) gets a "skipped" cell with a note.
+* PyTorch eager: the same Sequential, ``torch.optim.Adam(lr, betas, eps)``, BCEWithLogitsLoss (mean over the
+  batch), a new permutation every epoch (numpy Generator), consecutive slices of b rows (the last shorter),
+  rows gathered with index_select; eps is rescaled per step so that torch's update is exactly
+  scikit-learn's and ours (see TorchAdamTrainer). No torch.compile column: a per-batch Python loop with a
+  shorter last batch (a second shape) would time recompilation and the eager optimizer more than the graph.
+* scikit-learn ``MLPClassifier(solver="adam", batch_size=b, activation="logistic", alpha=0,
+  learning_rate_init=1e-3, max_iter=epochs, shuffle=True, tol=0, n_iter_no_change=max_iter+1,
+  early_stopping=False)``, our weights copied in as for the other rows.
+Torch and scikit-learn shuffle with their own random numbers, so on the full data they follow other
+batches than the estimator: the slice check runs them unshuffled against ``reference.train(...,
+solver="adam", batch_size=b)`` in natural order (exact agreement), and the full-data cross-check only
+asks their first-epoch loss to be within 5 % of the reference cell's. C++ and the reference share the
+estimator's permutations and are held to the usual tolerances.
+
 Workloads (full; --quick / --smoke shrink N, iterations and repeats and say so)
 --------------------------------------------------------------------------------
 (a) article: 4000 x 20, n_hidden=(8, 3), 2000 iterations;   (b) medium: 60000 x 784, (256, 128), 20;
 (c) wide: 10000 x 100, (1024, 1024), 20;   (d) inference: predict_proba on 1,000,000 x 20, (8, 3);
 (e) latency of predict_proba on 1 row and on 32 rows (d=20, (8, 3)), microseconds per call, median
-over samples of many calls each. Data: standard-normal X, labels from a noisy linear rule, fixed
-seeds, generated outside the timed region (in chunks, straight into the target dtype).
+over samples of many calls each;   (f) mini-batch Adam: 60000 x 784, (256, 128), batches of 256, 3 epochs
+(quick: 2048 rows, 2 epochs; smoke: 300 x 20, (16, 8), batches of 64, 2 epochs). Data: standard-normal
+X, labels from a noisy linear rule, fixed seeds, generated outside the timed region (in chunks, straight
+into the target dtype).
 
 FLOP counting (work actually done; nobody computes the gradient w.r.t. X)
 --------------------------------------------------------------------------
@@ -56,7 +78,9 @@ Layer l maps k_l inputs to m_l outputs (bias folded in: k_l + 1 columns). Per tr
     forward            2 * N * sum_l (k_l + 1) * m_l
     weight gradient    2 * N * sum_l (k_l + 1) * m_l
     delta propagation  2 * N * sum_{l >= 2} k_l * m_l          (no delta for the input layer)
-Inference = the forward term only. Elementwise work (sigmoid, a*(1-a), the loss) is not counted.
+Inference = the forward term only. Elementwise work (sigmoid, a*(1-a), the loss, Adam's update) is not
+counted. Row (f) counts the same per-sample work once per epoch (every row goes forward and backward once
+per epoch, whatever the batch size): its "iterations" are epochs.
 PERF-ANCHORS.md quotes a "nominal" 3 x forward count; ours is 0.712x of it on (a), 0.714x on (b),
 0.969x on (c).
 
@@ -86,6 +110,13 @@ resource.getrusage(RUSAGE_SELF).ru_maxrss minus its value after data creation. R
 training data (X and y bytes) and to the activations the algorithm must keep (N * sum of layer
 widths incl. the output * itemsize). Includes whatever the library allocates on first use
 (thread pools, torch.compile's compiler).
+
+Row (f) trains on mini-batches, so what it must keep is bounded by the batch, not by N: its
+"activ." figure is batch_size * sum of layer widths * itemsize, and its budget (the C++ ratio column
+and the issue-3 memory target) adds Adam's state, two arrays shaped like the weights (M and S; 3.7 MB
+in float64 for (256, 128) on 784 features). A fit whose extra memory grows with N (a shuffled copy of
+X, activations for all rows) shows up as a ratio well above 1 on the full run's 60000 rows; the rows
+of the current batch that a library gathers (index_select, X[idx]) are part of its extra RSS.
 """
 
 from __future__ import annotations
@@ -135,6 +166,10 @@ LABELS = {
     "sklearn": "sklearn MLP",
 }
 TRAIN_CONTENDERS = ["cpp", "numpy", "torch", "torch_compile", "sklearn"]
+# the mini-batch Adam row (f): no torch.compile (see the docstring)
+MINIBATCH_CONTENDERS = ["cpp", "numpy", "torch", "sklearn"]
+# Adam's constants, scikit-learn's names and defaults (= the estimator's and torch's defaults)
+ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 INFER_CONTENDERS = ["cpp", "cpp_fast", "numpy", "torch", "sklearn"]
 DTYPES = ["float64", "float32"]
 
@@ -160,6 +195,8 @@ def make_config(mode):
             dict(key="a", name="article", n=4000, d=20, hidden=[8, 3], iters=2000, warm_iters=200, repeats=5),
             dict(key="b", name="medium", n=60000, d=784, hidden=[256, 128], iters=20, warm_iters=2, repeats=3),
             dict(key="c", name="wide", n=10000, d=100, hidden=[1024, 1024], iters=20, warm_iters=2, repeats=3),
+            dict(key="f", name="mini-batch adam", n=60000, d=784, hidden=[256, 128], iters=3, warm_iters=1, repeats=3,
+                 solver="adam", batch_size=256, lr=1e-3),
         ]
         infer = dict(key="d", name="inference", n=1_000_000, d=20, hidden=[8, 3], repeats=5)
         latency = dict(d=20, hidden=[8, 3], rows=[1, 32], samples=7, sample_s=0.2)
@@ -171,6 +208,8 @@ def make_config(mode):
             dict(key="a", name="article", n=4000, d=20, hidden=[8, 3], iters=100, warm_iters=10, repeats=3),
             dict(key="b", name="medium", n=2000, d=784, hidden=[256, 128], iters=2, warm_iters=1, repeats=2),
             dict(key="c", name="wide", n=500, d=100, hidden=[1024, 1024], iters=2, warm_iters=1, repeats=2),
+            dict(key="f", name="mini-batch adam", n=2048, d=784, hidden=[256, 128], iters=2, warm_iters=1, repeats=2,
+                 solver="adam", batch_size=256, lr=1e-3),
         ]
         infer = dict(key="d", name="inference", n=100_000, d=20, hidden=[8, 3], repeats=3)
         latency = dict(d=20, hidden=[8, 3], rows=[1, 32], samples=3, sample_s=0.02)
@@ -182,6 +221,8 @@ def make_config(mode):
             dict(key="a", name="article", n=200, d=20, hidden=[8, 3], iters=10, warm_iters=2, repeats=1),
             dict(key="b", name="medium", n=64, d=784, hidden=[16, 8], iters=2, warm_iters=1, repeats=1),
             dict(key="c", name="wide", n=64, d=100, hidden=[32, 32], iters=2, warm_iters=1, repeats=1),
+            dict(key="f", name="mini-batch adam", n=300, d=20, hidden=[16, 8], iters=2, warm_iters=1, repeats=1,
+                 solver="adam", batch_size=64, lr=1e-3),
         ]
         infer = dict(key="d", name="inference", n=5000, d=20, hidden=[8, 3], repeats=1)
         latency = dict(d=20, hidden=[8, 3], rows=[1, 32], samples=1, sample_s=0.002)
@@ -217,8 +258,22 @@ def activation_bytes(n, hidden, itemsize):
     return n * (sum(hidden) + 1) * itemsize
 
 
+def rows_in_flight(w):
+    """Rows whose activations a fit must keep at once: all N for full-batch descent, one batch with mini-batches."""
+    return min(w["n"], w["batch_size"]) if w.get("batch_size") else w["n"]
+
+
+def solver_state_bytes(w, itemsize):
+    """Adam's two moment arrays (M and S, each shaped like the weights); nothing for plain gradient descent."""
+    if w.get("solver") != "adam":
+        return 0
+    return 2 * sum((k + 1) * m for k, m in layer_dims(w["d"], w["hidden"])) * itemsize
+
+
 def train_label(w):
     hid = ",".join(str(h) for h in w["hidden"])
+    if w.get("batch_size"):
+        return f"({w['key']}) {w['name']} {w['n']}x{w['d']} [{hid}] batch {w['batch_size']}, {w['iters']} epochs"
     return f"({w['key']}) {w['name']} {w['n']}x{w['d']} [{hid}] {w['iters']}it"
 
 
@@ -486,11 +541,179 @@ class SklearnTrainer:
         return self.clf.predict_proba(X)[:, 1]
 
 
+# ---------------------------------------------------------------------- mini-batch Adam trainers (row f)
+class Unsupported(Exception):
+    """This contender cannot run this workload in the installed versions: the cell is skipped with the message."""
+
+
+def backprop_has_solvers():
+    """Whether the installed NeuralNetwork takes issue 5's solver / batch_size parameters."""
+    import inspect
+
+    from backprop import NeuralNetwork
+
+    return "solver" in inspect.signature(NeuralNetwork).parameters
+
+
+def reference_has_solvers():
+    import inspect
+
+    from backprop import reference
+
+    return "solver" in inspect.signature(reference.train).parameters
+
+
+NO_SOLVER_NOTE = ("this backprop's NeuralNetwork has no `solver` parameter (issue 5's mini-batch solvers are not "
+                  "in the installed build): mini-batch Adam cell skipped")
+
+
+class CppAdamTrainer(CppTrainer):
+    """NeuralNetwork(solver="adam", batch_size=b, learning_rate=lr): shuffles every epoch from random_state."""
+
+    def __init__(self, X, y, W0, hidden, backend="cpp", *, lr, batch_size, shuffle=True):
+        from backprop import NeuralNetwork
+
+        if not backprop_has_solvers():
+            raise Unsupported(NO_SOLVER_NOTE)
+        self.model = NeuralNetwork(n_hidden=tuple(hidden), learning_rate=lr, max_iter=1, random_state=SEED,
+                                   backend=backend, n_threads=CPP_THREADS if backend == "cpp" else None,
+                                   solver="adam", batch_size=batch_size, **ADAM)
+
+
+class NumpyAdamTrainer(CppAdamTrainer):
+    def __init__(self, X, y, W0, hidden, **kw):
+        super().__init__(X, y, W0, hidden, backend="numpy", **kw)
+
+
+class TorchAdamTrainer(TorchTrainer):
+    """The same network in torch with torch.optim.Adam (same betas and eps) on mini-batches.
+
+    Every epoch draws a permutation of the rows (numpy Generator seeded like the run, reset with the
+    weights, so every timed fit sees the same batches) and steps through consecutive slices of it, the
+    last one shorter when batch_size does not divide N; shuffle=False keeps the natural order (for the
+    check against the reference). Rows are gathered per batch with index_select, as scikit-learn and
+    the reference gather theirs.
+
+    torch's Adam adds eps to the bias-corrected sqrt(S / (1 - beta_2**t)), scikit-learn and backprop add
+    it to sqrt(S) (Kingma & Ba's "eps hat" form). Setting the group's eps to eps / sqrt(1 - beta_2**t)
+    before step t makes torch's update exactly theirs (one dict write per step; measured: without it
+    the losses differ by ~1e-4 relative after two epochs on (f)'s shapes, since early steps divide
+    gradients of 1e-6..1e-5 by sqrt(S) + eps).
+    """
+
+    def __init__(self, X, y, W0, hidden, *, lr, batch_size, shuffle=True):
+        self.lr, self.batch_size, self.shuffle = lr, batch_size, shuffle
+        super().__init__(X, y, W0, hidden)
+
+    def reset(self):
+        import numpy as np
+
+        super().reset()
+        # a fresh optimizer: Adam's moments and step count start from zero in every fit
+        self.opt = self.torch.optim.Adam(self.model.parameters(), lr=self.lr,
+                                         betas=(ADAM["beta_1"], ADAM["beta_2"]), eps=ADAM["epsilon"])
+        self.group = self.opt.param_groups[0]
+        self.t = 0
+        self.rng = np.random.default_rng(SEED)
+
+    def run(self, X, y, epochs, record=False):
+        torch = self.torch
+        Xt = torch.from_numpy(X)
+        yt = torch.from_numpy(y).view(-1, 1)
+        n, b = X.shape[0], self.batch_size
+        losses = []
+        for _ in range(epochs):
+            order = torch.from_numpy(self.rng.permutation(n)) if self.shuffle else None
+            acc = 0.0
+            for s in range(0, n, b):
+                if order is None:
+                    xb, yb = Xt[s:s + b], yt[s:s + b]
+                else:
+                    idx = order[s:s + b]
+                    xb, yb = Xt.index_select(0, idx), yt.index_select(0, idx)
+                self.opt.zero_grad(set_to_none=True)
+                logits = self.forward(xb)
+                loss = self.loss_fn(logits, yb)
+                if record:  # the reference's per-epoch loss: sum over batches of (clipped batch mean) * n_b / N
+                    with torch.no_grad():
+                        eps = torch.finfo(logits.dtype).eps
+                        p = torch.sigmoid(logits).clamp(eps, 1 - eps)
+                        acc += float(-torch.where(yb == 1, p, 1 - p).log().mean()) * xb.shape[0]
+                loss.backward()
+                self.t += 1
+                self.group["eps"] = ADAM["epsilon"] / math.sqrt(1.0 - ADAM["beta_2"] ** self.t)
+                self.opt.step()
+            if record:
+                losses.append(acc / n)
+        return losses if record else None
+
+
+class SklearnAdamTrainer(SklearnTrainer):
+    """MLPClassifier(solver="adam", batch_size=b, shuffle=True, ...), our initial weights copied in.
+
+    tol=0 with n_iter_no_change = epochs + 1 never stops early: the no-improvement count rises at most
+    once per epoch, and reset() zeroes it (warm_start would otherwise carry it from fit to fit).
+    """
+
+    def __init__(self, X, y, W0, hidden, *, lr, batch_size, shuffle=True):
+        import numpy as np
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        # fits on fewer rows than batch_size (the set-up fit below, the 64-row priming) clip the batch and say so
+        warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
+        self.clf = MLPClassifier(
+            hidden_layer_sizes=tuple(hidden), activation="logistic", solver="adam", batch_size=batch_size,
+            learning_rate_init=lr, alpha=0.0, max_iter=1, shuffle=shuffle, tol=0.0, n_iter_no_change=2,
+            early_stopping=False, warm_start=True, random_state=SEED, **ADAM,
+        )
+        idx = [int(np.argmin(y)), int(np.argmax(y))]
+        self.clf.fit(X[idx], y[idx])
+        self.W0 = W0
+
+    def reset(self):
+        import numpy as np
+
+        super().reset()
+        self.clf._no_improvement_count = 0
+        self.clf.best_loss_ = np.inf
+
+    def run(self, X, y, iters, record=False):
+        self.clf.set_params(max_iter=iters, n_iter_no_change=iters + 1)
+        before = len(self.clf.loss_curve_)
+        self.clf.fit(X, y)
+        ran = len(self.clf.loss_curve_) - before
+        if ran != iters:
+            raise RuntimeError(f"sklearn ran {ran} epochs, expected {iters}")
+        losses = [float(v) for v in self.clf.loss_curve_[before:]] if record else None
+        del self.clf.loss_curve_[before:]
+        return losses
+
+
 TRAINERS = {"cpp": CppTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer, "torch_compile": TorchCompileTrainer,
             "sklearn": SklearnTrainer}
+MINIBATCH_TRAINERS = {"cpp": CppAdamTrainer, "numpy": NumpyAdamTrainer, "torch": TorchAdamTrainer,
+                      "sklearn": SklearnAdamTrainer}
+
+
+def trainer_factory(t):
+    """cls(X, y, W0, hidden) for the task's contender and algorithm (full-batch gd, or mini-batch Adam)."""
+    if not t.get("solver"):
+        return TRAINERS[t["contender"]]
+    if t["solver"] != "adam" or t["contender"] not in MINIBATCH_TRAINERS:
+        raise Unsupported(f"{t['contender']} has no {t['solver']} mini-batch trainer here")
+    cls, kw = MINIBATCH_TRAINERS[t["contender"]], dict(lr=t["lr"], batch_size=t["batch_size"])
+
+    def make(X, y, W0, hidden, **extra):
+        return cls(X, y, W0, hidden, **kw, **extra)
+
+    make.cls = cls
+    return make
 
 CHECK_TOL = {"float64": dict(loss_rel=1e-8, proba_abs=1e-8), "float32": dict(loss_rel=1e-3, proba_abs=1e-3)}
 XCHECK_TOL = {"float64": 1e-6, "float32": 1e-3}
+XCHECK_TOL_RESHUFFLED = 0.05  # row (f), torch / sklearn: first-epoch losses over other permutations of the rows
 BUSY_CORES = 0.5  # a cell whose timed runs shared the machine with more than this is marked "~"
 
 
@@ -532,6 +755,50 @@ def precheck_train(cls, contender, X, y, W0, hidden, iters, dtype):
     return dict(ok=ok, what=what, loss_max_rel_diff=loss_rel, proba_max_abs_diff=proba_abs, label_agreement=agree)
 
 
+def precheck_minibatch(make, contender, X, y, W0, hidden, t, dtype):
+    """Row (f): the contender vs the reference on a slice, a few epochs of mini-batch Adam.
+
+    The slice (up to 640 rows) gives batches of 256, 256 and 128 at the full size: the shorter last batch
+    is checked too. The estimator always shuffles (from random_state), so C++ is checked against the same
+    estimator with backend="numpy" (same seed, same permutations); torch and scikit-learn run unshuffled
+    against reference.train(..., solver="adam", batch_size=b) in natural order.
+    """
+    import numpy as np
+
+    from backprop import reference
+
+    if contender == "numpy":
+        return dict(ok=True, what="is the reference")
+    m = min(X.shape[0], 640)
+    Xs, ys = np.ascontiguousarray(X[:m]), np.ascontiguousarray(y[:m])
+    if ys.min() == ys.max():
+        return dict(ok=True, what="skipped: slice holds one class")
+    k = min(t["iters"], 2)
+    if contender == "cpp":
+        ref = NumpyAdamTrainer(Xs, ys, W0, hidden, lr=t["lr"], batch_size=t["batch_size"])
+        ref_losses = ref.run(Xs, ys, k, record=True)
+        ref_p = np.asarray(ref.proba(Xs), dtype=np.float64)
+        what = f"{m} rows x {k} epochs vs NeuralNetwork(backend='numpy'), same shuffles"
+        tr = make(Xs, ys, W0, hidden)
+    else:
+        if not reference_has_solvers():
+            return dict(ok=True, what="skipped: backprop.reference.train has no solver='adam' in this build")
+        W = [w.copy() for w in W0]
+        ref_losses = reference.train(Xs, ys, W, t["lr"], k, solver="adam", batch_size=t["batch_size"], **ADAM)
+        ref_p = reference.predict_proba(Xs, W)
+        what = f"{m} rows x {k} epochs, natural order, vs reference.train(solver='adam')"
+        tr = make(Xs, ys, W0, hidden, shuffle=False)
+    tr.reset()
+    losses = tr.run(Xs, ys, k, record=True)
+    p = np.asarray(tr.proba(Xs), dtype=np.float64)
+    tol = CHECK_TOL[dtype]
+    loss_rel = _rel_diff(losses, ref_losses)
+    proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
+    agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
+    ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
+    return dict(ok=ok, what=what, loss_max_rel_diff=loss_rel, proba_max_abs_diff=proba_abs, label_agreement=agree)
+
+
 def task_train(t):
     import numpy as np
 
@@ -539,14 +806,19 @@ def task_train(t):
     n, d, hidden = t["n"], t["d"], t["hidden"]
     if contender == "torch_compile":
         os.environ.setdefault("TORCHINDUCTOR_COMPILE_THREADS", "1")  # compile in-process: no worker pool left behind
-    cls = TRAINERS[contender]
+    cls = trainer_factory(t)
+    if t.get("solver") and contender in ("cpp", "numpy") and not backprop_has_solvers():
+        raise Unsupported(NO_SOLVER_NOTE)
     # numpy's BLAS threads: all cores for the contenders that use numpy's BLAS, 1 for the others
     limit_blas(N_THREADS if contender in ("numpy", "sklearn") else 1)
     X, y = make_data(n, d, np.dtype(dtype))
     from backprop import reference
 
     W0 = reference.init_weights(d, hidden, np.random.default_rng(SEED), np.dtype(dtype))
-    check = precheck_train(cls, contender, X, y, W0, hidden, t["iters"], dtype)
+    if t.get("solver"):
+        check = precheck_minibatch(cls, contender, X, y, W0, hidden, t, dtype)
+    else:
+        check = precheck_train(cls, contender, X, y, W0, hidden, t["iters"], dtype)
     tr = cls(X, y, W0, hidden)
     # prime: first-use initialisation of the library on 64 rows (not for torch.compile: a new shape recompiles)
     if contender != "torch_compile":
@@ -809,6 +1081,8 @@ def worker_main(spec_path, out_path):
             res = TASKS[t["type"]](t)
         except BudgetExhausted:
             res = dict(status="skipped", note="time budget of the run exhausted (busy machine?)")
+        except Unsupported as exc:
+            res = dict(status="skipped", note=str(exc))
         except ImportError as exc:
             res = dict(status="skipped", note=f"not importable: {exc}")
         except Exception as exc:  # noqa: BLE001 - report and continue with the next cell
@@ -872,22 +1146,29 @@ def run_worker(tasks, timeout, desc, deadline=None):
 
 
 def plan(cfg, contenders, per_cell):
-    """All tasks of the run, grouped into worker invocations: [(description, [task, ...])]."""
+    """All tasks of the run, grouped into worker invocations: [(description, [task, ...])].
+
+    The mini-batch row (f) runs last in each worker (and after every other invocation with --per-cell),
+    so that under a --quick time budget it cannot push the rows of issue 3 out.
+    """
     lat, inf = cfg["latency"], cfg["infer"]
     groups = {}  # group -> tasks (quick/smoke)
     invocations = []
+    late_groups, late_invocations = {}, []  # row (f)
     for w in cfg["train"]:
         for dtype in DTYPES:
-            for c in TRAIN_CONTENDERS:
+            for c in (MINIBATCH_CONTENDERS if w.get("solver") else TRAIN_CONTENDERS):
                 if c not in contenders:
                     continue
                 task = dict(type="train", workload=w["key"], contender=c, dtype=dtype, n=w["n"], d=w["d"],
                             hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
-                            slow_fit_s=cfg["slow_fit_s"])
+                            slow_fit_s=cfg["slow_fit_s"],
+                            **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
                 if per_cell:
-                    invocations.append((f"train ({w['key']}) {c} {dtype}", [task]))
+                    (late_invocations if w.get("solver") else invocations).append(
+                        (f"train ({w['key']}) {c} {dtype}", [task]))
                 else:
-                    groups.setdefault(GROUP_OF[c], []).append(task)
+                    (late_groups if w.get("solver") else groups).setdefault(GROUP_OF[c], []).append(task)
     for c in INFER_CONTENDERS:
         if c not in contenders:
             continue
@@ -908,9 +1189,11 @@ def plan(cfg, contenders, per_cell):
             invocations.append(("scaling (C++)", [sc]))
         else:
             groups.setdefault("backprop", []).append(sc)
+    for g, tasks in late_groups.items():
+        groups.setdefault(g, []).extend(tasks)
     for g, tasks in groups.items():
         invocations.append((f"{g}: {len(tasks)} cells", tasks))
-    return invocations
+    return invocations + late_invocations
 
 
 # ---------------------------------------------------------------------- formatting
@@ -964,7 +1247,10 @@ def assemble(cfg, results, peaks):
             w = wl[t["workload"]]
             row["flops"] = flops_train_iter(w["n"], w["d"], w["hidden"]) * w["iters"]
             row["train_data_bytes"] = w["n"] * (w["d"] + 1) * itemsize
-            row["activation_bytes"] = activation_bytes(w["n"], w["hidden"], itemsize)
+            row["activation_bytes"] = activation_bytes(rows_in_flight(w), w["hidden"], itemsize)
+            row["solver_state_bytes"] = solver_state_bytes(w, itemsize)
+            if w.get("batch_size"):
+                row["batch_size"] = w["batch_size"]
         elif t["type"] == "infer":
             row["flops"] = flops_forward(t["n"], t["d"], t["hidden"])
         else:
@@ -982,24 +1268,27 @@ def assemble(cfg, results, peaks):
             if r["kind"] == "train" and r["contender"] != "numpy" and r.get("loss_head") and ref.get("loss_head"):
                 k = min(len(r["loss_head"]), len(ref["loss_head"]))
                 diff = _rel_diff(r["loss_head"][:k], ref["loss_head"][:k])
-                r["xcheck"] = dict(ok=diff <= XCHECK_TOL[r["dtype"]], loss_max_rel_diff=diff, iterations=k,
-                                   what="warm-up losses on the full data vs the reference cell")
+                tol, what = XCHECK_TOL[r["dtype"]], "warm-up losses on the full data vs the reference cell"
+                if wl[r["workload"]].get("batch_size") and r["contender"] != "cpp":
+                    # torch and scikit-learn draw their own permutations: same algorithm, other batches
+                    tol, what = XCHECK_TOL_RESHUFFLED, what + " (own shuffles: statistical agreement only)"
+                r["xcheck"] = dict(ok=diff <= tol, loss_max_rel_diff=diff, iterations=k, what=what)
     return rows, peak
 
 
 def workload_rows(cfg):
-    """[(key, label, kind)] in table order."""
+    """[(key, label, kind)] in table order (by key: (a)-(c) training, (d) inference, (e) latency, (f) Adam)."""
     out = [(w["key"], train_label(w), "train") for w in cfg["train"]]
     inf = cfg["infer"]
     out.append(("d", f"(d) predict_proba {inf['n']:,}x{inf['d']}", "infer"))
     for rows in cfg["latency"]["rows"]:
         out.append((f"e{rows}", f"(e) latency {rows} row{'s' if rows > 1 else ''} per call", "latency"))
-    return out
+    return sorted(out, key=lambda r: (r[0][0], len(r[0]), r[0]))
 
 
 def short_label(key):
-    return {"a": "(a) article", "b": "(b) medium", "c": "(c) wide", "d": "(d) inference"}.get(
-        key, f"(e) {key[1:]} row{'s' if key != 'e1' else ''}")
+    return {"a": "(a) article", "b": "(b) medium", "c": "(c) wide", "d": "(d) inference",
+            "f": "(f) mini-batch adam"}.get(key, f"(e) {key[1:]} row{'s' if key != 'e1' else ''}")
 
 
 def cell_text(r):
@@ -1024,6 +1313,7 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     cols = [c for c in CONTENDERS if c in contenders]
     W = 24
     lw = max(len(lbl) for _, lbl, _ in workload_rows(cfg)) + 1
+    minibatch = {w["key"]: w for w in cfg["train"] if w.get("batch_size")}
     p(f"backprop benchmark suite ({meta['mode']} mode) - {meta['started']}")
     p(f"machine: {meta['machine']}; CPU flags: {meta['cpu_flags']}; backprop {meta.get('backprop', '?')} "
       f"C++ built for {meta.get('isa', '?')}, {N_THREADS} threads")
@@ -1052,7 +1342,7 @@ def render(cfg, meta, rows, peak, scaling, contenders):
                 if kind == "train" and c == "cpp_fast":
                     cells.append("")
                     continue
-                if kind != "train" and c == "torch_compile":
+                if c == "torch_compile" and (kind != "train" or key in minibatch):
                     cells.append("")
                     continue
                 cells.append(cell_text(by.get((key, dtype, c))))
@@ -1109,7 +1399,8 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     p("")
     # ------------------------------------------------------------ memory
     p("Peak memory of each fit: extra RSS over the process after data creation (MB), next to the training "
-      "data (X + y) and the activations it must keep (N * sum(widths) * itemsize)"
+      "data (X + y) and the activations it must keep (N * sum(widths) * itemsize; with mini-batches "
+      "batch_size * sum(widths) * itemsize, plus the solver's state)"
       + (" [cells shared one process per contender in this run, so these are indicative]"
          if not meta.get("per_cell") else ""))
     tcols = [c for c in TRAIN_CONTENDERS if c in contenders]
@@ -1124,16 +1415,24 @@ def render(cfg, meta, rows, peak, scaling, contenders):
             ref = next((by[(key, dtype, c)] for c in tcols if (key, dtype, c) in by), None)
             if ref is None:
                 continue
-            data, act = ref["train_data_bytes"], ref["activation_bytes"]
+            data, act = ref["train_data_bytes"], ref["activation_bytes"] + ref.get("solver_state_bytes", 0)
             cells = []
             for c in tcols:
                 r = by.get((key, dtype, c))
+                if c == "torch_compile" and key in minibatch:
+                    cells.append("")
+                    continue
                 cells.append(f"{r['rss_delta_bytes'] / 1e6:.1f}" if r and r.get("rss_delta_bytes") is not None else "-")
             cpp = by.get((key, dtype, "cpp"))
             budget = ((data + cpp["rss_delta_bytes"]) / (data + act)
                       if cpp and cpp.get("rss_delta_bytes") is not None else None)
             p(f"{label:<{lw}} {dtype_short(dtype):<5} | {data / 1e6:>8.1f} | {act / 1e6:>9.2f}"
               + "".join(f" | {c:>15}" for c in cells) + f" | {fmt_num(budget, 2):>8}")
+    for key, w in minibatch.items():
+        units = "+".join(map(str, [*w["hidden"], 1]))
+        p(f"({key}) trains on mini-batches of {w['batch_size']} rows: its activ. MB is {rows_in_flight(w)} rows x "
+          f"({units}) units (not N), plus {w['solver']}'s state (2 x the weights: "
+          f"{solver_state_bytes(w, 8) / 1e6:.2f} MB in f64); a fit whose memory grows with N shows it here")
     methods = {r.get("rss_method") for r in rows if r.get("rss_method")}
     if methods:
         p(f"(measured with: {', '.join(sorted(methods))}; includes first-use allocations of each library; "
@@ -1243,7 +1542,7 @@ def targets_block(rows, peak):
             pct = cpp.get("pct_peak") if cpp else None
             line(f"({w}) C++ >= 65% of the matmul peak, {dt}", f"{pct:.1f}%" if pct is not None else "-",
                  (pct >= 65) if pct is not None else None)
-    for w in ("a", "b", "c"):
+    for w in ("a", "b", "c", "f"):
         for dt in DTYPES:
             c = t(w, dt, "cpp")
             others = {o: t(w, dt, o) for o in ("numpy", "torch", "torch_compile", "sklearn")}
@@ -1267,11 +1566,11 @@ def targets_block(rows, peak):
              (r / c >= 5) if c and r else None)
         line(f"(d) 1M-row inference faster than torch eager, {dt}", f"{tt / c:.2f}x" if c and tt else "-",
              (c < tt) if c and tt else None)
-    for w in ("a", "b", "c"):
+    for w in ("a", "b", "c", "f"):
         for dt in DTYPES:
             cpp = by.get((w, dt, "cpp"))
             if cpp and cpp.get("rss_delta_bytes") is not None:
-                data, act = cpp["train_data_bytes"], cpp["activation_bytes"]
+                data, act = cpp["train_data_bytes"], cpp["activation_bytes"] + cpp.get("solver_state_bytes", 0)
                 ratio = (data + cpp["rss_delta_bytes"]) / (data + act)
                 line(f"({w}) C++ fit peak memory <= 1.10 x (data + activations), {dt}", f"{ratio:.2f}", ratio <= 1.10)
     return out
@@ -1441,12 +1740,20 @@ def main(argv=None):
     if mode != "full":
         w = cfg["train"]
         notes.append(f"--{mode}: sizes, iterations and repeats shrunk (" + "; ".join(
-            f"({x['key']}) {x['n']}x{x['d']} {x['hidden']} {x['iters']} it, median of {x['repeats']}" for x in w)
+            f"({x['key']}) {x['n']}x{x['d']} {x['hidden']} "
+            + (f"batch {x['batch_size']}, {x['iters']} epochs" if x.get("batch_size") else f"{x['iters']} it")
+            + f", median of {x['repeats']}" for x in w)
             + f"; (d) {cfg['infer']['n']:,} rows; matmul {cfg['peak_n']}); not comparable with the full run")
     notes.append("numpy reference: training through NeuralNetwork(backend='numpy').fit, inference through "
                  "reference.predict_proba; numpy's BLAS on all cores")
     notes.append("every training contender starts from the same weights (reference.init_weights, seed 0) and "
                  "runs the same full-batch steps at learning_rate=1.0")
+    for x in cfg["train"]:
+        if x.get("solver"):
+            notes.append(f"({x['key']}): mini-batch {x['solver']} (learning_rate={x['lr']:g}, betas "
+                         f"{ADAM['beta_1']}/{ADAM['beta_2']}, eps {ADAM['epsilon']:g}), batches of {x['batch_size']} "
+                         "rows from a new permutation every epoch; C++ and the reference share the estimator's "
+                         "permutations, torch and scikit-learn draw their own; no torch.compile column")
     if args.wait_quiet:
         notes.append(wait_quiet(args.wait_quiet))
     started = datetime.datetime.now().isoformat(timespec="seconds")

@@ -2,10 +2,13 @@
 
 No timing is asserted: only that every workload x dtype x contender cell is there, that the
 contenders which are installed ran and passed their validation, and that the optional ones
-(torch, matplotlib) are skipped cleanly when absent.
+(torch, matplotlib) are skipped cleanly when absent. Row (f), mini-batch Adam, needs issue 5's
+``NeuralNetwork(solver=..., batch_size=...)``: with an older backprop its C++ and reference cells
+must be skipped with a note saying so, never fail.
 """
 
 import importlib.util
+import inspect
 import json
 import pathlib
 import subprocess
@@ -21,6 +24,12 @@ pytestmark = pytest.mark.skipif(not SUITE.exists(), reason="tests run outside th
 
 def _installed(module):
     return importlib.util.find_spec(module) is not None
+
+
+def _has_solvers():
+    from backprop import NeuralNetwork
+
+    return "solver" in inspect.signature(NeuralNetwork).parameters
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +69,9 @@ def test_every_cell_is_present(smoke):
         for w in ("a", "b", "c"):
             for c in train:
                 assert (w, dtype, c) in rows, (w, dtype, c)
+        for c in train:
+            if c != "torch_compile":  # row (f) has no torch.compile column
+                assert ("f", dtype, c) in rows, ("f", dtype, c)
         for w in ("d", "e1", "e32"):
             for c in infer:
                 assert (w, dtype, c) in rows, (w, dtype, c)
@@ -69,6 +81,9 @@ def test_backprop_and_reference_cells_ran_and_validated(smoke):
     _, doc, _ = smoke
     for r in doc["rows"]:
         if r["contender"] not in ("cpp", "cpp_fast", "numpy"):
+            continue
+        if r["workload"] == "f" and not _has_solvers():
+            assert r["status"] == "skipped" and "`solver`" in r["note"], r
             continue
         assert r["status"] == "ok", r
         for key in ("median_s", "min_s", "repeats", "gflops", "ratio_to_reference", "flops"):
@@ -82,6 +97,30 @@ def test_backprop_and_reference_cells_ran_and_validated(smoke):
                 assert r["xcheck"]["ok"], r["xcheck"]
         if r["contender"] == "numpy":
             assert r["ratio_to_reference"] == pytest.approx(1.0)
+
+
+def test_minibatch_adam_row(smoke):
+    """(f): mini-batches (a shorter last one too), FLOPs per epoch, memory budget bounded by the batch."""
+    _, doc, stdout = smoke
+    w = next(w for w in doc["workloads"]["train"] if w["key"] == "f")
+    assert w["solver"] == "adam" and w["lr"] == 1e-3
+    assert 1 < w["batch_size"] < w["n"] and w["n"] % w["batch_size"] != 0
+    rows = [r for r in doc["rows"] if r["workload"] == "f"]
+    assert rows
+    b = next(r for r in rows if r["contender"] == "numpy" and r["dtype"] == "float64")
+    layers = list(zip([w["d"], *w["hidden"]], [*w["hidden"], 1]))
+    fwd = 2 * w["n"] * sum((k + 1) * m for k, m in layers)
+    per_epoch = 2 * fwd + 2 * w["n"] * sum(k * m for k, m in layers[1:])
+    assert b["flops"] == per_epoch * w["iters"]
+    assert b["activation_bytes"] == w["batch_size"] * (sum(w["hidden"]) + 1) * 8  # the batch, not N
+    assert b["solver_state_bytes"] == 2 * sum((k + 1) * m for k, m in layers) * 8  # Adam's M and S
+    ran = [r for r in rows if r["status"] == "ok"]
+    assert {r["contender"] for r in ran} >= ({"cpp", "numpy"} if _has_solvers() else set())
+    for r in ran:
+        assert r["check"]["ok"], r["check"]
+        if r["contender"] != "numpy" and "xcheck" in r:
+            assert r["xcheck"]["ok"], r["xcheck"]
+    assert "(f) mini-batch adam" in stdout
 
 
 def test_optional_contenders_run_or_are_skipped_with_a_note(smoke):
