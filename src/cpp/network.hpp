@@ -437,43 +437,51 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                 const T mu = static_cast<T>(o.momentum), b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
                 const T one_b1 = static_cast<T>(1.0 - o.beta1), one_b2 = static_cast<T>(1.0 - o.beta2);
                 const T eps = static_cast<T>(o.epsilon);
-                for (idx c0; (c0 = claim_col[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;)
-                for (idx ci = c0; ci < std::min(n_cols, c0 + kColChunk); ++ci) {
-                    const idx l = cols[ci].layer, q = cols[ci].col, k = s.k[l], m = s.m[l];
-                    const idx ldg = m_pad[l];
+                // Element (j, q) of layer l: sum the parts, scale, penalise, update, repack.
+                auto update = [&](idx l, idx q, idx j) __attribute__((always_inline)) {
+                    const idx k = s.k[l], at = j * (k + 1) + q, gi = grad_offset[l] + q * m_pad[l] + j;
                     T* Wl = W[l];
-                    for (idx j = 0; j < m; ++j) {
-                        const idx at = j * (k + 1) + q;
-                        T g = grads.get()[grad_offset[l] + q * ldg + j];
-                        for (idx part = 1; part < parts; ++part)
-                            g += grads.get()[part * grad_size + grad_offset[l] + q * ldg + j];
-                        T dW = g / tn;
-                        if (o.alpha > 0 && q > 0) dW += alpha * Wl[at] / tn;
-                        switch (o.solver) {
-                            case Solver::gd: Wl[at] -= learning_rate * dW; break;
-                            case Solver::gradient: o.grad_out[l][at] = dW; continue;
-                            case Solver::momentum: {
-                                T& v = o.state[l][at];
-                                v = mu * v - learning_rate * dW;
-                                Wl[at] += o.nesterov ? mu * v - learning_rate * dW : v;
-                                break;
-                            }
-                            case Solver::adam: {
-                                T& mm = o.state[l][at];
-                                T& ss = o.state[L + l][at];
-                                mm = b1 * mm + one_b1 * dW;
-                                ss = b2 * ss + one_b2 * (dW * dW);
-                                Wl[at] += -lr_adam * mm / (std::sqrt(ss) + eps);
-                                break;
-                            }
+                    T g = grads.get()[gi];
+                    for (idx part = 1; part < parts; ++part) g += grads.get()[part * grad_size + gi];
+                    T dW = g / tn;
+                    if (o.alpha > 0 && q > 0) dW += alpha * Wl[at] / tn;
+                    switch (o.solver) {
+                        case Solver::gd: Wl[at] -= learning_rate * dW; break;
+                        case Solver::gradient: o.grad_out[l][at] = dW; return;
+                        case Solver::momentum: {
+                            T& v = o.state[l][at];
+                            v = mu * v - learning_rate * dW;
+                            Wl[at] += o.nesterov ? mu * v - learning_rate * dW : v;
+                            break;
                         }
-                        const T w = Wl[at];
-                        if (q == 0) {
-                            packed[l].fwd.init[j] = w;
-                        } else {
-                            packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
-                            packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                        case Solver::adam: {
+                            T& mm = o.state[l][at];
+                            T& ss = o.state[L + l][at];
+                            mm = b1 * mm + one_b1 * dW;
+                            ss = b2 * ss + one_b2 * (dW * dW);
+                            Wl[at] += -lr_adam * mm / (std::sqrt(ss) + eps);
+                            break;
                         }
+                    }
+                    const T w = Wl[at];
+                    if (q == 0) {
+                        packed[l].fwd.init[j] = w;
+                    } else {
+                        packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
+                        packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                    }
+                };
+                // A chunk of weight columns, row by row (W, the solver state and the packed copies
+                // are then walked along their rows; each element's arithmetic is the same in any
+                // order).  A chunk may straddle two layers.
+                for (idx c0; (c0 = claim_col[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;) {
+                    const idx c1 = std::min(n_cols, c0 + kColChunk);
+                    for (idx r0 = c0, r1; r0 < c1; r0 = r1) {
+                        const idx l = cols[r0].layer;
+                        for (r1 = r0; r1 < c1 && cols[r1].layer == l;) ++r1;
+                        const idx q0 = cols[r0].col, q1 = cols[r1 - 1].col + 1;
+                        for (idx j = 0; j < s.m[l]; ++j)
+                            for (idx q = q0; q < q1; ++q) update(l, q, j);
                     }
                 }
                 if (t == 0) {
