@@ -72,6 +72,8 @@ def test_convergence_section(quick_run):
     cycle = [float(v) for v in rows[0][3:6:2]]  # "a / b"
     assert abs(cycle[0] - cycle[1]) > 0.1  # the 2-cycle
     assert "2/L = 0.136" in stdout
+    assert "StabilityWarning: the training loss rises or cycles" in stdout  # the guard's message, printed
+    assert "largest stable learning rate is about 0.136" in stdout
 
 
 def test_sweep_table_rows(quick_run):

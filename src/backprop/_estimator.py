@@ -694,7 +694,9 @@ class NeuralNetwork:
         weights, warm = self._initial_weights(
             d, n_hidden, X.dtype, rng, opts["init"], _n_outputs(len(classes)), warm=self.warm_start
         )
-        return self._train(X, y_index, classes, weights, warm, rng, lr, max_iter, n_threads, opts, incremental=False)
+        self._train(X, y_index, classes, weights, warm, rng, lr, max_iter, n_threads, opts, incremental=False)
+        self.__dict__.pop("_rng", None)  # a later partial_fit draws its permutations afresh
+        return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> NeuralNetwork:
         """Train one epoch on ``(X, y)``, continuing from the current weights (streaming data).

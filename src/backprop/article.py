@@ -45,7 +45,7 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from . import __version__, _core
-from ._estimator import NeuralNetwork
+from ._estimator import NeuralNetwork, StabilityWarning
 from ._timing import blas_env_note, ensure_clean_blas_env, machine_line
 
 __all__ = [
@@ -237,7 +237,9 @@ def compare_backends(
                 Xtr = data.X_train.astype(dtype)
                 kw = dict(n_hidden=n_hidden, learning_rate=learning_rate, random_state=random_state, backend=backend)
                 times = []
-                with threadpool_limits(limits=limit, user_api="blas") if limit else contextlib.nullcontext():
+                with threadpool_limits(limits=limit, user_api="blas") if limit else contextlib.nullcontext(), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore", StabilityWarning)  # reported by section 2
                     NeuralNetwork(max_iter=min(10, max_iter), **kw).fit(Xtr, data.y_train)  # warm-up
                     model = NeuralNetwork(max_iter=max_iter, **kw)
                     for _ in range(repeats):
@@ -374,6 +376,24 @@ def stability_limits(X: np.ndarray, p: Optional[np.ndarray] = None) -> Dict[str,
     return out
 
 
+def _fit_recording_stability(model: NeuralNetwork, X: np.ndarray, y: np.ndarray) -> Tuple[NeuralNetwork, Optional[str]]:
+    """``model.fit(X, y)``, returning the message of its StabilityWarning (or None) instead of issuing it.
+
+    Full-batch gradient descent above the stability limit oscillates, which is the finding of
+    section 2; backprop's stability guard warns about it, and the article reports that warning.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StabilityWarning)
+        model.fit(X, y)
+    message = None
+    for w in caught:
+        if issubclass(w.category, StabilityWarning):
+            message = str(w.message)
+        else:  # anything else is not ours to swallow
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return model, message
+
+
 def logistic_convergence(
     data: ArticleData,
     max_iter: int = 2000,
@@ -413,11 +433,20 @@ def logistic_convergence(
     from sklearn.metrics import log_loss
 
     def run(lr: float) -> Dict[str, Any]:
-        m = NeuralNetwork(n_hidden=(), learning_rate=lr, max_iter=max_iter, random_state=random_state).fit(
-            data.X_train, data.y_train
+        m, warning = _fit_recording_stability(
+            NeuralNetwork(n_hidden=(), learning_rate=lr, max_iter=max_iter, random_state=random_state),
+            data.X_train,
+            data.y_train,
         )
         curve = np.asarray(m.loss_curve_, dtype=np.float64)
-        return dict(learning_rate=lr, model=m, loss_curve=curve, last_losses=[float(v) for v in curve[-2:]], **_metrics(m, data))
+        return dict(
+            learning_rate=lr,
+            model=m,
+            loss_curve=curve,
+            last_losses=[float(v) for v in curve[-2:]],
+            stability_warning=warning,
+            **_metrics(m, data),
+        )
 
     unstable = run(1.0)
     stable = run(stable_learning_rate)
@@ -479,10 +508,13 @@ def hidden_node_sweep(
     rows = []
     for h, s in tqdm(grid, desc="hidden-node sweep", unit="fit", disable=not progress):
         t0 = time.perf_counter()
-        m = NeuralNetwork(n_hidden=(h,), learning_rate=learning_rate, max_iter=max_iter, random_state=s).fit(
-            data.X_train, data.y_train
+        m, warning = _fit_recording_stability(
+            NeuralNetwork(n_hidden=(h,), learning_rate=learning_rate, max_iter=max_iter, random_state=s),
+            data.X_train,
+            data.y_train,
         )
-        rows.append(dict(units=h, seed=s, fit_s=time.perf_counter() - t0, **_metrics(m, data)))
+        fit_s = time.perf_counter() - t0
+        rows.append(dict(units=h, seed=s, fit_s=fit_s, stability_warning=warning is not None, **_metrics(m, data)))
     return rows
 
 
@@ -810,6 +842,8 @@ def main(argv: Optional[Sequence[str]] = None, blas_note: Optional[str] = None) 
     ]
     print()
     print(format_table(["logistic regression, n_hidden=[]", "last two losses", "train acc", "test acc", "test AUC"], conv_rows))
+    if un["stability_warning"]:
+        print(f"\nbackprop's stability guard flags the learning_rate=1.0 run:\n  StabilityWarning: {un['stability_warning']}")
     print("\nlearning-rate scan (last two losses): " + ", ".join(
         f"{lr:g}: {a:.4f}" + ("" if abs(a - b) <= 1e-9 * max(1.0, abs(a)) else f"/{b:.4f}") for lr, a, b in conv["scan"]))
     reached = abs(st["last_losses"][-1] - sk["loss"]) <= 1e-6 * sk["loss"]
@@ -835,6 +869,11 @@ def main(argv: Optional[Sequence[str]] = None, blas_note: Optional[str] = None) 
     print(f"\nThe curve flattens at {knee['units']} units: the smallest layer whose mean test AUC ({knee['auc']:.4f}) is within "
           f"{knee['tolerance']} of the best\n({knee['best_auc']:.4f} at {knee['best_units']} units). The article saw its elbow "
           f"near 10 nodes.")
+    flagged = sorted({r["units"] for r in sweep if r["stability_warning"]})
+    if flagged:
+        n_flagged = sum(r["stability_warning"] for r in sweep)
+        print(f"The stability guard warned on {n_flagged} of {len(sweep)} sweep fits (units {flagged}): their loss cycles "
+              f"at learning_rate=1.0 too.")
 
     # figures ------------------------------------------------------------------------------------
     eight3 = next((r for r in rows if r["model"] == "[8, 3]" and r["backend"] == "C++"), None)
