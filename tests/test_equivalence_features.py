@@ -287,3 +287,52 @@ def test_malformed_calls_with_the_new_options_raise():
     with pytest.raises(ValueError, match="activation"):
         _core.loss_and_gradient(X, y, w0, 1, activation="elu")
     assert _core.predict_proba(X, w3, 1, True).shape == (20, 3)
+
+
+def test_epoch_hook_and_per_epoch_orders_match_the_reference(dtype):
+    """order of shape (max_iter, n) gives each epoch its own rows; epoch_hook sees every epoch
+    (weights already updated) and stops training by returning False, on both backends."""
+    X, y, w0 = _problem(300, 5, (6,), 3, dtype)
+    orders = np.stack([np.random.default_rng(e).permutation(300) for e in range(6)]).astype(np.int64)
+    seen = {"ref": [], "cpp": []}
+
+    def hook(name, weights):
+        def h(epoch, loss):
+            seen[name].append((epoch, loss, weights[0][0, 1].item()))
+            return epoch < 4  # stop after the fourth epoch
+        return h
+
+    w_ref = [W.copy() for W in w0]
+    loss_ref = reference.train(X, y, w_ref, 0.1, 6, batch_size=32, order=orders, epoch_hook=hook("ref", w_ref))
+    w_cpp = [W.copy() for W in w0]
+    loss_cpp, n_iter = _core.train(X, y, w_cpp, 0.1, 6, 2, batch_size=32, order=orders, epoch_hook=hook("cpp", w_cpp))
+    assert n_iter == 4 and loss_ref.shape == (4,)
+    assert_close(loss_cpp, loss_ref, dtype, "loss")
+    for a, b in zip(w_cpp, w_ref):
+        assert_close(a, b, dtype, "weights")
+    assert [e for e, _, _ in seen["cpp"]] == [1, 2, 3, 4]
+    assert_close([v for _, v, _ in seen["cpp"]], loss_cpp.astype(np.float64), np.float64, "hook losses")
+    assert_close([w for _, _, w in seen["cpp"]], [w for _, _, w in seen["ref"]], dtype, "weights seen by the hook")
+    assert len(set(w for _, _, w in seen["cpp"])) == 4  # the weights change between epochs
+    # different orders per epoch differ from one order for all epochs
+    w_one = [W.copy() for W in w0]
+    loss_one, _ = _core.train(X, y, w_one, 0.1, 4, 2, batch_size=32, order=orders[0])
+    assert not np.array_equal(loss_one, loss_cpp)
+
+
+def test_epoch_hook_exceptions_propagate_and_stop_the_threads():
+    X, y, w0 = _problem(3000, 5, (40,), 1, np.float64)
+
+    def hook(epoch, loss):
+        if epoch == 3:
+            raise ZeroDivisionError("from the hook")
+        return True
+
+    for n_threads in (1, 2, 4):
+        with pytest.raises(ZeroDivisionError, match="from the hook"):
+            _core.train(X, y, [W.copy() for W in w0], 0.1, 50, n_threads, epoch_hook=hook)
+    with pytest.raises(TypeError, match="callable"):
+        _core.train(X, y, [W.copy() for W in w0], 0.1, 5, 1, epoch_hook=3)
+    with pytest.raises(ValueError, match="max_iter"):
+        _core.train(X, y, [W.copy() for W in w0], 0.1, 5, 1, batch_size=100,
+                    order=np.stack([np.arange(3000)] * 4).astype(np.int64))

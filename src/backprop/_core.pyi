@@ -6,7 +6,7 @@ contiguity and writeability, and raises ``TypeError`` / ``ValueError`` before to
 nothing is converted or copied.  Long work runs with the GIL released.
 """
 
-from typing import List, Optional, Tuple, TypeVar
+from typing import Any, Callable, List, Optional, Tuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -50,6 +50,7 @@ def train(
     counters: Optional[NDArray[np.float64]] = None,
     tol: Optional[float] = None,
     n_iter_no_change: int = 10,
+    epoch_hook: Optional[Callable[[int, float], Any]] = None,
 ) -> Tuple[NDArray[_F], int]:
     """Trains the network for ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -77,8 +78,9 @@ def train(
         L2 penalty (>= 0) on the non-bias weights, scikit-learn's definition.
     batch_size : int or None
         Rows per batch (one update per batch); None: the whole data (full batch).
-    order : ndarray of int64, shape (n,), or None
-        A permutation of the rows; the batches take consecutive runs of it (None: natural order).
+    order : ndarray of int64, shape (n,) or (max_iter, n), or None
+        A permutation of the rows; the batches take consecutive runs of it (None: natural order);
+        2-D: one permutation per epoch.
     solver : {"gd", "momentum", "adam"}
         Update rule; ``momentum``/``nesterov`` and ``beta_1``/``beta_2``/``epsilon`` are its parameters.
     solver_state : list of ndarray
@@ -91,6 +93,10 @@ def train(
         (None: never).
     n_iter_no_change : int
         See ``tol`` (>= 1).
+    epoch_hook : callable or None
+        ``epoch_hook(epoch, loss)`` after each epoch (``epoch`` from 1 within this call; the
+        weights already updated; the GIL held, the other threads waiting); returning ``False``
+        stops training after that epoch, an exception stops it and propagates.
 
     Returns
     -------

@@ -834,27 +834,49 @@ class NeuralNetwork:
         kernel = self._kernel_call(X, T, weights, lr, n_threads, opts, state, counters, tol_kernel)
 
         callback, verbose = opts["callback"], opts["verbose"]
-        per_epoch = shuffle or callback is not None or opts["early_stopping"]
-        chunk = 1 if (per_epoch or verbose) else max_iter
         tol_es = 0.0 if opts["tol"] is None else opts["tol"]
         best_score, no_improvement, best_weights = -np.inf, 0, None
         previous_curve = self.__dict__.get("loss_curve_") if warm else None
         previous_scores = self.__dict__.get("validation_scores_") if warm else None
         previous_n_iter = int(self.__dict__.get("n_iter_", 0)) if warm else 0
-        curves: list = []
+        curves: list = []  # the loss curve of each backend call
         scores: list = []
+        live: list = []  # every epoch's loss so far (with a hook)
+        # what the callback sees as loss_curve_ / validation_scores_: views of buffers filled as
+        # the epochs run (publishing costs O(1) per epoch)
+        prev_len = 0 if previous_curve is None else len(previous_curve)
+        curve_buf = np.empty(prev_len + max_iter, dtype=X.dtype)
+        if prev_len:
+            curve_buf[:prev_len] = previous_curve
+        prev_scores = np.empty(0) if previous_scores is None else np.asarray(previous_scores, dtype=np.float64)
+        score_buf = np.empty(len(prev_scores) + max_iter)
+        score_buf[: len(prev_scores)] = prev_scores
         epochs = 0
         start = last_print = time.perf_counter()
-        while epochs < max_iter:
-            m = min(chunk, max_iter - epochs)
-            order = rng.permutation(n_train).astype(np.int64) if shuffle else None  # one per epoch (m == 1)
-            t0 = time.perf_counter()
-            curve, ran = kernel(m, order)
-            epochs += ran
-            curves.append(curve)
-            if not np.isfinite(curve).all():
-                break  # diverged: reported below
-            stop = tol_kernel is not None and counters[2] > opts["n_iter_no_change"]
+
+        def report(force: bool = False) -> None:
+            nonlocal last_print
+            now = time.perf_counter()
+            if not (force or now - last_print >= 0.5 or len(live) == 1):
+                return
+            last_print = now
+            elapsed = now - start
+            eta = elapsed / len(live) * (max_iter - len(live)) if len(live) < max_iter and not force else 0.0
+            val = f", validation score {scores[-1]:.4f}" if scores else ""
+            print(
+                f"Iteration {previous_n_iter + len(live)} ({len(live)}/{max_iter}): loss {live[-1]:.6g}{val}, "
+                f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s",
+                flush=True,
+            )
+
+        def on_epoch(_epoch: int, loss: float) -> bool:
+            """After every epoch, inside the backend's loop (weights updated in place): the
+            validation score, the callback and the progress line.  False stops training."""
+            nonlocal best_score, no_improvement, best_weights
+            live.append(loss)
+            if not np.isfinite(loss):
+                return False  # diverged: reported after the loop
+            go_on = True
             if opts["early_stopping"]:  # scikit-learn's rule on the validation accuracy
                 score = float(np.mean(self._predict_index(X_val, weights, n_threads, opts["activation"]) == y_val))
                 scores.append(score)
@@ -862,28 +884,37 @@ class NeuralNetwork:
                 if score > best_score:
                     best_score, best_weights = score, [W.copy() for W in weights]
                 if no_improvement > opts["n_iter_no_change"]:
-                    stop = True
+                    go_on = False
             if callback is not None:
-                self._publish(weights, classes, X.shape[1], curves, previous_curve, scores, previous_scores, previous_n_iter + epochs, opts)
-                if callback(self, previous_n_iter + epochs, float(curve[-1])) is False:
-                    stop = True
-            now = time.perf_counter()
+                curve_buf[prev_len + len(live) - 1] = loss
+                self.loss_curve_ = curve_buf[: prev_len + len(live)]
+                if opts["early_stopping"]:
+                    score_buf[len(prev_scores) + len(scores) - 1] = scores[-1]
+                    self.validation_scores_ = score_buf[: len(prev_scores) + len(scores)]
+                else:
+                    self.validation_scores_ = None
+                self.n_iter_ = previous_n_iter + len(live)
+                self.weights_, self.classes_, self.n_features_in_ = weights, classes, X.shape[1]
+                if callback(self, previous_n_iter + len(live), float(loss)) is False:
+                    go_on = False
             if verbose:
-                if not per_epoch:  # size the next call to take about half a second
-                    chunk = int(min(max(1, m * 0.5 / max(now - t0, 1e-9)), 8 * m))
-                done = stop or epochs >= max_iter
-                if done or now - last_print >= 0.5 or epochs == 1:
-                    last_print = now
-                    elapsed = now - start
-                    eta = elapsed / epochs * (max_iter - epochs) if not done else 0.0
-                    val = f", validation score {scores[-1]:.4f}" if scores else ""
-                    print(
-                        f"Iteration {previous_n_iter + epochs} ({epochs}/{max_iter}): loss {float(curve[-1]):.6g}{val}, "
-                        f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s",
-                        flush=True,
-                    )
-            if stop:
-                break
+                report()
+            return go_on
+
+        hook = on_epoch if (callback is not None or verbose or opts["early_stopping"]) else None
+        # One backend call runs every epoch (the hook does the per-epoch work inside it); with
+        # shuffling, calls of up to 32 MB of row orders (one permutation per epoch, drawn in order).
+        chunk = max(1, (1 << 22) // n_train) if shuffle else max(max_iter, 1)
+        while epochs < max_iter:
+            m = min(chunk, max_iter - epochs)
+            order = np.stack([rng.permutation(n_train) for _ in range(m)]).astype(np.int64) if shuffle else None
+            curve, ran = kernel(m, order, hook)
+            epochs += ran
+            curves.append(curve)
+            if ran < m or not np.isfinite(curve).all():
+                break  # stopped by tol, early stopping or the callback; or diverged (reported below)
+        if verbose and live:
+            report(force=True)
 
         loss_curve = np.concatenate(curves) if curves else np.empty(0, dtype=X.dtype)
         diverged = not (np.isfinite(loss_curve).all() and all(np.isfinite(W).all() for W in weights))
@@ -921,7 +952,7 @@ class NeuralNetwork:
         self.n_features_in_ = n_features
 
     def _kernel_call(self, X, T, weights, lr, n_threads, opts, state, counters, tol) -> Callable:
-        """``run(n_epochs, order) -> (loss_curve, epochs_run)`` on the chosen backend, state persisting."""
+        """``run(n_epochs, order, hook) -> (loss_curve, epochs_run)`` on the chosen backend, state persisting."""
         options = {
             "activation": opts["activation"],
             "alpha": opts["alpha"],
@@ -948,16 +979,19 @@ class NeuralNetwork:
             if opts["solver"] == "adam" or tol is not None:
                 kw["counters"] = counters
 
-            def run(m: int, order: np.ndarray | None) -> tuple[np.ndarray, int]:
-                extra = {} if order is None else {"order": order}
+            def run(m: int, order: np.ndarray | None, hook: Callable | None) -> tuple[np.ndarray, int]:
+                extra: dict[str, Any] = {} if order is None else {"order": order}
+                if hook is not None:
+                    extra["epoch_hook"] = hook
                 curve, ran = _core.train(X, T, weights, lr, m, n_threads, **kw, **extra)
                 return np.asarray(curve), int(ran)
         else:
 
-            def run(m: int, order: np.ndarray | None) -> tuple[np.ndarray, int]:
+            def run(m: int, order: np.ndarray | None, hook: Callable | None) -> tuple[np.ndarray, int]:
                 with np.errstate(all="ignore"):  # overflow is checked by the caller, as for the C++ backend
                     curve = reference.train(
-                        X, T, weights, lr, m, order=order, solver_state=state, counters=counters, **options
+                        X, T, weights, lr, m, order=order, solver_state=state, counters=counters, epoch_hook=hook,
+                        **options,
                     )
                 return curve, len(curve)
 

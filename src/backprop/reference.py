@@ -39,7 +39,7 @@ Every function keeps the dtype of its inputs (float32 stays float32).
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -625,6 +625,7 @@ def train(
     counters: Optional[NDArray[np.float64]] = None,
     tol: Optional[float] = None,
     n_iter_no_change: int = 10,
+    epoch_hook: Optional[Callable[[int, float], Any]] = None,
 ) -> Array:
     """Train for up to ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -662,8 +663,9 @@ def train(
         L2 penalty (scikit-learn's; bias not penalised).
     batch_size : int or None, default=None
         Rows per batch; None (or 0, or >= n) for full batch.
-    order : ndarray of int64, shape (n,), optional
-        A permutation of ``range(n)``: the row order of every epoch of this call.
+    order : ndarray of int64, shape (n,) or (max_iter, n), optional
+        A permutation of ``range(n)``: the row order of every epoch of this call, or one row
+        per epoch (each a permutation).
     solver : {"gd", "momentum", "adam"}, default="gd"
     momentum : float, default=0.9
     nesterov : bool, default=True
@@ -681,6 +683,10 @@ def train(
         grows when ``loss > best_loss - tol`` and resets otherwise; ``best_loss`` tracks the
         minimum; training stops after an epoch that makes the count exceed ``n_iter_no_change``.
     n_iter_no_change : int, default=10
+    epoch_hook : callable, optional
+        Called after each epoch as ``epoch_hook(epoch, loss)`` (``epoch`` counts from 1 within
+        this call, the weights already updated); returning ``False`` stops training after that
+        epoch.  This is how the estimator runs callbacks, early stopping and progress reports.
 
     Returns
     -------
@@ -698,11 +704,9 @@ def train(
         counters = np.array([0.0, np.inf, 0.0])
     n = X.shape[0]
     full_batch = batch_size is None or batch_size == 0 or batch_size >= n
-    if full_batch:
-        batches: List[Any] = [slice(None)]
-    else:
-        rows: Any = np.arange(n) if order is None else np.asarray(order)
-        batches = [rows[s : s + batch_size] for s in range(0, n, batch_size)]
+    # the row order of each epoch (a full batch reads the rows in place: its gradient does not
+    # depend on their order)
+    orders: Any = np.arange(n)[None] if order is None else np.asarray(order).reshape(-1, n)
 
     def step(grads: List[Array]) -> None:
         if solver == "gd":
@@ -723,7 +727,8 @@ def train(
             step(network_backward(activations, weights, y, activation, alpha))
         else:
             acc = 0.0
-            for idx in batches:
+            rows = orders[epoch % len(orders)]  # this epoch's row order
+            for idx in (rows[s : s + batch_size] for s in range(0, n, batch_size)):
                 Xb, yb = X[idx], y[idx]
                 n_b = Xb.shape[0]
                 activations = network_forward(Xb, weights, activation)
@@ -740,6 +745,8 @@ def train(
             counters[1] = min(counters[1], loss)
             if counters[2] > n_iter_no_change:
                 return loss_curve[: epoch + 1]
+        if epoch_hook is not None and epoch_hook(epoch + 1, float(loss_curve[epoch])) is False:
+            return loss_curve[: epoch + 1]
     return loss_curve
 
 

@@ -160,6 +160,7 @@ struct TrainArgs {
     py::object counters = py::none();
     py::object tol = py::none();
     long long n_iter_no_change = 10;
+    py::object epoch_hook = py::none();
 };
 
 template <class T>
@@ -194,18 +195,26 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     }
     py::array_t<std::int64_t> order;
     if (!a.order.is_none()) {
-        order = require<std::int64_t>(a.order.cast<py::array>(), "order", 1);
-        if (order.shape(0) != n)
-            throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), got shape " +
-                                  shape_str(order));
+        const py::array order_ = a.order.cast<py::array>();
+        order = require<std::int64_t>(order_, "order", order_.ndim() == 2 ? 2 : 1);
+        const idx rows = order.ndim() == 2 ? order.shape(0) : 1;
+        if (order.shape(order.ndim() - 1) != n || (order.ndim() == 2 && rows < max_iter))
+            throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), as shape (" +
+                                  std::to_string(n) + ",) or (max_iter, " + std::to_string(n) +
+                                  ") for one order per epoch, got shape " + shape_str(order));
         std::vector<char> seen(static_cast<std::size_t>(n), 0);
-        for (idx i = 0; i < n; ++i) {
-            const std::int64_t r = order.data()[i];
-            if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
-                throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")");
-            seen[static_cast<std::size_t>(r)] = 1;
+        for (idx e = 0; e < rows; ++e) {
+            std::fill(seen.begin(), seen.end(), 0);
+            for (idx i = 0; i < n; ++i) {
+                const std::int64_t r = order.data()[e * n + i];
+                if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
+                    throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")" +
+                                          (order.ndim() == 2 ? " in every row" : ""));
+                seen[static_cast<std::size_t>(r)] = 1;
+            }
         }
         o.order = order.data();
+        o.order_stride = order.ndim() == 2 ? n : 0;
     }
     check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
@@ -274,6 +283,22 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     const T* Xp = X.data();
     const T* yp = y.data();
 
+    bool hook_failed = false;
+    if (!a.epoch_hook.is_none()) {
+        if (!PyCallable_Check(a.epoch_hook.ptr())) throw py::type_error("epoch_hook must be callable or None");
+        const py::object hook = a.epoch_hook;
+        o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
+            py::gil_scoped_acquire gil;
+            try {
+                const py::object r = hook(epoch, loss);
+                return r.ptr() != Py_False;
+            } catch (py::error_already_set& e) {
+                e.restore();  // raised again below, once the threads have stopped
+                hook_failed = true;
+                return false;
+            }
+        };
+    }
     auto last = std::chrono::steady_clock::now();
     o.should_stop = [&last]() {
         const auto now = std::chrono::steady_clock::now();
@@ -287,7 +312,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
         py::gil_scoped_release release;
         r = train<T>(Xp, yp, ldy, n, s, Wp, loss_ptr, o);
     }
-    if (r.interrupted) throw py::error_already_set();
+    if (r.interrupted || hook_failed) throw py::error_already_set();
     loss.resize({static_cast<py::ssize_t>(r.n_iter)});
     return py::make_tuple(loss, r.n_iter);
 }
@@ -553,7 +578,7 @@ PYBIND11_MODULE(_core, m) {
            int n_threads, const std::string& activation, double alpha, const py::object& batch_size,
            const py::object& order, const std::string& solver, double momentum, bool nesterov, double beta_1,
            double beta_2, double epsilon, const py::list& solver_state, const py::object& counters,
-           const py::object& tol, long long n_iter_no_change) {
+           const py::object& tol, long long n_iter_no_change, const py::object& epoch_hook) {
             TrainArgs a;
             a.activation = activation;
             a.alpha = alpha;
@@ -569,6 +594,7 @@ PYBIND11_MODULE(_core, m) {
             a.counters = counters;
             a.tol = tol;
             a.n_iter_no_change = n_iter_no_change;
+            a.epoch_hook = epoch_hook;
             return dispatch(
                 X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads, a); },
                 [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads, a); });
@@ -578,7 +604,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("batch_size") = py::none(), py::arg("order") = py::none(), py::arg("solver") = "gd",
         py::arg("momentum") = 0.9, py::arg("nesterov") = true, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
         py::arg("epsilon") = 1e-8, py::arg("solver_state") = py::list(), py::arg("counters") = py::none(),
-        py::arg("tol") = py::none(), py::arg("n_iter_no_change") = 10,
+        py::arg("tol") = py::none(), py::arg("n_iter_no_change") = 10, py::arg("epoch_hook") = py::none(),
         R"pbdoc(Trains the network in place for max_iter epochs (numpy twin: backprop.reference.train).
 
 X (n, d) C-contiguous float64 or float32; y: (n,) labels in {0, 1} when the last weight matrix
@@ -587,7 +613,9 @@ C-contiguous writeable (m_l, k_l + 1) arrays of X's dtype, updated in place.  Ke
 activation, L2 alpha, batch_size (None: full batch), order (int64 permutation of the rows that
 the batches follow), solver ('gd', 'momentum', 'adam') with its parameters and solver_state
 (momentum: V_l; adam: M_l then S_l; updated in place), counters (float64 (3,): adam step, best
-loss, epochs without improvement; updated in place), tol (None: off) and n_iter_no_change.
+loss, epochs without improvement; updated in place), tol (None: off) and n_iter_no_change;
+order may also be (max_iter, n), one permutation per epoch; epoch_hook(epoch, loss) is called
+after each epoch (thread 0, GIL held, weights updated) and stops training by returning False.
 Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
 
     m.def(

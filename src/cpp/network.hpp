@@ -167,6 +167,7 @@ struct TrainOptions {
     double alpha = 0.0;              // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
     idx batch_size = 0;              // 0 (or >= n): full batch
     const std::int64_t* order = nullptr;  // row order of the batches (a permutation), or natural
+    idx order_stride = 0;            // 0: one order for every epoch; n: one row of `order` per epoch
     Solver solver = Solver::gd;
     double momentum = 0.9;
     bool nesterov = true;
@@ -178,6 +179,9 @@ struct TrainOptions {
     std::vector<T*> grad_out;        // Solver::gradient: dJ/dW_l
     double* loss_value = nullptr;    // Solver::gradient: the loss, in double
     std::function<bool()> should_stop;
+    // Called by thread 0 after each epoch with (epochs done in this call, loss), the weights
+    // updated; false stops training after that epoch.  The other threads wait meanwhile.
+    std::function<bool(idx, double)> on_epoch;
 };
 
 // Trains in place.  W[l] points to (m_l, k_l + 1) row-major weights; y holds the targets with
@@ -284,15 +288,15 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // Rows [r0, r0 + rows) of block `block` of the batch starting at row `b0` (of `order`):
     // forward through every layer into act(w, .), the loss partial sums, and the output delta
     // written over a_L.
-    auto forward_rows = [&](idx w, idx b0, idx block, idx r0, idx rows, int t) {
+    auto forward_rows = [&](const std::int64_t* ord, idx w, idx b0, idx block, idx r0, idx rows, int t) {
         const idx g0 = block * kBlock + r0;  // row of the batch of the first row
         const T* a_prev;
         const T* yb;
-        if (order) {
+        if (ord) {
             T* xg = gx.get() + w * kBlock * d + r0 * d;
             T* yg = gy.get() + w * kBlock * ldy + r0 * ldy;
             for (idx i = 0; i < rows; ++i) {
-                const idx src = static_cast<idx>(order[b0 + g0 + i]);
+                const idx src = static_cast<idx>(ord[b0 + g0 + i]);
                 for (idx j = 0; j < d; ++j) xg[i * d + j] = X[src * d + j];
                 for (idx j = 0; j < ldy; ++j) yg[i * ldy + j] = y[src * ldy + j];
             }
@@ -332,9 +336,9 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                              m_pad[l - 1]);
     };
     // G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
-    auto grad_block = [&](idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1, idx c0, idx c1,
-                          bool bias) {
-        const T* A = l > 0 ? act_of(w, l - 1) : order ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
+    auto grad_block = [&](const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0,
+                          idx p1, idx c0, idx c1, bool bias) {
+        const T* A = l > 0 ? act_of(w, l - 1) : ord ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
         const idx lda = l == 0 ? d : m_pad[l - 1];
         T* G = grads.get() + part * grad_size + grad_offset[l];
         dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);
@@ -358,6 +362,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         idx step = 0;  // batches done by this call (the parity of the claim counters)
         for (idx it = 0; it < o.max_iter; ++it) {
             bool leave = false;
+            const std::int64_t* const ord = order ? order + it * o.order_stride : nullptr;  // this epoch's rows
             for (idx bi = 0; bi < n_batches; ++bi, ++step) {
                 const idx b0 = bi * bs, bn = bi == n_batches - 1 ? last_bn : bs;
                 const Schedule& sc = bn == bs ? sched_full : sched_last;
@@ -390,9 +395,9 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                         for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
                             if (poll(t)) break;
                             const idx rows = std::min(bn, (b + 1) * kBlock) - b * kBlock;
-                            forward_rows(t, b0, b, 0, rows, t);
+                            forward_rows(ord, t, b0, b, 0, rows, t);
                             for (idx l = L - 1; l >= 0; --l) {
-                                grad_block(t, q, l, b0, b, rows, 0, s.k[l], 0, m_pad[l], true);
+                                grad_block(ord, t, q, l, b0, b, rows, 0, s.k[l], 0, m_pad[l], true);
                                 if (l > 0) delta_rows(t, l, 0, rows);
                             }
                         }
@@ -412,14 +417,14 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                         const idx runs = (rows + kLossRows - 1) / kLossRows;
                         const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
                         const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
-                        if (r1 > r0) forward_rows(0, b0, b, r0, r1 - r0, t);
+                        if (r1 > r0) forward_rows(ord, 0, b0, b, r0, r1 - r0, t);
                         if (t == 0) exit_block.store(poll(0), std::memory_order_relaxed);
                         barrier.wait();
                         if (exit_block.load(std::memory_order_relaxed)) break;
                         for (idx l = L - 1; l >= 0; --l) {
                             for (idx i = t; i < static_cast<idx>(tiles[l].size()); i += n_threads) {
                                 const Tile& g = tiles[l][i];
-                                grad_block(0, 0, l, b0, b, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+                                grad_block(ord, 0, 0, l, b0, b, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
                             }
                             barrier.wait();
                             if (l > 0) {
@@ -505,6 +510,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                             if (recorded < counters[1]) counters[1] = recorded;
                             stop = counters[2] > static_cast<double>(o.n_iter_no_change);
                         }
+                        if (o.on_epoch && !o.on_epoch(it + 1, static_cast<double>(loss_out[it]))) stop = true;
                     } else {
                         epoch_acc += batch_loss * static_cast<double>(bn);
                     }
