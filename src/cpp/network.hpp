@@ -442,51 +442,74 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                 const T mu = static_cast<T>(o.momentum), b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
                 const T one_b1 = static_cast<T>(1.0 - o.beta1), one_b2 = static_cast<T>(1.0 - o.beta2);
                 const T eps = static_cast<T>(o.epsilon);
-                // Element (j, q) of layer l: sum the parts, scale, penalise, update, repack.
-                auto update = [&](idx l, idx q, idx j) __attribute__((always_inline)) {
-                    const idx k = s.k[l], at = j * (k + 1) + q, gi = grad_offset[l] + q * m_pad[l] + j;
-                    T* Wl = W[l];
-                    T g = grads.get()[gi];
-                    for (idx part = 1; part < parts; ++part) g += grads.get()[part * grad_size + gi];
-                    T dW = g / tn;
-                    if (o.alpha > 0 && q > 0) dW += alpha * Wl[at] / tn;
+                // Row j, columns [q0, q1) of layer l (at most kColChunk): sum the parts, scale,
+                // penalise, update, repack.  The arithmetic runs along the row (contiguous in W
+                // and the solver state, so it vectorises); each element's operations are the
+                // same whatever the chunking.
+                auto update_run = [&](idx l, idx j, idx q0, idx q1) __attribute__((always_inline)) {
+                    const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
+                    T* __restrict Wr = W[l] + row;
+                    T g[kColChunk];
+                    for (idx i = 0; i < len; ++i) {
+                        const idx gi = grad_offset[l] + (q0 + i) * m_pad[l] + j;
+                        T v = grads.get()[gi];
+                        for (idx part = 1; part < parts; ++part) v += grads.get()[part * grad_size + gi];
+                        g[i] = v / tn;
+                    }
+                    if (o.alpha > 0)
+                        for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) g[i] += alpha * Wr[i] / tn;  // not the bias
                     switch (o.solver) {
-                        case Solver::gd: Wl[at] -= learning_rate * dW; break;
-                        case Solver::gradient: o.grad_out[l][at] = dW; return;
+                        case Solver::gd:
+#pragma GCC ivdep
+                            for (idx i = 0; i < len; ++i) Wr[i] -= learning_rate * g[i];
+                            break;
+                        case Solver::gradient:
+                            for (idx i = 0; i < len; ++i) o.grad_out[l][row + i] = g[i];
+                            return;
                         case Solver::momentum: {
-                            T& v = o.state[l][at];
-                            v = mu * v - learning_rate * dW;
-                            Wl[at] += o.nesterov ? mu * v - learning_rate * dW : v;
+                            T* __restrict V = o.state[l] + row;
+#pragma GCC ivdep
+                            for (idx i = 0; i < len; ++i) {
+                                const T v = mu * V[i] - learning_rate * g[i];
+                                V[i] = v;
+                                Wr[i] += o.nesterov ? mu * v - learning_rate * g[i] : v;
+                            }
                             break;
                         }
                         case Solver::adam: {
-                            T& mm = o.state[l][at];
-                            T& ss = o.state[L + l][at];
-                            mm = b1 * mm + one_b1 * dW;
-                            ss = b2 * ss + one_b2 * (dW * dW);
-                            Wl[at] += -lr_adam * mm / (std::sqrt(ss) + eps);
+                            T* __restrict M = o.state[l] + row;
+                            T* __restrict S = o.state[L + l] + row;
+#pragma GCC ivdep
+                            for (idx i = 0; i < len; ++i) {
+                                const T mm = b1 * M[i] + one_b1 * g[i];
+                                const T ss = b2 * S[i] + one_b2 * (g[i] * g[i]);
+                                M[i] = mm;
+                                S[i] = ss;
+                                Wr[i] += -lr_adam * mm / (std::sqrt(ss) + eps);
+                            }
                             break;
                         }
                     }
-                    const T w = Wl[at];
-                    if (q == 0) {
-                        packed[l].fwd.init[j] = w;
-                    } else {
-                        packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
-                        packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                    for (idx i = 0; i < len; ++i) {
+                        const idx q = q0 + i;
+                        const T w = Wr[i];
+                        if (q == 0) {
+                            packed[l].fwd.init[j] = w;
+                        } else {
+                            packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
+                            packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                        }
                     }
                 };
-                // A chunk of weight columns, row by row (W, the solver state and the packed copies
-                // are then walked along their rows; each element's arithmetic is the same in any
-                // order).  A chunk may straddle two layers.
+                // Chunks of weight columns (at most kColChunk, possibly straddling two layers), row
+                // by row: W, the solver state and the packed copies are walked along their rows.
                 for (idx c0; (c0 = claim_col[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;) {
                     const idx c1 = std::min(n_cols, c0 + kColChunk);
                     for (idx r0 = c0, r1; r0 < c1; r0 = r1) {
                         const idx l = cols[r0].layer;
                         for (r1 = r0; r1 < c1 && cols[r1].layer == l;) ++r1;
                         const idx q0 = cols[r0].col, q1 = cols[r1 - 1].col + 1;
-                        for (idx j = 0; j < s.m[l]; ++j)
-                            for (idx q = q0; q < q1; ++q) update(l, q, j);
+                        for (idx j = 0; j < s.m[l]; ++j) update_run(l, j, q0, q1);
                     }
                 }
                 if (t == 0) {
