@@ -336,3 +336,38 @@ def test_epoch_hook_exceptions_propagate_and_stop_the_threads():
     with pytest.raises(ValueError, match="max_iter"):
         _core.train(X, y, [W.copy() for W in w0], 0.1, 5, 1, batch_size=100,
                     order=np.stack([np.arange(3000)] * 4).astype(np.int64))
+
+
+@pytest.mark.parametrize("n_hidden", [(), (4,)], ids=str)
+def test_huge_features_take_the_scaled_first_layer_on_both_backends(n_hidden, dtype):
+    """Rows whose first-layer sums overflow (|x| near the float range) are recomputed scaled by a
+    power of two (reference.first_layer_logits, fix_overflowed_rows in C++): same finite result."""
+    big = 1e300 if dtype == np.float64 else 1e30  # (float32: 1e37 would overflow the gradient sums)
+    X, y = make_data(600, 3, dtype, seed=4)
+    X[::7] = (big * np.array([1.0, -1.0, 0.75])).astype(dtype)  # sums overflow: inf - inf
+    X[3::7] = (big * np.array([0.5, 0.9, -0.2])).astype(dtype)
+    w0 = reference.init_weights(3, n_hidden, np.random.default_rng(0), dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        runs = _train_both(X, y, w0, 15, 1.0)
+    _assert_same(runs, dtype, "huge rows")
+    w, loss = runs[1][0], runs[1][1]
+    assert np.isfinite(loss).all() and all(np.isfinite(W).all() for W in w)
+    z = reference.first_layer_logits(X, w[0])
+    assert not np.isnan(z).any()
+    if not n_hidden:  # the output's delta does not vanish: the weights grew until W x overflows
+        with np.errstate(over="ignore", invalid="ignore"):
+            plain = X @ w[0][:, 1:].T + w[0][:, 0]
+        assert not np.isfinite(plain).all()
+
+
+def test_a_nan_probability_gives_a_nan_loss_not_a_number():
+    """The vectorised log does not propagate NaN by itself: the loss must still say NaN."""
+    for dtype in (np.float64, np.float32):
+        p = np.full(40, 0.3, dtype=dtype)
+        p[17] = np.nan
+        y = (np.arange(40) % 2).astype(dtype)
+        assert np.isnan(_core.binary_log_loss(p, y))
+        X, y, w0 = _problem(50, 3, (), 3, dtype)
+        w0[0][1, 2] = np.nan
+        loss, _ = _core.loss_and_gradient(X, y, w0, 1)
+        assert np.isnan(loss)

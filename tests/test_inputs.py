@@ -142,12 +142,20 @@ def test_huge_values_never_give_nan_silently(scale, n_hidden, backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_logistic_regression_on_1e300_diverges_with_a_clear_error(backend):
+def test_logistic_regression_on_1e300_trains_to_finite_weights(backend):
+    """No hidden layer: the output's delta p - y does not vanish, so the weights grow to ~1e300
+    and W x overflows; the first layer then recomputes those rows scaled by a power of two
+    (first_layer_logits), giving the sigmoid's exact limits instead of NaN."""
     X, y = make_data(30, 3)
     X[0] = [1e300, -1e300, 1e300]
     X[1] = [1e300, 1e300, -1e300]
-    with pytest.raises(ValueError, match="training diverged.*Scale the features"):
-        NeuralNetwork(n_hidden=(), max_iter=20, random_state=0, backend=backend).fit(X, y)
+    nn = NeuralNetwork(n_hidden=(), max_iter=20, random_state=0, backend=backend).fit(X, y)
+    _assert_finite_model(nn, X)
+    assert np.abs(nn.weights_[0]).max() > 1e280  # the huge rows really drove the weights
+    same = NeuralNetwork(n_hidden=(), max_iter=20, random_state=0, backend="numpy" if backend == "cpp" else "cpp")
+    same.fit(X, y)
+    np.testing.assert_allclose(same.weights_[0], nn.weights_[0], rtol=1e-10)
+    np.testing.assert_allclose(same.loss_curve_, nn.loss_curve_, rtol=1e-10)
     nn = NeuralNetwork(n_hidden=(), max_iter=20, random_state=0, backend=backend).fit(X / 1e290, y)
     _assert_finite_model(nn, X / 1e290)
 

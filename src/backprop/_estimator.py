@@ -284,11 +284,12 @@ class NeuralNetwork:
     Input: 2-D array-likes (lists, pandas DataFrames, any memory layout); float32 data trains in
     float32, float64 in float64, and bool, integer and float16 data in float64.  Sparse, complex,
     non-finite or empty data, and labels with fewer than two classes, raise ``ValueError`` or
-    ``TypeError`` naming the problem.  Huge values are handled without NaN: ``predict_proba`` computes
-    the first layer of rows whose products ``W x`` could overflow in a scaled, exact way; a fit whose
-    weights, loss or first-layer products overflow (possible when |x| nears the float range, e.g.
-    1e300 without hidden layers) raises ``ValueError`` and leaves the estimator as it was, as does
-    an interrupted fit (``KeyboardInterrupt``).
+    ``TypeError`` naming the problem.  Huge values (|x| ~ 1e300) are handled without NaN: rows whose
+    first-layer sums ``W x`` overflow (or could, in ``predict_proba``) are computed scaled by a power
+    of two (``reference.first_layer_logits``), in training and prediction, on both backends.  A fit
+    whose weights or loss still overflow (gradient descent really diverging past the float range,
+    e.g. |x| near 1e308, or relu/identity layers fed 1e300) raises ``ValueError`` and leaves the
+    estimator as it was, as does an interrupted fit (``KeyboardInterrupt``).
 
     ``fit`` and ``predict_proba`` release the GIL in the C++ backend: one fitted model may serve
     ``predict``/``predict_proba`` from several threads at once; do not call ``fit`` on a model
@@ -918,9 +919,9 @@ class NeuralNetwork:
 
         loss_curve = np.concatenate(curves) if curves else np.empty(0, dtype=X.dtype)
         diverged = not (np.isfinite(loss_curve).all() and all(np.isfinite(W).all() for W in weights))
-        if diverged or _rows_that_may_overflow(X, weights[0]) is not None:
+        if diverged:
             raise ValueError(
-                "training diverged: the weights, the loss or the first layer's products W x overflowed the "
+                "training diverged: the weights or the loss overflowed the "
                 f"range of {X.dtype} (max |X| = {_abs_max(X):.3g}). Scale the features (e.g. standardize "
                 "them) or lower learning_rate; the estimator was left unchanged"
             )

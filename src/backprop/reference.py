@@ -64,6 +64,7 @@ __all__ = [
     "binary_log_loss",
     "binary_log_loss_backward",
     "network_forward",
+    "first_layer_logits",
     "network_backward",
     "gradient_descent_step",
     "momentum_step",
@@ -135,6 +136,9 @@ def activation(z: Array, name: str) -> Array:
     if name == "relu":
         return np.maximum(z, 0)
     return z
+
+
+_apply_activation = activation  # for functions whose parameter is named `activation`
 
 
 def activation_derivative(a: Array, name: str) -> Array:
@@ -382,14 +386,51 @@ def network_forward(X: Array, weights: Sequence[Array], activation: str = "sigmo
     """
     _check_activation(activation)
     activations = [X]
-    for W in weights[:-1]:
-        activations.append(dense_forward(activations[-1], W, activation))  # a^(i) = f(W^(i) a^(i-1) + b^(i))
-    W_out = weights[-1]
-    if W_out.shape[0] == 1:
-        activations.append(dense_sigmoid_forward(activations[-1], W_out))  # y_hat = sigmoid(z^(L))
-    else:
-        activations.append(softmax(activations[-1] @ W_out[:, 1:].T + W_out[:, 0]))  # P = softmax(z^(L))
+    for i, W in enumerate(weights):
+        if i == 0:
+            z = first_layer_logits(X, W)  # z^(1) = W^(1) x + b^(1), exact for huge x too
+        else:
+            z = activations[-1] @ W[:, 1:].T + W[:, 0]  # z^(i) = W^(i) a^(i-1) + b^(i)
+        if i < len(weights) - 1:
+            activations.append(_apply_activation(z, activation))  # a^(i) = f(z^(i))
+        elif W.shape[0] == 1:
+            activations.append(sigmoid(z))  # y_hat = sigmoid(z^(L))
+        else:
+            activations.append(softmax(z))  # P = softmax(z^(L))
     return activations
+
+
+def first_layer_logits(X: Array, W: Array) -> Array:
+    """``z = X @ W[:, 1:].T + W[:, 0]``, also for rows whose products overflow the float range.
+
+    With features near the float range (|x| ~ 1e300) the sum ``W x`` can overflow, giving
+    ``inf - inf = NaN`` or an infinity of the wrong sign.  Such rows (any non-finite ``z``) are
+    recomputed as ``s ((x / s) W^T + b / s)`` in float64, with ``s`` a power of two near
+    ``max |x|`` (exact scaling): the inner sum stays finite and only the final product may
+    round to an infinity, of the right sign, whose sigmoid is exactly 0 or 1.  A finite ``z``
+    means nothing overflowed, so other rows keep the ordinary product.  The C++ kernels do the
+    same (``fix_overflowed_rows`` in network.hpp).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    W : ndarray of shape (m, d + 1)
+
+    Returns
+    -------
+    ndarray of shape (n, m)
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is detected and handled here
+        z = X @ W[:, 1:].T + W[:, 0]
+    bad = ~np.isfinite(z).all(axis=1)
+    if bad.any():
+        Xb = X[bad].astype(np.float64)
+        _, e = np.frexp(np.maximum(np.abs(Xb).max(axis=1), 1.0))  # max |x| < 2**e
+        s = np.ldexp(1.0, e - 1)[:, None]  # |x / s| < 2
+        Wd = W.astype(np.float64)
+        with np.errstate(over="ignore"):
+            z[bad] = (((Xb / s) @ Wd[:, 1:].T + Wd[:, 0] / s) * s).astype(z.dtype)
+    return z
 
 
 def network_backward(

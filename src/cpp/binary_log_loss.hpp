@@ -19,12 +19,15 @@ namespace backprop {
 template <class T>
 double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
     const T eps = std::numeric_limits<T>::epsilon();
+    bool nan = false;
     for (idx i = 0; i < n; ++i) {
         T q = p[i * ldp];
+        nan |= q != q;
         q = q < eps ? eps : q;
         q = q > T(1) - eps ? T(1) - eps : q;
         tmp[i] = y[i] != T(0) ? q : T(1) - q;
     }
+    if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
     log_inplace(tmp, n);
     // Eight interleaved partial sums in a fixed order (deterministic, and vectorisable).
     double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -49,16 +52,19 @@ template <class T>
 double softmax_log_loss_sum(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
                             T* __restrict tmp) {
     const T eps = std::numeric_limits<T>::epsilon();
+    bool nan = false;
     for (idx i = 0; i < n; ++i) {
         T s = T(0);
         for (idx c = 0; c < m; ++c) {
             T q = P[i * ldp + c];
+            nan |= q != q;
             q = q < eps ? eps : q;
             q = q > T(1) - eps ? T(1) - eps : q;
             s += Y[i * ldy + c] * q;
         }
         tmp[i] = s;
     }
+    if (nan) return std::numeric_limits<double>::quiet_NaN();
     log_inplace(tmp, n);
     double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     idx i = 0;

@@ -150,6 +150,46 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
     return s;
 }
 
+// Rows of the first layer's z = x W^T + b (n rows, stride ldz) whose sum overflowed (some z not
+// finite: inf - inf = NaN, or an infinity of possibly the wrong sign) are recomputed as
+// s ((x / s) W^T + b / s) in double, s a power of two near max |x| (exact scaling): the sum
+// stays finite and only the final product may round to an infinity, of the right sign.  A
+// finite z means nothing overflowed.  numpy twin: backprop.reference.first_layer_logits.
+template <class T>
+void fix_overflowed_rows(idx n, const T* X, idx ldx, const T* W, idx d, idx m, T* z, idx ldz) {
+    for (idx i = 0; i < n; ++i) {
+        T* zi = z + i * ldz;
+        bool finite = true;
+        for (idx c = 0; c < m; ++c) finite = finite && std::isfinite(zi[c]);
+        if (finite) continue;
+        const T* x = X + i * ldx;
+        double mx = 1.0;
+        for (idx j = 0; j < d; ++j) mx = std::max(mx, std::fabs(static_cast<double>(x[j])));
+        int e = 0;
+        std::frexp(mx, &e);  // mx < 2^e
+        const double sc = std::ldexp(1.0, e - 1);
+        for (idx c = 0; c < m; ++c) {
+            const T* w = W + c * (d + 1);
+            double acc = 0.0;
+            for (idx j = 0; j < d; ++j) acc += static_cast<double>(w[1 + j]) * (static_cast<double>(x[j]) / sc);
+            zi[c] = static_cast<T>((acc + static_cast<double>(w[0]) / sc) * sc);
+        }
+    }
+}
+
+// a = f(a) on the first m values of n rows of stride ld.
+template <class T>
+void act_rows(Act act, idx n, T* a, idx ld, idx m) {
+    for (idx i = 0; i < n; ++i) {
+        switch (act) {
+            case Act::sigmoid: act_inplace<T, Act::sigmoid>(a + i * ld, m); break;
+            case Act::tanh: act_inplace<T, Act::tanh>(a + i * ld, m); break;
+            case Act::relu: act_inplace<T, Act::relu>(a + i * ld, m); break;
+            case Act::identity: break;
+        }
+    }
+}
+
 // Update rules applied after each batch's gradient g (numpy twin: backprop.reference.train):
 //   gd        W -= lr g
 //   momentum  V = mu V - lr g;  W += nesterov ? mu V - lr g : V          (scikit-learn's SGD)
@@ -227,6 +267,13 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         grad_offset[l] = grad_size;
         grad_size += (s.k[l] + 1) * m_pad[l];
         act_size += kBlock * m_pad[l];
+    }
+    // Features so large that a first-layer sum might overflow (only |x| beyond sqrt of the largest
+    // value can get there with weights of sane size): the first layer then takes the checked path.
+    bool huge_inputs = false;
+    {
+        const T big = std::sqrt(std::numeric_limits<T>::max());
+        for (idx i = 0; i < n * d && !huge_inputs; ++i) huge_inputs = std::fabs(X[i]) >= big;
     }
     const Schedule sched_full = make_schedule(bs, d, grad_size, sizeof(T));
     const Schedule sched_last = make_schedule(last_bn, d, grad_size, sizeof(T));
@@ -310,7 +357,13 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         for (idx l = 0; l < L; ++l) {
             T* a = act_of(w, l) + r0 * m_pad[l];
             const Act act = l < L - 1 ? o.act : (softmax ? Act::identity : Act::sigmoid);
-            dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+            if (l == 0 && huge_inputs) {  // z first, to find and redo the rows whose sums overflowed
+                dense_forward(Act::identity, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+                fix_overflowed_rows(rows, a_prev, lda, W[0], d, s.m[0], a, m_pad[0]);
+                act_rows(act, rows, a, m_pad[0], s.m[0]);
+            } else {
+                dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+            }
             a_prev = a;
             lda = m_pad[l];
         }
