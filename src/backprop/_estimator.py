@@ -288,7 +288,8 @@ class NeuralNetwork:
     first-layer sums ``W x`` overflow (or could, in ``predict_proba``) are computed scaled by a power
     of two (``reference.first_layer_logits``), in training and prediction, on both backends.  A fit
     whose weights or loss still overflow (gradient descent really diverging past the float range,
-    e.g. |x| near 1e308, or relu/identity layers fed 1e300) raises ``ValueError`` and leaves the
+    e.g. |x| near 1e308, relu/identity layers fed 1e300, or a softmax output with no hidden layer
+    fed 1e300, whose logits reach inf - inf) raises ``ValueError`` and leaves the
     estimator as it was, as does an interrupted fit (``KeyboardInterrupt``).
 
     ``fit`` and ``predict_proba`` release the GIL in the C++ backend: one fitted model may serve
