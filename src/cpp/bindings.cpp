@@ -57,7 +57,7 @@ py::array_t<T> require(const py::array& a, const char* name, int ndim, bool writ
     if (!(a.flags() & py::array::c_style))
         throw py::value_error(std::string(name) + " must be C-contiguous");
     if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
-    return py::array_t<T>::ensure(a);
+    return py::reinterpret_borrow<py::array_t<T>>(a);  // checked above: no conversion, no new array
 }
 
 // Reads the architecture from the weight list and checks that the matrices chain.
