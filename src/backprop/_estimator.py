@@ -1281,8 +1281,8 @@ def _largest_stable_learning_rate(
     * No hidden layer, softmax: the Hessian is ``sum_i (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T / N``
       and ``lambda_max(diag(p) - p p^T) <= 1/2``, so ``L = lambda_max(X~^T X~) / (2N)`` (plus ``alpha / N``).
     * Hidden layers: ``lambda`` is the top eigenvalue (in magnitude) of the Hessian at the final
-      weights, by power iteration on central finite differences of
-      :func:`backprop.reference.loss_and_gradient`, in float64.
+      weights, by power iteration on central finite differences of the gradient
+      (``_core.loss_and_gradient``, the twin of :func:`backprop.reference.loss_and_gradient`), in float64.
 
     Returns
     -------
@@ -1297,7 +1297,8 @@ def _largest_stable_learning_rate(
         L = lam / ((2 if softmax else 4) * n) + alpha / n
         how = f"2/L, L = lambda_max(X~'X~)/({'2' if softmax else '4'}N){' + alpha/N' if alpha else ''} = {L:.4g}, X~ = [1, X]"
         return 2.0 / L, how
-    T = np.asarray(T, dtype=np.float64)
+    X = np.ascontiguousarray(X)
+    T = np.ascontiguousarray(T, dtype=np.float64)
     w = [np.array(W, dtype=np.float64) for W in weights]
     shapes = [W.shape for W in w]
     sizes = [W.size for W in w]
@@ -1305,8 +1306,9 @@ def _largest_stable_learning_rate(
     def grad(flat: np.ndarray) -> np.ndarray:
         parts = np.split(flat, np.cumsum(sizes)[:-1])
         ws = [p.reshape(s) for p, s in zip(parts, shapes)]
-        with np.errstate(all="ignore"):
-            _, g = reference.loss_and_gradient(X, T, ws, activation, alpha)
+        # the C++ kernels in float64 whatever the backend (up to 100 full-data gradients; the
+        # reference computes the same quantity, only slower)
+        _, g = _core.loss_and_gradient(X, T, ws, _DEFAULT_THREADS, activation=activation, alpha=alpha)
         return np.concatenate([G.ravel() for G in g])
 
     w0 = np.concatenate([W.ravel() for W in w])
