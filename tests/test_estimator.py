@@ -70,7 +70,7 @@ def test_fit_returns_self_and_sets_fitted_attributes(backend, dtype):
 
 
 @pytest.mark.parametrize(
-    "labels", [np.array([3, 7]), np.array(["no", "yes"]), np.array([False, True]), np.array([-1.5, 2.0])]
+    "labels", [np.array([3, 7]), np.array(["no", "yes"]), np.array([False, True]), np.array([-1.0, 2.0])]
 )
 def test_any_two_labels(labels, backend):
     X, y01 = make_data(80, 3)
@@ -187,6 +187,7 @@ BAD_FIT_INPUT = {
     "one class": (np.zeros((4, 2)), np.zeros(4), ValueError, "only 1 class"),
     # (three classes train a softmax output since issue 5: tests/test_features.py)
     "continuous y": (np.zeros((6, 2)), np.linspace(0, 1, 6), ValueError, "Unknown label type: continuous"),
+    "two non-integer floats in y": (np.zeros((4, 2)), [0.5, 1.5, 0.5, 1.5], ValueError, "Unknown label type: continuous"),
     "unsortable y": (np.zeros((4, 2)), np.array([1, "a", 1, "a"], object), ValueError, "Unknown label type"),
     "0 samples": (np.zeros((0, 2)), np.zeros(0), ValueError, r"0 sample\(s\) \(shape=\(0, 2\)\)"),
     "0 features": (np.zeros((3, 0)), np.arange(3) % 2, ValueError, r"0 feature\(s\) \(shape=\(3, 0\)\)"),

@@ -181,3 +181,18 @@ def test_predicting_on_huge_rows_gives_the_exact_limit_on_both_backends(n_hidden
             np.testing.assert_array_equal(p[:4], (z_sign[:4] > 0).astype(dtype))
         np.testing.assert_array_equal(p[[4]], nn.predict_proba(X_huge[[4]])[:, 1])  # normal rows as before
     np.testing.assert_allclose(models[0].predict_proba(X_huge), models[1].predict_proba(X_huge), rtol=1e-5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_pandas_missing_values_are_a_value_error_naming_them(backend):
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame({"a": pd.array([1.0, 2.0, None, 4.0], dtype="Float64"), "b": [1.0, 2.0, 3.0, 4.0]})
+    nn = NeuralNetwork(n_hidden=(2,), max_iter=2, backend=backend)
+    for form in (X, X.astype(object)):
+        with pytest.raises(ValueError, match=r"missing values \(pandas.NA\)"):
+            nn.fit(form, [0, 1, 0, 1])
+    nn.fit(X.fillna(0.0), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="missing values"):
+        nn.predict(X)
+    with pytest.raises(TypeError, match="must hold numbers"):  # not a missing value: a wrong type
+        nn.fit(np.array([[1.0, {}], [2.0, 3.0]], dtype=object), [0, 1])

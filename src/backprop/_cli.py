@@ -7,7 +7,7 @@
 CSV files have a header row of column names and ``,`` as separator; they are read with
 Python's ``csv`` module and converted with numpy (the same code whether or not pandas is
 installed, so a file reads the same everywhere).  Every feature column must be numeric; the
-target column may hold any two labels (numbers or strings).  Errors are one line on stderr
+target column may hold two or more labels (integers or strings).  Errors are one line on stderr
 and exit status 1 (2 for a malformed command line).
 """
 
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fit", help="train a model on a CSV file and save it",
                        description="Train a NeuralNetwork on a CSV file (header row; numeric features) and save it as .npz.")
     p.add_argument("data", help="CSV file with a header row ('-' for standard input)")
-    p.add_argument("--target", required=True, help="name of the label column (two distinct values)")
+    p.add_argument("--target", required=True, help="name of the label column (two or more distinct labels)")
     p.add_argument("--features", help="comma-separated feature columns (default: every column but the target)")
     p.add_argument("--hidden", type=_hidden, default=(8, 3), metavar="N,N,...",
                    help="units of each hidden layer, e.g. 8,3; 'none' for logistic regression (default: 8,3)")

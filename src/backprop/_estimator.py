@@ -88,6 +88,8 @@ def _as_numeric_array(X: Any, name: str) -> np.ndarray:
         try:
             X = X.astype(np.float64)
         except TypeError as exc:  # e.g. a dict inside an object array
+            if any(type(v).__name__ == "NAType" for v in X.flat):  # pandas' missing value, pd.NA
+                raise ValueError(f"{name} contains missing values (pandas.NA); impute or drop them first") from None
             raise TypeError(f"{name} must hold numbers: {exc}") from None
         except ValueError as exc:  # e.g. a string that is not a number
             raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}: {exc}") from None
@@ -147,10 +149,10 @@ def _check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     k = classes.shape[0]
     if k == 1:
         raise ValueError(f"y has only 1 class ({classes[0]!r}); classification needs at least two classes")
-    if k > 2 and y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):
+    if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):  # scikit-learn's rule
         raise ValueError(
-            f"Unknown label type: continuous. y holds {k} distinct non-integer values, a regression "
-            "target; NeuralNetwork is a classifier"
+            f"Unknown label type: continuous. y holds non-integer values ({k} distinct), a regression "
+            "target; NeuralNetwork is a classifier (labels may be integers, strings or bools)"
         )
     return y, classes
 
