@@ -150,6 +150,16 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
     return s;
 }
 
+// Row stride of a block of activations with m_pad columns.  The gradient product walks down the
+// columns of a block (256 rows at one stride): with a stride of a multiple of 256 bytes (4 cache
+// lines) those rows fall into 16 or fewer of the 64 L1 sets and evict each other; one more cache
+// line per row spreads them over all sets.
+template <class T>
+idx activation_stride(idx m_pad) {
+    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
+    return m_pad % (4 * line) == 0 ? m_pad + line : m_pad;
+}
+
 // Rows of the first layer's z = x W^T + b (n rows, stride ldz) whose sum overflowed (some z not
 // finite: inf - inf = NaN, or an infinity of possibly the wrong sign) are recomputed as
 // s ((x / s) W^T + b / s) in double, s a power of two near max |x| (exact scaling): the sum
@@ -260,13 +270,14 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // place (no gather), as the reference does.
     const std::int64_t* const order = n_batches > 1 ? o.order : nullptr;
 
-    std::vector<idx> m_pad(L), grad_offset(L);
+    std::vector<idx> m_pad(L), ld(L), grad_offset(L);
     idx grad_size = 0, act_size = 0;
     for (idx l = 0; l < L; ++l) {
         m_pad[l] = round_up(s.m[l], VW);
+        ld[l] = activation_stride<T>(m_pad[l]);
         grad_offset[l] = grad_size;
         grad_size += (s.k[l] + 1) * m_pad[l];
-        act_size += kBlock * m_pad[l];
+        act_size += kBlock * ld[l];
     }
     // Features so large that a first-layer sum might overflow (only |x| beyond sqrt of the largest
     // value can get there with weights of sane size): the first layer then takes the checked path.
@@ -294,7 +305,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     Buffer<T> work(n_work * act_size);
     auto act_of = [&](idx w, idx l) {
         T* p = work.get() + w * act_size;
-        for (idx j = 0; j < l; ++j) p += kBlock * m_pad[j];
+        for (idx j = 0; j < l; ++j) p += kBlock * ld[j];
         return p;
     };
     // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
@@ -355,46 +366,46 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         }
         idx lda = d;
         for (idx l = 0; l < L; ++l) {
-            T* a = act_of(w, l) + r0 * m_pad[l];
+            T* a = act_of(w, l) + r0 * ld[l];
             const Act act = l < L - 1 ? o.act : (softmax ? Act::identity : Act::sigmoid);
             if (l == 0 && huge_inputs) {  // z first, to find and redo the rows whose sums overflowed
-                dense_forward(Act::identity, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
-                fix_overflowed_rows(rows, a_prev, lda, W[0], d, s.m[0], a, m_pad[0]);
-                act_rows(act, rows, a, m_pad[0], s.m[0]);
+                dense_forward(Act::identity, rows, a_prev, lda, packed[l].fwd, a, ld[l]);
+                fix_overflowed_rows(rows, a_prev, lda, W[0], d, s.m[0], a, ld[0]);
+                act_rows(act, rows, a, ld[0], s.m[0]);
             } else {
-                dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, m_pad[l]);
+                dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, ld[l]);
             }
             a_prev = a;
-            lda = m_pad[l];
+            lda = ld[l];
         }
-        T* out = act_of(w, L - 1) + r0 * m_pad[L - 1];
+        T* out = act_of(w, L - 1) + r0 * ld[L - 1];
         T* tmp = loss_tmp.get() + t * std::max<idx>(kBlock, 64 * n_out);
         if (softmax) {
-            softmax_rows(rows, out, m_pad[L - 1], n_out, tmp);
+            softmax_rows(rows, out, ld[L - 1], n_out, tmp);
             for (idx q = 0; q < rows; q += kLossRows)
                 loss_part[(g0 + q) / kLossRows] = softmax_log_loss_sum(
-                    std::min(kLossRows, rows - q), n_out, out + q * m_pad[L - 1], m_pad[L - 1], yb + q * ldy, ldy, tmp);
-            softmax_log_loss_backward(rows, n_out, out, m_pad[L - 1], yb, ldy);
+                    std::min(kLossRows, rows - q), n_out, out + q * ld[L - 1], ld[L - 1], yb + q * ldy, ldy, tmp);
+            softmax_log_loss_backward(rows, n_out, out, ld[L - 1], yb, ldy);
         } else {
             for (idx q = 0; q < rows; q += kLossRows)
                 loss_part[(g0 + q) / kLossRows] =
-                    binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * m_pad[L - 1], m_pad[L - 1], yb + q, tmp);
-            binary_log_loss_backward(rows, out, m_pad[L - 1], yb, out, m_pad[L - 1]);
+                    binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * ld[L - 1], ld[L - 1], yb + q, tmp);
+            binary_log_loss_backward(rows, out, ld[L - 1], yb, out, ld[L - 1]);
         }
     };
     // delta_{l-1} = (delta_l W_l[:, 1:]) * f'(z_{l-1}), rows [r0, r0 + rows), in place.
     auto delta_rows = [&](idx w, idx l, idx r0, idx rows) {
-        T* a_prev = act_of(w, l - 1) + r0 * m_pad[l - 1];
-        dense_backward_delta(o.act, rows, act_of(w, l) + r0 * m_pad[l], m_pad[l], packed[l].bwd, a_prev, a_prev,
-                             m_pad[l - 1]);
+        T* a_prev = act_of(w, l - 1) + r0 * ld[l - 1];
+        dense_backward_delta(o.act, rows, act_of(w, l) + r0 * ld[l], ld[l], packed[l].bwd, a_prev, a_prev,
+                             ld[l - 1]);
     };
     // G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
     auto grad_block = [&](const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0,
                           idx p1, idx c0, idx c1, bool bias) {
         const T* A = l > 0 ? act_of(w, l - 1) : ord ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
-        const idx lda = l == 0 ? d : m_pad[l - 1];
+        const idx lda = l == 0 ? d : ld[l - 1];
         T* G = grads.get() + part * grad_size + grad_offset[l];
-        dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), m_pad[l], G, m_pad[l], p0, p1, c0, c1, bias);
+        dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), ld[l], G, m_pad[l], p0, p1, c0, c1, bias);
     };
 
     // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and batches,
