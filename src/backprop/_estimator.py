@@ -98,6 +98,15 @@ def _as_numeric_array(X: Any, name: str) -> np.ndarray:
     return X
 
 
+def _all_finite(X: np.ndarray) -> bool:
+    """No NaN and no infinity in X, without a temporary the size of X (a fit's peak memory would
+    otherwise grow by a bool per value): min and max propagate NaN and expose an infinity."""
+    if X.size == 0:
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
 def _check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
     """Validate ``X`` and return it as a 2-D C-contiguous, finite float32/float64 array.
 
@@ -114,7 +123,7 @@ def _check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
                 " or array.reshape(1, -1) if it contains a single sample."
             )
         raise ValueError(f"{name} must be 2-D, got an array of shape {X.shape}.{hint}")
-    if X.dtype.kind == "f" and X.size and not np.isfinite(X).all():
+    if X.dtype.kind == "f" and not _all_finite(X):
         raise ValueError(f"{name} contains NaN or infinity")
     if dtype is None:
         dtype = X.dtype.newbyteorder("=") if X.dtype.type in (np.float32, np.float64) else np.float64
@@ -122,7 +131,7 @@ def _check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
     if X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize:
         with np.errstate(over="ignore"):
             X = np.ascontiguousarray(X, dtype=dtype)
-        if X.size and not np.isfinite(X).all():
+        if not _all_finite(X):
             raise ValueError(f"{name} has values too large for {dtype} (the model works in {dtype})")
         return X
     return np.ascontiguousarray(X, dtype=dtype)
