@@ -112,16 +112,17 @@ template <class T>
 struct PackedLayer {
     Buffer<T> fwd_data, fwd_init, bwd_data;
     PackedPanels<T> fwd, bwd;
-    PackedLayer(idx k, idx m)
+    bool has_bwd;  // the first layer needs no delta product (nobody needs dJ/dX): no bwd copy
+    PackedLayer(idx k, idx m, bool need_bwd = true)
         : fwd_data(PackedPanels<T>::size(k, m)), fwd_init(round_up(m, simd<T>::width)),
-          bwd_data(PackedPanels<T>::size(m, k)) {
+          bwd_data(need_bwd ? PackedPanels<T>::size(m, k) : 0), has_bwd(need_bwd) {
         fwd.data = fwd_data.get();
         fwd.init = fwd_init.get();
-        bwd.data = bwd_data.get();
+        bwd.data = need_bwd ? bwd_data.get() : nullptr;
     }
     void pack(const T* W, idx k, idx m) {
         pack_forward(W, m, k, fwd);
-        pack_backward(W, m, k, bwd);
+        if (has_bwd) pack_backward(W, m, k, bwd);
     }
 };
 
@@ -296,7 +297,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     std::vector<PackedLayer<T>> packed;
     packed.reserve(static_cast<std::size_t>(L));
     for (idx l = 0; l < L; ++l) {
-        packed.emplace_back(s.k[l], s.m[l]);
+        packed.emplace_back(s.k[l], s.m[l], /*need_bwd=*/l > 0);
         packed.back().pack(W[l], s.k[l], s.m[l]);
     }
     Buffer<T> grads(max_parts * grad_size);
@@ -561,7 +562,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                             packed[l].fwd.init[j] = w;
                         } else {
                             packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
-                            packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
+                            if (l > 0) packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
                         }
                     }
                 };
