@@ -915,9 +915,12 @@ class NeuralNetwork:
             return go_on
 
         hook = on_epoch if (callback is not None or verbose or opts["early_stopping"]) else None
-        # One backend call runs every epoch (the hook does the per-epoch work inside it); with
-        # shuffling, calls of up to 32 MB of row orders (one permutation per epoch, drawn in order).
-        chunk = max(1, (1 << 22) // n_train) if shuffle else max(max_iter, 1)
+        # One backend call runs every epoch (the hook does the per-epoch work inside it).  With
+        # shuffling, each call takes the row orders of several epochs (one permutation per epoch,
+        # drawn in order), at most a twentieth of X's size or 1 MB: a fit's memory stays bounded
+        # by the data, whatever max_iter.
+        order_bytes = max(X.nbytes // 20, 1 << 20)
+        chunk = max(1, order_bytes // (8 * n_train)) if shuffle else max(max_iter, 1)
         while epochs < max_iter:
             m = min(chunk, max_iter - epochs)
             order = np.stack([rng.permutation(n_train) for _ in range(m)]).astype(np.int64) if shuffle else None
