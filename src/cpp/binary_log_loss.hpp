@@ -14,6 +14,19 @@
 
 namespace backprop {
 
+// -sum_i log(tmp[i]) for n positive values, overwriting tmp with the logs; accumulated in double
+// as eight interleaved partial sums in a fixed order (deterministic, and vectorisable).
+template <class T>
+double neg_sum_of_logs(idx n, T* __restrict tmp) {
+    log_inplace(tmp, n);
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    idx i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; ++j) s[j] += static_cast<double>(tmp[i + j]);
+    for (int j = 0; i < n; ++i, ++j) s[j] += static_cast<double>(tmp[i]);
+    return -(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+}
+
 // Returns sum_i log(y_i ? p_i : 1 - p_i) (negated, not divided by n), accumulated in double.
 // p has stride ldp.  tmp must hold n values.
 template <class T>
@@ -28,14 +41,7 @@ double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __res
         tmp[i] = y[i] != T(0) ? q : T(1) - q;
     }
     if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
-    log_inplace(tmp, n);
-    // Eight interleaved partial sums in a fixed order (deterministic, and vectorisable).
-    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    idx i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) s[j] += static_cast<double>(tmp[i + j]);
-    for (int j = 0; i < n; ++i, ++j) s[j] += static_cast<double>(tmp[i]);
-    return -(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
+    return neg_sum_of_logs(n, tmp);
 }
 
 // delta[i] = p[i] - y[i]  (delta and p have strides ldd and ldp; delta may overwrite p).
@@ -65,13 +71,7 @@ double softmax_log_loss_sum(idx n, idx m, const T* __restrict P, idx ldp, const 
         tmp[i] = s;
     }
     if (nan) return std::numeric_limits<double>::quiet_NaN();
-    log_inplace(tmp, n);
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    idx i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; ++j) acc[j] += static_cast<double>(tmp[i + j]);
-    for (int j = 0; i < n; ++i, ++j) acc[j] += static_cast<double>(tmp[i]);
-    return -(((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+    return neg_sum_of_logs(n, tmp);
 }
 
 template <class T>

@@ -149,12 +149,6 @@ void dense_forward(Act act, idx n, const T* a_prev, idx lda, const PackedPanels<
     }
 }
 
-// The article's layer: a = sigmoid(a_prev W[:, 1:]^T + W[:, 0]).
-template <class T>
-void dense_sigmoid_forward(idx n, const T* a_prev, idx lda, const PackedPanels<T>& Wf, T* a, idx lda_out) {
-    dense_forward<T, Act::sigmoid>(n, a_prev, lda, Wf, a, lda_out);
-}
-
 // delta_prev = (delta W[:, 1:]) * f'(z_prev) for n rows, f' written through a_prev = f(z_prev)
 // (sigmoid: a_prev (1 - a_prev)); Wb = pack_backward(W).  a_prev and delta_prev share the padded
 // row length ld, and may be the same buffer (delta_prev then overwrites a_prev in place: each
@@ -178,12 +172,6 @@ void dense_backward_delta(Act act, idx n, const T* delta, idx ldd, const PackedP
         case Act::relu: dense_backward_delta<T, Act::relu>(n, delta, ldd, Wb, a_prev, delta_prev, ld); break;
         case Act::identity: dense_backward_delta<T, Act::identity>(n, delta, ldd, Wb, a_prev, delta_prev, ld); break;
     }
-}
-
-template <class T>
-void dense_sigmoid_backward_delta(idx n, const T* delta, idx ldd, const PackedPanels<T>& Wb, const T* a_prev,
-                                  T* delta_prev, idx ld) {
-    dense_backward_delta<T, Act::sigmoid>(n, delta, ldd, Wb, a_prev, delta_prev, ld);
 }
 
 // Softmax over the first m values of each of n padded rows, in place:

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <type_traits>
 
 #include "simd.hpp"
@@ -135,13 +136,19 @@ BACKPROP_GROUP_CMP(greater, >)
 BACKPROP_GROUP_CMP(greater_equal, >=)
 #undef BACKPROP_GROUP_CMP
 
-// Polynomial sum_k c[k] r^k by Horner's rule, highest degree first in c.
-template <class G, class T, std::size_t K>
-inline __attribute__((always_inline)) G horner(const G& r, const T (&c)[K]) {
+// Polynomial in r by Horner's rule over the first K coefficients of c, highest degree first.
+template <std::size_t K, class G, class T>
+inline __attribute__((always_inline)) G horner_first(const G& r, const T* c) {
     G p = splat<G>(c[0]);
 #pragma GCC unroll 16
     for (std::size_t k = 1; k < K; ++k) p = p * r + splat<G>(c[k]);
     return p;
+}
+
+// Polynomial sum_k c[k] r^k by Horner's rule, highest degree first in c.
+template <class G, class T, std::size_t K>
+inline __attribute__((always_inline)) G horner(const G& r, const T (&c)[K]) {
+    return horner_first<K>(r, c);
 }
 
 // Taylor coefficients of exp, 1/k!, highest degree first: degree 13 (double), 7 (float).
@@ -156,6 +163,27 @@ constexpr double kLogCoef64[] = {1.0 / 21.0, 1.0 / 19.0, 1.0 / 17.0, 1.0 / 15.0,
                                  1.0 / 9.0,  1.0 / 7.0,  1.0 / 5.0,  1.0 / 3.0,  1.0};
 constexpr float kLogCoef32[] = {1.0f / 9.0f, 1.0f / 7.0f, 1.0f / 5.0f, 1.0f / 3.0f, 1.0f};
 
+// Cody-Waite range reduction x = n ln2 + r, |r| <= ln2 / 2: n as a float and as an integer.
+template <class T, int N>
+struct ln2_reduction {
+    group<typename math_vec<T>::V, N> n, r;
+    group<typename math_vec<T>::I, N> ni;
+};
+
+template <class T, int N>
+inline __attribute__((always_inline)) ln2_reduction<T, N> reduce_ln2(const group<typename math_vec<T>::V, N>& x) {
+    using F = fp_traits<T>;
+    using I = typename math_vec<T>::I;
+    using GV = group<typename math_vec<T>::V, N>;
+    const GV shifter = splat<GV>(F::shifter);
+    const GV t = x * splat<GV>(F::log2e) + shifter;
+    ln2_reduction<T, N> out;
+    out.n = t - shifter;                                                                  // round(x / ln 2)
+    out.ni = reinterpret<I>(t) - reinterpret<I>(shifter);
+    out.r = (x - out.n * splat<GV>(F::ln2_hi)) - out.n * splat<GV>(F::ln2_lo);  // |r| <= ln2 / 2
+    return out;
+}
+
 // exp(x) lane by lane for x <= 0 (the only arguments sigmoid needs); 0 below the underflow limit.
 template <class T, int N>
 inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> exp_nonpositive(
@@ -168,11 +196,7 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> exp_nonp
     const GV lower = splat<GV>(F::exp_underflow);
     const GI under = less<I>(x, lower);
     const GV xc = select(under, lower, x);
-    const GV shifter = splat<GV>(F::shifter);
-    const GV t = xc * splat<GV>(F::log2e) + shifter;
-    const GV n = t - shifter;                                                  // round(x / ln 2)
-    const GI ni = reinterpret<I>(t) - reinterpret<I>(shifter);
-    const GV r = (xc - n * splat<GV>(F::ln2_hi)) - n * splat<GV>(F::ln2_lo);  // |r| <= ln2 / 2
+    const auto [n, r, ni] = reduce_ln2<T>(xc);
     GV p;
     if constexpr (sizeof(T) == 8) p = horner(r, kExpCoef64);
     else p = horner(r, kExpCoef32);
@@ -202,15 +226,6 @@ inline __attribute__((always_inline)) typename math_vec<T>::V sigmoid_vec(typena
     return sigmoid_group<T, 1>(group<typename math_vec<T>::V, 1>{{z}}).x[0];
 }
 
-// Taylor coefficients of expm1(r) / r = sum_k r^k / (k + 1)!, highest degree first (the exp
-// coefficients without the constant term).
-constexpr double kExpm1Coef64[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                   1.0 / 362880.0,     1.0 / 40320.0,     1.0 / 5040.0,      1.0 / 720.0,
-                                   1.0 / 120.0,        1.0 / 24.0,        1.0 / 6.0,         0.5,
-                                   1.0};
-constexpr float kExpm1Coef32[] = {1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
-                                  1.0f / 6.0f,    0.5f,          1.0f};
-
 // tanh(z) lane by lane, odd and accurate to a few ulps relative for every z (tiny z included):
 // with q = expm1(-2|z|) in (-1, 0],  tanh|z| = -q / (2 + q).  expm1(x) = 2^n (1 + q_r) - 1 with
 // x = n ln2 + r and q_r = expm1(r) = r (1 + r/2 + ...), so no 1 - e cancellation for small |z|;
@@ -229,14 +244,11 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> tanh_gro
     const GV lower = splat<GV>(sizeof(T) == 8 ? T(-44) : T(-20));
     GV x = select(neg, z + z, zero - (z + z));  // -2|z|
     x = select(less<I>(x, lower), lower, x);
-    const GV shifter = splat<GV>(F::shifter);
-    const GV t = x * splat<GV>(F::log2e) + shifter;
-    const GV n = t - shifter;
-    const GI ni = reinterpret<I>(t) - reinterpret<I>(shifter);
-    const GV r = (x - n * splat<GV>(F::ln2_hi)) - n * splat<GV>(F::ln2_lo);
+    const auto [n, r, ni] = reduce_ln2<T>(x);
+    // expm1(r) / r = sum_k r^k / (k + 1)!: the exp coefficients without the constant term
     GV qr;
-    if constexpr (sizeof(T) == 8) qr = r * horner(r, kExpm1Coef64);
-    else qr = r * horner(r, kExpm1Coef32);
+    if constexpr (sizeof(T) == 8) qr = r * horner_first<std::size(kExpCoef64) - 1>(r, kExpCoef64);
+    else qr = r * horner_first<std::size(kExpCoef32) - 1>(r, kExpCoef32);
     const GV s = reinterpret<V>((ni + splat<GI>(F::exponent_bias)) << splat<GI>(F::mantissa_bits));  // 2^n
     const GV q = s * qr + (s - splat<GV>(1));
     const GV th = (zero - q) / (splat<GV>(2) + q);  // tanh|z| >= 0
