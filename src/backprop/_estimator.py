@@ -900,14 +900,14 @@ class NeuralNetwork:
                     go_on = False
             if callback is not None:
                 curve_buf[prev_len + len(live) - 1] = loss
-                self.loss_curve_ = curve_buf[: prev_len + len(live)]
+                validation = None
                 if opts["early_stopping"]:
                     score_buf[len(prev_scores) + len(scores) - 1] = scores[-1]
-                    self.validation_scores_ = score_buf[: len(prev_scores) + len(scores)]
-                else:
-                    self.validation_scores_ = None
-                self.n_iter_ = previous_n_iter + len(live)
-                self.weights_, self.classes_, self.n_features_in_ = weights, classes, X.shape[1]
+                    validation = score_buf[: len(prev_scores) + len(scores)]
+                self._publish(
+                    weights, classes, X.shape[1], curve_buf[: prev_len + len(live)], validation,
+                    previous_n_iter + len(live),
+                )
                 if callback(self, previous_n_iter + len(live), float(loss)) is False:
                     go_on = False
             if verbose:
@@ -944,24 +944,20 @@ class NeuralNetwork:
         if best_weights is not None:
             for W, B in zip(weights, best_weights):  # early stopping ends with the best epoch's weights
                 W[...] = B
-        self._publish(weights, classes, X.shape[1], curves, previous_curve, scores, previous_scores, previous_n_iter + epochs, opts)
+        all_losses = loss_curve  # the curve of this fit, after those of the fits it continues
+        if previous_curve is not None:
+            all_losses = np.concatenate([np.asarray(previous_curve, dtype=X.dtype), loss_curve])
+        validation = np.concatenate([prev_scores, np.asarray(scores, dtype=np.float64)]) if opts["early_stopping"] else None
+        self._publish(weights, classes, X.shape[1], all_losses, validation, previous_n_iter + epochs)
         self._solver_state, self._counters, self._solver_key = state, counters, key
         if solver == "gd" and not shuffle and not incremental and len(loss_curve) >= _GUARD_MIN_ITER:
             return X, T, final_weights, lr, opts, loss_curve
         return None
 
-    def _publish(self, weights, classes, n_features, curves, previous_curve, scores, previous_scores, n_iter, opts) -> None:
-        """Sets the fitted attributes from the training loop's current state."""
-        dtype = weights[0].dtype
-        curve = np.concatenate(curves) if curves else np.empty(0, dtype=dtype)
-        if previous_curve is not None:
-            curve = np.concatenate([np.asarray(previous_curve, dtype=dtype), curve])
-        self.loss_curve_ = curve
-        if opts["early_stopping"]:
-            s = np.asarray(scores, dtype=np.float64)
-            self.validation_scores_ = s if previous_scores is None else np.concatenate([previous_scores, s])
-        else:
-            self.validation_scores_ = None
+    def _publish(self, weights, classes, n_features, loss_curve, validation_scores, n_iter) -> None:
+        """Sets the fitted attributes (during training for the callback, and at its end)."""
+        self.loss_curve_ = loss_curve
+        self.validation_scores_ = validation_scores
         self.n_iter_ = int(n_iter)
         self.weights_ = weights
         self.classes_ = classes
@@ -1219,12 +1215,8 @@ def _scaled_first_layer(X: np.ndarray, W1: np.ndarray, kind: str = "sigmoid") ->
     (tanh: +-1; relu and identity may give inf, which the caller reports).  ``kind="softmax"``
     computes ``softmax(s t)`` as ``exp(s (t - max t))`` normalised: exponents <= 0, no inf - inf.
     """
-    X = X.astype(np.float64)
-    _, e = np.frexp(np.maximum(np.abs(X).max(axis=1), 1.0))  # max |x| < 2**e
-    s = np.ldexp(1.0, e - 1)[:, None]  # |x / s| < 2, and s <= 2**1023 stays finite
-    W = W1.astype(np.float64)
+    t, s = reference.scaled_logits(X, W1)
     with np.errstate(over="ignore", under="ignore"):
-        t = (X / s) @ W[:, 1:].T + W[:, 0] / s
         if kind == "softmax":
             e = np.exp((t - t.max(axis=1, keepdims=True)) * s)
             return np.ascontiguousarray(e / e.sum(axis=1, keepdims=True), dtype=W1.dtype)

@@ -65,6 +65,7 @@ __all__ = [
     "binary_log_loss_backward",
     "network_forward",
     "first_layer_logits",
+    "scaled_logits",
     "network_backward",
     "gradient_descent_step",
     "momentum_step",
@@ -424,13 +425,37 @@ def first_layer_logits(X: Array, W: Array) -> Array:
         z = X @ W[:, 1:].T + W[:, 0]
     bad = ~np.isfinite(z).all(axis=1)
     if bad.any():
-        Xb = X[bad].astype(np.float64)
-        _, e = np.frexp(np.maximum(np.abs(Xb).max(axis=1), 1.0))  # max |x| < 2**e
-        s = np.ldexp(1.0, e - 1)[:, None]  # |x / s| < 2
-        Wd = W.astype(np.float64)
+        t, s = scaled_logits(X[bad], W)
         with np.errstate(over="ignore"):
-            z[bad] = (((Xb / s) @ Wd[:, 1:].T + Wd[:, 0] / s) * s).astype(z.dtype)
+            z[bad] = (t * s).astype(z.dtype)
     return z
+
+
+def scaled_logits(X: Array, W: Array) -> Tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(t, s)`` with ``z = s t`` the first layer's logits, computed without overflow inside the sums.
+
+    Each row is divided by a power of two ``s`` with ``max |x| / 2 < s`` (exact, and ``s`` itself
+    stays finite), so ``t = (x / s) W[:, 1:]^T + b / s`` stays finite; only ``s t`` may round to an
+    infinity, of the right sign.  In float64 whatever the input dtype.  Used by
+    :func:`first_layer_logits` and by the estimator's prediction of such rows.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    W : ndarray of shape (m, d + 1)
+
+    Returns
+    -------
+    t : ndarray of shape (n, m)
+    s : ndarray of shape (n, 1)
+    """
+    X = X.astype(np.float64)
+    _, e = np.frexp(np.maximum(np.abs(X).max(axis=1), 1.0))  # max |x| < 2**e
+    s = np.ldexp(1.0, e - 1)[:, None]  # |x / s| < 2
+    Wd = W.astype(np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        t = (X / s) @ Wd[:, 1:].T + Wd[:, 0] / s
+    return t, s
 
 
 def network_backward(
