@@ -1169,21 +1169,23 @@ def plan(cfg, contenders, per_cell):
                         (f"train ({w['key']}) {c} {dtype}", [task]))
                 else:
                     (late_groups if w.get("solver") else groups).setdefault(GROUP_OF[c], []).append(task)
+    only = cfg.get("only")  # --workloads: None runs everything
     for c in INFER_CONTENDERS:
-        if c not in contenders:
+        if c not in contenders or (only and not only & {"d", "e"}):
             continue
         tasks = []
         for dtype in DTYPES:
-            tasks.append(dict(type="infer", workload="d", contender=c, dtype=dtype, n=inf["n"], d=inf["d"],
-                              hidden=inf["hidden"], repeats=inf["repeats"]))
-            for rows in lat["rows"]:
+            if not only or "d" in only:
+                tasks.append(dict(type="infer", workload="d", contender=c, dtype=dtype, n=inf["n"], d=inf["d"],
+                                  hidden=inf["hidden"], repeats=inf["repeats"]))
+            for rows in (lat["rows"] if not only or "e" in only else []):
                 tasks.append(dict(type="latency", workload=f"e{rows}", contender=c, dtype=dtype, rows=rows,
                                   d=lat["d"], hidden=lat["hidden"], samples=lat["samples"], sample_s=lat["sample_s"]))
         if per_cell:
             invocations.append((f"inference + latency {c}", tasks))
         else:
             groups.setdefault(GROUP_OF[c], []).extend(tasks)
-    if "cpp" in contenders:
+    if "cpp" in contenders and not only:
         sc = dict(type="scaling", **cfg["scaling"])
         if per_cell:
             invocations.append(("scaling (C++)", [sc]))
@@ -1279,9 +1281,11 @@ def assemble(cfg, results, peaks):
 def workload_rows(cfg):
     """[(key, label, kind)] in table order (by key: (a)-(c) training, (d) inference, (e) latency, (f) Adam)."""
     out = [(w["key"], train_label(w), "train") for w in cfg["train"]]
+    only = cfg.get("only")
     inf = cfg["infer"]
-    out.append(("d", f"(d) predict_proba {inf['n']:,}x{inf['d']}", "infer"))
-    for rows in cfg["latency"]["rows"]:
+    if not only or "d" in only:
+        out.append(("d", f"(d) predict_proba {inf['n']:,}x{inf['d']}", "infer"))
+    for rows in (cfg["latency"]["rows"] if not only or "e" in only else []):
         out.append((f"e{rows}", f"(e) latency {rows} row{'s' if rows > 1 else ''} per call", "latency"))
     return sorted(out, key=lambda r: (r[0][0], len(r[0]), r[0]))
 
@@ -1680,6 +1684,9 @@ def main(argv=None):
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--contenders", default=None,
                     help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all that are installed)")
+    ap.add_argument("--workloads", default=None, metavar="KEYS",
+                    help="comma-separated subset of the rows a,b,c,d,e,f (d: inference, e: latency; default: all, "
+                         "plus the scaling grid, which runs only when no subset is given)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads of every contender (default: all cores; C++ n_threads, BLAS, torch)")
     ap.add_argument("--budget", type=float, default=None,
@@ -1713,6 +1720,13 @@ def main(argv=None):
         N_THREADS = CPP_THREADS = args.threads
     mode = "smoke" if args.smoke else ("quick" if args.quick else "full")
     cfg = make_config(mode)
+    if args.workloads:
+        keys = {k.strip() for k in args.workloads.split(",")}
+        bad = keys - {"a", "b", "c", "d", "e", "f"}
+        if bad:
+            ap.error(f"unknown workloads {sorted(bad)}; choose from a,b,c,d,e,f")
+        cfg["train"] = [w for w in cfg["train"] if w["key"] in keys]
+        cfg["only"] = keys
     budget = args.budget if args.budget is not None else cfg["budget"]
     deadline = time.time() + budget if budget else None
     notes = []
@@ -1801,7 +1815,7 @@ def main(argv=None):
     text += "\nwrote " + ", ".join(str(f) for f in files) + (f" ({png_note})" if png_note else "")
     print(text)
     doc = dict(meta=meta, workloads=dict(train=cfg["train"], infer=cfg["infer"], latency=cfg["latency"],
-                                         scaling=cfg["scaling"]),
+                                         scaling=cfg["scaling"], only=sorted(cfg["only"]) if cfg.get("only") else None),
                peak=peak, rows=rows, scaling=scaling, targets=targets_block(rows, peak))
     (out / f"suite_{mode}.json").write_text(json.dumps(doc, indent=1, default=str))
     (out / f"suite_{mode}.txt").write_text(text + "\n")

@@ -146,3 +146,22 @@ def test_scaling_tables_and_outputs(smoke):
     assert {e["iters"] for e in sc["by_iter"]} == set(doc["workloads"]["scaling"]["iters"])
     assert (out / "suite_smoke.txt").exists()
     assert (out / "suite_smoke.png").exists() == _installed("matplotlib")
+
+
+def test_workloads_option_runs_only_the_rows_asked_for(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SUITE), "--smoke", "--workloads", "a,e", "--contenders", "cpp,numpy",
+         "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "suite_smoke.json").read_text())
+    assert {r["workload"] for r in doc["rows"]} == {"a", "e1", "e32"}
+    assert all(r["status"] == "ok" for r in doc["rows"]), [r for r in doc["rows"] if r["status"] != "ok"]
+    assert doc["scaling"] is None
+    assert "(a) article" in proc.stdout and "(b) medium" not in proc.stdout
+    bad = subprocess.run([sys.executable, str(SUITE), "--smoke", "--workloads", "z", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "unknown workloads" in bad.stderr

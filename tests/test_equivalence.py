@@ -44,8 +44,9 @@ def test_training_matches_reference(n, d, n_hidden, iters, dtype):
     assert_close(_core.predict_proba(X, w_cpp, 2), reference.predict_proba(X, w_ref), dtype, "probabilities")
 
 
-# Wider layers and more samples: the k-sliced products (k > 128), several blocks, and the
-# cooperative schedule (one gradient accumulator shared by all threads).
+# Wider layers and more samples: the k-sliced products (k > 256: the 300-unit layer feeding the
+# output, and the 300 features of SHAPES), several blocks, and the cooperative schedule (one
+# gradient accumulator shared by all threads).
 BIG_SHAPES = [(2100, 150, (200, 130)), (1500, 40, (300,))]
 
 

@@ -105,7 +105,7 @@ struct PackedPanels {
     idx panel_width(idx c0) const { return std::min<idx>(2 * W, round_up(m - c0, W)); }
 };
 
-constexpr idx kSliceK = 128;  // k per cache slice: a 2W-wide slice of B stays in L1
+constexpr idx kSliceK = 256;  // k per cache slice: a 2W-wide slice of B (16 KB with AVX2) stays in L1
 
 // C (rows x round_up(m, W), padded rows of ld ldc) = epi(init + A B), all panels.  k is cut
 // into slices of kSliceK so that the B slice stays in L1 and the A rows in L2; partial sums
@@ -163,6 +163,9 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[r][v] = vload<V>(G + r * ldg + v * W);
     for (idx i = 0; i < rows; ++i) {
+        // D's rows are a stride apart (one cache line of them per step): fetch 8 steps ahead,
+        // which the hardware prefetcher does not do well enough (wide f32: +3 %, medium: +8 %)
+        __builtin_prefetch(D + std::min(i + 8, rows - 1) * ldd);
         V d[NV];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) d[v] = vload<V>(D + i * ldd + v * W);
