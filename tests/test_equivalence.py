@@ -45,9 +45,11 @@ def test_training_matches_reference(n, d, n_hidden, iters, dtype):
 
 
 # Wider layers and more samples: the k-sliced products (k > 256: the 300-unit layer feeding the
-# output, and the 300 features of SHAPES), several blocks, and the cooperative schedule (one
-# gradient accumulator shared by all threads).
-BIG_SHAPES = [(2100, 150, (200, 130)), (1500, 40, (300,))]
+# output, and the 300 features of SHAPES), several blocks, the cooperative schedule (one
+# gradient accumulator shared by all threads), and the gradient product that packs delta's
+# columns first (>= 192 inputs read a block of delta larger than L1: 200 features into 136 or 40
+# units, 136 in two packed chunks in float64, a last block of 160 rows).
+BIG_SHAPES = [(2100, 150, (200, 130)), (1500, 40, (300,)), (4000, 200, (136,)), (4096, 200, (40,))]
 
 
 @pytest.mark.parametrize("iters", [1, 10])
@@ -68,7 +70,8 @@ def test_loss_curve_is_recorded_before_each_update(dtype):
 
 
 @pytest.mark.parametrize(
-    "n, d, n_hidden", [(1, 9, (8, 3)), (255, 9, (8, 3)), (257, 9, (8, 3)), (4000, 9, (8, 3)), (1300, 150, (140,))]
+    "n, d, n_hidden",
+    [(1, 9, (8, 3)), (255, 9, (8, 3)), (257, 9, (8, 3)), (4000, 9, (8, 3)), (1300, 150, (140,)), (4000, 200, (136,))],
 )
 def test_results_are_bitwise_identical_for_any_thread_count(n, d, n_hidden, dtype):
     X, y = make_data(n, d, dtype, seed=5)

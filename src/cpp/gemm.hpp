@@ -20,6 +20,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
+#include <new>
 
 #include "simd.hpp"
 
@@ -184,17 +186,25 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
 
 // G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
 // Input tiles outside, output panels inside: the tile's columns of A stay in L1 while D's
-// panels stream from L2.
+// panels stream from L2.  D is either row-major (ldd > 0: D[i, c] at D[i * ldd + c]) or packed
+// (ldd == 0: panel c0 + 2W q holds rows x pw values at D + rows * 2W q, rows pw apart).
 template <class T, int MR>
 inline void gemm_tn_row_tile(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx c0, idx c1) {
     constexpr int W = simd<T>::width;
     idx c = c0;
-    for (; c + 2 * W <= c1; c += 2 * W) gemm_tn_tile<T, MR, 2>(rows, A, lda, D + c, ldd, G + c, ldg);
-    if (c < c1) gemm_tn_tile<T, MR, 1>(rows, A, lda, D + c, ldd, G + c, ldg);
+    for (; c + 2 * W <= c1; c += 2 * W) {
+        if (ldd) gemm_tn_tile<T, MR, 2>(rows, A, lda, D + c, ldd, G + c, ldg);
+        else gemm_tn_tile<T, MR, 2>(rows, A, lda, D + rows * (c - c0), 2 * W, G + c, ldg);
+    }
+    if (c < c1) {
+        if (ldd) gemm_tn_tile<T, MR, 1>(rows, A, lda, D + c, ldd, G + c, ldg);
+        else gemm_tn_tile<T, MR, 1>(rows, A, lda, D + rows * (c - c0), W, G + c, ldg);
+    }
 }
 
 template <class T>
-void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1) {
+void gemm_tn_acc_panels(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0,
+                        idx c1) {
     constexpr int MR = kTileRows2;
     idx p = p0;
     for (; p + MR <= p1; p += MR) gemm_tn_row_tile<T, MR>(rows, A + p, lda, D, ldd, G + p * ldg, ldg, c0, c1);
@@ -209,6 +219,45 @@ void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx l
         case 2: gemm_tn_row_tile<T, 2>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
         case 1: gemm_tn_row_tile<T, 1>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
         default: break;
+    }
+}
+
+// Bytes of D per packed chunk in gemm_tn_acc (half of a 512 KB L2), and the fewest inputs (rows
+// of G, each reading the whole chunk) for which the copy pays.
+constexpr idx kTnPackBytes = 256 * 1024;
+constexpr idx kTnPackMinInputs = 192;
+
+// G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
+// D's columns are first copied, kTnPackBytes at a time, into contiguous panels (rows x NR
+// each): the tiles then stream their D panel sequentially instead of one cache line per row a
+// stride apart.  A block of D that fits in L1, or that few inputs read, is read in place.  Every element's arithmetic is
+// the same either way (bitwise the same result).
+template <class T>
+void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1) {
+    using V = typename simd<T>::vec;
+    constexpr int W = simd<T>::width;
+    if (rows <= 0 || p1 - p0 < kTnPackMinInputs || rows * (c1 - c0) * static_cast<idx>(sizeof(T)) <= 32 * 1024) {
+        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1);
+        return;
+    }
+    const idx chunk = std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W));
+    static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
+    static thread_local idx buf_size = 0;
+    if (buf_size < rows * chunk) {
+        buf = std::unique_ptr<T[], void (*)(T*)>(
+            static_cast<T*>(::operator new[](static_cast<std::size_t>(rows * chunk) * sizeof(T), std::align_val_t(64))),
+            [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
+        buf_size = rows * chunk;
+    }
+    for (idx cc = c0; cc < c1; cc += chunk) {
+        const idx ce = std::min(c1, cc + chunk);
+        for (idx c = cc; c < ce; c += 2 * W) {
+            const idx pw = std::min<idx>(2 * W, ce - c);
+            T* dst = buf.get() + rows * (c - cc);
+            for (idx i = 0; i < rows; ++i)
+                for (idx v = 0; v < pw; v += W) vstore(dst + i * pw + v, vload<V>(D + i * ldd + c + v));
+        }
+        gemm_tn_acc_panels(rows, A, lda, buf.get(), /*ldd=*/0, G, ldg, p0, p1, cc, ce);
     }
 }
 
