@@ -230,24 +230,31 @@ constexpr idx kTnPackMinInputs = 192;
 // G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
 // D's columns are first copied, kTnPackBytes at a time, into contiguous panels (rows x NR
 // each): the tiles then stream their D panel sequentially instead of one cache line per row a
-// stride apart.  A block of D that fits in L1, or that few inputs read, is read in place.  Every element's arithmetic is
-// the same either way (bitwise the same result).
+// stride apart.  A block of D that fits in L1 (32 KB), or that few inputs read, is read in
+// place, and so is every block if the copy's buffer cannot be had (this runs on the fit's
+// threads, where nothing may throw).  Every element's arithmetic is the same either way.
 template <class T>
 void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1) {
     using V = typename simd<T>::vec;
     constexpr int W = simd<T>::width;
-    if (rows <= 0 || p1 - p0 < kTnPackMinInputs || rows * (c1 - c0) * static_cast<idx>(sizeof(T)) <= 32 * 1024) {
-        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1);
-        return;
-    }
-    const idx chunk = std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W));
+    const idx chunk = rows > 0 ? std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W))
+                               : 0;
     static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
     static thread_local idx buf_size = 0;
-    if (buf_size < rows * chunk) {
-        buf = std::unique_ptr<T[], void (*)(T*)>(
-            static_cast<T*>(::operator new[](static_cast<std::size_t>(rows * chunk) * sizeof(T), std::align_val_t(64))),
-            [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
-        buf_size = rows * chunk;
+    const bool pack = rows > 0 && p1 - p0 >= kTnPackMinInputs &&
+                      rows * (c1 - c0) * static_cast<idx>(sizeof(T)) > 32 * 1024;
+    if (pack && buf_size < rows * chunk) {
+        void* p = ::operator new[](static_cast<std::size_t>(rows * chunk) * sizeof(T), std::align_val_t(64),
+                                   std::nothrow);
+        if (p) {
+            buf = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
+                                                     [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
+            buf_size = rows * chunk;
+        }
+    }
+    if (!pack || buf_size < rows * chunk) {
+        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1);
+        return;
     }
     for (idx cc = c0; cc < c1; cc += chunk) {
         const idx ce = std::min(c1, cc + chunk);
