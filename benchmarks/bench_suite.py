@@ -1145,6 +1145,12 @@ def run_worker(tasks, timeout, desc, deadline=None):
     return results
 
 
+def wanted(cfg, key):
+    """Whether row `key` ('d' inference, 'e' latency) is among the --workloads asked for (all when none)."""
+    only = cfg.get("only")
+    return not only or key in only
+
+
 def plan(cfg, contenders, per_cell):
     """All tasks of the run, grouped into worker invocations: [(description, [task, ...])].
 
@@ -1169,23 +1175,22 @@ def plan(cfg, contenders, per_cell):
                         (f"train ({w['key']}) {c} {dtype}", [task]))
                 else:
                     (late_groups if w.get("solver") else groups).setdefault(GROUP_OF[c], []).append(task)
-    only = cfg.get("only")  # --workloads: None runs everything
     for c in INFER_CONTENDERS:
-        if c not in contenders or (only and not only & {"d", "e"}):
+        if c not in contenders or not (wanted(cfg, "d") or wanted(cfg, "e")):
             continue
         tasks = []
         for dtype in DTYPES:
-            if not only or "d" in only:
+            if wanted(cfg, "d"):
                 tasks.append(dict(type="infer", workload="d", contender=c, dtype=dtype, n=inf["n"], d=inf["d"],
                                   hidden=inf["hidden"], repeats=inf["repeats"]))
-            for rows in (lat["rows"] if not only or "e" in only else []):
+            for rows in (lat["rows"] if wanted(cfg, "e") else []):
                 tasks.append(dict(type="latency", workload=f"e{rows}", contender=c, dtype=dtype, rows=rows,
                                   d=lat["d"], hidden=lat["hidden"], samples=lat["samples"], sample_s=lat["sample_s"]))
         if per_cell:
             invocations.append((f"inference + latency {c}", tasks))
         else:
             groups.setdefault(GROUP_OF[c], []).extend(tasks)
-    if "cpp" in contenders and not only:
+    if "cpp" in contenders and not cfg.get("only"):  # the scaling grid: full runs only
         sc = dict(type="scaling", **cfg["scaling"])
         if per_cell:
             invocations.append(("scaling (C++)", [sc]))
@@ -1281,11 +1286,10 @@ def assemble(cfg, results, peaks):
 def workload_rows(cfg):
     """[(key, label, kind)] in table order (by key: (a)-(c) training, (d) inference, (e) latency, (f) Adam)."""
     out = [(w["key"], train_label(w), "train") for w in cfg["train"]]
-    only = cfg.get("only")
     inf = cfg["infer"]
-    if not only or "d" in only:
+    if wanted(cfg, "d"):
         out.append(("d", f"(d) predict_proba {inf['n']:,}x{inf['d']}", "infer"))
-    for rows in (cfg["latency"]["rows"] if not only or "e" in only else []):
+    for rows in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
         out.append((f"e{rows}", f"(e) latency {rows} row{'s' if rows > 1 else ''} per call", "latency"))
     return sorted(out, key=lambda r: (r[0][0], len(r[0]), r[0]))
 
