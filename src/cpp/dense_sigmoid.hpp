@@ -203,8 +203,7 @@ void softmax_rows(idx n, T* a, idx ld, idx m, T* tmp /* 64 * m values */) {
 template <class T>
 void dense_sigmoid_backward_weights(idx n, const T* a_prev, idx lda, const T* delta, idx ldd, T* G,
                                     idx ldg, idx p0, idx p1, idx c0, idx c1, bool with_bias) {
-    if (with_bias) column_sums_acc(n, delta, ldd, G, c0, c1);
-    gemm_tn_acc(n, a_prev, lda, delta, ldd, G + ldg, ldg, p0, p1, c0, c1);
+    gemm_tn_acc(n, a_prev, lda, delta, ldd, G + ldg, ldg, p0, p1, c0, c1, with_bias ? G : nullptr);
 }
 
 }  // namespace backprop

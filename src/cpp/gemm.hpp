@@ -153,17 +153,33 @@ void pack_panels(idx k, idx m, const T* src, idx ld_p, idx ld_c, T* dst) {
     }
 }
 
-// One MR x (NV*W) tile of G += A^T D over `rows` samples.  D rows are padded (ldd >= NV*W).
-template <class T, int MR, int NV>
-inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __restrict D, idx ldd,
-                         T* __restrict G, idx ldg) {
+// g[c] += sum_i D[i, c] for c in [c0, c1): the bias column's gradient (a column of ones in A).
+template <class T>
+void column_sums_acc(idx rows, const T* __restrict D, idx ldd, T* __restrict g, idx c0, idx c1) {
     using V = typename simd<T>::vec;
     constexpr int W = simd<T>::width;
-    V acc[MR][NV];
+    for (idx c = c0; c < c1; c += W) {
+        V acc = vload<V>(g + c);
+        for (idx i = 0; i < rows; ++i) acc += vload<V>(D + i * ldd + c);
+        vstore(g + c, acc);
+    }
+}
+
+// One MR x (NV*W) tile of G += A^T D over `rows` samples.  D rows are padded (ldd >= NV*W).
+// BIAS: also Gb[c] += sum_i D[i, c] (the bias row: a column of ones in A), from the D vectors
+// already loaded, in the same row order as column_sums_acc.
+template <class T, int MR, int NV, bool BIAS = false>
+inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __restrict D, idx ldd,
+                         T* __restrict G, idx ldg, T* __restrict Gb = nullptr) {
+    using V = typename simd<T>::vec;
+    constexpr int W = simd<T>::width;
+    V acc[MR][NV], accb[NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) acc[r][v] = vload<V>(G + r * ldg + v * W);
+    if constexpr (BIAS)
+        for (int v = 0; v < NV; ++v) accb[v] = vload<V>(Gb + v * W);
     for (idx i = 0; i < rows; ++i) {
         // D's rows are a stride apart (one cache line of them per step): fetch 8 steps ahead,
         // which the hardware prefetcher does not do well enough (wide f32: +3 %, medium: +8 %)
@@ -171,6 +187,9 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
         V d[NV];
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) d[v] = vload<V>(D + i * ldd + v * W);
+        if constexpr (BIAS)
+#pragma GCC unroll 16
+            for (int v = 0; v < NV; ++v) accb[v] += d[v];
 #pragma GCC unroll 16
         for (int r = 0; r < MR; ++r) {
             const V a = vbroadcast<V>(A[i * lda + r]);
@@ -182,31 +201,84 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
     for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 16
         for (int v = 0; v < NV; ++v) vstore(G + r * ldg + v * W, acc[r][v]);
+    if constexpr (BIAS)
+        for (int v = 0; v < NV; ++v) vstore(Gb + v * W, accb[v]);
 }
 
 // G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
 // Input tiles outside, output panels inside: the tile's columns of A stay in L1 while D's
 // panels stream from L2.  D is either row-major (ldd > 0: D[i, c] at D[i * ldd + c]) or packed
 // (ldd == 0: panel c0 + 2W q holds rows x pw values at D + rows * 2W q, rows pw apart).
-template <class T, int MR>
-inline void gemm_tn_row_tile(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx c0, idx c1) {
+// BIAS: the bias row Gb (columns indexed like G's) is summed along.
+template <class T, int MR, bool BIAS = false>
+inline void gemm_tn_row_tile(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx c0, idx c1,
+                             T* Gb = nullptr) {
     constexpr int W = simd<T>::width;
     idx c = c0;
     for (; c + 2 * W <= c1; c += 2 * W) {
-        if (ldd) gemm_tn_tile<T, MR, 2>(rows, A, lda, D + c, ldd, G + c, ldg);
-        else gemm_tn_tile<T, MR, 2>(rows, A, lda, D + rows * (c - c0), 2 * W, G + c, ldg);
+        if (ldd) gemm_tn_tile<T, MR, 2, BIAS>(rows, A, lda, D + c, ldd, G + c, ldg, Gb + c);
+        else gemm_tn_tile<T, MR, 2, BIAS>(rows, A, lda, D + rows * (c - c0), 2 * W, G + c, ldg, Gb + c);
     }
     if (c < c1) {
-        if (ldd) gemm_tn_tile<T, MR, 1>(rows, A, lda, D + c, ldd, G + c, ldg);
-        else gemm_tn_tile<T, MR, 1>(rows, A, lda, D + rows * (c - c0), W, G + c, ldg);
+        if (ldd) gemm_tn_tile<T, MR, 1, BIAS>(rows, A, lda, D + c, ldd, G + c, ldg, Gb + c);
+        else gemm_tn_tile<T, MR, 1, BIAS>(rows, A, lda, D + rows * (c - c0), W, G + c, ldg, Gb + c);
     }
 }
 
+// Rows of a gradient tile over a single vector of outputs (c1 - c0 = W): twelve independent
+// accumulator chains (the two-vector tiles have 2 kTileRows2), so that the multiply-adds are
+// not held up by their latency when a layer has W or fewer outputs (the article's 8 in float).
+constexpr int kTnRows1 = 12;
+// The fewest inputs for which the bias row is summed inside the first tile.
+constexpr idx kTnBiasInputs = kTnRows1 > kTileRows2 ? kTnRows1 : kTileRows2;
+
+// The single-vector case of gemm_tn_acc_panels: tiles of kTnRows1 inputs, then one of the rest.
+template <class T>
+void gemm_tn_acc_vector(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0,
+                        T* Gb) {
+    constexpr int W = simd<T>::width;
+    constexpr int MR = kTnRows1;
+    const T* Dc = ldd ? D + c0 : D;
+    const idx ld = ldd ? ldd : W;
+    idx p = p0;
+    if (Gb) {  // p1 - p0 >= MR (gemm_tn_acc sees to it)
+        gemm_tn_tile<T, MR, 1, true>(rows, A + p, lda, Dc, ld, G + p * ldg + c0, ldg, Gb + c0);
+        p += MR;
+    }
+    for (; p + MR <= p1; p += MR) gemm_tn_tile<T, MR, 1>(rows, A + p, lda, Dc, ld, G + p * ldg + c0, ldg);
+    const T* Ap = A + p;
+    T* Gp = G + p * ldg + c0;
+    switch (p1 - p) {  // remainder inputs: same per-element arithmetic, smaller tile
+        case 11: gemm_tn_tile<T, 11, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 10: gemm_tn_tile<T, 10, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 9: gemm_tn_tile<T, 9, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 8: gemm_tn_tile<T, 8, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 7: gemm_tn_tile<T, 7, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 6: gemm_tn_tile<T, 6, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 5: gemm_tn_tile<T, 5, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 4: gemm_tn_tile<T, 4, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 3: gemm_tn_tile<T, 3, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 2: gemm_tn_tile<T, 2, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        case 1: gemm_tn_tile<T, 1, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
+        default: break;
+    }
+}
+
+// G as in gemm_tn_row_tile over inputs [p0, p1); Gb (or nullptr): the bias row, summed along
+// by the first tile, which must be a whole one (p1 - p0 >= kTnBiasInputs).
 template <class T>
 void gemm_tn_acc_panels(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0,
-                        idx c1) {
+                        idx c1, T* Gb = nullptr) {
     constexpr int MR = kTileRows2;
+    if (c1 - c0 == simd<T>::width) {
+        gemm_tn_acc_vector(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, Gb);
+        return;
+    }
     idx p = p0;
+    if (Gb) {  // p1 - p0 >= MR (gemm_tn_acc sees to it)
+        gemm_tn_row_tile<T, MR, true>(rows, A + p, lda, D, ldd, G + p * ldg, ldg, c0, c1, Gb);
+        p += MR;
+    }
     for (; p + MR <= p1; p += MR) gemm_tn_row_tile<T, MR>(rows, A + p, lda, D, ldd, G + p * ldg, ldg, c0, c1);
     const T* Ap = A + p;
     T* Gp = G + p * ldg;
@@ -233,10 +305,17 @@ constexpr idx kTnPackMinInputs = 192;
 // stride apart.  A block of D that fits in L1 (32 KB), or that few inputs read, is read in
 // place, and so is every block if the copy's buffer cannot be had (this runs on the fit's
 // threads, where nothing may throw).  Every element's arithmetic is the same either way.
+// Gb (or nullptr): G's bias row, Gb[c] += sum_i D[i, c], summed along by the first tile when
+// there are enough inputs for a whole one, else first, by column_sums_acc (the same sums).
 template <class T>
-void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1) {
+void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx ldg, idx p0, idx p1, idx c0, idx c1,
+                 T* Gb = nullptr) {
     using V = typename simd<T>::vec;
     constexpr int W = simd<T>::width;
+    if (Gb && p1 - p0 < kTnBiasInputs) {
+        column_sums_acc(rows, D, ldd, Gb, c0, c1);
+        Gb = nullptr;
+    }
     const idx chunk = rows > 0 ? std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W))
                                : 0;
     static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
@@ -253,7 +332,7 @@ void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx l
         }
     }
     if (!pack || buf_size < rows * chunk) {
-        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1);
+        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1, Gb);
         return;
     }
     for (idx cc = c0; cc < c1; cc += chunk) {
@@ -264,19 +343,7 @@ void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx l
             for (idx i = 0; i < rows; ++i)
                 for (idx v = 0; v < pw; v += W) vstore(dst + i * pw + v, vload<V>(D + i * ldd + c + v));
         }
-        gemm_tn_acc_panels(rows, A, lda, buf.get(), /*ldd=*/0, G, ldg, p0, p1, cc, ce);
-    }
-}
-
-// g[c] += sum_i D[i, c] for c in [c0, c1): the bias column's gradient (a column of ones in A).
-template <class T>
-void column_sums_acc(idx rows, const T* __restrict D, idx ldd, T* __restrict g, idx c0, idx c1) {
-    using V = typename simd<T>::vec;
-    constexpr int W = simd<T>::width;
-    for (idx c = c0; c < c1; c += W) {
-        V acc = vload<V>(g + c);
-        for (idx i = 0; i < rows; ++i) acc += vload<V>(D + i * ldd + c);
-        vstore(g + c, acc);
+        gemm_tn_acc_panels(rows, A, lda, buf.get(), /*ldd=*/0, G, ldg, p0, p1, cc, ce, Gb);
     }
 }
 
