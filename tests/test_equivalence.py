@@ -61,6 +61,29 @@ def test_training_matches_reference_on_wide_layers(n, d, n_hidden, iters, dtype)
     assert_close(loss_cpp, loss_ref, dtype, "loss curve")
 
 
+# The narrow tail (narrow_tail.hpp): layers narrower than a vector at the end of a network with
+# one sigmoid output, once there are enough samples for the schedule's parts (more than 3 blocks
+# of 256).  A last block of 6 rows (a partial group of lanes), tails of one to four layers, first
+# tail inputs of 1, 2, 8, 12 and 40 units, and 70 (too many for the tail: the row kernels).
+TAIL_SHAPES = [
+    (1030, 20, (8, 3)),
+    (2000, 5, (2,)),
+    (1500, 7, (12, 5, 3, 2)),
+    (1100, 3, (40, 7)),
+    (900, 1, (1, 1)),
+    (800, 2, (70, 2)),
+]
+
+
+@pytest.mark.parametrize("iters", [1, 30])
+@pytest.mark.parametrize("n,d,n_hidden", TAIL_SHAPES, ids=[f"{n}x{d}-{h}" for n, d, h in TAIL_SHAPES])
+def test_training_matches_reference_through_the_narrow_tail(n, d, n_hidden, iters, dtype):
+    X, (w_ref, loss_ref), (w_cpp, loss_cpp) = _train_both(n, d, n_hidden, dtype, iters)
+    for i, (a, b) in enumerate(zip(w_cpp, w_ref)):
+        assert_close(a, b, dtype, f"weights[{i}] after {iters} iterations")
+    assert_close(loss_cpp, loss_ref, dtype, "loss curve")
+
+
 def test_loss_curve_is_recorded_before_each_update(dtype):
     X, y = make_data(80, 3, dtype)
     w = initial_weights(3, (4,), dtype)
@@ -71,7 +94,15 @@ def test_loss_curve_is_recorded_before_each_update(dtype):
 
 @pytest.mark.parametrize(
     "n, d, n_hidden",
-    [(1, 9, (8, 3)), (255, 9, (8, 3)), (257, 9, (8, 3)), (4000, 9, (8, 3)), (1300, 150, (140,)), (4000, 200, (136,))],
+    [
+        (1, 9, (8, 3)),
+        (255, 9, (8, 3)),
+        (257, 9, (8, 3)),
+        (4000, 9, (8, 3)),
+        (1030, 7, (12, 5, 3, 2)),
+        (1300, 150, (140,)),
+        (4000, 200, (136,)),
+    ],
 )
 def test_results_are_bitwise_identical_for_any_thread_count(n, d, n_hidden, dtype):
     X, y = make_data(n, d, dtype, seed=5)

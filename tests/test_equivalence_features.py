@@ -81,6 +81,23 @@ def test_every_activation_output_and_solver_matches_the_reference(activation, n_
     )
 
 
+# The same through the narrow tail (enough samples for the schedule's parts, a partial last group
+# of lanes): every hidden activation and solver, full batch and mini-batches in a given order.
+@pytest.mark.parametrize("solver,params", [SOLVERS[0], SOLVERS[1], SOLVERS[3]], ids=["gd", "nesterov", "adam"])
+@pytest.mark.parametrize("batch_size", [None, 900])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_every_activation_and_solver_matches_the_reference_through_the_narrow_tail(
+    activation, batch_size, solver, params, dtype
+):
+    X, y, w0 = _problem(1801, 6, (9, 5, 3), 1, dtype)
+    order = np.random.default_rng(3).permutation(1801).astype(np.int64)
+    runs = _train_both(
+        X, y, w0, 10, LR[solver], activation=activation, solver=solver, batch_size=batch_size, order=order,
+        alpha=0.2, **params,
+    )
+    _assert_same(runs, dtype, f"{activation}/{solver}/batch_size={batch_size}")
+
+
 # Awkward shapes with the new options: 1 sample, 1 feature, no hidden layer, many layers, wide
 # layers (the cooperative schedule), several blocks, batches that do not divide n.
 SHAPES = [

@@ -31,6 +31,7 @@
 
 #include "binary_log_loss.hpp"
 #include "dense_sigmoid.hpp"
+#include "narrow_tail.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -316,6 +317,20 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     std::vector<double> loss_part(sched_full.n_blocks * loss_runs_per_block, 0.0);
     Buffer<T> loss_tmp(static_cast<idx>(n_threads) * std::max<idx>(kBlock, 64 * n_out));
 
+    // The narrow tail (narrow_tail.hpp): the last layers, from t0 on, when they are all narrower
+    // than a vector and the output is one sigmoid unit.  Taken by batches handed out in parts
+    // (the small-network case; the cooperative mode keeps the row kernels), so whether a batch
+    // takes it depends on the problem only.
+    idx t0 = L;
+    if (!softmax && ldy == 1)
+        while (t0 - 1 >= 1 && L - (t0 - 1) < 32 && tail_pays<T>(s.k[t0 - 1], s.m[t0 - 1])) --t0;
+    const bool has_tail = t0 < L && any_parts;
+    std::vector<std::vector<TailLayer<T>>> tails(has_tail ? n_work : 0);
+    for (auto& tl : tails)
+        for (idx l = t0; l < L; ++l) tl.push_back({W[l], s.k[l], s.m[l], nullptr, m_pad[l]});
+    const idx tail_ws = has_tail ? tail_workspace(tails[0]) : 0;
+    Buffer<T> tail_work(n_work * tail_ws);
+
     // Gradient tiles of one layer, for the cooperative mode: (input range, output range).
     struct Tile { idx l, p0, p1, c0, c1; bool bias; };
     std::vector<std::vector<Tile>> tiles(L);
@@ -347,7 +362,9 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // Rows [r0, r0 + rows) of block `block` of the batch starting at row `b0` (of `order`):
     // forward through every layer into act(w, .), the loss partial sums, and the output delta
     // written over a_L.
-    auto forward_rows = [&](const std::int64_t* ord, idx w, idx b0, idx block, idx r0, idx rows, int t) {
+    // Layers [0, upto) only: the rest (and the loss) are left to the narrow tail.
+    auto forward_rows = [&](const std::int64_t* ord, idx w, idx b0, idx block, idx r0, idx rows, int t,
+                            idx upto) {
         const idx g0 = block * kBlock + r0;  // row of the batch of the first row
         const T* a_prev;
         const T* yb;
@@ -366,7 +383,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
             yb = y + (b0 + g0) * ldy;
         }
         idx lda = d;
-        for (idx l = 0; l < L; ++l) {
+        for (idx l = 0; l < upto; ++l) {
             T* a = act_of(w, l) + r0 * ld[l];
             const Act act = l < L - 1 ? o.act : (softmax ? Act::identity : Act::sigmoid);
             if (l == 0 && huge_inputs) {  // z first, to find and redo the rows whose sums overflowed
@@ -379,6 +396,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
             a_prev = a;
             lda = ld[l];
         }
+        if (upto < L) return;
         T* out = act_of(w, L - 1) + r0 * ld[L - 1];
         T* tmp = loss_tmp.get() + t * std::max<idx>(kBlock, 64 * n_out);
         if (softmax) {
@@ -460,8 +478,16 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                         for (idx b = n_blocks * q / parts; b < n_blocks * (q + 1) / parts; ++b) {
                             if (poll(t)) break;
                             const idx rows = std::min(bn, (b + 1) * kBlock) - b * kBlock;
-                            forward_rows(ord, t, b0, b, 0, rows, t);
-                            for (idx l = L - 1; l >= 0; --l) {
+                            const idx upto = has_tail ? t0 : L;
+                            forward_rows(ord, t, b0, b, 0, rows, t, upto);
+                            if (has_tail) {
+                                for (idx l = t0; l < L; ++l)
+                                    tails[t][l - t0].G = grads.get() + q * grad_size + grad_offset[l];
+                                const T* yb = ord ? gy.get() + t * kBlock : y + b0 + b * kBlock;
+                                tail_block(o.act, rows, act_of(t, t0 - 1), ld[t0 - 1], yb, tails[t],
+                                           tail_work.get() + t * tail_ws, &loss_part[b * kBlock / kLossRows]);
+                            }
+                            for (idx l = upto - 1; l >= 0; --l) {
                                 grad_block(ord, t, q, l, b0, b, rows, 0, s.k[l], 0, m_pad[l], true);
                                 if (l > 0) delta_rows(t, l, 0, rows);
                             }
@@ -482,7 +508,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                         const idx runs = (rows + kLossRows - 1) / kLossRows;
                         const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
                         const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
-                        if (r1 > r0) forward_rows(ord, 0, b0, b, r0, r1 - r0, t);
+                        if (r1 > r0) forward_rows(ord, 0, b0, b, r0, r1 - r0, t, L);
                         if (t == 0) exit_block.store(poll(0), std::memory_order_relaxed);
                         barrier.wait();
                         if (exit_block.load(std::memory_order_relaxed)) break;
