@@ -388,3 +388,14 @@ def test_a_nan_probability_gives_a_nan_loss_not_a_number():
         w0[0][1, 2] = np.nan
         loss, _ = _core.loss_and_gradient(X, y, w0, 1)
         assert np.isnan(loss)
+        # through the narrow tail (enough rows for it), in a full and in the last, partial run of
+        # rows: a NaN in one weight of the output unit, or in one sample of a whole or of the last run
+        X, y, w0 = _problem(1030, 3, (8, 3), 1, dtype)
+        w0[-1][0, 2] = np.nan
+        loss, _ = _core.loss_and_gradient(X, y, w0, 2)
+        assert np.isnan(loss)
+        for row in (500, 1029):
+            X, y, w0 = _problem(1030, 3, (8, 3), 1, dtype)
+            X[row, 1] = np.nan
+            loss, _ = _core.loss_and_gradient(X, y, w0, 2)
+            assert np.isnan(loss), row
