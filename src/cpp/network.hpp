@@ -540,6 +540,20 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                 auto update_run = [&](idx l, idx j, idx q0, idx q1) __attribute__((always_inline)) {
                     const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
                     T* __restrict Wr = W[l] + row;
+                    // The rows of W and of the solver state are a row apart here (the walk goes
+                    // down a chunk of columns): fetch the lines of the row 4 ahead, which the
+                    // hardware prefetcher does not
+                    if (j + 4 < s.m[l]) {
+                        const idx ahead = 4 * (k + 1), last = len - 1;
+                        __builtin_prefetch(Wr + ahead, 1);
+                        __builtin_prefetch(Wr + ahead + last, 1);
+                        for (T* st : {o.solver == Solver::momentum || o.solver == Solver::adam ? o.state[l] : nullptr,
+                                      o.solver == Solver::adam ? o.state[L + l] : nullptr})
+                            if (st) {
+                                __builtin_prefetch(st + row + ahead, 1);
+                                __builtin_prefetch(st + row + ahead + last, 1);
+                            }
+                    }
                     T g[kColChunk];
                     for (idx i = 0; i < len; ++i) {
                         const idx gi = grad_offset[l] + (q0 + i) * m_pad[l] + j;
