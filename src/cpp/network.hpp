@@ -554,6 +554,12 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                                 __builtin_prefetch(st + row + ahead + last, 1);
                             }
                     }
+                    // G is read down its columns (a row of W is a column of G): at the start of
+                    // each cache line of them, fetch the next line of the chunk's rows of G.
+                    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
+                    if (j % line == 0 && j + line < m_pad[l])
+                        for (idx i = 0; i < len; ++i)
+                            __builtin_prefetch(grads.get() + grad_offset[l] + (q0 + i) * m_pad[l] + j + line);
                     T g[kColChunk];
                     for (idx i = 0; i < len; ++i) {
                         const idx gi = grad_offset[l] + (q0 + i) * m_pad[l] + j;
@@ -595,16 +601,16 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                             break;
                         }
                     }
-                    for (idx i = 0; i < len; ++i) {
-                        const idx q = q0 + i;
-                        const T w = Wr[i];
-                        if (q == 0) {
-                            packed[l].fwd.init[j] = w;
-                        } else {
-                            packed[l].fwd.data[packed_index(packed[l].fwd, q - 1, j)] = w;
-                            if (l > 0) packed[l].bwd.data[packed_index(packed[l].bwd, j, q - 1)] = w;
-                        }
-                    }
+                    // the packed copies: forward (q - 1, j) lies in row j's panel, pw apart in q
+                    const PackedPanels<T>& pf = packed[l].fwd;
+                    const idx jc0 = j / (2 * VW) * (2 * VW);
+                    T* const fwd_col = pf.data + pf.k * jc0 + (j - jc0);
+                    const idx fwd_pw = pf.panel_width(jc0);
+                    for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) fwd_col[(q0 + i - 1) * fwd_pw] = Wr[i];
+                    if (q0 == 0) pf.init[j] = Wr[0];
+                    if (l > 0)
+                        for (idx i = q0 == 0 ? 1 : 0; i < len; ++i)
+                            packed[l].bwd.data[packed_index(packed[l].bwd, j, q0 + i - 1)] = Wr[i];
                 };
                 // Chunks of weight columns (at most kColChunk, possibly straddling two layers), row
                 // by row: W, the solver state and the packed copies are walked along their rows.
