@@ -6,16 +6,17 @@
 // The row layout of the other kernels puts one sample's units across the lanes of a vector.
 // Layers with fewer units than lanes waste most of each vector there: the article's 8 -> 3 -> 1
 // end fills 3 and 1 of 8 float lanes, and its sigmoids and log-loss are gathered from padded rows.
-// Here a group of VW samples goes through the whole tail at once, one vector per unit holding
-// that unit's value for the VW samples (u[c] below), so every lane is a sample:
+// Here a block of samples goes through the whole tail unit-major: each unit's values for the
+// block are contiguous, so one vector holds one unit's value for VW samples and every lane is a
+// sample:
 //   forward   z[c] = W[c, 0] + sum_p W[c, 1 + p] a[p]      (broadcast weight times vector)
 //             a[c] = f(z[c]);  the last layer: one sigmoid unit, the loss, delta = a - y
-//   backward  G[0][c] += delta[c];  G[1 + p][c] += delta[c] a[p]      (one vector per sum)
+//   backward  G[0][c] += delta[c];  G[1 + p][c] += delta[c] a[p]      (summed down the block)
 //             delta_prev[p] = (sum_c W[c, 1 + p] delta[c]) f'(a[p])
 // The forward values and the deltas take exactly the operations of the row kernels, in the same
 // order (bias first, then one fused multiply-add per input in input order; the delta sum from 0
 // in output order, times f'), so they are bitwise equal to them.  Only the gradient sums differ:
-// they are summed per lane over a block, and the lanes then added in lane order.  That order
+// they are summed per lane over the block, and the lanes then added in lane order.  That order
 // depends on the block only, so results stay identical for any number of threads.
 //
 // The tail's input (the activations of the last row-layout layer) is read from its padded rows
@@ -81,15 +82,16 @@ idx tail_workspace(const std::vector<TailLayer<T>>& tail) {
     return units * kTailRows + kTailRows;
 }
 
-// Is the tail worth taking for a layer with k inputs and m outputs: narrower than a vector.
+// Is the tail worth taking for a layer with k inputs and m outputs: narrower than a vector (the
+// row layout wastes lanes), and few enough inputs that the block's transposed input stays small.
 template <class T>
 bool tail_pays(idx k, idx m) {
     return m < simd<T>::width && k <= 64;
 }
 
-// G[p][c] += sum over the block of d[c] in[p] (p < k; in = nullptr: the bias row, in = 1) for
-// P <= 8 rows of G at once: P + 1 independent chains of vectors down the block's groups, then
-// the lanes added in lane order.
+// G[(1 + p) ldg] += sum over the block of d in[p] for P <= 8 inputs p at once, and, with_bias,
+// G[0] += sum of d (the bias row): P + 1 independent chains of vectors down the block's groups,
+// then the lanes added in lane order.
 template <class T, int P>
 inline void tail_sums(idx groups, const T* d, const T* in, idx ld_unit, T* G, idx ldg, bool with_bias) {
     using V = typename simd<T>::vec;

@@ -249,7 +249,10 @@ struct TrainOptions {
 // Two ways to use the threads:
 //   parts > 1  the batch's blocks are split into `parts` consecutive runs; each run is handled
 //              start to end by one thread with its own partial sums (no synchronisation inside
-//              a batch: the small-network case);
+//              a batch: the small-network case).
+//              In these batches, a network whose last layers are all narrower than a vector
+//              (from layer t0 on; one sigmoid output) takes them through the narrow tail
+//              (narrow_tail.hpp), one block at a time, samples across the lanes;
 //   parts == 1 all threads work on each block together: rows split for forward and deltas,
 //              gradient tiles split for the sums, barriers between the steps (large layers,
 //              whose partial sums would cost too much memory).
@@ -321,6 +324,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // than a vector and the output is one sigmoid unit.  Taken by batches handed out in parts
     // (the small-network case; the cooperative mode keeps the row kernels), so whether a batch
     // takes it depends on the problem only.
+    static_assert(kTailRows == kBlock, "the tail takes whole blocks");
     idx t0 = L;
     if (!softmax && ldy == 1)
         while (t0 - 1 >= 1 && L - (t0 - 1) < 32 && tail_pays<T>(s.k[t0 - 1], s.m[t0 - 1])) --t0;
