@@ -74,6 +74,7 @@ inline __attribute__((always_inline)) void transpose_square(typename simd<T>::ve
 // Values of workspace tail_block needs: every unit of every tail layer's input and output for
 // a block of kTailRows samples, and the loss's scratch.
 constexpr idx kTailRows = 256;
+constexpr idx kTailMaxLayers = 31;  // the most layers a tail may have
 
 template <class T>
 idx tail_workspace(const std::vector<TailLayer<T>>& tail) {
@@ -157,7 +158,7 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
     const idx n_layers = static_cast<idx>(tail.size());
     const idx groups = (rows + VW - 1) / VW, ld_unit = groups * VW;
     // layer j's input units start at in_at(j) (j = 0: a_in transposed), its output at in_at(j + 1)
-    std::vector<T*> in_at(static_cast<std::size_t>(n_layers + 1));
+    T* in_at[kTailMaxLayers + 1];  // (no allocation: this runs on the fit's threads)
     T* next = work;
     for (idx j = 0; j <= n_layers; ++j) {
         in_at[j] = next;

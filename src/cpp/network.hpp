@@ -327,7 +327,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     static_assert(kTailRows == kBlock, "the tail takes whole blocks");
     idx t0 = L;
     if (!softmax && ldy == 1)
-        while (t0 - 1 >= 1 && L - (t0 - 1) < 32 && tail_pays<T>(s.k[t0 - 1], s.m[t0 - 1])) --t0;
+        while (t0 - 1 >= 1 && L - (t0 - 1) <= kTailMaxLayers && tail_pays<T>(s.k[t0 - 1], s.m[t0 - 1])) --t0;
     const bool has_tail = t0 < L && any_parts;
     std::vector<std::vector<TailLayer<T>>> tails(has_tail ? n_work : 0);
     for (auto& tl : tails)
