@@ -1,5 +1,8 @@
 """The private module checks everything it is handed: wrong shapes, strides and dtypes raise, never crash."""
 
+import pickle
+import sys
+
 import numpy as np
 import pytest
 
@@ -149,6 +152,40 @@ def test_every_malformed_array_argument_raises(fname, i, j, kind):
         args[i][j] = bad
     with pytest.raises((TypeError, ValueError)):
         f(*args)
+
+
+# Dtype objects that are not numpy's own float64 instance but describe the same type: the
+# bindings decide most dtypes from the type number and byte order, and these must still pass.
+EQUIVALENT_DTYPES = {
+    "native order, own instance": lambda a: a.view(a.dtype.newbyteorder("=")),
+    "explicit native order": lambda a: a.view(np.dtype("<f8" if sys.byteorder == "little" else ">f8")),
+    "with metadata": lambda a: a.view(np.dtype(np.float64, metadata={"unit": "m"})),
+    "pickled": lambda a: pickle.loads(pickle.dumps(a)),
+}
+
+
+@pytest.mark.parametrize("kind", EQUIVALENT_DTYPES)
+@pytest.mark.parametrize("where", list(_array_arguments()), ids=str)
+def test_equivalent_dtype_objects_are_accepted(where, kind):
+    fname, i, j = where
+    f, args = _valid_calls()[fname]
+    expected = f(*args)
+    f, args = _valid_calls()[fname]
+    target = args[i] if j is None else args[i][j]
+    same = EQUIVALENT_DTYPES[kind](target)
+    assert same.dtype == np.float64 and same.flags.c_contiguous
+    if j is None:
+        args[i] = same
+    else:
+        args[i][j] = same
+    np.testing.assert_array_equal(_flat(f(*args)), _flat(expected))
+
+
+def _flat(result):
+    """All numbers of a binding's result (array, scalar, or tuples and lists of them) in one array."""
+    if isinstance(result, (tuple, list)):
+        return np.concatenate([_flat(r) for r in result]) if result else np.zeros(0)
+    return np.ravel(np.asarray(result, dtype=np.float64))
 
 
 @pytest.mark.parametrize(

@@ -33,8 +33,16 @@ std::string shape_str(const py::array& a) {
 }
 
 // Equivalent dtype (native byte order), whatever dtype object instance the array carries.
+// Decided from the type number and byte order where they settle it: numpy's equivalence test
+// costs a cast-safety lookup whenever the dtype object is not numpy's own instance (a pickled
+// model's weights, say), a noticeable part of a 1-row predict.  Explicit byte orders ('<', '>')
+// are left to numpy.
 template <class T>
-bool has_dtype(const py::array& a) { return py::array_t<T>::check_(a); }
+bool has_dtype(const py::array& a) {
+    const py::dtype d = a.dtype();
+    if (d.num() != py::detail::npy_format_descriptor<T>::value) return false;
+    return d.byteorder() == '=' || py::array_t<T>::check_(a);
+}
 bool is_float64(const py::array& a) { return has_dtype<double>(a); }
 bool is_float32(const py::array& a) { return has_dtype<float>(a); }
 
@@ -66,6 +74,8 @@ Shape check_weights(const std::vector<py::array_t<T>>& W, idx n_features, bool n
     if (W.empty()) throw py::value_error("weights must hold at least one matrix");
     Shape s;
     s.n_features = n_features;
+    s.k.reserve(W.size());
+    s.m.reserve(W.size());
     idx k = n_features;
     for (std::size_t l = 0; l < W.size(); ++l) {
         const idx rows = W[l].shape(0), cols = W[l].shape(1);
@@ -86,6 +96,7 @@ Shape check_weights(const std::vector<py::array_t<T>>& W, idx n_features, bool n
 template <class T>
 std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable) {
     std::vector<py::array_t<T>> W;
+    W.reserve(weights.size());
     for (std::size_t l = 0; l < weights.size(); ++l) {
         py::object o = weights[l];
         if (!py::isinstance<py::array>(o)) throw py::type_error("weights[" + std::to_string(l) + "] is not a numpy array");
@@ -420,6 +431,7 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
         if (may_overflow(X.data(), n, d, W[0].data(), s.m[0])) return py::none();  // caller takes the exact path
     }
     std::vector<const T*> Wp;
+    Wp.reserve(W.size());
     for (auto& w : W) Wp.push_back(w.data());
     py::array_t<T> out = two_columns || n_out >= 2
                              ? py::array_t<T>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(std::max<idx>(2, n_out))})

@@ -146,10 +146,12 @@ void pack_panels(idx k, idx m, const T* src, idx ld_p, idx ld_c, T* dst) {
     constexpr int W = simd<T>::width;
     for (idx c0 = 0; c0 < m; c0 += 2 * W) {
         const idx pw = std::min<idx>(2 * W, round_up(m - c0, W));
+        const idx live = std::min<idx>(pw, m - c0);  // columns past m are padding (zeros)
         T* panel = dst + k * c0;
-        for (idx p = 0; p < k; ++p)
-            for (idx c = 0; c < pw; ++c)
-                panel[p * pw + c] = (c0 + c < m) ? src[(c0 + c) * ld_c + p * ld_p] : T(0);
+        for (idx p = 0; p < k; ++p) {
+            for (idx c = 0; c < live; ++c) panel[p * pw + c] = src[(c0 + c) * ld_c + p * ld_p];
+            for (idx c = live; c < pw; ++c) panel[p * pw + c] = T(0);
+        }
     }
 }
 
