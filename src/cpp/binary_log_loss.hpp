@@ -31,9 +31,24 @@ double neg_sum_of_logs(idx n, T* __restrict tmp) {
 // p has stride ldp.  tmp must hold n values.
 template <class T>
 double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
+    using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
     const T eps = std::numeric_limits<T>::epsilon();
     bool nan = false;
-    for (idx i = 0; i < n; ++i) {
+    idx i = 0;
+    if (ldp == 1) {  // contiguous p: whole vectors (the compiler leaves the loop below scalar, as
+                     // its NaN-keeping compares become branches); the same values go to tmp
+        typename math_vec<T>::I nan_lanes{};
+        for (; i + VW <= n; i += VW) {
+            const V q = vload<V>(p + i);
+            nan_lanes |= q != q;
+            V c = q < vbroadcast<V>(eps) ? vbroadcast<V>(eps) : q;
+            c = c > vbroadcast<V>(T(1) - eps) ? vbroadcast<V>(T(1) - eps) : c;
+            vstore(tmp + i, vload<V>(y + i) != V{} ? c : vbroadcast<V>(T(1)) - c);
+        }
+        for (int l = 0; l < VW; ++l) nan = nan || nan_lanes[l] != 0;
+    }
+    for (; i < n; ++i) {
         T q = p[i * ldp];
         nan |= q != q;
         q = q < eps ? eps : q;

@@ -196,31 +196,8 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
     }
     // ---- the loss over runs of 32 rows, and the output delta p - y (past `rows`: 0)
     T* const p_out = in_at[n_layers];
-    // (binary_log_loss_sum's arithmetic, written over whole vectors: the compiler does not
-    // vectorise that loop, whose clipping compares must keep NaN)
-    const T eps = std::numeric_limits<T>::epsilon();
-    for (idx q = 0; q < rows; q += kRun) {
-        const idx n = std::min(kRun, rows - q), nv = n / VW * VW;
-        using I = typename math_vec<T>::I;
-        I nan{};
-        for (idx i = 0; i < nv; i += VW) {
-            const V pv = vload<V>(p_out + q + i);
-            nan |= pv != pv;
-            V c = pv < vbroadcast<V>(eps) ? vbroadcast<V>(eps) : pv;
-            c = c > vbroadcast<V>(T(1) - eps) ? vbroadcast<V>(T(1) - eps) : c;
-            vstore(tmp + i, vload<V>(y + q + i) != V{} ? c : vbroadcast<V>(T(1)) - c);
-        }
-        bool any_nan = false;
-        for (int l = 0; l < VW; ++l) any_nan = any_nan || nan[l] != 0;
-        for (idx i = nv; i < n; ++i) {  // the last rows of the last block
-            T c = p_out[q + i];
-            any_nan = any_nan || c != c;
-            c = c < eps ? eps : c;
-            c = c > T(1) - eps ? T(1) - eps : c;
-            tmp[i] = y[q + i] != T(0) ? c : T(1) - c;
-        }
-        loss_runs[q / kRun] = any_nan ? std::numeric_limits<double>::quiet_NaN() : neg_sum_of_logs(n, tmp);
-    }
+    for (idx q = 0; q < rows; q += kRun)
+        loss_runs[q / kRun] = binary_log_loss_sum(std::min(kRun, rows - q), p_out + q, 1, y + q, tmp);
     binary_log_loss_backward(rows, p_out, 1, y, p_out, 1);
     for (idx i = rows; i < ld_unit; ++i) p_out[i] = T(0);
     // ---- backward: each layer's gradient sums, then the delta of its input (in place)
