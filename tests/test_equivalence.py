@@ -61,6 +61,22 @@ def test_training_matches_reference_on_wide_layers(n, d, n_hidden, iters, dtype)
     assert_close(loss_cpp, loss_ref, dtype, "loss curve")
 
 
+# The gradient product's packed-A path (gemm.hpp, gemm_tn_acc): blocks of >= 64 rows, >= 2 input
+# tiles and >= 4 output vectors.  Inputs 16..23 leave every remainder after the whole input tiles
+# of 6 (AVX2) and 8 (AVX-512) inputs; 36 outputs end on a single-vector panel in both dtypes;
+# 1100 rows take the parts schedule with a last block of 76 rows.
+GRAD_TILE_SHAPES = [(1100, d, (36,)) for d in range(16, 24)]
+
+
+@pytest.mark.parametrize("iters", [1, 10])
+@pytest.mark.parametrize("n,d,n_hidden", GRAD_TILE_SHAPES, ids=[f"{n}x{d}-{h}" for n, d, h in GRAD_TILE_SHAPES])
+def test_training_matches_reference_on_every_gradient_tile_remainder(n, d, n_hidden, iters, dtype):
+    X, (w_ref, loss_ref), (w_cpp, loss_cpp) = _train_both(n, d, n_hidden, dtype, iters)
+    for i, (a, b) in enumerate(zip(w_cpp, w_ref)):
+        assert_close(a, b, dtype, f"weights[{i}] after {iters} iterations")
+    assert_close(loss_cpp, loss_ref, dtype, "loss curve")
+
+
 # The narrow tail (narrow_tail.hpp): layers narrower than a vector at the end of a network with
 # one sigmoid output, once there are enough samples for the schedule's parts (more than 3 blocks
 # of 256).  A last block of 6 rows (a partial group of lanes), tails of one to four layers, first

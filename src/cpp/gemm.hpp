@@ -296,17 +296,79 @@ void gemm_tn_acc_panels(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G
     }
 }
 
+// A thread's own 64-byte aligned buffer of at least `count` values, kept for its next calls (one
+// per Tag), or nullptr if it cannot be had: the gradient product runs on the fit's threads,
+// where nothing may throw.
+template <class T, int Tag>
+T* tn_buffer(idx count) {
+    static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
+    static thread_local idx size = 0;
+    if (size < count) {
+        void* p = ::operator new[](static_cast<std::size_t>(count) * sizeof(T), std::align_val_t(64), std::nothrow);
+        if (!p) return nullptr;
+        buf = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
+                                                 [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
+        size = count;
+    }
+    return buf.get();
+}
+
+// Copies inputs [p0, p1) of A (rows x lda) into micro-panels for gemm_tn_packed: the panel of
+// inputs [p0 + j, p0 + j + MR) holds rows x MR values at dst + j rows (row i at i MR); the
+// remainder's panel, rows x rem values, follows.
+template <class T>
+void pack_tn_a(idx rows, const T* A, idx lda, idx p0, idx p1, T* dst) {
+    constexpr int MR = kTileRows2;
+    const idx full = (p1 - p0) / MR * MR, rem = p1 - p0 - full;
+    for (idx i = 0; i < rows; ++i) {
+        const T* a = A + i * lda + p0;
+        for (idx p = 0; p < full; p += MR)
+            for (int r = 0; r < MR; ++r) dst[p * rows + i * MR + r] = a[p + r];
+        for (idx r = 0; r < rem; ++r) dst[full * rows + i * rem + r] = a[full + r];
+    }
+}
+
+// G[p, c] += sum_i A[i, p] D[i, c] over the np inputs of a packed A (pack_tn_a) and one panel
+// of NV vectors of D (row stride ldd).  Gb (or nullptr; then np >= MR): the bias row, summed
+// by the first tile.
+template <class T, int NV>
+void gemm_tn_packed_panel(idx rows, const T* Ap, idx np, const T* D, idx ldd, T* G, idx ldg, T* Gb) {
+    constexpr int MR = kTileRows2;
+    idx p = 0;
+    if (Gb) {
+        gemm_tn_tile<T, MR, NV, true>(rows, Ap, MR, D, ldd, G, ldg, Gb);
+        p += MR;
+    }
+    for (; p + MR <= np; p += MR) gemm_tn_tile<T, MR, NV>(rows, Ap + p * rows, MR, D, ldd, G + p * ldg, ldg);
+    const T* a = Ap + p * rows;
+    T* g = G + p * ldg;
+    switch (np - p) {  // remainder inputs: same per-element arithmetic, smaller tile
+        case 7: gemm_tn_tile<T, 7, NV>(rows, a, 7, D, ldd, g, ldg); break;
+        case 6: gemm_tn_tile<T, 6, NV>(rows, a, 6, D, ldd, g, ldg); break;
+        case 5: gemm_tn_tile<T, 5, NV>(rows, a, 5, D, ldd, g, ldg); break;
+        case 4: gemm_tn_tile<T, 4, NV>(rows, a, 4, D, ldd, g, ldg); break;
+        case 3: gemm_tn_tile<T, 3, NV>(rows, a, 3, D, ldd, g, ldg); break;
+        case 2: gemm_tn_tile<T, 2, NV>(rows, a, 2, D, ldd, g, ldg); break;
+        case 1: gemm_tn_tile<T, 1, NV>(rows, a, 1, D, ldd, g, ldg); break;
+        default: break;
+    }
+}
+
 // Bytes of D per packed chunk in gemm_tn_acc (half of a 512 KB L2), and the fewest inputs (rows
 // of G, each reading the whole chunk) for which the copy pays.
 constexpr idx kTnPackBytes = 256 * 1024;
 constexpr idx kTnPackMinInputs = 192;
 
 // G[p, c] += sum_i A[i, p] D[i, c] for p in [p0, p1), c in [c0, c1) (c0, c1 multiples of W).
-// D's columns are first copied, kTnPackBytes at a time, into contiguous panels (rows x NR
-// each): the tiles then stream their D panel sequentially instead of one cache line per row a
-// stride apart.  A block of D that fits in L1 (32 KB), or that few inputs read, is read in
-// place, and so is every block if the copy's buffer cannot be had (this runs on the fit's
-// threads, where nothing may throw).  Every element's arithmetic is the same either way.
+// Three ways, by size; every element's arithmetic is the same in all of them:
+//   - D larger than L1 (32 KB) and read by many inputs (>= kTnPackMinInputs): D's columns are
+//     copied, kTnPackBytes at a time, into contiguous panels (rows x 2W each), which the input
+//     tiles then stream sequentially instead of one cache line per row a stride apart;
+//   - otherwise, with a few input tiles and output panels (the cooperative tiles of wide
+//     layers): A's inputs are copied into micro-panels (pack_tn_a), and each panel of D stays
+//     in L1 while the input tiles stream their micro-panels past it (the loop order of a
+//     packed GEMM; reading A in place, each tile would take one cache line per row);
+//   - else, and whenever a copy's buffer cannot be had, A and D are read in place.
 // Gb (or nullptr): G's bias row, Gb[c] += sum_i D[i, c], summed along by the first tile when
 // there are enough inputs for a whole one, else first, by column_sums_acc (the same sums).
 template <class T>
@@ -318,35 +380,35 @@ void gemm_tn_acc(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G, idx l
         column_sums_acc(rows, D, ldd, Gb, c0, c1);
         Gb = nullptr;
     }
-    const idx chunk = rows > 0 ? std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W))
-                               : 0;
-    static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
-    static thread_local idx buf_size = 0;
-    const bool pack = rows > 0 && p1 - p0 >= kTnPackMinInputs &&
-                      rows * (c1 - c0) * static_cast<idx>(sizeof(T)) > 32 * 1024;
-    if (pack && buf_size < rows * chunk) {
-        void* p = ::operator new[](static_cast<std::size_t>(rows * chunk) * sizeof(T), std::align_val_t(64),
-                                   std::nothrow);
-        if (p) {
-            buf = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
-                                                     [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
-            buf_size = rows * chunk;
+    if (rows <= 0) return;
+    const idx d_bytes = rows * (c1 - c0) * static_cast<idx>(sizeof(T));
+    if (p1 - p0 >= kTnPackMinInputs && d_bytes > 32 * 1024) {
+        const idx chunk = std::max<idx>(2 * W, kTnPackBytes / static_cast<idx>(sizeof(T)) / rows / (2 * W) * (2 * W));
+        if (T* buf = tn_buffer<T, 0>(rows * chunk)) {
+            for (idx cc = c0; cc < c1; cc += chunk) {
+                const idx ce = std::min(c1, cc + chunk);
+                for (idx c = cc; c < ce; c += 2 * W) {
+                    const idx pw = std::min<idx>(2 * W, ce - c);
+                    T* dst = buf + rows * (c - cc);
+                    for (idx i = 0; i < rows; ++i)
+                        for (idx v = 0; v < pw; v += W) vstore(dst + i * pw + v, vload<V>(D + i * ldd + c + v));
+                }
+                gemm_tn_acc_panels(rows, A, lda, buf, /*ldd=*/0, G, ldg, p0, p1, cc, ce, Gb);
+            }
+            return;
+        }
+    } else if (p1 - p0 >= 2 * kTileRows2 && c1 - c0 >= 4 * W && rows >= 64) {
+        if (T* buf = tn_buffer<T, 1>(rows * (p1 - p0))) {
+            pack_tn_a(rows, A, lda, p0, p1, buf);
+            T* Gp = G + p0 * ldg;
+            idx c = c0;
+            for (; c + 2 * W <= c1; c += 2 * W)
+                gemm_tn_packed_panel<T, 2>(rows, buf, p1 - p0, D + c, ldd, Gp + c, ldg, Gb ? Gb + c : nullptr);
+            if (c < c1) gemm_tn_packed_panel<T, 1>(rows, buf, p1 - p0, D + c, ldd, Gp + c, ldg, Gb ? Gb + c : nullptr);
+            return;
         }
     }
-    if (!pack || buf_size < rows * chunk) {
-        gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1, Gb);
-        return;
-    }
-    for (idx cc = c0; cc < c1; cc += chunk) {
-        const idx ce = std::min(c1, cc + chunk);
-        for (idx c = cc; c < ce; c += 2 * W) {
-            const idx pw = std::min<idx>(2 * W, ce - c);
-            T* dst = buf.get() + rows * (c - cc);
-            for (idx i = 0; i < rows; ++i)
-                for (idx v = 0; v < pw; v += W) vstore(dst + i * pw + v, vload<V>(D + i * ldd + c + v));
-        }
-        gemm_tn_acc_panels(rows, A, lda, buf.get(), /*ldd=*/0, G, ldg, p0, p1, cc, ce, Gb);
-    }
+    gemm_tn_acc_panels(rows, A, lda, D, ldd, G, ldg, p0, p1, c0, c1, Gb);
 }
 
 }  // namespace backprop

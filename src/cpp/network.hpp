@@ -44,6 +44,7 @@ namespace backprop {
 
 constexpr idx kBlock = 256;       // samples per block: the unit of the forward/backward sweep
 constexpr idx kGradInputs = 128;  // most inputs per gradient tile in the cooperative mode
+constexpr idx kGradVectors = 64;  // most output vectors per gradient tile in the cooperative mode
 
 // A 64-byte aligned buffer of T, zero-initialised.
 template <class T>
@@ -341,7 +342,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     for (idx l = 0; l < L; ++l) {
         const idx k = s.k[l];
         const idx pstep = std::max<idx>(kTileRows2, round_up((k + 4 * n_threads - 1) / (4 * n_threads), kTileRows2));
-        const idx cstep = std::min<idx>(m_pad[l], 8 * VW);
+        const idx cstep = std::min<idx>(m_pad[l], kGradVectors * VW);
         for (idx p0 = 0; p0 < k; p0 += std::min<idx>(pstep, kGradInputs))
             for (idx c0 = 0; c0 < m_pad[l]; c0 += cstep)
                 tiles[l].push_back({l, p0, std::min(k, p0 + std::min<idx>(pstep, kGradInputs)), c0,
