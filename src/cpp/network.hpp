@@ -538,11 +538,29 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                 const T mu = static_cast<T>(o.momentum), b1 = static_cast<T>(o.beta1), b2 = static_cast<T>(o.beta2);
                 const T one_b1 = static_cast<T>(1.0 - o.beta1), one_b2 = static_cast<T>(1.0 - o.beta2);
                 const T eps = static_cast<T>(o.epsilon);
-                // Row j, columns [q0, q1) of layer l (at most kColChunk): sum the parts, scale,
-                // penalise, update, repack.  The arithmetic runs along the row (contiguous in W
-                // and the solver state, so it vectorises); each element's operations are the
-                // same whatever the chunking.
-                auto update_run = [&](idx l, idx j, idx q0, idx q1) __attribute__((always_inline)) {
+                // The gradient of rows [j0, j0 + VW), columns [q0, q1) of layer l (at most
+                // kColChunk): gt[i][jj] = (sum of the parts of G[q0 + i, j0 + jj]) / n, in part
+                // order.  A column of W is a row of G: read as whole vectors along G's rows and
+                // turned through this small table, instead of one value per cache line.
+                using GV = typename simd<T>::vec;
+                auto grad_tile = [&](idx l, idx j0, idx q0, idx q1, T (*gt)[VW]) __attribute__((always_inline)) {
+                    const T* const g0 = grads.get() + grad_offset[l] + j0;
+                    // at the start of each cache line of G's rows, fetch the next line
+                    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
+                    if (j0 % line == 0 && j0 + line < m_pad[l])
+                        for (idx q = q0; q < q1; ++q) __builtin_prefetch(g0 + q * m_pad[l] + line);
+                    for (idx q = q0; q < q1; ++q) {
+                        GV v = vload<GV>(g0 + q * m_pad[l]);
+                        for (idx part = 1; part < parts; ++part) v += vload<GV>(g0 + part * grad_size + q * m_pad[l]);
+                        vstore(gt[q - q0], v / vbroadcast<GV>(tn));
+                    }
+                };
+                // Row j, columns [q0, q1) of layer l (at most kColChunk), whose gradient is
+                // column jj of gt: penalise, update, repack.  The arithmetic runs along the row
+                // (contiguous in W and the solver state, so it vectorises); each element's
+                // operations are the same whatever the chunking.
+                auto update_run = [&](idx l, idx j, idx q0, idx q1, const T (*gt)[VW], idx jj)
+                                      __attribute__((always_inline)) {
                     const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
                     T* __restrict Wr = W[l] + row;
                     // The rows of W and of the solver state are a row apart here (the walk goes
@@ -559,19 +577,8 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                                 __builtin_prefetch(st + row + ahead + last, 1);
                             }
                     }
-                    // G is read down its columns (a row of W is a column of G): at the start of
-                    // each cache line of them, fetch the next line of the chunk's rows of G.
-                    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
-                    if (j % line == 0 && j + line < m_pad[l])
-                        for (idx i = 0; i < len; ++i)
-                            __builtin_prefetch(grads.get() + grad_offset[l] + (q0 + i) * m_pad[l] + j + line);
                     T g[kColChunk];
-                    for (idx i = 0; i < len; ++i) {
-                        const idx gi = grad_offset[l] + (q0 + i) * m_pad[l] + j;
-                        T v = grads.get()[gi];
-                        for (idx part = 1; part < parts; ++part) v += grads.get()[part * grad_size + gi];
-                        g[i] = v / tn;
-                    }
+                    for (idx i = 0; i < len; ++i) g[i] = gt[i][jj];
                     if (o.alpha > 0)
                         for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) g[i] += alpha * Wr[i] / tn;  // not the bias
                     switch (o.solver) {
@@ -625,7 +632,11 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                         const idx l = cols[r0].layer;
                         for (r1 = r0; r1 < c1 && cols[r1].layer == l;) ++r1;
                         const idx q0 = cols[r0].col, q1 = cols[r1 - 1].col + 1;
-                        for (idx j = 0; j < s.m[l]; ++j) update_run(l, j, q0, q1);
+                        alignas(64) T gt[kColChunk][VW];
+                        for (idx j0 = 0; j0 < s.m[l]; j0 += VW) {
+                            grad_tile(l, j0, q0, q1, gt);
+                            for (idx j = j0; j < std::min(s.m[l], j0 + VW); ++j) update_run(l, j, q0, q1, gt, j - j0);
+                        }
                     }
                 }
                 if (t == 0) {
