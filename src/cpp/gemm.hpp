@@ -313,7 +313,7 @@ T* tn_buffer(idx count) {
     return buf.get();
 }
 
-// Copies inputs [p0, p1) of A (rows x lda) into micro-panels for gemm_tn_packed: the panel of
+// Copies inputs [p0, p1) of A (rows x lda) into micro-panels for gemm_tn_packed_panel: the panel of
 // inputs [p0 + j, p0 + j + MR) holds rows x MR values at dst + j rows (row i at i MR); the
 // remainder's panel, rows x rem values, follows.
 template <class T>
