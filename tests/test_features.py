@@ -331,6 +331,15 @@ def test_stability_warning_on_an_oscillating_logistic_regression(backend):
     assert sum(w.category is StabilityWarning for w in record) == 1
 
 
+@pytest.mark.parametrize("shape", [(200, 4), (1, 1), (40000, 30)], ids=["small", "one value", "past the einsum limit"])
+def test_the_guards_gram_matrix_is_a_transpose_a(shape):
+    # the guard's A^T A is computed without BLAS when small (see _gram): the same matrix either way
+    from backprop._estimator import _gram
+
+    A = np.random.default_rng(3).standard_normal(shape)
+    np.testing.assert_allclose(_gram(A), A.T @ A, rtol=1e-12, atol=1e-12 * shape[0])
+
+
 @pytest.mark.parametrize("kw", [
     dict(n_hidden=(), learning_rate=0.5),  # stable: converges
     dict(n_hidden=(8, 3), learning_rate=1.0),  # the article's network and step

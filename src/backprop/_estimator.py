@@ -1276,6 +1276,19 @@ def _loss_rises_or_cycles(loss_curve: np.ndarray) -> bool:
     return late_rises > 0 and late_rises >= 0.5 * float(early[early > noise].sum())
 
 
+def _gram(A: np.ndarray) -> np.ndarray:
+    """``A^T A``, computed in this thread when that takes a few milliseconds at most.
+
+    A BLAS product would wake OpenBLAS's threads, which then spin, waiting for more work, for about
+    a tenth of a second on the cores the next fit's C++ threads need: fits of the article's
+    logistic regression (whose loss cycles, so that this guard runs) took twice as long after one.
+    """
+    n, d = A.shape
+    if n * d * d <= 1 << 25:
+        return np.einsum("ij,ik->jk", A, A)
+    return A.T @ A
+
+
 def _largest_stable_learning_rate(
     X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float
 ) -> tuple[float, str]:
@@ -1298,7 +1311,7 @@ def _largest_stable_learning_rate(
     n = X.shape[0]
     if len(weights) == 1:
         X1 = np.hstack([np.ones((n, 1)), X])
-        lam = float(np.linalg.eigvalsh(X1.T @ X1)[-1])
+        lam = float(np.linalg.eigvalsh(_gram(X1))[-1])
         softmax = weights[0].shape[0] > 1
         L = lam / ((2 if softmax else 4) * n) + alpha / n
         how = f"2/L, L = lambda_max(X~'X~)/({'2' if softmax else '4'}N){' + alpha/N' if alpha else ''} = {L:.4g}, X~ = [1, X]"
