@@ -8,7 +8,9 @@ run, on one table.
 
 Other options: --threads N (every contender on N threads instead of all cores), --wait-quiet S (wait
 up to S seconds for other people's jobs to leave the cores), --contenders cpp,numpy,... (a subset),
---compile / --no-compile, --per-cell / --grouped (process layout, see Timing), --budget S.
+--compile / --no-compile, --per-cell / --grouped (process layout, see Timing), --budget S, --repeats N
+(N timed runs of every cell instead of the mode's defaults: more of them settle thin margins on a
+noisy machine).
 
 It prints ONE main table (rows: workload x dtype; columns: contenders; cell: median time, achieved
 GFLOP/s, ratio to the numpy reference of the same dtype) followed by small supporting tables (machine
@@ -833,7 +835,8 @@ def task_train(t):
     warm_s = time.perf_counter() - t0
     rss_first = mem.delta_bytes()
     est_fit = warm_s * t["iters"] / max(1, t["warm_iters"])
-    repeats = t["repeats"] if (est_fit <= t["slow_fit_s"] or t["repeats"] <= 2) else max(2, t["repeats"] - 1)
+    slow = est_fit > t["slow_fit_s"] and t["repeats"] > 2 and not t.get("fixed_repeats")
+    repeats = max(2, t["repeats"] - 1) if slow else t["repeats"]
     times = []
     foreign = ForeignLoad().start()
     for _ in range(repeats):
@@ -1168,7 +1171,7 @@ def plan(cfg, contenders, per_cell):
                     continue
                 task = dict(type="train", workload=w["key"], contender=c, dtype=dtype, n=w["n"], d=w["d"],
                             hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
-                            slow_fit_s=cfg["slow_fit_s"],
+                            slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False),
                             **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
                 if per_cell:
                     (late_invocations if w.get("solver") else invocations).append(
@@ -1691,6 +1694,9 @@ def main(argv=None):
     ap.add_argument("--workloads", default=None, metavar="KEYS",
                     help="comma-separated subset of the rows a,b,c,d,e,f (d: inference, e: latency; default: all, "
                          "plus the scaling grid, which runs only when no subset is given)")
+    ap.add_argument("--repeats", type=int, default=None, metavar="N",
+                    help="timed runs of every cell (training fits, inference runs, latency samples) instead of "
+                         "the mode's defaults; a fit slower than 20 s then keeps all N")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads of every contender (default: all cores; C++ n_threads, BLAS, torch)")
     ap.add_argument("--budget", type=float, default=None,
@@ -1731,9 +1737,17 @@ def main(argv=None):
             ap.error(f"unknown workloads {sorted(bad)}; choose from a,b,c,d,e,f")
         cfg["train"] = [w for w in cfg["train"] if w["key"] in keys]
         cfg["only"] = keys
+    notes = []
+    if args.repeats is not None:
+        if args.repeats < 1:
+            ap.error("--repeats must be >= 1")
+        for w in cfg["train"]:
+            w["repeats"] = args.repeats
+        cfg["infer"]["repeats"] = cfg["latency"]["samples"] = args.repeats
+        cfg["fixed_repeats"] = True
+        notes.append(f"--repeats {args.repeats}: every cell takes {args.repeats} timed run(s) (latency: samples)")
     budget = args.budget if args.budget is not None else cfg["budget"]
     deadline = time.time() + budget if budget else None
-    notes = []
     if args.threads:
         notes.append(f"--threads {args.threads}: every contender runs on {args.threads} thread(s)")
     if budget:

@@ -148,6 +148,26 @@ def test_scaling_tables_and_outputs(smoke):
     assert (out / "suite_smoke.png").exists() == _installed("matplotlib")
 
 
+def test_repeats_option_sets_the_timed_runs_of_every_cell(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, str(SUITE), "--smoke", "--workloads", "a,d,e", "--contenders", "cpp", "--repeats", "3",
+         "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "suite_smoke.json").read_text())
+    rows = [r for r in doc["rows"] if r["status"] == "ok"]
+    assert {r["workload"] for r in rows} >= {"a", "d", "e1", "e32"}
+    for r in rows:  # the smoke mode's own default is 1
+        assert r["repeats"] == 3 and len(r["times"]) == 3, (r["workload"], r["contender"], r["times"])
+    assert "--repeats 3" in proc.stdout
+    bad = subprocess.run([sys.executable, str(SUITE), "--smoke", "--repeats", "0", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "--repeats must be >= 1" in bad.stderr
+
+
 def test_workloads_option_runs_only_the_rows_asked_for(tmp_path):
     proc = subprocess.run(
         [sys.executable, str(SUITE), "--smoke", "--workloads", "a,e", "--contenders", "cpp,numpy",
