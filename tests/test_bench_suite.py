@@ -32,15 +32,16 @@ def _has_solvers():
     return "solver" in inspect.signature(NeuralNetwork).parameters
 
 
+def _suite(out, *args, timeout=600):
+    """Runs the suite in --smoke mode with `args`, writing into `out`."""
+    return subprocess.run([sys.executable, str(SUITE), "--smoke", *args, "--out", str(out)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    proc = subprocess.run(
-        [sys.executable, str(SUITE), "--smoke", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _suite(out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((out / "suite_smoke.json").read_text())
     return out, doc, proc.stdout
@@ -149,13 +150,7 @@ def test_scaling_tables_and_outputs(smoke):
 
 
 def test_repeats_option_sets_the_timed_runs_of_every_cell(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SUITE), "--smoke", "--workloads", "a,d,e", "--contenders", "cpp", "--repeats", "3",
-         "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _suite(tmp_path, "--workloads", "a,d,e", "--contenders", "cpp", "--repeats", "3")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((tmp_path / "suite_smoke.json").read_text())
     rows = [r for r in doc["rows"] if r["status"] == "ok"]
@@ -163,25 +158,17 @@ def test_repeats_option_sets_the_timed_runs_of_every_cell(tmp_path):
     for r in rows:  # the smoke mode's own default is 1
         assert r["repeats"] == 3 and len(r["times"]) == 3, (r["workload"], r["contender"], r["times"])
     assert "--repeats 3" in proc.stdout
-    bad = subprocess.run([sys.executable, str(SUITE), "--smoke", "--repeats", "0", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60)
+    bad = _suite(tmp_path, "--repeats", "0", timeout=60)
     assert bad.returncode == 2 and "--repeats must be >= 1" in bad.stderr
 
 
 def test_workloads_option_runs_only_the_rows_asked_for(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, str(SUITE), "--smoke", "--workloads", "a,e", "--contenders", "cpp,numpy",
-         "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = _suite(tmp_path, "--workloads", "a,e", "--contenders", "cpp,numpy")
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads((tmp_path / "suite_smoke.json").read_text())
     assert {r["workload"] for r in doc["rows"]} == {"a", "e1", "e32"}
     assert all(r["status"] == "ok" for r in doc["rows"]), [r for r in doc["rows"] if r["status"] != "ok"]
     assert doc["scaling"] is None
     assert "(a) article" in proc.stdout and "(b) medium" not in proc.stdout
-    bad = subprocess.run([sys.executable, str(SUITE), "--smoke", "--workloads", "z", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=60)
+    bad = _suite(tmp_path, "--workloads", "z", timeout=60)
     assert bad.returncode == 2 and "unknown workloads" in bad.stderr
