@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <type_traits>
 
 #include "simd.hpp"
 
@@ -69,6 +70,16 @@ inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict
         for (int v = 0; v < NV; ++v) vstore(C + r * ldc + v * W, epi(acc[r][v], row0 + r, col0 + v * W));
 }
 
+// f(std::integral_constant<int, r>{}) for a run-time count 0 < r <= R (nothing otherwise): the
+// remainder tiles, whose row or input count must be a compile-time constant.
+template <int R, class F>
+inline __attribute__((always_inline)) void with_tile_count(idx r, const F& f) {
+    if constexpr (R > 0) {
+        if (r == R) f(std::integral_constant<int, R>{});
+        else with_tile_count<R - 1>(r, f);
+    }
+}
+
 // Rows [0, rows) of C = epi(init + A B) for one packed panel of NR = NV * W columns.
 template <class T, int NV, class Epi>
 void gemm_panel(idx rows, idx k, const T* A, idx lda, const T* B, const T* init, T* C, idx ldc,
@@ -80,20 +91,9 @@ void gemm_panel(idx rows, idx k, const T* A, idx lda, const T* B, const T* init,
     const idx left = rows - i;
     A += i * lda;
     C += i * ldc;
-    switch (left) {  // remainder rows: same per-element arithmetic, smaller tile
-        case 11: gemm_tile<T, 11, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 10: gemm_tile<T, 10, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 9: gemm_tile<T, 9, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 8: gemm_tile<T, 8, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 7: gemm_tile<T, 7, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 6: gemm_tile<T, 6, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 5: gemm_tile<T, 5, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 4: gemm_tile<T, 4, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 3: gemm_tile<T, 3, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 2: gemm_tile<T, 2, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        case 1: gemm_tile<T, 1, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi); break;
-        default: break;
-    }
+    with_tile_count<MR - 1>(left, [&](auto R) {  // remainder rows: same per-element arithmetic, smaller tile
+        gemm_tile<T, decltype(R)::value, NV>(k, A, lda, B, init, C, ldc, i, col0, accumulate, epi);
+    });
 }
 
 // A packed operand: panels of NR = 2W columns (the last may be W wide), each k x NR, zero padded.
@@ -250,20 +250,9 @@ void gemm_tn_acc_vector(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G
     for (; p + MR <= p1; p += MR) gemm_tn_tile<T, MR, 1>(rows, A + p, lda, Dc, ld, G + p * ldg + c0, ldg);
     const T* Ap = A + p;
     T* Gp = G + p * ldg + c0;
-    switch (p1 - p) {  // remainder inputs: same per-element arithmetic, smaller tile
-        case 11: gemm_tn_tile<T, 11, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 10: gemm_tn_tile<T, 10, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 9: gemm_tn_tile<T, 9, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 8: gemm_tn_tile<T, 8, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 7: gemm_tn_tile<T, 7, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 6: gemm_tn_tile<T, 6, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 5: gemm_tn_tile<T, 5, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 4: gemm_tn_tile<T, 4, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 3: gemm_tn_tile<T, 3, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 2: gemm_tn_tile<T, 2, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        case 1: gemm_tn_tile<T, 1, 1>(rows, Ap, lda, Dc, ld, Gp, ldg); break;
-        default: break;
-    }
+    with_tile_count<MR - 1>(p1 - p, [&](auto R) {  // remainder inputs: same per-element arithmetic, smaller tile
+        gemm_tn_tile<T, decltype(R)::value, 1>(rows, Ap, lda, Dc, ld, Gp, ldg);
+    });
 }
 
 // G as in gemm_tn_row_tile over inputs [p0, p1); Gb (or nullptr): the bias row, summed along
@@ -284,16 +273,9 @@ void gemm_tn_acc_panels(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G
     for (; p + MR <= p1; p += MR) gemm_tn_row_tile<T, MR>(rows, A + p, lda, D, ldd, G + p * ldg, ldg, c0, c1);
     const T* Ap = A + p;
     T* Gp = G + p * ldg;
-    switch (p1 - p) {  // remainder inputs: same per-element arithmetic, smaller tile
-        case 7: gemm_tn_row_tile<T, 7>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 6: gemm_tn_row_tile<T, 6>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 5: gemm_tn_row_tile<T, 5>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 4: gemm_tn_row_tile<T, 4>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 3: gemm_tn_row_tile<T, 3>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 2: gemm_tn_row_tile<T, 2>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        case 1: gemm_tn_row_tile<T, 1>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1); break;
-        default: break;
-    }
+    with_tile_count<MR - 1>(p1 - p, [&](auto R) {  // remainder inputs: same per-element arithmetic, smaller tile
+        gemm_tn_row_tile<T, decltype(R)::value>(rows, Ap, lda, D, ldd, Gp, ldg, c0, c1);
+    });
 }
 
 // A thread's own 64-byte aligned buffer of at least `count` values, kept for its next calls (one
@@ -342,16 +324,9 @@ void gemm_tn_packed_panel(idx rows, const T* Ap, idx np, const T* D, idx ldd, T*
     for (; p + MR <= np; p += MR) gemm_tn_tile<T, MR, NV>(rows, Ap + p * rows, MR, D, ldd, G + p * ldg, ldg);
     const T* a = Ap + p * rows;
     T* g = G + p * ldg;
-    switch (np - p) {  // remainder inputs: same per-element arithmetic, smaller tile
-        case 7: gemm_tn_tile<T, 7, NV>(rows, a, 7, D, ldd, g, ldg); break;
-        case 6: gemm_tn_tile<T, 6, NV>(rows, a, 6, D, ldd, g, ldg); break;
-        case 5: gemm_tn_tile<T, 5, NV>(rows, a, 5, D, ldd, g, ldg); break;
-        case 4: gemm_tn_tile<T, 4, NV>(rows, a, 4, D, ldd, g, ldg); break;
-        case 3: gemm_tn_tile<T, 3, NV>(rows, a, 3, D, ldd, g, ldg); break;
-        case 2: gemm_tn_tile<T, 2, NV>(rows, a, 2, D, ldd, g, ldg); break;
-        case 1: gemm_tn_tile<T, 1, NV>(rows, a, 1, D, ldd, g, ldg); break;
-        default: break;
-    }
+    with_tile_count<MR - 1>(np - p, [&](auto R) {  // remainder inputs: same per-element arithmetic, smaller tile
+        gemm_tn_tile<T, decltype(R)::value, NV>(rows, a, decltype(R)::value, D, ldd, g, ldg);
+    });
 }
 
 // Bytes of D per packed chunk in gemm_tn_acc (half of a 512 KB L2), and the fewest inputs (rows
