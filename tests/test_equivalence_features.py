@@ -182,7 +182,9 @@ def test_training_resumes_exactly_across_calls(dtype):
 
 @pytest.mark.parametrize("batch_size", [None, 100])
 def test_new_options_are_bitwise_identical_for_any_thread_count(batch_size, dtype):
-    X, y, w0 = _problem(1500, 9, (20, 7), 3, dtype)
+    # 91 + 71 + 8 weight columns: the update's chunks of 64 columns go to different threads and
+    # straddle layers
+    X, y, w0 = _problem(1500, 90, (70, 7), 3, dtype)
     order = np.random.default_rng(0).permutation(1500).astype(np.int64)
     runs = []
     for n_threads in (1, 2, 3, 8):

@@ -355,7 +355,11 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         for (idx c = 0; c <= s.k[l]; ++c) cols.push_back({l, c});
 
     const idx n_cols = static_cast<idx>(cols.size());
-    constexpr idx kColChunk = 16;
+    // Columns per claimed chunk: each row of W (and of the solver state) is walked in pieces of
+    // this many values, so 16 (two cache lines in float64, often straddling three) wasted much of
+    // every line fetched; 64 is 6-12 % faster on mini-batch Adam (medium, float64) and leaves
+    // 19 chunks for the threads there.
+    constexpr idx kColChunk = 64;
     std::atomic<idx> claim_part[2] = {0, 0}, claim_col[2] = {0, 0};  // per batch parity
     SpinBarrier barrier(n_threads);
     idx iterations_done = 0;
@@ -564,16 +568,17 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                     const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
                     T* __restrict Wr = W[l] + row;
                     // The rows of W and of the solver state are a row apart here (the walk goes
-                    // down a chunk of columns): fetch the lines of the row 4 ahead, which the
-                    // hardware prefetcher does not
+                    // down a chunk of columns): fetch every line of the row's piece 4 rows ahead,
+                    // which the hardware prefetcher does not
                     if (j + 4 < s.m[l]) {
+                        constexpr idx line = 64 / static_cast<idx>(sizeof(T));
                         const idx ahead = 4 * (k + 1), last = len - 1;
-                        __builtin_prefetch(Wr + ahead, 1);
+                        for (idx i = 0; i < last; i += line) __builtin_prefetch(Wr + ahead + i, 1);
                         __builtin_prefetch(Wr + ahead + last, 1);
                         for (T* st : {o.solver == Solver::momentum || o.solver == Solver::adam ? o.state[l] : nullptr,
                                       o.solver == Solver::adam ? o.state[L + l] : nullptr})
                             if (st) {
-                                __builtin_prefetch(st + row + ahead, 1);
+                                for (idx i = 0; i < last; i += line) __builtin_prefetch(st + row + ahead + i, 1);
                                 __builtin_prefetch(st + row + ahead + last, 1);
                             }
                     }
