@@ -547,10 +547,10 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                 // order.  A column of W is a row of G: read as whole vectors along G's rows and
                 // turned through this small table, instead of one value per cache line.
                 using GV = typename simd<T>::vec;
+                constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
                 auto grad_tile = [&](idx l, idx j0, idx q0, idx q1, T (*gt)[VW]) __attribute__((always_inline)) {
                     const T* const g0 = grads.get() + grad_offset[l] + j0;
                     // at the start of each cache line of G's rows, fetch the next line
-                    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
                     if (j0 % line == 0 && j0 + line < m_pad[l])
                         for (idx q = q0; q < q1; ++q) __builtin_prefetch(g0 + q * m_pad[l] + line);
                     for (idx q = q0; q < q1; ++q) {
@@ -571,16 +571,15 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                     // down a chunk of columns): fetch every line of the row's piece 4 rows ahead,
                     // which the hardware prefetcher does not
                     if (j + 4 < s.m[l]) {
-                        constexpr idx line = 64 / static_cast<idx>(sizeof(T));
-                        const idx ahead = 4 * (k + 1), last = len - 1;
-                        for (idx i = 0; i < last; i += line) __builtin_prefetch(Wr + ahead + i, 1);
-                        __builtin_prefetch(Wr + ahead + last, 1);
+                        const idx ahead = 4 * (k + 1);
+                        auto fetch_piece = [len](const T* p) __attribute__((always_inline)) {
+                            for (idx i = 0; i < len - 1; i += line) __builtin_prefetch(p + i, 1);
+                            __builtin_prefetch(p + len - 1, 1);
+                        };
+                        fetch_piece(Wr + ahead);
                         for (T* st : {o.solver == Solver::momentum || o.solver == Solver::adam ? o.state[l] : nullptr,
                                       o.solver == Solver::adam ? o.state[L + l] : nullptr})
-                            if (st) {
-                                for (idx i = 0; i < last; i += line) __builtin_prefetch(st + row + ahead + i, 1);
-                                __builtin_prefetch(st + row + ahead + last, 1);
-                            }
+                            if (st) fetch_piece(st + row + ahead);
                     }
                     T g[kColChunk];
                     for (idx i = 0; i < len; ++i) g[i] = gt[i][jj];
