@@ -45,7 +45,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from . import __version__, _core
-from ._estimator import NeuralNetwork, StabilityWarning
+from ._estimator import NeuralNetwork
+from ._exceptions import StabilityWarning
 from ._timing import blas_env_note, ensure_clean_blas_env, machine_line
 
 __all__ = [
