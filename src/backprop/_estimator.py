@@ -42,73 +42,7 @@ class NeuralNetwork:
 
     Parameters
     ----------
-    n_hidden : sequence of int, default=(100,)
-        Number of units of each hidden layer (each >= 1); ``()`` gives logistic regression.
-    learning_rate : float, default=1.0
-        Step size of the solver (finite, > 0).
-    max_iter : int, default=10
-        Maximum number of epochs (passes over the training data) per ``fit`` (>= 0); with full
-        batches an epoch is one iteration of gradient descent.
-    threshold : float, default=0.5
-        Two classes: ``predict`` returns ``classes_[1]`` where P(``classes_[1]``) >= threshold
-        (in [0, 1]).  Ignored for more than two classes (``predict`` is the most probable class).
-    random_state : None, int or numpy.random.Generator, default=None
-        Seed of one ``numpy.random.default_rng`` generator that draws, in this order, the initial
-        weights, the validation split (``early_stopping``) and one row permutation per epoch
-        (``batch_size`` smaller than the training set); the same value gives the same fit on
-        both backends.
-    warm_start : bool, default=False
-        Continue from the current ``weights_`` (fitted, or assigned by the caller) instead of
-        drawing new ones; the solver's state (momentum velocities, Adam's moments and step
-        count) carries over from the previous fit of this object.
-    backend : {"cpp", "numpy"}, default="cpp"
-        ``"cpp"`` runs the C++ kernels; ``"numpy"`` runs ``backprop.reference``.
-    n_threads : int or None, default=None
-        Threads of the C++ backend (>= 1); ``None`` uses every core.  Results do not depend on it.
-    activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
-        Activation of the hidden layers (the output layer is sigmoid or softmax).
-    init : {"normal", "glorot", "he"}, default="normal"
-        Initial weights: ``"normal"`` draws every weight, bias included, from N(0, 0.1**2) (the
-        article's); ``"glorot"`` draws ``U(-b, b)``, ``b = sqrt(6 / (fan_in + fan_out))``, and
-        ``"he"`` draws ``N(0, 2 / fan_in)``, both with zero biases.
-    solver : {"gd", "momentum", "adam"}, default="gd"
-        ``"gd"``: ``W -= learning_rate * g``; ``"momentum"``: scikit-learn's SGD with
-        momentum (``momentum``, ``nesterov``); ``"adam"``: Adam (``beta_1``, ``beta_2``,
-        ``epsilon``).  The update follows each batch.
-    batch_size : int or None, default=None
-        Rows per batch (>= 1); None, or a size >= the number of training rows, uses the full
-        batch.  Mini-batches are drawn from a new permutation of the rows every epoch.
-    alpha : float, default=0.0
-        L2 penalty (>= 0), scikit-learn's: ``0.5 * alpha * sum ||W[:, 1:]||^2 / n_batch`` is
-        added to the loss (biases are not penalised).
-    momentum : float, default=0.9
-        Momentum of ``solver="momentum"``, in [0, 1].
-    nesterov : bool, default=True
-        Nesterov's momentum (``solver="momentum"``).
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Adam's decay rates of the first and second moment estimates, in [0, 1).
-    epsilon : float, default=1e-8
-        Adam's numerical-stability term (> 0).
-    tol : float or None, default=None
-        None: run ``max_iter`` epochs.  Else (>= 0) stop when the training loss (or, with
-        ``early_stopping``, the validation score) has not improved by at least ``tol`` for more
-        than ``n_iter_no_change`` consecutive epochs, as scikit-learn does.
-    n_iter_no_change : int, default=10
-        Epochs without improvement tolerated by ``tol`` and ``early_stopping`` (>= 1).
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (a stratified split drawn from
-        ``random_state``), record its accuracy after every epoch in ``validation_scores_``,
-        stop when it no longer improves (``tol``; None counts as 0.0 here) and end with the
-        weights of the best epoch.
-    validation_fraction : float, default=0.1
-        Fraction of the data held out by ``early_stopping``, in (0, 1).
-    verbose : bool, default=False
-        Print the loss (and validation score) with the elapsed time and an estimate of the time
-        left, about every half second.  Results are identical with and without it.
-    callback : callable or None, default=None
-        ``callback(model, iteration, loss)``, called after every epoch with ``model.weights_``
-        and ``model.loss_curve_`` up to date and ``iteration`` = ``model.n_iter_``; returning
-        ``False`` stops training (the model is then fitted with the epochs run so far).
+    {parameters}
 
     Attributes
     ----------
@@ -526,6 +460,11 @@ class NeuralNetwork:
         if y.shape != y_pred.shape:
             raise ValueError(f"y must have shape {y_pred.shape}, got {y.shape}")
         return float(np.mean(y_pred == y))
+
+
+if NeuralNetwork.__doc__:  # None under python -OO
+    # the entries come from the parameter table, which holds each parameter's default and description
+    NeuralNetwork.__doc__ = NeuralNetwork.__doc__.replace("    {parameters}", _params.docstring())
 
 
 def _label_index(y: Any, n: int, classes: np.ndarray) -> np.ndarray:

@@ -2,10 +2,11 @@
 
 Each row of :data:`PARAMS` gives a parameter's name, default, constraint (a function that
 checks a value and returns it normalised, or raises ``ValueError`` naming the parameter), its
-type as the signature shows it, a one-line description, and whether it reaches the backend's
-kernel.  The estimator's signature, ``get_params``/``set_params``, ``repr``, the validation in
-``fit``, the persisted formats' parameter lists, :class:`Config` and the defaults of
-``backprop.reference`` all come from this table.
+type as the signature and as the docstring show it, its description, whether it reaches the
+backend's training kernel, and the first pickle format that stores it.  The estimator's
+signature and the ``Parameters`` section of its docstring, ``get_params``/``set_params``,
+``repr``, the validation in ``fit``, the persisted formats' parameter lists, :class:`Config`
+and the defaults of ``backprop.reference`` all come from this table.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+import textwrap
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from . import _core
 from ._validation import check_int, check_real
 
-__all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param_names", "signature"]
+__all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param_names", "signature", "docstring"]
 
 _DEFAULT_THREADS = _core.default_threads()  # all cores (read once: asking costs microseconds)
 
@@ -128,8 +130,9 @@ def _callback(value: Any) -> Any:
 class Param(NamedTuple):
     name: str
     default: Any
-    check: Callable[[Any], Any]
-    annotation: str
+    check: Callable[[Any], Any]  # checks a value, returns it normalised, or raises ValueError
+    annotation: str  # the signature's
+    doc_type: str  # the docstring's
     doc: str
     kernel: bool = False  # passed to the backend's training kernel
     since_format: int = 1  # the first pickle format that stores it (older ones load it at its default)
@@ -137,34 +140,141 @@ class Param(NamedTuple):
 
 # The signature's order (positional arguments keep working); validation follows it too.
 PARAMS: tuple[Param, ...] = (
-    Param("n_hidden", (100,), _hidden_sizes, "Any", "units of each hidden layer"),
-    Param("learning_rate", 1.0, _learning_rate, "float", "the solver's step size"),
-    Param("max_iter", 10, _at_least("max_iter", 0), "int", "epochs per fit"),
-    Param("threshold", 0.5, _interval("threshold", 0, 1), "float", "P(classes_[1]) from which predict says classes_[1]"),
-    Param("random_state", None, _random_state, "Any", "seed of the weights, the validation split and the batches"),
-    Param("warm_start", False, bool, "bool", "continue from weights_ and the solver's state"),
-    Param("backend", "cpp", _choice("backend", BACKENDS), "str", "C++ kernels or backprop.reference"),
-    Param("n_threads", None, resolved_threads, "int | None", "threads of the C++ backend (None: every core)"),
-    Param("activation", "sigmoid", _choice("activation", "ACTIVATIONS"), "str", "hidden layers' function", True, 2),
-    Param("init", "normal", _choice("init", "INITS"), "str", "initial weights' distribution", False, 2),
-    Param("solver", "gd", _choice("solver", "SOLVERS"), "str", "update rule", True, 2),
-    Param("batch_size", None, _optional(_at_least("batch_size", 1)), "int | None", "rows per batch (None: all)", True, 2),
-    Param("alpha", 0.0, _interval("alpha", 0.0, np.inf, high_open=True), "float", "L2 penalty", True, 2),
-    Param("momentum", 0.9, _interval("momentum", 0.0, 1.0), "float", "momentum of solver='momentum'", True, 2),
-    Param("nesterov", True, _flag("nesterov"), "bool", "Nesterov's momentum", True, 2),
-    Param("beta_1", 0.9, _interval("beta_1", 0.0, 1.0, high_open=True), "float", "Adam's first-moment decay", True, 2),
-    Param("beta_2", 0.999, _interval("beta_2", 0.0, 1.0, high_open=True), "float", "Adam's second-moment decay", True, 2),
-    Param("epsilon", 1e-8, _interval("epsilon", 0.0, np.inf, True, True), "float", "Adam's stability term", True, 2),
-    Param("tol", None, _optional(_interval("tol", 0.0, np.inf, high_open=True)), "float | None", "stopping tolerance", True, 2),
-    Param("n_iter_no_change", 10, _at_least("n_iter_no_change", 1), "int", "epochs without improvement", True, 2),
-    Param("early_stopping", False, _flag("early_stopping"), "bool", "stop on a held-out score", False, 2),
     Param(
-        "validation_fraction", 0.1, _interval("validation_fraction", 0.0, 1.0, True, True), "float",
-        "held-out fraction of early_stopping", False, 2,
+        "n_hidden", (100,), _hidden_sizes, "Any", "sequence of int",
+        "Number of units of each hidden layer (each >= 1); ``()`` gives logistic regression.",
     ),
-    Param("verbose", False, _verbose, "bool", "print the progress", False, 2),
-    Param("callback", None, _callback, "Callable[..., Any] | None", "callback(model, iteration, loss)", False, 2),
+    Param(
+        "learning_rate", 1.0, _learning_rate, "float", "float",
+        "Step size of the solver (finite, > 0).",
+    ),
+    Param(
+        "max_iter", 10, _at_least("max_iter", 0), "int", "int",
+        "Maximum number of epochs (passes over the training data) per ``fit`` (>= 0); with full batches "
+        "an epoch is one iteration of gradient descent.",
+    ),
+    Param(
+        "threshold", 0.5, _interval("threshold", 0, 1), "float", "float",
+        "Two classes: ``predict`` returns ``classes_[1]`` where P(``classes_[1]``) >= threshold (in [0, "
+        "1]).  Ignored for more than two classes (``predict`` is the most probable class).",
+    ),
+    Param(
+        "random_state", None, _random_state, "Any", "None, int or numpy.random.Generator",
+        "Seed of one ``numpy.random.default_rng`` generator that draws, in this order, the initial "
+        "weights, the validation split (``early_stopping``) and one row permutation per epoch "
+        "(``batch_size`` smaller than the training set); the same value gives the same fit on both "
+        "backends.",
+    ),
+    Param(
+        "warm_start", False, bool, "bool", "bool",
+        "Continue from the current ``weights_`` (fitted, or assigned by the caller) instead of drawing "
+        "new ones; the solver's state (momentum velocities, Adam's moments and step count) carries over "
+        "from the previous fit of this object.",
+    ),
+    Param(
+        "backend", "cpp", _choice("backend", BACKENDS), "str", '{"cpp", "numpy"}',
+        '``"cpp"`` runs the C++ kernels; ``"numpy"`` runs ``backprop.reference``.',
+    ),
+    Param(
+        "n_threads", None, resolved_threads, "int | None", "int or None",
+        "Threads of the C++ backend (>= 1); ``None`` uses every core.  Results do not depend on it.",
+    ),
+    Param(
+        "activation", "sigmoid", _choice("activation", "ACTIVATIONS"), "str", '{"sigmoid", "tanh", "relu", "identity"}',
+        "Activation of the hidden layers (the output layer is sigmoid or softmax).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "init", "normal", _choice("init", "INITS"), "str", '{"normal", "glorot", "he"}',
+        'Initial weights: ``"normal"`` draws every weight, bias included, from N(0, 0.1**2) (the '
+        'article\'s); ``"glorot"`` draws ``U(-b, b)``, ``b = sqrt(6 / (fan_in + fan_out))``, and '
+        '``"he"`` draws ``N(0, 2 / fan_in)``, both with zero biases.',
+        since_format=2,
+    ),
+    Param(
+        "solver", "gd", _choice("solver", "SOLVERS"), "str", '{"gd", "momentum", "adam"}',
+        '``"gd"``: ``W -= learning_rate * g``; ``"momentum"``: scikit-learn\'s SGD with momentum '
+        '(``momentum``, ``nesterov``); ``"adam"``: Adam (``beta_1``, ``beta_2``, ``epsilon``).  The '
+        "update follows each batch.",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "batch_size", None, _optional(_at_least("batch_size", 1)), "int | None", "int or None",
+        "Rows per batch (>= 1); None, or a size >= the number of training rows, uses the full batch. "
+        "Mini-batches are drawn from a new permutation of the rows every epoch.",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "alpha", 0.0, _interval("alpha", 0.0, np.inf, high_open=True), "float", "float",
+        "L2 penalty (>= 0), scikit-learn's: ``0.5 * alpha * sum ||W[:, 1:]||^2 / n_batch`` is added to "
+        "the loss (biases are not penalised).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "momentum", 0.9, _interval("momentum", 0.0, 1.0), "float", "float",
+        'Momentum of ``solver="momentum"``, in [0, 1].',
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "nesterov", True, _flag("nesterov"), "bool", "bool",
+        'Nesterov\'s momentum (``solver="momentum"``).',
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "beta_1", 0.9, _interval("beta_1", 0.0, 1.0, high_open=True), "float", "float",
+        "Adam's decay rate of the first moment estimates, in [0, 1).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "beta_2", 0.999, _interval("beta_2", 0.0, 1.0, high_open=True), "float", "float",
+        "Adam's decay rate of the second moment estimates, in [0, 1).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "epsilon", 1e-8, _interval("epsilon", 0.0, np.inf, True, True), "float", "float",
+        "Adam's numerical-stability term (> 0).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "tol", None, _optional(_interval("tol", 0.0, np.inf, high_open=True)), "float | None", "float or None",
+        "None: run ``max_iter`` epochs.  Else (>= 0) stop when the training loss (or, with "
+        "``early_stopping``, the validation score) has not improved by at least ``tol`` for more than "
+        "``n_iter_no_change`` consecutive epochs, as scikit-learn does.",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "n_iter_no_change", 10, _at_least("n_iter_no_change", 1), "int", "int",
+        "Epochs without improvement tolerated by ``tol`` and ``early_stopping`` (>= 1).",
+        kernel=True, since_format=2,
+    ),
+    Param(
+        "early_stopping", False, _flag("early_stopping"), "bool", "bool",
+        "Hold out ``validation_fraction`` of the training data (a stratified split drawn from "
+        "``random_state``), record its accuracy after every epoch in ``validation_scores_``, stop when "
+        "it no longer improves (``tol``; None counts as 0.0 here) and end with the weights of the best "
+        "epoch.",
+        since_format=2,
+    ),
+    Param(
+        "validation_fraction", 0.1, _interval("validation_fraction", 0.0, 1.0, True, True), "float", "float",
+        "Fraction of the data held out by ``early_stopping``, in (0, 1).",
+        since_format=2,
+    ),
+    Param(
+        "verbose", False, _verbose, "bool", "bool",
+        "Print the loss (and validation score) with the elapsed time and an estimate of the time left, "
+        "about every half second.  Results are identical with and without it.",
+        since_format=2,
+    ),
+    Param(
+        "callback", None, _callback, "Callable[..., Any] | None", "callable or None",
+        "``callback(model, iteration, loss)``, called after every epoch with ``model.weights_`` and "
+        "``model.loss_curve_`` up to date and ``iteration`` = ``model.n_iter_``; returning ``False`` "
+        "stops training (the model is then fitted with the epochs run so far).",
+        since_format=2,
+    ),
 )
+
 
 #: The default of every parameter, by attribute: ``DEFAULTS.beta_2``.
 DEFAULTS = NamedTuple("Defaults", [(p.name, Any) for p in PARAMS])(*(p.default for p in PARAMS))
@@ -215,6 +325,19 @@ def check(name: str, value: Any) -> Any:
 def checker(name: str) -> Callable[[Any], Any]:
     """The constraint of one parameter: ``checker("threshold")(0.5)``."""
     return _BY_NAME[name].check
+
+
+def _default_doc(value: Any) -> str:
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
+def docstring() -> str:
+    """The numpydoc ``Parameters`` entries of every parameter (indented for a class docstring)."""
+    entries = []
+    for p in PARAMS:
+        entries.append(f"    {p.name} : {p.doc_type}, default={_default_doc(p.default)}")
+        entries.extend("        " + line for line in textwrap.wrap(p.doc, 92))
+    return "\n".join(entries)
 
 
 def signature() -> inspect.Signature:

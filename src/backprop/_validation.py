@@ -20,19 +20,9 @@ def is_sparse(X: Any) -> bool:
 
 def as_numeric_array(X: Any, name: str) -> np.ndarray:
     """``np.asarray(X)`` with bool/int/uint/float dtype, or a clear error."""
-    if is_sparse(X):
-        raise TypeError(
-            f"{name} is a sparse matrix ({type(X).__name__}); sparse input is not supported, "
-            f"convert it with {name}.toarray()"
-        )
-    if not (hasattr(X, "__array__") or isinstance(X, (list, tuple))):
+    if not (is_sparse(X) or hasattr(X, "__array__") or isinstance(X, (list, tuple))):
         raise TypeError(f"{name} must be an array-like of numbers, got {type(X).__name__}")
-    try:
-        X = np.asarray(X)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
-    if X.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: {name} has dtype {X.dtype}")
+    X = _as_array(X, name, "a numeric array", f", convert it with {name}.toarray()")
     if X.dtype.kind in "OUS":
         try:
             X = X.astype(np.float64)
@@ -116,15 +106,21 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def as_labels(y: Any) -> np.ndarray:
-    if is_sparse(y):
-        raise TypeError(f"y is a sparse matrix ({type(y).__name__}); sparse input is not supported")
+    """``np.asarray(y)``, or a clear error for sparse, unconvertible or complex labels."""
+    return _as_array(y, "y", "an array")
+
+
+def _as_array(value: Any, name: str, what: str, sparse_hint: str = "") -> np.ndarray:
+    """``np.asarray(value)`` refusing sparse matrices and complex numbers (TypeError / ValueError naming ``name``)."""
+    if is_sparse(value):
+        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); sparse input is not supported{sparse_hint}")
     try:
-        y = np.asarray(y)
+        value = np.asarray(value)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"y could not be converted to an array: {exc}") from None
-    if y.dtype.kind == "c":
-        raise ValueError(f"Complex data not supported: y has dtype {y.dtype}")
-    return y
+        raise ValueError(f"{name} could not be converted to {what}: {exc}") from None
+    if value.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {value.dtype}")
+    return value
 
 
 def check_int(value: Any, name: str, minimum: int) -> int:
