@@ -329,10 +329,10 @@ class NeuralNetwork:
         return network_output(backend, X, self.weights_, n_threads, _params.check("activation", self.activation))
 
     def _fast_lane(self, X: Any, two_columns: bool) -> np.ndarray | None:
-        """The C++ answer for the common case, validated in C++: a fitted cpp model and X an ndarray
-        already of the model's dtype, 2-D, C-contiguous, with n_features_in_ columns.  The C++
-        call checks finiteness (same error as the general path) and returns None when values are
-        huge enough to need the exact path; anything else (other input types, numpy backend, a
+        """The backend's one-call answer for the common case: a fitted model and X an ndarray already
+        of the model's dtype, 2-D, C-contiguous, with n_features_in_ columns.  The C++ backend
+        checks finiteness (same error as the general path) and returns None when values are huge
+        enough to need the exact path; anything else (other input types, the numpy backend, a
         problem to report) goes through the general path.  Results are identical either way."""
         state = self.__dict__
         weights = state.get("weights_")

@@ -152,31 +152,13 @@ def check_gradients(
         return float(loss), [np.asarray(g) for g in grads]
 
     loss, analytic = loss_and_gradient(weights)
-    chosen = _choose(weights, n_checks, random_state)
-    layers = []
-    all_abs: List[float] = []
-    all_rel: List[float] = []
-    ok = True
-    for l, (W, idx) in enumerate(zip(weights, chosen)):
-        abs_err, rel_err = [], []
-        for flat in idx:
-            i = np.unravel_index(flat, W.shape)
-            w0 = W[i]
-            W[i] = w0 + epsilon
-            lp, _ = loss_and_gradient(weights)
-            W[i] = w0 - epsilon
-            lm, _ = loss_and_gradient(weights)
-            W[i] = w0
-            numeric = (lp - lm) / (2 * epsilon)  # central difference
-            a = float(analytic[l][i])
-            err = abs(a - numeric)
-            scale = max(abs(a), abs(numeric))
-            abs_err.append(err)
-            rel_err.append(err / scale if scale > atol else 0.0)
-            ok = ok and err <= atol + rtol * abs(numeric)
+    layers, all_abs, all_rel, ok = [], [], [], True
+    for l, (W, idx) in enumerate(zip(weights, _choose(weights, n_checks, random_state))):
+        abs_err, rel_err, layer_ok = _check_layer(W, idx, analytic[l], lambda: loss_and_gradient(weights)[0], epsilon, rtol, atol)
         layers.append(LayerCheck(l, len(idx), max(abs_err, default=0.0), max(rel_err, default=0.0)))
         all_abs += abs_err
         all_rel += rel_err
+        ok = ok and layer_ok
     return GradientCheck(
         ok=bool(ok),
         max_abs_error=float(max(all_abs, default=0.0)),
@@ -187,6 +169,29 @@ def check_gradients(
         atol=atol,
         loss=loss,
     )
+
+
+def _check_layer(W: np.ndarray, idx: np.ndarray, analytic: np.ndarray, loss: Any, epsilon: float, rtol: float,
+                 atol: float) -> Tuple[List[float], List[float], bool]:
+    """Central differences of ``loss()`` for the weights ``idx`` of ``W`` (changed in place, then
+    restored) against the analytic gradient: absolute and relative errors, and whether all pass."""
+    abs_err, rel_err, ok = [], [], True
+    for flat in idx:
+        i = np.unravel_index(flat, W.shape)
+        w0 = W[i]
+        W[i] = w0 + epsilon
+        lp = loss()
+        W[i] = w0 - epsilon
+        lm = loss()
+        W[i] = w0
+        numeric = (lp - lm) / (2 * epsilon)  # central difference
+        a = float(analytic[i])
+        err = abs(a - numeric)
+        scale = max(abs(a), abs(numeric))
+        abs_err.append(err)
+        rel_err.append(err / scale if scale > atol else 0.0)
+        ok = ok and err <= atol + rtol * abs(numeric)
+    return abs_err, rel_err, ok
 
 
 def _problem(model: NeuralNetwork, X: np.ndarray, y: Any, config: Any) -> Tuple[List[np.ndarray], np.ndarray]:

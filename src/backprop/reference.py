@@ -718,6 +718,19 @@ def loss_and_gradient(
     return float(loss), network_backward(activations, weights, y, activation, alpha)
 
 
+def _batch_loss_and_step(
+    X: Array, y: Array, weights: List[Array], activation: str, alpha: float, step: Callable[[List[Array]], None]
+) -> Any:
+    """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / n_b``) at the current weights, then
+    ``step`` with its gradient."""
+    activations = network_forward(X, weights, activation)
+    J = _data_loss(activations[-1], y)
+    if alpha > 0:
+        J = J + _penalty(weights, alpha, X.shape[0])
+    step(network_backward(activations, weights, y, activation, alpha))
+    return J
+
+
 def train(
     X: Array,
     y: Array,
@@ -833,23 +846,13 @@ def train(
     loss_curve = np.empty(max_iter, dtype=X.dtype)
     for epoch in range(max_iter):
         if full_batch:
-            activations = network_forward(X, weights, activation)
-            loss = _data_loss(activations[-1], y)
-            if alpha > 0:
-                loss = loss + _penalty(weights, alpha, n)  # J = data_sum / n + 0.5 alpha sq / n
-            step(network_backward(activations, weights, y, activation, alpha))
+            loss = _batch_loss_and_step(X, y, weights, activation, alpha, step)
         else:
             acc = 0.0
             rows = orders[epoch % len(orders)]  # this epoch's row order
             for idx in (rows[s : s + batch_size] for s in range(0, n, batch_size)):
-                Xb, yb = X[idx], y[idx]
-                n_b = Xb.shape[0]
-                activations = network_forward(Xb, weights, activation)
-                J_b = _data_loss(activations[-1], yb)
-                if alpha > 0:
-                    J_b = J_b + _penalty(weights, alpha, n_b)
-                acc += float(J_b) * n_b  # acc += J_b n_b
-                step(network_backward(activations, weights, yb, activation, alpha))
+                J_b = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step)
+                acc += float(J_b) * idx.shape[0]  # acc += J_b n_b
             loss = acc / n  # J = sum_b J_b n_b / n
         loss_curve[epoch] = loss
         if tol is not None:  # scikit-learn's no-improvement rule on the training loss
