@@ -7,15 +7,14 @@ A backend is an object with three methods (see :class:`Backend`):
   each (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
 * ``network_output(X, weights, n_threads, activation)``: the forward pass's output, P(class 1)
   of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise, without input checks;
-* ``loss_and_gradient(X, T, weights, n_threads, activation, alpha) -> (loss, grads)``.
+* ``loss_and_gradient(X, T, weights, n_threads, activation, alpha) -> (loss, grads)``;
+* ``predict_lanes() -> {activation: predict}``: the one-call prediction of ``predict_proba``'s
+  fast lane and ``predict_proba_unchecked`` (:data:`PREDICT`), so that a one-row call costs a
+  few Python steps plus this call.
 
 The training driver (``_training``) and the stability guard see nothing else, so another
 backend (one that spreads the block gradients over workers, say) plugs in by implementing these
-three methods and adding itself to :data:`BACKENDS` (and its name to the ``backend`` parameter).
-
-:data:`PREDICT` holds, for each backend and activation, the one-call prediction of
-``predict_proba`` and ``predict_proba_unchecked``: the latency of a one-row call is a few Python
-steps plus this call.
+methods and adding itself to :data:`BACKENDS` (and its name to the ``backend`` parameter).
 """
 
 from __future__ import annotations
@@ -61,6 +60,8 @@ class Backend(Protocol):
         self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float
     ) -> tuple[float, list]: ...
 
+    def predict_lanes(self) -> dict[str, Callable]: ...
+
 
 class CppBackend:
     """``backprop._core``: every option is passed by keyword, as the config holds it."""
@@ -77,6 +78,13 @@ class CppBackend:
 
     def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
         return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha)
+
+    def predict_lanes(self):
+        # The binding's keyword matching costs about a third of a one-row call: the default
+        # activation goes without the keyword (the result is the same).
+        lanes = {a: functools.partial(_core.predict_proba, activation=a) for a in reference.ACTIVATIONS}
+        lanes[DEFAULTS.activation] = _core.predict_proba
+        return lanes
 
 
 class NumpyBackend:
@@ -96,6 +104,9 @@ class NumpyBackend:
     def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
         return reference.loss_and_gradient(X, T, weights, activation, alpha)
 
+    def predict_lanes(self):
+        return {a: functools.partial(_reference_predict, activation=a) for a in reference.ACTIVATIONS}
+
 
 BACKENDS: dict[str, Backend] = {"cpp": CppBackend(), "numpy": NumpyBackend()}
 assert tuple(BACKENDS) == _BACKEND_NAMES
@@ -113,22 +124,10 @@ def _reference_predict(
     return np.stack([1 - p, p], axis=1) if two_columns and p.ndim == 1 else p
 
 
-def _cpp_predict(activation: str) -> Callable:
-    # The binding's keyword matching costs about a third of a one-row call: the default
-    # activation goes without the keyword (the result is the same).
-    if activation == DEFAULTS.activation:
-        return _core.predict_proba
-    return functools.partial(_core.predict_proba, activation=activation)
-
-
 #: ``PREDICT[backend][activation](X, weights, n_threads, two_columns, check_finite)``, with
 #: ``_core.predict_proba``'s contract (with ``check_finite``, None asks for the general path).
 #: Two lookups in small dicts cost what two string comparisons do.
-PREDICT: dict = {
-    "cpp": {activation: _cpp_predict(activation) for activation in reference.ACTIVATIONS},
-    "numpy": {a: functools.partial(_reference_predict, activation=a) for a in reference.ACTIVATIONS},
-}
-assert tuple(PREDICT) == _BACKEND_NAMES
+PREDICT: dict = {name: backend.predict_lanes() for name, backend in BACKENDS.items()}
 
 
 def network_output(backend: Backend, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray:
