@@ -185,7 +185,7 @@ BAD_FIT_INPUT = {
     "inf in y": (np.zeros((4, 2)), np.array([0.0, 1.0, np.inf, 1.0]), ValueError, "y contains NaN or infinity"),
     "None in y": (np.zeros((4, 2)), np.array(["a", "b", None, "a"], object), ValueError, "y contains NaN.*None"),
     "one class": (np.zeros((4, 2)), np.zeros(4), ValueError, "only 1 class"),
-    # (three classes train a softmax output since issue 5: tests/test_features.py)
+    # (three classes train a softmax output: tests/test_features.py)
     "continuous y": (np.zeros((6, 2)), np.linspace(0, 1, 6), ValueError, "Unknown label type: continuous"),
     "two non-integer floats in y": (np.zeros((4, 2)), [0.5, 1.5, 0.5, 1.5], ValueError, "Unknown label type: continuous"),
     "unsortable y": (np.zeros((4, 2)), np.array([1, "a", 1, "a"], object), ValueError, "Unknown label type"),

@@ -334,7 +334,7 @@ def test_stability_warning_on_an_oscillating_logistic_regression(backend):
 @pytest.mark.parametrize("shape", [(200, 4), (1, 1), (40000, 30)], ids=["small", "one value", "past the einsum limit"])
 def test_the_guards_gram_matrix_is_a_transpose_a(shape):
     # the guard's A^T A is computed without BLAS when small (see _gram): the same matrix either way
-    from backprop._estimator import _gram
+    from backprop._stability import gram as _gram
 
     A = np.random.default_rng(3).standard_normal(shape)
     np.testing.assert_allclose(_gram(A), A.T @ A, rtol=1e-12, atol=1e-12 * shape[0])

@@ -13,6 +13,7 @@ from conftest import make_data
 
 import backprop
 from backprop import NeuralNetwork, NotFittedError
+from backprop import _params
 
 BACKENDS = ["cpp", "numpy"]
 
@@ -189,7 +190,7 @@ def test_format_1_pickles_still_load_with_the_new_parameters_at_their_defaults()
     state = nn.__getstate__()
     state["_format_version"] = 1
     state["backprop_version"] = "0.1.0"
-    state["params"] = {k: v for k, v in state["params"].items() if k in NeuralNetwork._param_names_v1}
+    state["params"] = {k: v for k, v in state["params"].items() if k in _params.param_names(1)}
     assert len(state["params"]) == 8
     loaded = pickle.loads(_pickle_with_state(state))
     assert loaded.get_params() == nn.get_params()

@@ -1,4 +1,4 @@
-"""backprop.reference beyond the article (issue 5): activations, softmax, L2, batches, solvers, tol.
+"""backprop.reference beyond the article: activations, softmax, L2, batches, solvers, tol.
 
 Everything here is checked against an independent computation: central finite differences of
 the loss, or a step worked out by hand in the test.  The C++ side is held equal to the

@@ -25,13 +25,13 @@ from backprop import NeuralNetwork, NotFittedError  # noqa: E402
 # Checks that fail by design, with the reason.  Unsupported features that scikit-learn can skip
 # by itself are declared through the tags instead (NeuralNetwork.__sklearn_tags__): sparse input
 # (input_tags.sparse=False: the sparse checks expect a clear TypeError), NaN
-# (input_tags.allow_nan=False).  Multi-class is supported since issue 5
+# (input_tags.allow_nan=False).  Multi-class is supported
 # (classifier_tags.multi_class=True): the multi-class checks run and pass.
 # Skipped by scikit-learn itself: check_array_api_input (only runs with SCIPY_ARRAY_API=1 set
 # before scipy is imported; NeuralNetwork does not claim array-API support anyway).
 EXPECTED_FAILED_CHECKS = {
     "check_supervised_y_2d": (
-        "a column-vector y of shape (n, 1) is a ValueError by design (issue 4: wrong ndim is an "
+        "a column-vector y of shape (n, 1) is a ValueError by design (a wrong ndim is an "
         "error), where scikit-learn warns with DataConversionWarning and ravels it"
     ),
 }

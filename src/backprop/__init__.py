@@ -9,7 +9,8 @@ and ``python -m backprop.article`` reproduces the article with figures and timin
 """
 
 from . import reference
-from ._estimator import NeuralNetwork, NotFittedError, StabilityWarning
+from ._estimator import NeuralNetwork
+from ._exceptions import NotFittedError, StabilityWarning
 from ._gradcheck import GradientCheck, check_gradients
 from ._io import load, save
 

@@ -19,8 +19,12 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 from numpy.typing import ArrayLike
 
-from . import _core, reference
-from ._estimator import NeuralNetwork, _as_labels, _check_array, _check_y, _n_outputs
+from . import _params, reference
+from ._backends import BACKENDS
+from ._estimator import NeuralNetwork
+from ._persistence import n_outputs
+from ._training import targets
+from ._validation import as_labels, check_array, check_y
 
 __all__ = ["GradientCheck", "check_gradients"]
 
@@ -138,75 +142,23 @@ def check_gradients(
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
     if not (np.isfinite(epsilon) and epsilon > 0):
         raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
-    n_hidden, _, _, n_threads = model._validated_params()
-    opts = model._validated_options()
-    X = _check_array(X, dtype=np.float64)
-    if model.__sklearn_is_fitted__():
-        classes = model.classes_
-        if X.shape[1] != model.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {model.n_features_in_}")
-        y = _as_labels(y)
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
-        y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
-        if not np.array_equal(classes[y_index], y):
-            raise ValueError(f"y holds labels that are not in classes_ {classes!r}")
-        weights = [np.array(W, dtype=np.float64) for W in model.weights_]
-    else:
-        y, classes = _check_y(y, X.shape[0])
-        y_index = np.searchsorted(classes, y)
-        rng = np.random.default_rng(model.random_state)
-        if isinstance(model.random_state, np.random.Generator):  # do not advance the caller's generator
-            rng = np.random.Generator(type(model.random_state.bit_generator)())
-            rng.bit_generator.state = model.random_state.bit_generator.state
-        weights = reference.init_weights(
-            X.shape[1], n_hidden, rng, np.float64, init=opts["init"], n_outputs=_n_outputs(len(classes))
-        )
-    n_out = weights[-1].shape[0]
-    if n_out == 1:
-        T = np.ascontiguousarray(y_index == 1, dtype=np.float64)
-    else:
-        T = np.zeros((X.shape[0], n_out))
-        T[np.arange(X.shape[0]), y_index] = 1.0
+    config = _params.validate(model.get_params())
+    X = check_array(X, dtype=np.float64)
+    weights, T = _problem(model, X, y, config)
+    backend = BACKENDS[config.backend]
 
-    activation, alpha = opts["activation"], opts["alpha"]
-    if model.backend == "cpp":
-        kw = {k: v for k, v in (("activation", activation), ("alpha", alpha)) if v != {"activation": "sigmoid", "alpha": 0.0}[k]}
-
-        def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
-            loss, grads = _core.loss_and_gradient(X, T, ws, n_threads, **kw)
-            return float(loss), [np.asarray(g) for g in grads]
-    else:
-
-        def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
-            return reference.loss_and_gradient(X, T, ws, activation, alpha)
+    def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
+        loss, grads = backend.loss_and_gradient(X, T, ws, config.n_threads, config.activation, config.alpha)
+        return float(loss), [np.asarray(g) for g in grads]
 
     loss, analytic = loss_and_gradient(weights)
-    chosen = _choose(weights, n_checks, random_state)
-    layers = []
-    all_abs: List[float] = []
-    all_rel: List[float] = []
-    ok = True
-    for l, (W, idx) in enumerate(zip(weights, chosen)):
-        abs_err, rel_err = [], []
-        for flat in idx:
-            i = np.unravel_index(flat, W.shape)
-            w0 = W[i]
-            W[i] = w0 + epsilon
-            lp, _ = loss_and_gradient(weights)
-            W[i] = w0 - epsilon
-            lm, _ = loss_and_gradient(weights)
-            W[i] = w0
-            numeric = (lp - lm) / (2 * epsilon)  # central difference
-            a = float(analytic[l][i])
-            err = abs(a - numeric)
-            scale = max(abs(a), abs(numeric))
-            abs_err.append(err)
-            rel_err.append(err / scale if scale > atol else 0.0)
-            ok = ok and err <= atol + rtol * abs(numeric)
+    layers, all_abs, all_rel, ok = [], [], [], True
+    for l, (W, idx) in enumerate(zip(weights, _choose(weights, n_checks, random_state))):
+        abs_err, rel_err, layer_ok = _check_layer(W, idx, analytic[l], lambda: loss_and_gradient(weights)[0], epsilon, rtol, atol)
         layers.append(LayerCheck(l, len(idx), max(abs_err, default=0.0), max(rel_err, default=0.0)))
         all_abs += abs_err
         all_rel += rel_err
+        ok = ok and layer_ok
     return GradientCheck(
         ok=bool(ok),
         max_abs_error=float(max(all_abs, default=0.0)),
@@ -217,6 +169,55 @@ def check_gradients(
         atol=atol,
         loss=loss,
     )
+
+
+def _check_layer(W: np.ndarray, idx: np.ndarray, analytic: np.ndarray, loss: Any, epsilon: float, rtol: float,
+                 atol: float) -> Tuple[List[float], List[float], bool]:
+    """Central differences of ``loss()`` for the weights ``idx`` of ``W`` (changed in place, then
+    restored) against the analytic gradient: absolute and relative errors, and whether all pass."""
+    abs_err, rel_err, ok = [], [], True
+    for flat in idx:
+        i = np.unravel_index(flat, W.shape)
+        w0 = W[i]
+        W[i] = w0 + epsilon
+        lp = loss()
+        W[i] = w0 - epsilon
+        lm = loss()
+        W[i] = w0
+        numeric = (lp - lm) / (2 * epsilon)  # central difference
+        a = float(analytic[i])
+        err = abs(a - numeric)
+        scale = max(abs(a), abs(numeric))
+        abs_err.append(err)
+        rel_err.append(err / scale if scale > atol else 0.0)
+        ok = ok and err <= atol + rtol * abs(numeric)
+    return abs_err, rel_err, ok
+
+
+def _problem(model: NeuralNetwork, X: np.ndarray, y: Any, config: Any) -> Tuple[List[np.ndarray], np.ndarray]:
+    """The float64 weights ``fit`` would start from (or the fitted ones) and the targets of ``y``."""
+    if model.__sklearn_is_fitted__():
+        classes = model.classes_
+        if X.shape[1] != model.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but the model was fitted with {model.n_features_in_}")
+        y = as_labels(y)
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
+        if not np.array_equal(classes[y_index], y):
+            raise ValueError(f"y holds labels that are not in classes_ {classes!r}")
+        weights = [np.array(W, dtype=np.float64) for W in model.weights_]
+    else:
+        y, classes = check_y(y, X.shape[0])
+        y_index = np.searchsorted(classes, y)
+        rng = np.random.default_rng(model.random_state)
+        if isinstance(model.random_state, np.random.Generator):  # do not advance the caller's generator
+            rng = np.random.Generator(type(model.random_state.bit_generator)())
+            rng.bit_generator.state = model.random_state.bit_generator.state
+        weights = reference.init_weights(
+            X.shape[1], config.n_hidden, rng, np.float64, init=config.init, n_outputs=n_outputs(len(classes))
+        )
+    return weights, targets(y_index, weights[-1].shape[0], np.dtype(np.float64))
 
 
 def _choose(weights: List[np.ndarray], n_checks: Optional[int], random_state: Any) -> List[np.ndarray]:

@@ -32,7 +32,9 @@ from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
-from ._estimator import NeuralNetwork, NotFittedError
+from ._estimator import NeuralNetwork
+from ._exceptions import NotFittedError
+from ._persistence import check_weights
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -226,26 +228,18 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
         model.set_params(**params)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    _check_weights(path, weights, params.get("n_hidden", ()), n_features, classes)
+    if classes.ndim != 1 or classes.shape[0] < 2:
+        raise ValueError(f"{path}: classes must hold at least two labels, got shape {classes.shape}")
+    try:
+        weights = check_weights(weights, n_features, classes.shape[0], params.get("n_hidden", ()))
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
     model.weights_ = weights
     model.classes_ = classes
     model.n_features_in_ = int(n_features)
     model.n_iter_ = int(n_iter)
     model.loss_curve_ = loss_curve
     return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
-
-
-def _check_weights(path: str, weights: list, n_hidden: Any, n_features: int, classes: np.ndarray) -> None:
-    if classes.ndim != 1 or classes.shape[0] < 2:
-        raise ValueError(f"{path}: classes must hold at least two labels, got shape {classes.shape}")
-    n_outputs = 1 if classes.shape[0] == 2 else classes.shape[0]  # one sigmoid unit, or softmax
-    sizes = [int(n_features), *[int(h) for h in n_hidden], n_outputs]
-    expected = [(m, k + 1) for k, m in zip(sizes[:-1], sizes[1:])]
-    got = [tuple(W.shape) for W in weights]
-    if got != expected:
-        raise ValueError(f"{path}: weights have shapes {got}, but n_hidden={tuple(n_hidden)} with {n_features} features needs {expected}")
-    if any(W.dtype not in (np.float32, np.float64) for W in weights) or len({W.dtype for W in weights}) != 1:
-        raise ValueError(f"{path}: weights must all be float32 or all float64, got {[str(W.dtype) for W in weights]}")
 
 
 def load(path: PathLike) -> NeuralNetwork:
@@ -265,9 +259,7 @@ def load(path: PathLike) -> NeuralNetwork:
 
     Raises
     ------
-    FileNotFoundError
-        If ``path`` does not exist.
-    ValueError
-        If ``path`` is not a backprop model file, or was written by a newer format version.
+    FileNotFoundError, ValueError
+        As :func:`read_model`.
     """
     return read_model(path)[0]

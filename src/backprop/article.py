@@ -45,7 +45,8 @@ from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tu
 import numpy as np
 
 from . import __version__, _core
-from ._estimator import NeuralNetwork, StabilityWarning
+from ._estimator import NeuralNetwork
+from ._exceptions import StabilityWarning
 from ._timing import blas_env_note, ensure_clean_blas_env, machine_line
 
 __all__ = [
@@ -168,6 +169,21 @@ def _numpy_blas_threads() -> Optional[int]:
 
 
 # ---------------------------------------------------------------------------------------- 1. timing
+def _timed_fits(X: np.ndarray, y: np.ndarray, kw: Dict[str, Any], max_iter: int, repeats: int, bar: Any):
+    """``(model, seconds of each fit)``: ``repeats`` timed fits after one 10-iteration warm-up fit."""
+    times = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StabilityWarning)  # reported by section 2
+        NeuralNetwork(max_iter=min(10, max_iter), **kw).fit(X, y)  # warm-up
+        model = NeuralNetwork(max_iter=max_iter, **kw)
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            model.fit(X, y)
+            times.append(time.perf_counter() - t0)
+            bar.update(1)
+    return model, times
+
+
 def compare_backends(
     data: ArticleData,
     models: Iterable[Sequence[int]] = ((), (8, 3)),
@@ -234,19 +250,9 @@ def compare_backends(
     for c, (backend, label, threads, limit) in enumerate(configs):
         for n_hidden in models:
             for dtype in dtypes:
-                Xtr = data.X_train.astype(dtype)
                 kw = dict(n_hidden=n_hidden, learning_rate=learning_rate, random_state=random_state, backend=backend)
-                times = []
-                with threadpool_limits(limits=limit, user_api="blas") if limit else contextlib.nullcontext(), \
-                        warnings.catch_warnings():
-                    warnings.simplefilter("ignore", StabilityWarning)  # reported by section 2
-                    NeuralNetwork(max_iter=min(10, max_iter), **kw).fit(Xtr, data.y_train)  # warm-up
-                    model = NeuralNetwork(max_iter=max_iter, **kw)
-                    for _ in range(repeats):
-                        t0 = time.perf_counter()
-                        model.fit(Xtr, data.y_train)
-                        times.append(time.perf_counter() - t0)
-                        bar.update(1)
+                with threadpool_limits(limits=limit, user_api="blas") if limit else contextlib.nullcontext():
+                    model, times = _timed_fits(data.X_train.astype(dtype), data.y_train, kw, max_iter, repeats, bar)
                 name = _model_name(n_hidden)
                 results[(name, dtype.name, c)] = dict(
                     model=name,
@@ -757,6 +763,109 @@ def _json_safe(obj: Any) -> Any:
     return obj
 
 
+def _print_header(quick: bool, max_iter: int, repeats: int, blas_note: Optional[str]) -> None:
+    blas_default = _numpy_blas_threads()
+    print(f'backprop {__version__}: "ML From Scratch, Part 3: Backpropagation", reproduced on both backends'
+          + (f" (QUICK MODE: {max_iter} iterations, not the article's numbers)" if quick else ""))
+    print("data: make_classification(n_samples=5000, n_features=20, n_informative=15, n_redundant=3, flip_y=0.05, "
+          "random_state=42); first 4000 rows train, last 1000 test")
+    print(f"machine: {machine_line()}; numpy {np.__version__}; C++ kernels built for {_core.isa}")
+    print(f"BLAS environment: {blas_note or blas_env_note()}")
+    print(f"timing: median of {repeats} fit(s), each configuration after one 10-iteration warm-up fit; C++ on "
+          f"{_core.default_threads()} threads; numpy reference with 1 BLAS thread and with its default ({blas_default})")
+
+
+def _section_timing(data: ArticleData, max_iter: int, repeats: int, progress: bool):
+    """Section 1: the article's two models on both backends."""
+    print(f"\n1. The article's two models: {max_iter} iterations, learning_rate=1.0, random_state=0, float64\n")
+    rows, fitted = compare_backends(data, max_iter=max_iter, repeats=repeats, progress=progress)
+    print(timing_table(rows))
+    slow = [r for r in rows if r["threads"].endswith("(default)")
+            and r["fit_s"] > 1.5 * next(q["fit_s"] for q in rows if q["model"] == r["model"] and q["threads"] == "BLAS 1 thread")]
+    if slow:
+        print("\nnumpy with its default BLAS threads was slower than with one thread here"
+              f" ({', '.join(r['model'] for r in slow)}): OpenBLAS splits each of these small"
+              "\nproducts over its threads, and when other processes share the cores the threads wait for each other;"
+              "\nthose times depend on the machine's load, the 1-thread ones much less.")
+    print("\nThe article: n_hidden=[] train accuracy 0.719, test accuracy 0.717, test AUC 0.7866;"
+          "\n             n_hidden=[8, 3] \"0.96 AUC and 95% accuracy on the training set and 91% accuracy on the test set\".")
+    return rows, fitted
+
+
+def _section_convergence(data: ArticleData, max_iter: int, lr_scan: Sequence[float]) -> Dict[str, Any]:
+    """Section 2: the logistic regression at the article's step does not converge."""
+    conv = logistic_convergence(data, max_iter=max_iter, lr_scan=lr_scan)
+    un, st, sk, lim = conv["unstable"], conv["stable"], conv["sklearn"], conv["limits"]
+    print(f"\n2. Our finding: the article's logistic-regression run does not converge\n")
+    print(f"Full-batch gradient descent on the mean log-loss of logistic regression is guaranteed to descend only for"
+          f"\nlearning_rate < 2/L = {lim['global']:.3f}, where L = lambda_max(X1'X1)/(4N) = {lim['L']:.2f} (X1 = [1, X_train]);"
+          f"\nnear the optimum the curvature is lower and steps up to {lim['local']:.3f} still converge. At learning_rate=1.0"
+          f"\nthe loss alternates between {un['last_losses'][0]:.4f} and {un['last_losses'][1]:.4f} (iterations "
+          f"{max_iter - 1} and {max_iter}), far above the optimum.")
+    conv_rows = [
+        ["learning_rate=1.0 (the article's)", f"{un['last_losses'][0]:.5f} / {un['last_losses'][1]:.5f}",
+         f"{un['train acc']:.4f}", f"{un['test acc']:.4f}", f"{un['test AUC']:.4f}"],
+        [f"learning_rate={st['learning_rate']} (stable)", f"{st['last_losses'][0]:.5f} / {st['last_losses'][1]:.5f}",
+         f"{st['train acc']:.4f}", f"{st['test acc']:.4f}", f"{st['test AUC']:.4f}"],
+        ["scikit-learn LogisticRegression(C=inf)", f"{sk['loss']:.5f}", f"{sk['train acc']:.4f}", f"{sk['test acc']:.4f}",
+         f"{sk['test AUC']:.4f}"],
+    ]
+    print()
+    print(format_table(["logistic regression, n_hidden=[]", "last two losses", "train acc", "test acc", "test AUC"], conv_rows))
+    if un["stability_warning"]:
+        print(f"\nbackprop's stability guard flags the learning_rate=1.0 run:\n  StabilityWarning: {un['stability_warning']}")
+    print("\nlearning-rate scan (last two losses): " + ", ".join(
+        f"{lr:g}: {a:.4f}" + ("" if abs(a - b) <= 1e-9 * max(1.0, abs(a)) else f"/{b:.4f}") for lr, a, b in conv["scan"]))
+    reached = abs(st["last_losses"][-1] - sk["loss"]) <= 1e-6 * sk["loss"]
+    print(f"\nIn one sentence: at the article's learning_rate=1.0 the logistic regression never converges (its loss cycles"
+          f"\nbetween two values and the seed picks which one iteration {max_iter} lands on), while a stable step "
+          f"(learning_rate={st['learning_rate']},\nsame {max_iter} iterations) {'reaches' if reached else 'approaches'} "
+          f"the optimum: test accuracy {st['test acc']:.3f} and AUC {st['test AUC']:.4f} instead of "
+          f"{un['test acc']:.3f} and {un['test AUC']:.4f}.")
+    return conv
+
+
+def _section_sweep(data: ArticleData, sizes: Sequence[int], seeds: Sequence[int], max_iter: int, progress: bool):
+    """Section 3: test AUC against the number of hidden nodes."""
+    print(f"\n3. Test AUC against number of hidden nodes: single hidden layers of {sizes[0]} to {sizes[-1]} units"
+          f" ({len(sizes)} sizes), seeds {list(seeds)},\n   C++ backend, {max_iter} iterations, learning_rate=1.0\n")
+    sweep = hidden_node_sweep(data, sizes, seeds, max_iter=max_iter, progress=progress)
+    summary = summarise_sweep(sweep)
+    knee = elbow(summary)
+    seed_cols = len(seeds) > 1
+    table = []
+    for r in summary:
+        table.append([r["units"], f"{r['auc_mean']:.4f}"] + ([f"{r['auc_min']:.4f}", f"{r['auc_max']:.4f}"] if seed_cols else [])
+                     + [f"{r['test_acc_mean']:.4f}", f"{r['train_acc_mean']:.4f}"])
+    print(format_table(["units", "test AUC (mean)" if seed_cols else "test AUC"] + (["min", "max"] if seed_cols else []) + ["test acc", "train acc"],
+                       table, ">" * (len(table[0]) if table else 1)))
+    print(f"\nThe curve flattens at {knee['units']} units: the smallest layer whose mean test AUC ({knee['auc']:.4f}) is within "
+          f"{knee['tolerance']} of the best\n({knee['best_auc']:.4f} at {knee['best_units']} units). The article saw its elbow "
+          f"near 10 nodes.")
+    flagged = sorted({r["units"] for r in sweep if r["stability_warning"]})
+    if flagged:
+        n_flagged = sum(r["stability_warning"] for r in sweep)
+        print(f"The stability guard warned on {n_flagged} of {len(sweep)} sweep fits (units {flagged}): their loss cycles "
+              f"at learning_rate=1.0 too.")
+    return sweep, summary, knee
+
+
+def _write_outputs(out: str, data: ArticleData, rows, fitted, conv, sweep_results, results: Dict[str, Any]) -> List[str]:
+    """The figures and results.json in ``out``; returns their paths."""
+    sweep, summary, knee = sweep_results
+    max_iter = results["max_iter"]
+    eight3 = next((r for r in rows if r["model"] == "[8, 3]" and r["backend"] == "C++"), None)
+    files = plot_rocs(out, data, fitted, conv)
+    files.append(plot_convergence(os.path.join(out, "logistic_convergence.png"), conv))
+    files.append(plot_sweep(os.path.join(out, "auc_vs_hidden_nodes.png"), sweep, summary, knee,
+                            (11, eight3["test AUC"]) if eight3 else None, max_iter))
+    results_path = os.path.join(out, "results.json")
+    with open(results_path, "w") as f:
+        json.dump(_json_safe(results), f, indent=1)
+    files.append(results_path)
+    return files
+
+
 def main(argv: Optional[Sequence[str]] = None, blas_note: Optional[str] = None) -> int:
     """Run the whole reproduction and print its report.
 
@@ -799,98 +908,17 @@ def main(argv: Optional[Sequence[str]] = None, blas_note: Optional[str] = None) 
     t_start = time.perf_counter()
 
     data = article_data()
-    blas_default = _numpy_blas_threads()
-    print(f'backprop {__version__}: "ML From Scratch, Part 3: Backpropagation", reproduced on both backends'
-          + (f" (QUICK MODE: {max_iter} iterations, not the article's numbers)" if args.quick else ""))
-    print("data: make_classification(n_samples=5000, n_features=20, n_informative=15, n_redundant=3, flip_y=0.05, "
-          "random_state=42); first 4000 rows train, last 1000 test")
-    print(f"machine: {machine_line()}; numpy {np.__version__}; C++ kernels built for {_core.isa}")
-    print(f"BLAS environment: {blas_note or blas_env_note()}")
-    print(f"timing: median of {repeats} fit(s), each configuration after one 10-iteration warm-up fit; C++ on "
-          f"{_core.default_threads()} threads; numpy reference with 1 BLAS thread and with its default ({blas_default})")
+    _print_header(args.quick, max_iter, repeats, blas_note)
+    rows, fitted = _section_timing(data, max_iter, repeats, progress)
+    conv = _section_convergence(data, max_iter, lr_scan)
+    sweep, summary, knee = _section_sweep(data, sizes, seeds, max_iter, progress)
 
-    # 1 ------------------------------------------------------------------------------------------
-    print(f"\n1. The article's two models: {max_iter} iterations, learning_rate=1.0, random_state=0, float64\n")
-    rows, fitted = compare_backends(data, max_iter=max_iter, repeats=repeats, progress=progress)
-    print(timing_table(rows))
-    slow = [r for r in rows if r["threads"].endswith("(default)")
-            and r["fit_s"] > 1.5 * next(q["fit_s"] for q in rows if q["model"] == r["model"] and q["threads"] == "BLAS 1 thread")]
-    if slow:
-        print("\nnumpy with its default BLAS threads was slower than with one thread here"
-              f" ({', '.join(r['model'] for r in slow)}): OpenBLAS splits each of these small"
-              "\nproducts over its threads, and when other processes share the cores the threads wait for each other;"
-              "\nthose times depend on the machine's load, the 1-thread ones much less.")
-    print("\nThe article: n_hidden=[] train accuracy 0.719, test accuracy 0.717, test AUC 0.7866;"
-          "\n             n_hidden=[8, 3] \"0.96 AUC and 95% accuracy on the training set and 91% accuracy on the test set\".")
-
-    # 2 ------------------------------------------------------------------------------------------
-    conv = logistic_convergence(data, max_iter=max_iter, lr_scan=lr_scan)
-    un, st, sk, lim = conv["unstable"], conv["stable"], conv["sklearn"], conv["limits"]
-    print(f"\n2. Our finding: the article's logistic-regression run does not converge\n")
-    print(f"Full-batch gradient descent on the mean log-loss of logistic regression is guaranteed to descend only for"
-          f"\nlearning_rate < 2/L = {lim['global']:.3f}, where L = lambda_max(X1'X1)/(4N) = {lim['L']:.2f} (X1 = [1, X_train]);"
-          f"\nnear the optimum the curvature is lower and steps up to {lim['local']:.3f} still converge. At learning_rate=1.0"
-          f"\nthe loss alternates between {un['last_losses'][0]:.4f} and {un['last_losses'][1]:.4f} (iterations "
-          f"{max_iter - 1} and {max_iter}), far above the optimum.")
-    conv_rows = [
-        ["learning_rate=1.0 (the article's)", f"{un['last_losses'][0]:.5f} / {un['last_losses'][1]:.5f}",
-         f"{un['train acc']:.4f}", f"{un['test acc']:.4f}", f"{un['test AUC']:.4f}"],
-        [f"learning_rate={st['learning_rate']} (stable)", f"{st['last_losses'][0]:.5f} / {st['last_losses'][1]:.5f}",
-         f"{st['train acc']:.4f}", f"{st['test acc']:.4f}", f"{st['test AUC']:.4f}"],
-        ["scikit-learn LogisticRegression(C=inf)", f"{sk['loss']:.5f}", f"{sk['train acc']:.4f}", f"{sk['test acc']:.4f}",
-         f"{sk['test AUC']:.4f}"],
-    ]
-    print()
-    print(format_table(["logistic regression, n_hidden=[]", "last two losses", "train acc", "test acc", "test AUC"], conv_rows))
-    if un["stability_warning"]:
-        print(f"\nbackprop's stability guard flags the learning_rate=1.0 run:\n  StabilityWarning: {un['stability_warning']}")
-    print("\nlearning-rate scan (last two losses): " + ", ".join(
-        f"{lr:g}: {a:.4f}" + ("" if abs(a - b) <= 1e-9 * max(1.0, abs(a)) else f"/{b:.4f}") for lr, a, b in conv["scan"]))
-    reached = abs(st["last_losses"][-1] - sk["loss"]) <= 1e-6 * sk["loss"]
-    print(f"\nIn one sentence: at the article's learning_rate=1.0 the logistic regression never converges (its loss cycles"
-          f"\nbetween two values and the seed picks which one iteration {max_iter} lands on), while a stable step "
-          f"(learning_rate={st['learning_rate']},\nsame {max_iter} iterations) {'reaches' if reached else 'approaches'} "
-          f"the optimum: test accuracy {st['test acc']:.3f} and AUC {st['test AUC']:.4f} instead of "
-          f"{un['test acc']:.3f} and {un['test AUC']:.4f}.")
-
-    # 3 ------------------------------------------------------------------------------------------
-    print(f"\n3. Test AUC against number of hidden nodes: single hidden layers of {sizes[0]} to {sizes[-1]} units"
-          f" ({len(sizes)} sizes), seeds {list(seeds)},\n   C++ backend, {max_iter} iterations, learning_rate=1.0\n")
-    sweep = hidden_node_sweep(data, sizes, seeds, max_iter=max_iter, progress=progress)
-    summary = summarise_sweep(sweep)
-    knee = elbow(summary)
-    seed_cols = len(seeds) > 1
-    table = []
-    for r in summary:
-        table.append([r["units"], f"{r['auc_mean']:.4f}"] + ([f"{r['auc_min']:.4f}", f"{r['auc_max']:.4f}"] if seed_cols else [])
-                     + [f"{r['test_acc_mean']:.4f}", f"{r['train_acc_mean']:.4f}"])
-    print(format_table(["units", "test AUC (mean)" if seed_cols else "test AUC"] + (["min", "max"] if seed_cols else []) + ["test acc", "train acc"],
-                       table, ">" * (len(table[0]) if table else 1)))
-    print(f"\nThe curve flattens at {knee['units']} units: the smallest layer whose mean test AUC ({knee['auc']:.4f}) is within "
-          f"{knee['tolerance']} of the best\n({knee['best_auc']:.4f} at {knee['best_units']} units). The article saw its elbow "
-          f"near 10 nodes.")
-    flagged = sorted({r["units"] for r in sweep if r["stability_warning"]})
-    if flagged:
-        n_flagged = sum(r["stability_warning"] for r in sweep)
-        print(f"The stability guard warned on {n_flagged} of {len(sweep)} sweep fits (units {flagged}): their loss cycles "
-              f"at learning_rate=1.0 too.")
-
-    # figures ------------------------------------------------------------------------------------
-    eight3 = next((r for r in rows if r["model"] == "[8, 3]" and r["backend"] == "C++"), None)
-    files = plot_rocs(args.out, data, fitted, conv)
-    files.append(plot_convergence(os.path.join(args.out, "logistic_convergence.png"), conv))
-    files.append(plot_sweep(os.path.join(args.out, "auc_vs_hidden_nodes.png"), sweep, summary, knee,
-                            (11, eight3["test AUC"]) if eight3 else None, max_iter))
-    results = dict(
+    files = _write_outputs(args.out, data, rows, fitted, conv, (sweep, summary, knee), dict(
         backprop=__version__, quick=args.quick, max_iter=max_iter, repeats=repeats, machine=machine_line(),
         isa=_core.isa, numpy=np.__version__, blas=blas_note or blas_env_note(), timing=rows,
-        logistic_convergence=dict(unstable=un, stable=st, sklearn=sk, limits=lim, scan=conv["scan"]),
+        logistic_convergence={key: conv[key] for key in ("unstable", "stable", "sklearn", "limits", "scan")},
         sweep=dict(sizes=list(sizes), seeds=list(seeds), fits=sweep, summary=summary, elbow=knee),
-    )
-    results_path = os.path.join(args.out, "results.json")
-    with open(results_path, "w") as f:
-        json.dump(_json_safe(results), f, indent=1)
-    files.append(results_path)
+    ))
     print(f"\nwrote {len(files)} files in {time.perf_counter() - t_start:.0f} s:")
     for p in files:
         print(f"  {p}")

@@ -19,7 +19,7 @@ Notation (the article's, "ML From Scratch, Part 3: Backpropagation"):
   ``dJ/dW^(i) = delta^(i).T @ [1, a^(i-1)] / N``;
 * full-batch gradient descent: ``W^(i) -= learning_rate * dJ/dW^(i)``.
 
-Beyond the article (issue 5; the defaults keep every result above bit for bit):
+Beyond the article (the defaults are the article's model, bit for bit):
 
 * hidden activation ``f`` in {sigmoid, tanh, relu, identity}: ``a^(i) = f(z^(i))``, and the
   delta recurrence uses ``f'`` written through the activation value:
@@ -44,6 +44,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from ._params import DEFAULTS
+
 #: A float32 or float64 array (every function keeps its input's dtype).
 Array = NDArray[np.floating]
 
@@ -66,6 +68,8 @@ __all__ = [
     "network_forward",
     "first_layer_logits",
     "scaled_logits",
+    "rows_that_may_overflow",
+    "scaled_first_layer",
     "network_backward",
     "gradient_descent_step",
     "momentum_step",
@@ -97,26 +101,41 @@ def sigmoid(z: Array) -> Array:
     return np.where(z >= 0, 1, e) / (1 + e)
 
 
-#: Hidden-layer activations (``activation=``), all with their derivative written through a = f(z).
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "identity")
-#: Solvers of :func:`train` (``solver=``).
-SOLVERS = ("gd", "momentum", "adam")
+def _relu(z: Array) -> Array:
+    return np.maximum(z, 0)
+
+
+def _identity(z: Array) -> Array:
+    return z
+
+
+#: Solvers of :func:`train` (``solver=``), with the number of state arrays each keeps per layer
+#: (momentum: the velocity V; adam: the moments M and S).
+SOLVERS: dict = {"gd": 0, "momentum": 1, "adam": 2}
 #: Initialisations of :func:`init_weights` (``init=``).
 INITS = ("normal", "glorot", "he")
+
+#: Hidden-layer activations ``a = f(z)`` by name (``activation=``): the article's sigmoid,
+#: ``tanh(z)``, ``max(z, 0)`` and ``z`` (returned as is).
+ACTIVATIONS: dict = {"sigmoid": sigmoid, "tanh": np.tanh, "relu": _relu, "identity": _identity}
+
+#: ``f'(z)`` written through the activation value ``a = f(z)`` (what backpropagation keeps):
+#: sigmoid ``a (1 - a)``, tanh ``1 - a^2``, relu ``1 if a > 0 else 0``, identity ``1``.
+DERIVATIVES: dict = {
+    "sigmoid": lambda a: a * (1 - a),
+    "tanh": lambda a: 1 - a * a,
+    "relu": lambda a: (a > 0).astype(a.dtype),
+    "identity": np.ones_like,
+}
 
 
 def _check_activation(name: str) -> None:
     if name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {name!r}")
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {name!r}")
 
 
 def activation(z: Array, name: str) -> Array:
-    """A hidden layer's activation ``a = f(z)``, elementwise.
-
-    * ``"sigmoid"``: ``1 / (1 + exp(-z))`` (:func:`sigmoid`, the article's);
-    * ``"tanh"``: ``tanh(z)``;
-    * ``"relu"``: ``max(z, 0)``;
-    * ``"identity"``: ``z``.
+    """A hidden layer's activation ``a = f(z)``, elementwise: ``ACTIVATIONS[name](z)``.
 
     Parameters
     ----------
@@ -130,22 +149,11 @@ def activation(z: Array, name: str) -> Array:
         Same shape and dtype as ``z`` (``"identity"`` returns ``z`` itself).
     """
     _check_activation(name)
-    if name == "sigmoid":
-        return sigmoid(z)
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    return z
-
-
-_apply_activation = activation  # for functions whose parameter is named `activation`
+    return ACTIVATIONS[name](z)
 
 
 def activation_derivative(a: Array, name: str) -> Array:
-    """``f'(z)`` written through the activation value ``a = f(z)`` (what backpropagation keeps).
-
-    * sigmoid: ``a (1 - a)``;  tanh: ``1 - a^2``;  relu: ``1 if a > 0 else 0``;  identity: ``1``.
+    """``f'(z)`` written through the activation value ``a = f(z)``: ``DERIVATIVES[name](a)``.
 
     Parameters
     ----------
@@ -159,13 +167,7 @@ def activation_derivative(a: Array, name: str) -> Array:
         Same shape and dtype as ``a``.
     """
     _check_activation(name)
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    if name == "relu":
-        return (a > 0).astype(a.dtype)
-    return np.ones_like(a)
+    return DERIVATIVES[name](a)
 
 
 def softmax(z: Array) -> Array:
@@ -211,7 +213,7 @@ def softmax_log_loss(P: Array, Y: Array) -> np.floating:
     return -np.mean(np.log(p_true))
 
 
-def dense_forward(a_prev: Array, W: Array, activation_name: str = "sigmoid") -> Array:
+def dense_forward(a_prev: Array, W: Array, activation_name: str = DEFAULTS.activation) -> Array:
     """One hidden layer forward: ``a = f(z)``, ``z = [1, a_prev] @ W.T``.
 
     ``activation_name="sigmoid"`` is :func:`dense_sigmoid_forward`, bit for bit.
@@ -232,7 +234,7 @@ def dense_forward(a_prev: Array, W: Array, activation_name: str = "sigmoid") -> 
 
 
 def dense_backward(
-    a_prev: Array, W: Array, delta: Array, need_delta_prev: bool = True, activation_name: str = "sigmoid"
+    a_prev: Array, W: Array, delta: Array, need_delta_prev: bool = True, activation_name: str = DEFAULTS.activation
 ) -> Tuple[Array, Optional[Array]]:
     """One layer backward whose *input* ``a_prev`` came out of the activation ``activation_name``.
 
@@ -280,8 +282,7 @@ def dense_sigmoid_forward(a_prev: Array, W: Array) -> Array:
     ndarray of shape (n, m)
         ``a^(i) = sigmoid(a_prev @ W[:, 1:].T + W[:, 0])``.
     """
-    z = a_prev @ W[:, 1:].T + W[:, 0]  # z^(i) = W^(i) a^(i-1) + b^(i)
-    return sigmoid(z)  # a^(i) = sigmoid(z^(i))
+    return dense_forward(a_prev, W, "sigmoid")
 
 
 def dense_sigmoid_backward(
@@ -310,14 +311,7 @@ def dense_sigmoid_backward(
         layer's sigmoid (da/dz = a (1 - a)).  ``None`` when ``need_delta_prev`` is false (the
         first layer: nobody needs dJ/dX).
     """
-    n = a_prev.shape[0]
-    dW = np.empty_like(W)
-    dW[:, 0] = delta.sum(axis=0) / n  # bias: the column of ones in [1, a_prev]
-    dW[:, 1:] = delta.T @ a_prev / n  # the transpose sums over the samples
-    if not need_delta_prev:
-        return dW, None
-    delta_prev = (delta @ W[:, 1:]) * (a_prev * (1 - a_prev))
-    return dW, delta_prev
+    return dense_backward(a_prev, W, delta, need_delta_prev, "sigmoid")
 
 
 def binary_log_loss(y_hat: Array, y: Array) -> np.floating:
@@ -364,7 +358,7 @@ def binary_log_loss_backward(y_hat: Array, y: Array) -> Array:
     return y_hat - y
 
 
-def network_forward(X: Array, weights: Sequence[Array], activation: str = "sigmoid") -> List[Array]:
+def network_forward(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation) -> List[Array]:
     """Forward pass through every layer (the article's first two equations, repeated).
 
     Hidden layers use ``activation``; the output layer is one sigmoid unit when the last
@@ -393,7 +387,7 @@ def network_forward(X: Array, weights: Sequence[Array], activation: str = "sigmo
         else:
             z = activations[-1] @ W[:, 1:].T + W[:, 0]  # z^(i) = W^(i) a^(i-1) + b^(i)
         if i < len(weights) - 1:
-            activations.append(_apply_activation(z, activation))  # a^(i) = f(z^(i))
+            activations.append(ACTIVATIONS[activation](z))  # a^(i) = f(z^(i))
         elif W.shape[0] == 1:
             activations.append(sigmoid(z))  # y_hat = sigmoid(z^(L))
         else:
@@ -437,7 +431,7 @@ def scaled_logits(X: Array, W: Array) -> Tuple[NDArray[np.float64], NDArray[np.f
     Each row is divided by a power of two ``s`` with ``max |x| / 2 < s`` (exact, and ``s`` itself
     stays finite), so ``t = (x / s) W[:, 1:]^T + b / s`` stays finite; only ``s t`` may round to an
     infinity, of the right sign.  In float64 whatever the input dtype.  Used by
-    :func:`first_layer_logits` and by the estimator's prediction of such rows.
+    :func:`first_layer_logits` and :func:`scaled_first_layer`.
 
     Parameters
     ----------
@@ -458,12 +452,66 @@ def scaled_logits(X: Array, W: Array) -> Tuple[NDArray[np.float64], NDArray[np.f
     return t, s
 
 
+def rows_that_may_overflow(X: Array, W1: Array) -> Optional[NDArray[np.bool_]]:
+    """Mask of the rows whose first-layer sums ``b + W1[:, 1:] x`` could overflow (None if none can).
+
+    Every partial sum of row x is at most ``max_h (|b_h| + sum_j |W1[h, j]|) * max(1, max_j |x_j|)``;
+    below a quarter of the dtype's largest value it cannot overflow, whatever the summation order.
+    Above, the order decides between inf - inf = NaN and an infinity of either sign, and the
+    prediction of such rows takes :func:`scaled_first_layer`.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    W1 : ndarray of shape (m, d + 1)
+
+    Returns
+    -------
+    ndarray of bool of shape (n,), or None
+    """
+    limit = float(np.finfo(X.dtype).max) / 4
+    with np.errstate(over="ignore"):  # a sum of weights overflowing to inf means "may overflow"
+        w = float(np.abs(W1).sum(axis=1, dtype=np.float64).max())
+    abs_max = max(-float(X.min()), float(X.max())) if X.size else 0.0
+    if max(1.0, abs_max) * w < limit:  # Python floats: inf at worst, no warning
+        return None
+    rows = np.maximum(np.abs(X).max(axis=1), 1) >= limit / w
+    return rows if rows.any() else None
+
+
+def scaled_first_layer(X: Array, W1: Array, kind: str = "sigmoid") -> Array:
+    """``f(X W1[:, 1:]^T + W1[:, 0])`` for rows with huge values, without overflow inside the sums.
+
+    With ``(t, s)`` from :func:`scaled_logits`, ``z = s t`` may round to +-inf, but with the right
+    sign, and sigmoid(+-inf) is 1 or 0 (tanh: +-1; relu and identity may give inf, which the
+    caller reports).  ``kind="softmax"`` computes ``softmax(s t)`` as ``exp(s (t - max t))``
+    normalised: exponents <= 0, no inf - inf.  The activation is applied in float64, then cast.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    W1 : ndarray of shape (m, d + 1)
+    kind : {"sigmoid", "tanh", "relu", "identity", "softmax"}, default="sigmoid"
+
+    Returns
+    -------
+    ndarray of shape (n, m), in ``W1``'s dtype
+    """
+    t, s = scaled_logits(X, W1)
+    with np.errstate(over="ignore", under="ignore"):
+        if kind == "softmax":
+            e = np.exp((t - t.max(axis=1, keepdims=True)) * s)
+            return np.ascontiguousarray(e / e.sum(axis=1, keepdims=True), dtype=W1.dtype)
+        a = activation(t * s, kind)
+    return np.ascontiguousarray(a, dtype=W1.dtype)
+
+
 def network_backward(
     activations: Sequence[Array],
     weights: Sequence[Array],
     y: Array,
-    activation: str = "sigmoid",
-    alpha: float = 0.0,
+    activation: str = DEFAULTS.activation,
+    alpha: float = DEFAULTS.alpha,
 ) -> List[Array]:
     """Backward pass: the delta recurrence from the output layer down to the first.
 
@@ -518,8 +566,8 @@ def momentum_step(
     grads: Sequence[Array],
     velocities: Sequence[Array],
     learning_rate: float,
-    momentum: float = 0.9,
-    nesterov: bool = True,
+    momentum: float = DEFAULTS.momentum,
+    nesterov: bool = DEFAULTS.nesterov,
 ) -> None:
     """One step of SGD with momentum (scikit-learn's), updating ``weights`` and ``velocities`` in place.
 
@@ -546,9 +594,9 @@ def adam_step(
     second_moments: Sequence[Array],
     t: int,
     learning_rate: float,
-    beta_1: float = 0.9,
-    beta_2: float = 0.999,
-    epsilon: float = 1e-8,
+    beta_1: float = DEFAULTS.beta_1,
+    beta_2: float = DEFAULTS.beta_2,
+    epsilon: float = DEFAULTS.epsilon,
 ) -> None:
     """One Adam step (Kingma & Ba, as scikit-learn implements it), updating arrays in place.
 
@@ -577,7 +625,7 @@ def init_weights(
     n_hidden: Sequence[int],
     rng: np.random.Generator,
     dtype: DTypeLike = np.float64,
-    init: str = "normal",
+    init: str = DEFAULTS.init,
     n_outputs: int = 1,
 ) -> List[Array]:
     """Initial weights, drawn layer by layer in float64 and then cast.
@@ -640,7 +688,7 @@ def _penalty(weights: Sequence[Array], alpha: float, n: int) -> Any:
 
 
 def loss_and_gradient(
-    X: Array, y: Array, weights: Sequence[Array], activation: str = "sigmoid", alpha: float = 0.0
+    X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation, alpha: float = DEFAULTS.alpha
 ) -> Tuple[float, List[Array]]:
     """The full-batch loss ``J`` and its gradient ``dJ/dW^(l)`` for every layer (no update).
 
@@ -670,6 +718,19 @@ def loss_and_gradient(
     return float(loss), network_backward(activations, weights, y, activation, alpha)
 
 
+def _batch_loss_and_step(
+    X: Array, y: Array, weights: List[Array], activation: str, alpha: float, step: Callable[[List[Array]], None]
+) -> Any:
+    """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / n_b``) at the current weights, then
+    ``step`` with its gradient."""
+    activations = network_forward(X, weights, activation)
+    J = _data_loss(activations[-1], y)
+    if alpha > 0:
+        J = J + _penalty(weights, alpha, X.shape[0])
+    step(network_backward(activations, weights, y, activation, alpha))
+    return J
+
+
 def train(
     X: Array,
     y: Array,
@@ -677,20 +738,20 @@ def train(
     learning_rate: float,
     max_iter: int,
     *,
-    activation: str = "sigmoid",
-    alpha: float = 0.0,
-    batch_size: Optional[int] = None,
+    activation: str = DEFAULTS.activation,
+    alpha: float = DEFAULTS.alpha,
+    batch_size: Optional[int] = DEFAULTS.batch_size,
     order: Optional[NDArray[np.int64]] = None,
-    solver: str = "gd",
-    momentum: float = 0.9,
-    nesterov: bool = True,
-    beta_1: float = 0.9,
-    beta_2: float = 0.999,
-    epsilon: float = 1e-8,
+    solver: str = DEFAULTS.solver,
+    momentum: float = DEFAULTS.momentum,
+    nesterov: bool = DEFAULTS.nesterov,
+    beta_1: float = DEFAULTS.beta_1,
+    beta_2: float = DEFAULTS.beta_2,
+    epsilon: float = DEFAULTS.epsilon,
     solver_state: Optional[List[Array]] = None,
     counters: Optional[NDArray[np.float64]] = None,
-    tol: Optional[float] = None,
-    n_iter_no_change: int = 10,
+    tol: Optional[float] = DEFAULTS.tol,
+    n_iter_no_change: int = DEFAULTS.n_iter_no_change,
     epoch_hook: Optional[Callable[[int, float], Any]] = None,
 ) -> Array:
     """Train for up to ``max_iter`` epochs, updating ``weights`` in place.
@@ -761,11 +822,10 @@ def train(
     """
     _check_activation(activation)
     if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+        raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {solver!r}")
     L = len(weights)
     if solver_state is None:
-        n_state = {"gd": 0, "momentum": 1, "adam": 2}[solver]  # arrays per layer
-        solver_state = [np.zeros_like(W) for _ in range(n_state) for W in weights]
+        solver_state = [np.zeros_like(W) for _ in range(SOLVERS[solver]) for W in weights]
     if counters is None:
         counters = np.array([0.0, np.inf, 0.0])
     n = X.shape[0]
@@ -786,23 +846,13 @@ def train(
     loss_curve = np.empty(max_iter, dtype=X.dtype)
     for epoch in range(max_iter):
         if full_batch:
-            activations = network_forward(X, weights, activation)
-            loss = _data_loss(activations[-1], y)
-            if alpha > 0:
-                loss = loss + _penalty(weights, alpha, n)  # J = data_sum / n + 0.5 alpha sq / n
-            step(network_backward(activations, weights, y, activation, alpha))
+            loss = _batch_loss_and_step(X, y, weights, activation, alpha, step)
         else:
             acc = 0.0
             rows = orders[epoch % len(orders)]  # this epoch's row order
             for idx in (rows[s : s + batch_size] for s in range(0, n, batch_size)):
-                Xb, yb = X[idx], y[idx]
-                n_b = Xb.shape[0]
-                activations = network_forward(Xb, weights, activation)
-                J_b = _data_loss(activations[-1], yb)
-                if alpha > 0:
-                    J_b = J_b + _penalty(weights, alpha, n_b)
-                acc += float(J_b) * n_b  # acc += J_b n_b
-                step(network_backward(activations, weights, yb, activation, alpha))
+                J_b = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step)
+                acc += float(J_b) * idx.shape[0]  # acc += J_b n_b
             loss = acc / n  # J = sum_b J_b n_b / n
         loss_curve[epoch] = loss
         if tol is not None:  # scikit-learn's no-improvement rule on the training loss
@@ -816,7 +866,7 @@ def train(
     return loss_curve
 
 
-def predict_proba(X: Array, weights: Sequence[Array], activation: str = "sigmoid") -> Array:
+def predict_proba(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation) -> Array:
     """Output probabilities for every row of ``X``: the forward pass's output ``a^(L)``.
 
     Parameters

@@ -1,0 +1,155 @@
+"""Where the network's arithmetic runs: the C++ kernels or ``backprop.reference``.
+
+A backend is an object with three methods (see :class:`Backend`):
+
+* ``train(X, T, weights, config, state, n_epochs, order, hook) -> (loss_curve, n_run)``: up to
+  ``n_epochs`` epochs in place on ``weights`` and ``state``, calling ``hook(epoch, loss)`` after
+  each (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
+* ``network_output(X, weights, n_threads, activation)``: the forward pass's output, P(class 1)
+  of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise, without input checks;
+* ``loss_and_gradient(X, T, weights, n_threads, activation, alpha) -> (loss, grads)``;
+* ``predict_lanes() -> {activation: predict}``: the one-call prediction of ``predict_proba``'s
+  fast lane and ``predict_proba_unchecked`` (:data:`PREDICT`), so that a one-row call costs a
+  few Python steps plus this call.
+
+The training driver (``_training``) and the stability guard see nothing else, so another
+backend (one that spreads the block gradients over workers, say) plugs in by implementing these
+methods and adding itself to :data:`BACKENDS` (and its name to the ``backend`` parameter).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Protocol
+
+import numpy as np
+
+from . import _core, reference
+from ._params import BACKENDS as _BACKEND_NAMES
+from ._params import DEFAULTS
+
+__all__ = ["Backend", "SolverState", "BACKENDS", "PREDICT", "network_output"]
+
+
+@dataclass
+class SolverState:
+    """The solver's arrays and counters, updated in place by ``train`` and carried across calls."""
+
+    arrays: list  # [] (gd), [V_1..V_L] (momentum), [M_1..M_L, S_1..S_L] (adam), shaped like the weights
+    counters: np.ndarray  # float64 [adam step t, best loss, epochs without improvement]
+
+    @classmethod
+    def zeros(cls, solver: str, weights: list) -> SolverState:
+        arrays = [np.zeros_like(W) for _ in range(reference.SOLVERS[solver]) for W in weights]
+        return cls(arrays, np.array([0.0, np.inf, 0.0]))
+
+    def copy(self) -> SolverState:
+        return SolverState([S.copy() for S in self.arrays], self.counters.copy())
+
+
+class Backend(Protocol):
+    def train(
+        self, X: np.ndarray, T: np.ndarray, weights: list, config: Any, state: SolverState, n_epochs: int,
+        order: Optional[np.ndarray], hook: Optional[Callable[[int, float], Any]],
+    ) -> tuple[np.ndarray, int]: ...
+
+    def network_output(self, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray: ...
+
+    def loss_and_gradient(
+        self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float
+    ) -> tuple[float, list]: ...
+
+    def predict_lanes(self) -> dict[str, Callable]: ...
+
+
+class CppBackend:
+    """``backprop._core``: every option is passed by keyword, as the config holds it."""
+
+    def train(self, X, T, weights, config, state, n_epochs, order, hook):
+        curve, n_run = _core.train(
+            X, T, weights, config.learning_rate, n_epochs, config.n_threads, **config.kernel_options(),
+            solver_state=state.arrays, counters=state.counters, order=order, epoch_hook=hook,
+        )
+        return np.asarray(curve), int(n_run)
+
+    def network_output(self, X, weights, n_threads, activation):
+        return _core.predict_proba(X, weights, n_threads, False, False, activation=activation)
+
+    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
+        return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha)
+
+    def predict_lanes(self):
+        # The binding's keyword matching costs about a third of a one-row call: the default
+        # activation goes without the keyword (the result is the same).
+        lanes = {a: functools.partial(_core.predict_proba, activation=a) for a in reference.ACTIVATIONS}
+        lanes[DEFAULTS.activation] = _core.predict_proba
+        return lanes
+
+
+class NumpyBackend:
+    """``backprop.reference``, single-threaded (``n_threads`` is ignored)."""
+
+    def train(self, X, T, weights, config, state, n_epochs, order, hook):
+        with np.errstate(all="ignore"):  # overflow is reported by the driver, as for the C++ backend
+            curve = reference.train(
+                X, T, weights, config.learning_rate, n_epochs, **config.kernel_options(),
+                solver_state=state.arrays, counters=state.counters, order=order, epoch_hook=hook,
+            )
+        return curve, len(curve)
+
+    def network_output(self, X, weights, n_threads, activation):
+        return reference.predict_proba(X, weights, activation)
+
+    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
+        return reference.loss_and_gradient(X, T, weights, activation, alpha)
+
+    def predict_lanes(self):
+        return {a: functools.partial(_reference_predict, activation=a) for a in reference.ACTIVATIONS}
+
+
+BACKENDS: dict[str, Backend] = {"cpp": CppBackend(), "numpy": NumpyBackend()}
+assert tuple(BACKENDS) == _BACKEND_NAMES
+
+
+def _reference_predict(
+    X: np.ndarray, weights: list, n_threads: int, two_columns: bool = False, check_finite: bool = False,
+    activation: str = "sigmoid",
+) -> Optional[np.ndarray]:
+    """``_core.predict_proba``'s contract on the reference; with ``check_finite`` it always answers
+    None, which sends the caller to the general path (checks, then :func:`network_output`)."""
+    if check_finite:
+        return None
+    p = reference.predict_proba(X, weights, activation)
+    return np.stack([1 - p, p], axis=1) if two_columns and p.ndim == 1 else p
+
+
+#: ``PREDICT[backend][activation](X, weights, n_threads, two_columns, check_finite)``, with
+#: ``_core.predict_proba``'s contract (with ``check_finite``, None asks for the general path).
+#: Two lookups in small dicts cost what two string comparisons do.
+PREDICT: dict = {name: backend.predict_lanes() for name, backend in BACKENDS.items()}
+
+
+def network_output(backend: Backend, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray:
+    """The network's output on checked data, rows with huge values included.
+
+    Rows whose first-layer sums could overflow (``reference.rows_that_may_overflow``) take the
+    exact path: their first layer by ``reference.scaled_first_layer``, the rest of the network
+    on the backend; the other rows go to the backend as they are.
+    """
+    rows = reference.rows_that_may_overflow(X, weights[0])
+    if rows is None:
+        return backend.network_output(X, weights, n_threads, activation)
+    n_out = weights[-1].shape[0]
+    p = np.empty((X.shape[0],) if n_out == 1 else (X.shape[0], n_out), dtype=X.dtype)
+    p[~rows] = backend.network_output(np.ascontiguousarray(X[~rows]), weights, n_threads, activation)
+    last = len(weights) == 1
+    kind = ("sigmoid" if n_out == 1 else "softmax") if last else activation
+    a1 = reference.scaled_first_layer(X[rows], weights[0], kind)
+    if not np.isfinite(a1).all():
+        raise ValueError(
+            "X has values so large that the network's output is undefined in floating point "
+            f"(the first layer's {kind} activations overflow)"
+        )
+    p[rows] = (a1[:, 0] if n_out == 1 else a1) if last else backend.network_output(a1, weights[1:], n_threads, activation)
+    return p

@@ -1,0 +1,229 @@
+"""The training driver shared by ``fit`` and ``partial_fit``.
+
+:func:`train` runs the epochs on a backend in chunks (one backend call per chunk, the row orders
+of its epochs drawn up front, their memory bounded), and after every epoch (a hook inside the
+backend's loop) the early-stopping score, the callback and the progress line.  It then publishes
+the fitted attributes, or, on any error (Ctrl-C included), leaves the model as it was.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _stability
+from ._backends import Backend, SolverState
+from ._validation import abs_max
+
+__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split"]
+
+
+def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
+          incremental: bool) -> None:
+    """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
+    publish the fitted attributes on ``model``; ``model`` is unchanged if anything raises.
+    Full-batch gradient descent (``fit``, not ``partial_fit``) then runs the stability guard."""
+    snapshot = dict(model.__dict__)
+    try:
+        guard = _Run(model, X, y_index, classes, weights, warm, rng, config, backend).run(incremental)
+    except BaseException:
+        model.__dict__.clear()
+        model.__dict__.update(snapshot)
+        raise
+    if guard is not None:
+        _stability.warn_if_unstable(*guard)
+
+
+def publish(model: Any, weights, classes, n_features, loss_curve, validation_scores, n_iter) -> None:
+    """Sets the fitted attributes (during training for the callback, and at its end)."""
+    model.loss_curve_ = loss_curve
+    model.validation_scores_ = validation_scores
+    model.n_iter_ = int(n_iter)
+    model.weights_ = weights
+    model.classes_ = classes
+    model.n_features_in_ = n_features
+
+
+def predicted_index(backend: Backend, X: np.ndarray, weights: list, config: Any) -> np.ndarray:
+    """Index into ``classes_`` of the predicted label of each row (the validation score's)."""
+    p = backend.network_output(X, weights, config.n_threads, config.activation)
+    if p.ndim == 1:
+        return (p >= config.threshold).astype(np.intp)
+    return np.argmax(p, axis=1)
+
+
+def targets(y_index: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
+    """0/1 labels for one sigmoid unit, one-hot rows (model dtype) for a softmax output."""
+    if n_out == 1:
+        return np.ascontiguousarray(y_index == 1, dtype=dtype)
+    T = np.zeros((y_index.shape[0], n_out), dtype=dtype)
+    T[np.arange(y_index.shape[0]), y_index] = 1
+    return T
+
+
+def stratified_split(y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator):
+    """Rows of the training and of the validation part: ``round(fraction * n_c)`` random rows of each
+    class c go to validation (at most n_c - 1, so every class keeps a training row); both sorted."""
+    n = y_index.shape[0]
+    held_out = []
+    for c in range(n_classes):
+        rows = rng.permutation(np.flatnonzero(y_index == c))
+        n_val = min(int(np.floor(fraction * rows.shape[0] + 0.5)), max(rows.shape[0] - 1, 0))
+        held_out.append(rows[:n_val])
+    val = np.sort(np.concatenate(held_out))
+    if val.shape[0] == 0:
+        raise ValueError(
+            f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
+            "raise validation_fraction or pass more data"
+        )
+    train_rows = np.setdiff1d(np.arange(n), val, assume_unique=True)
+    return train_rows, val
+
+
+class _Run:
+    """One fit: the data, the solver's state, and what the epoch hook accumulates."""
+
+    def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend) -> None:
+        self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
+        self.config, self.backend = config, backend
+        T = targets(y_index, weights[-1].shape[0], X.dtype)
+        self.X_val = self.y_val = None
+        if config.early_stopping:  # the held-out split, drawn after the initial weights
+            train_rows, val_rows = stratified_split(y_index, len(classes), config.validation_fraction, rng)
+            self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
+            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
+        self.X, self.T = X, T
+        self.shuffle = config.batch_size is not None and config.batch_size < X.shape[0]
+        # the solver's state carries over from the previous fit of this object when warm
+        self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
+        previous = model.__dict__.get("_solver_state")
+        if warm and model.__dict__.get("_solver_key") == self.state_key:
+            self.state = previous.copy()
+        else:
+            self.state = SolverState.zeros(config.solver, weights)
+        self.state.counters[1:] = (np.inf, 0.0)  # each fit is a new run of the tol rule
+        # the fits this one continues, and this fit's epochs
+        self.previous_curve = model.__dict__.get("loss_curve_") if warm else None
+        scores = model.__dict__.get("validation_scores_") if warm else None
+        self.previous_scores = np.empty(0) if scores is None else np.asarray(scores, dtype=np.float64)
+        self.previous_n_iter = int(model.__dict__.get("n_iter_", 0)) if warm else 0
+        self.losses: list = []  # every epoch's loss so far (with a hook)
+        self.scores: list = []
+        self.best_score, self.no_improvement, self.best_weights = -np.inf, 0, None
+        # what the callback sees as loss_curve_ / validation_scores_: views of buffers filled as
+        # the epochs run (publishing costs O(1) per epoch)
+        self.n_prev = 0 if self.previous_curve is None else len(self.previous_curve)
+        self.curve_buf = np.empty(self.n_prev + config.max_iter, dtype=X.dtype)
+        if self.n_prev:
+            self.curve_buf[: self.n_prev] = self.previous_curve
+        self.score_buf = np.empty(len(self.previous_scores) + config.max_iter)
+        self.score_buf[: len(self.previous_scores)] = self.previous_scores
+        self.start = self.last_print = time.perf_counter()
+
+    def run(self, incremental: bool) -> Optional[tuple]:
+        """The epochs, then the fitted attributes; returns the stability guard's arguments when it applies."""
+        config = self.config
+        hook = self.on_epoch if (config.callback is not None or config.verbose or config.early_stopping) else None
+        loss_curve, n_epochs = self.run_epochs(hook)
+        if config.verbose and self.losses:
+            self.report(force=True)
+        diverged = not (np.isfinite(loss_curve).all() and all(np.isfinite(W).all() for W in self.weights))
+        if diverged:
+            raise ValueError(
+                "training diverged: the weights or the loss overflowed the "
+                f"range of {self.X.dtype} (max |X| = {abs_max(self.X):.3g}). Scale the features (e.g. standardize "
+                "them) or lower learning_rate; the estimator was left unchanged"
+            )
+        final_weights = [W.copy() for W in self.weights]
+        if self.best_weights is not None:
+            for W, B in zip(self.weights, self.best_weights):  # early stopping ends with the best epoch's weights
+                W[...] = B
+        all_losses = loss_curve  # the curve of this fit, after those of the fits it continues
+        if self.previous_curve is not None:
+            all_losses = np.concatenate([np.asarray(self.previous_curve, dtype=self.X.dtype), loss_curve])
+        validation = None
+        if config.early_stopping:
+            validation = np.concatenate([self.previous_scores, np.asarray(self.scores, dtype=np.float64)])
+        publish(self.model, self.weights, self.classes, self.X.shape[1], all_losses, validation,
+                self.previous_n_iter + n_epochs)
+        self.model._solver_state, self.model._solver_key = self.state, self.state_key
+        full_batch_gd = config.solver == "gd" and not self.shuffle and not incremental
+        if full_batch_gd and len(loss_curve) >= _stability.MIN_ITER:
+            return self.X, self.T, final_weights, config, self.backend, loss_curve
+        return None
+
+    def run_epochs(self, hook) -> tuple[np.ndarray, int]:
+        """Every epoch in backend calls; with shuffling each call takes the row orders of several
+        epochs (one permutation per epoch, drawn in order), at most a twentieth of X's size or
+        1 MB: a fit's memory stays bounded by the data, whatever max_iter."""
+        max_iter, n_train = self.config.max_iter, self.X.shape[0]
+        order_bytes = max(self.X.nbytes // 20, 1 << 20)
+        chunk = max(1, order_bytes // (8 * n_train)) if self.shuffle else max(max_iter, 1)
+        curves, epochs = [], 0
+        while epochs < max_iter:
+            m = min(chunk, max_iter - epochs)
+            order = None
+            if self.shuffle:
+                order = np.stack([self.rng.permutation(n_train) for _ in range(m)]).astype(np.int64)
+            curve, ran = self.backend.train(self.X, self.T, self.weights, self.config, self.state, m, order, hook)
+            epochs += ran
+            curves.append(curve)
+            if ran < m or not np.isfinite(curve).all():
+                break  # stopped by tol, early stopping or the callback; or diverged (reported by run)
+        return (np.concatenate(curves) if curves else np.empty(0, dtype=self.X.dtype)), epochs
+
+    def on_epoch(self, _epoch: int, loss: float) -> bool:
+        """After every epoch, inside the backend's loop (weights updated in place): the validation
+        score, the callback and the progress line.  False stops training."""
+        config = self.config
+        self.losses.append(loss)
+        if not np.isfinite(loss):
+            return False  # diverged: reported after the loop
+        go_on = True
+        if config.early_stopping and not self.score_epoch():
+            go_on = False
+        if config.callback is not None:
+            n = len(self.losses)
+            self.curve_buf[self.n_prev + n - 1] = loss
+            validation = None
+            if config.early_stopping:
+                n_scores = len(self.previous_scores) + len(self.scores)
+                self.score_buf[n_scores - 1] = self.scores[-1]
+                validation = self.score_buf[:n_scores]
+            curve = self.curve_buf[: self.n_prev + n]
+            n_iter = self.previous_n_iter + n
+            publish(self.model, self.weights, self.classes, self.X.shape[1], curve, validation, n_iter)
+            if config.callback(self.model, n_iter, float(loss)) is False:
+                go_on = False
+        if config.verbose:
+            self.report()
+        return go_on
+
+    def score_epoch(self) -> bool:
+        """scikit-learn's early-stopping rule on the validation accuracy; False: stop."""
+        index = predicted_index(self.backend, self.X_val, self.weights, self.config)
+        score = float(np.mean(index == self.y_val))
+        self.scores.append(score)
+        tol = 0.0 if self.config.tol is None else self.config.tol
+        self.no_improvement = self.no_improvement + 1 if score < self.best_score + tol else 0
+        if score > self.best_score:
+            self.best_score, self.best_weights = score, [W.copy() for W in self.weights]
+        return self.no_improvement <= self.config.n_iter_no_change
+
+    def report(self, force: bool = False) -> None:
+        """The progress line, about every half second (and after the first and the last epoch)."""
+        now = time.perf_counter()
+        n, max_iter = len(self.losses), self.config.max_iter
+        if not (force or now - self.last_print >= 0.5 or n == 1):
+            return
+        self.last_print = now
+        elapsed = now - self.start
+        eta = elapsed / n * (max_iter - n) if n < max_iter and not force else 0.0
+        val = f", validation score {self.scores[-1]:.4f}" if self.scores else ""
+        print(
+            f"Iteration {self.previous_n_iter + n} ({n}/{max_iter}): loss {self.losses[-1]:.6g}{val}, "
+            f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s",
+            flush=True,
+        )

@@ -1,0 +1,146 @@
+"""Checks of the data given to the estimator: arrays, labels, and single numbers.
+
+Each check raises ``ValueError`` or ``TypeError`` with a message naming the argument and the
+problem, and returns the value in the form the rest of the package uses.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_array", "check_y", "as_labels", "check_int", "check_real", "check_n_features", "abs_max"]
+
+
+def is_sparse(X: Any) -> bool:
+    return type(X).__module__.startswith("scipy.sparse") or (hasattr(X, "tocsr") and hasattr(X, "nnz"))
+
+
+def as_numeric_array(X: Any, name: str) -> np.ndarray:
+    """``np.asarray(X)`` with bool/int/uint/float dtype, or a clear error."""
+    if not (is_sparse(X) or hasattr(X, "__array__") or isinstance(X, (list, tuple))):
+        raise TypeError(f"{name} must be an array-like of numbers, got {type(X).__name__}")
+    X = _as_array(X, name, "a numeric array", f", convert it with {name}.toarray()")
+    if X.dtype.kind in "OUS":
+        try:
+            X = X.astype(np.float64)
+        except TypeError as exc:  # e.g. a dict inside an object array
+            if any(type(v).__name__ == "NAType" for v in X.flat):  # pandas' missing value, pd.NA
+                raise ValueError(f"{name} contains missing values (pandas.NA); impute or drop them first") from None
+            raise TypeError(f"{name} must hold numbers: {exc}") from None
+        except ValueError as exc:  # e.g. a string that is not a number
+            raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}: {exc}") from None
+    elif X.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
+    return X
+
+
+def all_finite(X: np.ndarray) -> bool:
+    """No NaN and no infinity in X, without a temporary the size of X (a fit's peak memory would
+    otherwise grow by a bool per value): min and max propagate NaN and expose an infinity."""
+    if X.size == 0:
+        return True
+    with np.errstate(invalid="ignore"):
+        return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
+def check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
+    """Validate ``X`` and return it as a 2-D C-contiguous, finite float32/float64 array.
+
+    float32 and float64 are kept (or converted to ``dtype`` when given); bool, integer and
+    float16 data become float64.  An array that already has the right dtype and layout is
+    returned as is (no copy).
+    """
+    X = as_numeric_array(X, name)
+    if X.ndim != 2:
+        hint = ""
+        if X.ndim == 1:
+            hint = (
+                " Reshape your data either using array.reshape(-1, 1) if your data has a single feature"
+                " or array.reshape(1, -1) if it contains a single sample."
+            )
+        raise ValueError(f"{name} must be 2-D, got an array of shape {X.shape}.{hint}")
+    if X.dtype.kind == "f" and not all_finite(X):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if dtype is None:
+        dtype = X.dtype.newbyteorder("=") if X.dtype.type in (np.float32, np.float64) else np.float64
+    dtype = np.dtype(dtype)
+    if X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize:
+        with np.errstate(over="ignore"):
+            X = np.ascontiguousarray(X, dtype=dtype)
+        if not all_finite(X):
+            raise ValueError(f"{name} has values too large for {dtype} (the model works in {dtype})")
+        return X
+    return np.ascontiguousarray(X, dtype=dtype)
+
+
+def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the labels; returns ``(y, classes)`` with at least two sorted classes."""
+    if y is None:
+        raise ValueError("NeuralNetwork requires y to be passed, but the target y is None")
+    y = as_labels(y)
+    if y.ndim != 1:
+        hint = " (a column vector: pass y.ravel())" if y.ndim == 2 and y.shape[1] == 1 else ""
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
+    if y.shape[0] != n_samples:
+        raise ValueError(f"X and y have different numbers of samples: {n_samples} and {y.shape[0]}")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise ValueError("y contains NaN or infinity")
+    if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
+        raise ValueError("y contains NaN, infinity or None")
+    try:
+        classes = np.unique(y)
+    except TypeError as exc:
+        raise ValueError(f"Unknown label type: the labels in y cannot be sorted ({exc})") from None
+    k = classes.shape[0]
+    if k == 1:
+        raise ValueError(f"y has only 1 class ({classes[0]!r}); classification needs at least two classes")
+    if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):  # scikit-learn's rule
+        raise ValueError(
+            f"Unknown label type: continuous. y holds non-integer values ({k} distinct), a regression "
+            "target; NeuralNetwork is a classifier (labels may be integers, strings or bools)"
+        )
+    return y, classes
+
+
+def as_labels(y: Any) -> np.ndarray:
+    """``np.asarray(y)``, or a clear error for sparse, unconvertible or complex labels."""
+    return _as_array(y, "y", "an array")
+
+
+def _as_array(value: Any, name: str, what: str, sparse_hint: str = "") -> np.ndarray:
+    """``np.asarray(value)`` refusing sparse matrices and complex numbers (TypeError / ValueError naming ``name``)."""
+    if is_sparse(value):
+        raise TypeError(f"{name} is a sparse matrix ({type(value).__name__}); sparse input is not supported{sparse_hint}")
+    try:
+        value = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{name} could not be converted to {what}: {exc}") from None
+    if value.dtype.kind == "c":
+        raise ValueError(f"Complex data not supported: {name} has dtype {value.dtype}")
+    return value
+
+
+def check_int(value: Any, name: str, minimum: int) -> int:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def check_real(value: Any, name: str) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value:  # NaN != NaN
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def check_n_features(X: np.ndarray, n_features: int) -> None:
+    """``X`` has the number of features the model was fitted with."""
+    if X.shape[1] != n_features:
+        raise ValueError(f"X has {X.shape[1]} features, but NeuralNetwork is expecting {n_features} features as input")
+
+
+def abs_max(X: np.ndarray) -> float:
+    """``max |X|`` without a temporary the size of X (0 for an empty array)."""
+    return max(-float(X.min()), float(X.max())) if X.size else 0.0

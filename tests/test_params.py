@@ -1,0 +1,94 @@
+"""The parameter table and what is derived from it; the backend interface."""
+
+import dataclasses
+import inspect
+
+import numpy as np
+import pytest
+from conftest import make_data
+
+import backprop
+from backprop import NeuralNetwork, _backends, _params, reference
+
+
+def test_signature_defaults_and_get_params_come_from_the_table():
+    sig = inspect.signature(NeuralNetwork)
+    assert list(sig.parameters) == [p.name for p in _params.PARAMS]
+    assert {k: v.default for k, v in sig.parameters.items()} == {p.name: p.default for p in _params.PARAMS}
+    assert NeuralNetwork().get_params() == _params.DEFAULTS._asdict()
+    assert NeuralNetwork((4,), 0.5).get_params()["learning_rate"] == 0.5  # positional arguments still work
+    with pytest.raises(TypeError):
+        NeuralNetwork(colour="red")
+
+
+def test_docstring_lists_every_parameter_with_its_default():
+    for p in _params.PARAMS:
+        assert f"    {p.name} : " in NeuralNetwork.__doc__
+
+
+def test_kernel_defaults_are_the_reference_train_defaults():
+    defaults = _params.kernel_defaults()
+    assert set(defaults) == {"activation", "alpha", "batch_size", "solver", "momentum", "nesterov", "beta_1",
+                             "beta_2", "epsilon", "tol", "n_iter_no_change"}
+    sig = inspect.signature(reference.train)
+    assert {k: sig.parameters[k].default for k in defaults} == defaults
+
+
+def test_config_is_frozen_and_normalised():
+    config = _params.validate(NeuralNetwork(n_hidden=[3, 2], n_threads=None, verbose=1).get_params())
+    assert config.n_hidden == (3, 2) and isinstance(config.n_threads, int) and config.verbose is True
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.alpha = 1.0
+    assert _params.validate(NeuralNetwork(tol=0.1, early_stopping=True).get_params()).kernel_options()["tol"] is None
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("beta_2", 1.0, r"beta_2 must be a number in \[0.0, 1.0\), got 1.0"),
+    ("threshold", 2, r"threshold must be a number in \[0, 1\], got 2"),
+    ("solver", "sgd", r"solver must be one of \('gd', 'momentum', 'adam'\), got 'sgd'"),
+    ("n_threads", 0, "n_threads must be None or an integer >= 1, got 0"),
+])
+def test_validation_messages_name_the_parameter(name, value, message):
+    X, y = make_data(n=20, d=3)
+    with pytest.raises(ValueError, match=message):
+        NeuralNetwork(**{name: value}).fit(X, y)
+
+
+def test_a_backend_plugs_in_without_touching_the_driver(monkeypatch):
+    """A backend that wraps the reference (as a distributed one would wrap workers) trains the same model."""
+    calls = []
+
+    class Counting(_backends.NumpyBackend):
+        def train(self, *args):
+            calls.append("train")
+            return super().train(*args)
+
+        def network_output(self, *args):
+            calls.append("network_output")
+            return super().network_output(*args)
+
+    X, y = make_data(n=60, d=4)
+    kw = dict(n_hidden=(3,), max_iter=5, random_state=0, backend="numpy", early_stopping=True, batch_size=9)
+    expected = NeuralNetwork(**kw).fit(X, y)
+    monkeypatch.setitem(_backends.BACKENDS, "numpy", Counting())
+    got = NeuralNetwork(**kw).fit(X, y)
+    assert "train" in calls and "network_output" in calls
+    for W, V in zip(expected.weights_, got.weights_):
+        np.testing.assert_array_equal(W, V)
+    np.testing.assert_array_equal(expected.validation_scores_, got.validation_scores_)
+
+
+def test_unchecked_prediction_follows_the_backend():
+    X, y = make_data(n=40, d=3)
+    for backend in ("cpp", "numpy"):
+        model = NeuralNetwork(n_hidden=(4,), max_iter=5, random_state=0, backend=backend).fit(X, y)
+        np.testing.assert_array_equal(model.predict_proba_unchecked(X), model.predict_proba(X))
+    model.set_params(activation="softplus")
+    with pytest.raises(ValueError, match="activation must be one of"):
+        model.predict_proba_unchecked(X)
+
+
+def test_pickle_format_parameter_lists():
+    assert _params.param_names(1) == _params.param_names()[:8]
+    assert _params.param_names(2) == _params.param_names()
+    assert backprop.NeuralNetwork().__getstate__()["_format_version"] == 2
