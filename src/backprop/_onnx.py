@@ -58,8 +58,8 @@ class _Graph:
 
     def const(self, hint: str, value: np.ndarray) -> str:
         name = self.name(hint)
-        if value.dtype.kind in "US":
-            value = np.array([s.encode("utf-8") for s in value.ravel()], dtype=object).reshape(value.shape)
+        if value.dtype.kind in "USO":  # labels
+            value = np.array([s.encode("utf-8") if isinstance(s, str) else s for s in value.ravel()], dtype=object)
         self.initializers.append(self.onnx.numpy_helper.from_array(value, name))
         return name
 
@@ -85,8 +85,8 @@ class _ContainerGraph:
         from onnx import TensorProto, numpy_helper
 
         name = self.name(hint)
-        if value.dtype.kind in "US":
-            content = [s.encode("utf-8") for s in value.ravel()]
+        if value.dtype.kind in "USO":  # labels
+            content = [s.encode("utf-8") if isinstance(s, str) else bytes(s) for s in value.ravel()]
             self.container.add_initializer(name, TensorProto.STRING, list(value.shape), content)
         else:
             tensor = numpy_helper.from_array(value, name)
