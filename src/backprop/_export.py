@@ -371,7 +371,7 @@ static inline void {name}_layer_(const {T} *W, int n_in, int n_out, const {T} *a
     )
     # predict_proba
     body = [f"static inline void {name}_predict_proba(const {T} *x, {T} *proba)", "{"]
-    body.append(f"    {T} u[{width}], v[{width}];")
+    body.append("    BUFFERS")  # replaced below by the buffers the layers use
     body.append("    int j;")
     if binary:
         body.append(f"    {T} p;")
@@ -429,6 +429,10 @@ static inline void {name}_layer_(const {T} *W, int n_in, int n_out, const {T} *a
                 "    }",
             ]
     body.append("}")
+    if not any("(j = " in line for line in body):
+        body.remove("    int j;")
+    used = [b for b in ("u", "v") if any(re.search(rf"\b{b}\b", line) for line in body)]
+    body[body.index("    BUFFERS")] = f"    {T} " + ", ".join(f"{b}[{width}]" for b in used) + ";"
     h.append(
         f"/* proba[c] = P(class c | x) for one row x of {name}_N_FEATURES values, c < {name}_N_CLASSES */"
     )
