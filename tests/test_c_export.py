@@ -20,7 +20,7 @@ from export_models import (
 )
 
 CC = shutil.which("gcc") or shutil.which("cc")
-CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2"]
+CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", "-Wconversion", "-Wdouble-promotion", "-Wshadow"]
 needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler")
 
 # Reads rows of N_FEATURES numbers from stdin; prints each row's probabilities (%.17g) and the

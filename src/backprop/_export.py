@@ -294,7 +294,7 @@ def c_header(net: Network, name: str) -> str:
         f"""/* double -> float without undefined behaviour: out-of-range values become +-INFINITY */
 static inline float {name}_narrow_(double v)
 {{
-    return v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v;
+    return v > (double)FLT_MAX ? INFINITY : v < -(double)FLT_MAX ? -INFINITY : (float)v;
 }}
 """
         if T == "float"
