@@ -195,19 +195,19 @@ def to_onnx(model: Any, *, target_opset: Optional[int] = None, zipmap: bool = Fa
 
     from . import __version__
 
-    net = network_of(model, "to_onnx")
     if zipmap not in (True, False):
         raise ValueError(f"zipmap must be True or False, got {zipmap!r}")
-    if zipmap and net.dtype != np.float32:
-        raise ValueError(
-            "zipmap=True needs a float32 model: ONNX's ZipMap takes float32 probabilities only "
-            "(the model is float64; use zipmap=False, or fit on float32 data)"
-        )
     latest = onnx.defs.onnx_opset_version()
     opset = DEFAULT_OPSET if target_opset is None else target_opset
     if not isinstance(opset, (int, np.integer)) or isinstance(opset, bool) or not _MIN_OPSET <= opset <= latest:
         raise ValueError(
             f"target_opset must be an integer from {_MIN_OPSET} to {latest} (this onnx's latest), got {target_opset!r}"
+        )
+    net = network_of(model, "to_onnx")
+    if zipmap and net.dtype != np.float32:
+        raise ValueError(
+            "zipmap=True needs a float32 model: ONNX's ZipMap takes float32 probabilities only "
+            "(the model is float64; use zipmap=False, or fit on float32 data)"
         )
     kind, classes = _classes_array(net, "to_onnx")
     g = _Graph(onnx)
