@@ -304,7 +304,7 @@ static inline float {name}_narrow_(double v)
     hidden_act = {
         "sigmoid": f"return {name}_sigmoid_(z);",
         "tanh": f"return tanh{fx}(z);",
-        "relu": f"return z > 0 ? z : 0;",
+        "relu": "return z > 0 ? z : 0;",
         "identity": "return z;",
     }[act]
     h.append(

@@ -20,7 +20,7 @@ onnx and skl2onnx are imported when these functions are called, never by ``impor
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
