@@ -25,3 +25,5 @@ __all__ = [
     "save",
     "__version__",
 ]
+from ._onnx import register_skl2onnx, to_c, to_onnx  # noqa: E402  (onnx itself is imported lazily)
+__all__ += ["register_skl2onnx", "to_c", "to_onnx"]
