@@ -4,9 +4,9 @@
     python -m backprop predict model.npz data.csv [--out predictions.csv]
     python -m backprop info model.npz [--json]
 
-CSV files have a header row of column names and ``,`` as separator; they are read with
-Python's ``csv`` module and converted with numpy (the same code whether or not pandas is
-installed, so a file reads the same everywhere).  Every feature column must be numeric; the
+CSV files have a header row of column names and ``,`` as separator; they are read by
+``_csv.read_table`` with Python's ``csv`` module and numpy, in one streaming pass (the same code
+whether or not pandas is installed, so a file reads the same everywhere).  Every feature column must be numeric; the
 target column may hold two or more labels (integers or strings).  Errors are one line on stderr
 and exit status 1 (2 for a malformed command line).
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import sys
@@ -23,114 +22,11 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
+from ._csv import CLIError, column_list, read_table
+
 __all__ = ["main", "CLIError"]
 
 PROG = "python -m backprop"
-
-
-class CLIError(Exception):
-    """An error reported to the user as one line on stderr (exit status 1)."""
-
-
-# ---------------------------------------------------------------------------------------- CSV
-def read_csv(path: str) -> Tuple[List[str], List[List[str]]]:
-    """Read a CSV file with a header row.
-
-    Parameters
-    ----------
-    path : str
-        File name, or ``"-"`` for standard input.
-
-    Returns
-    -------
-    header : list of str
-        Column names (surrounding whitespace removed).
-    columns : list of list of str
-        The cells, column by column.  Blank lines are skipped.
-
-    Raises
-    ------
-    CLIError
-        Missing or unreadable file, empty file, duplicate or empty column names, or a row with
-        the wrong number of fields.
-    """
-    name = "standard input" if path == "-" else path
-    try:
-        if path == "-":
-            text = sys.stdin.read()
-        else:
-            with open(path, encoding="utf-8-sig", newline="") as f:
-                text = f.read()
-    except FileNotFoundError:
-        raise CLIError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise CLIError(f"{path} is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise CLIError(f"{name} is not a UTF-8 text file (is it a CSV file?)") from None
-    except OSError as exc:
-        raise CLIError(f"{name}: {exc.strerror or exc}") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    rows = []
-    try:
-        header = None
-        for row in reader:
-            if not row or all(not c.strip() for c in row):
-                continue
-            if header is None:
-                header = [c.strip() for c in row]
-                continue
-            if len(row) != len(header):
-                raise CLIError(
-                    f"{name}, line {reader.line_num}: {len(row)} fields, but the header has {len(header)} columns"
-                )
-            rows.append(row)
-    except csv.Error as exc:
-        raise CLIError(f"{name}, line {reader.line_num}: {exc}") from None
-    if header is None:
-        raise CLIError(f"{name} is empty: expected a header row of column names, then data rows")
-    if any(not h for h in header):
-        raise CLIError(f"{name}: the header has an empty column name (column {header.index('') + 1})")
-    dupes = sorted({h for h in header if header.count(h) > 1})
-    if dupes:
-        raise CLIError(f"{name}: duplicate column names in the header: {', '.join(dupes)}")
-    if not rows:
-        raise CLIError(f"{name} has a header but no data rows")
-    columns = [list(col) for col in zip(*rows)]
-    return header, columns
-
-
-def numeric_columns(path: str, header: List[str], columns: List[List[str]], names: Sequence[str]) -> np.ndarray:
-    """The named columns as a float64 matrix (n_rows, len(names)).
-
-    Raises
-    ------
-    CLIError
-        A name that is not a column, or a cell that is not a number (the message names the
-        column, the data row and the value).
-    """
-    missing = [n for n in names if n not in header]
-    if missing:
-        raise CLIError(f"{path}: no column named {', '.join(map(repr, missing))} (columns: {', '.join(header)})")
-    X = np.empty((len(columns[0]), len(names)), dtype=np.float64)
-    for j, n in enumerate(names):
-        values = columns[header.index(n)]
-        try:
-            X[:, j] = np.array(values, dtype=np.float64)
-        except ValueError:
-            for i, v in enumerate(values):
-                try:
-                    float(v)
-                except ValueError:
-                    if not v.strip():
-                        raise CLIError(
-                            f"{path}: column {n!r} has an empty cell in data row {i + 1} (missing values are not supported)"
-                        ) from None
-                    raise CLIError(
-                        f"{path}: column {n!r} is not numeric: data row {i + 1} has {v!r} "
-                        f"(features must be numbers; use --features to choose the columns)"
-                    ) from None
-            raise
-    return X
 
 
 def parse_labels(values: List[str]) -> np.ndarray:
@@ -158,16 +54,10 @@ def _hidden(text: str) -> Tuple[int, ...]:
     return sizes
 
 
-def _cmd_fit(args: argparse.Namespace) -> int:
-    from ._estimator import NeuralNetwork
-    from ._io import save
-
-    out_dir = os.path.dirname(os.path.abspath(args.out))
-    if not os.path.isdir(out_dir):
-        raise CLIError(f"--out {args.out}: directory {out_dir} does not exist")
-    header, columns = read_csv(args.data)
+def _fit_columns(args: argparse.Namespace, header: List[str]) -> Tuple[List[str], str]:
+    """The feature columns and the target column of ``fit``, checked against the header."""
     if args.target not in header:
-        raise CLIError(f"{args.data}: no column named {args.target!r} (columns: {', '.join(header)})")
+        raise CLIError(f"{args.data}: no column named {args.target!r} (columns: {column_list(header)})")
     if args.features:
         features = [f.strip() for f in args.features.split(",") if f.strip()]
         if args.target in features:
@@ -176,8 +66,19 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         features = [h for h in header if h != args.target]
     if not features:
         raise CLIError(f"{args.data}: no feature columns besides the target {args.target!r}")
-    X = numeric_columns(args.data, header, columns, features)
-    y = parse_labels(columns[header.index(args.target)])
+    return features, args.target
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    from ._estimator import NeuralNetwork
+    from ._io import save
+
+    out_dir = os.path.dirname(os.path.abspath(args.out))
+    if not os.path.isdir(out_dir):
+        raise CLIError(f"--out {args.out}: directory {out_dir} does not exist")
+    table = read_table(args.data, lambda header: _fit_columns(args, header))
+    X, features = table.X, table.features
+    y = parse_labels(table.labels)
     model = NeuralNetwork(
         n_hidden=args.hidden,
         learning_rate=args.learning_rate,
@@ -203,16 +104,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ._io import read_model
 
     model, info = read_model(args.model)
-    header, columns = read_csv(args.data)
     features = info["metadata"].get("feature_names")
-    if features is None:
-        if len(header) != model.n_features_in_:
+
+    def columns(header: List[str]) -> Tuple[List[str], None]:
+        if features is None and len(header) != model.n_features_in_:
             raise CLIError(
                 f"{args.model} stores no feature names, so every column of {args.data} is a feature: it has "
                 f"{len(header)} columns, the model needs {model.n_features_in_}"
             )
-        features = header
-    X = numeric_columns(args.data, header, columns, features).astype(model.weights_[0].dtype, copy=False)
+        return (header if features is None else features), None
+
+    X = read_table(args.data, columns).X.astype(model.weights_[0].dtype, copy=False)
     proba = model.predict_proba(X)
     if proba.shape[1] == 2:
         labels = model.classes_[(proba[:, 1] >= model.threshold).astype(np.intp)]
