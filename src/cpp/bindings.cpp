@@ -367,53 +367,6 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     return py::make_tuple(loss, grads);
 }
 
-// True when every value is finite (an integer OR-reduction over the exponent bits, which the
-// compiler vectorises).
-template <class T>
-bool all_finite(const T* x, idx n) {
-    using U = typename fp_traits<T>::uint;
-    const U exp_mask = sizeof(T) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
-    U bad = 0;
-    for (idx i = 0; i < n; ++i) {
-        U b;
-        std::memcpy(&b, x + i, sizeof(T));
-        bad |= static_cast<U>((b & exp_mask) == exp_mask);
-    }
-    return bad == 0;
-}
-
-// max |x| over finite x: the bit patterns of non-negative floats order like unsigned integers.
-template <class T>
-T max_abs(const T* x, idx n) {
-    using U = typename fp_traits<T>::uint;
-    const U abs_mask = ~(U(1) << (8 * sizeof(T) - 1));
-    U m = 0;
-    for (idx i = 0; i < n; ++i) {
-        U b;
-        std::memcpy(&b, x + i, sizeof(T));
-        b &= abs_mask;
-        m = b > m ? b : m;
-    }
-    T r;
-    std::memcpy(&r, &m, sizeof(T));
-    return r;
-}
-
-// Whether some first-layer sum b + W1[:, 1:] x could overflow: every partial sum is at most
-// max_h (|b_h| + sum_j |W1[h, j]|) * max(1, max |x|), safe below a quarter of the largest value
-// (the estimator's exact path, _rows_that_may_overflow, uses the same bound).
-template <class T>
-bool may_overflow(const T* X, idx n, idx d, const T* W1, idx m) {
-    double w = 0.0;
-    for (idx h = 0; h < m; ++h) {
-        double row = 0.0;
-        for (idx j = 0; j <= d; ++j) row += std::fabs(static_cast<double>(W1[h * (d + 1) + j]));
-        w = std::max(w, row);
-    }
-    const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
-    return std::max(1.0, static_cast<double>(max_abs(X, n * d))) * w >= limit;
-}
-
 template <class T>
 py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
                        bool check_finite, const std::string& activation) {
@@ -440,13 +393,7 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
     const T* Xp = X.data();
     if (n > 0) {
         py::gil_scoped_release release;
-        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act);
-        if (two_columns)  // columns [1 - p, p], filled back to front so p is read before it is overwritten
-            for (idx i = n - 1; i >= 0; --i) {
-                const T p = op[i];
-                op[2 * i + 1] = p;
-                op[2 * i] = T(1) - p;
-            }
+        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act, two_columns);
     }
     return out;
 }
@@ -461,13 +408,12 @@ py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_, const
         throw py::value_error("W must have shape (n_out, n_in + 1) = (" + std::to_string(m) + ", " +
                               std::to_string(k + 1) + "), got " + shape_str(W));
     py::array_t<T> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(m)});
-    if (n == 0 || m == 0) return a;
-    PackedLayer<T> P(k, m);
-    pack_forward(W.data(), m, k, P.fwd);
-    const idx ld = round_up(m, simd<T>::width);
-    Buffer<T> out(n * ld);
-    dense_forward<T>(act, n, a_prev.data(), k, P.fwd, out.get(), ld);
-    for (idx i = 0; i < n; ++i) std::copy(out.get() + i * ld, out.get() + i * ld + m, a.mutable_data() + i * m);
+    T* ap = a.mutable_data();
+    const T *a_prevp = a_prev.data(), *Wp = W.data();
+    {
+        py::gil_scoped_release release;
+        dense_layer_forward<T>(ap, a_prevp, Wp, n, k, m, act);
+    }
     return a;
 }
 
@@ -486,29 +432,20 @@ py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py:
         throw py::value_error("delta must have shape (n, n_out) = (" + std::to_string(n) + ", " + std::to_string(m) +
                               "), got " + shape_str(delta));
     if (n == 0) throw py::value_error("a_prev must have at least one sample");
-    constexpr int VW = simd<T>::width;
-    const idx m_pad = round_up(m, VW);
-    // delta with rows padded to whole vectors (the kernels read full vectors).
-    Buffer<T> D(n * m_pad);
-    for (idx i = 0; i < n; ++i)
-        for (idx c = 0; c < m; ++c) D.get()[i * m_pad + c] = delta.data()[i * m + c];
-    Buffer<T> G((k + 1) * m_pad);
-    dense_sigmoid_backward_weights<T>(n, a_prev.data(), k, D.get(), m_pad, G.get(), m_pad, 0, k, 0, m_pad, true);
     py::array_t<T> dW({static_cast<py::ssize_t>(m), static_cast<py::ssize_t>(k + 1)});
+    py::object delta_prev = py::none();
+    T* dpp = nullptr;
+    if (need_delta_prev) {
+        py::array_t<T> dp({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+        dpp = dp.mutable_data();
+        delta_prev = dp;
+    }
     T* dWp = dW.mutable_data();
-    for (idx j = 0; j < m; ++j)
-        for (idx q = 0; q <= k; ++q) dWp[j * (k + 1) + q] = G.get()[q * m_pad + j] / static_cast<T>(n);
-    if (!need_delta_prev) return py::make_tuple(dW, py::none());
-    py::array_t<T> delta_prev({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
-    PackedLayer<T> P(k, m);
-    pack_backward(W.data(), m, k, P.bwd);
-    // a_prev and delta_prev with rows padded to whole vectors, as the kernel expects.
-    const idx k_pad = round_up(k, VW);
-    Buffer<T> A(n * k_pad), Dp(n * k_pad);
-    for (idx i = 0; i < n; ++i) std::copy(a_prev.data() + i * k, a_prev.data() + (i + 1) * k, A.get() + i * k_pad);
-    dense_backward_delta<T>(act, n, D.get(), m_pad, P.bwd, A.get(), Dp.get(), k_pad);
-    for (idx i = 0; i < n; ++i)
-        std::copy(Dp.get() + i * k_pad, Dp.get() + i * k_pad + k, delta_prev.mutable_data() + i * k);
+    const T *a_prevp = a_prev.data(), *Wp = W.data(), *deltap = delta.data();
+    {
+        py::gil_scoped_release release;
+        dense_layer_backward<T>(dWp, dpp, a_prevp, Wp, deltap, n, k, m, act);
+    }
     return py::make_tuple(dW, delta_prev);
 }
 
@@ -530,24 +467,17 @@ py::array_t<T> activation_impl(const py::array& z_, const std::string& name) {
         const idx n = z.shape(0), m = z.shape(1);
         if (m < 1) throw py::value_error("z must have at least one column");
         py::array_t<T> out({z.shape(0), z.shape(1)});
-        std::vector<T> a(static_cast<std::size_t>(n * m)), tmp(static_cast<std::size_t>(64 * m));
-        std::copy(z.data(), z.data() + n * m, a.begin());
-        softmax_rows(n, a.data(), m, m, tmp.data());
-        std::copy(a.begin(), a.end(), out.mutable_data());
+        std::copy(z.data(), z.data() + n * m, out.mutable_data());
+        std::vector<T> tmp(static_cast<std::size_t>(64 * m));
+        softmax_rows(n, out.mutable_data(), m, m, tmp.data());
         return out;
     }
     const Act act = parse_activation(name);
     auto z = require<T>(z_, "z", 1);
     const idx n = z.shape(0);
     py::array_t<T> out(n);
-    std::vector<T> a(z.data(), z.data() + n);
-    switch (act) {
-        case Act::sigmoid: act_inplace<T, Act::sigmoid>(a.data(), n); break;
-        case Act::tanh: act_inplace<T, Act::tanh>(a.data(), n); break;
-        case Act::relu: act_inplace<T, Act::relu>(a.data(), n); break;
-        case Act::identity: break;
-    }
-    std::copy(a.begin(), a.end(), out.mutable_data());
+    std::copy(z.data(), z.data() + n, out.mutable_data());
+    act_inplace(act, out.mutable_data(), n);
     return out;
 }
 
@@ -559,7 +489,7 @@ double log_loss_impl(const py::array& p_, const py::array& y_) {
     if (y.shape(0) != n) throw py::value_error("p and y have different lengths");
     if (n == 0) throw py::value_error("p must not be empty");
     Buffer<T> tmp(n);
-    return binary_log_loss_sum<T>(n, p.data(), 1, y.data(), tmp.get()) / static_cast<double>(n);
+    return binary_log_loss_mean<T>(n, p.data(), y.data(), tmp.get());
 }
 
 // Dispatch on the dtype of the first array argument.

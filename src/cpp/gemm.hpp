@@ -28,8 +28,6 @@
 
 namespace backprop {
 
-using idx = std::ptrdiff_t;
-
 // One MR x (NV*W) tile of C = epi(init + A B).  B is packed: row p holds NV*W values.  C rows
 // are padded, so the whole tile is stored.  epi(x, row, col) maps the accumulator vector of
 // (tile row r, columns col..col+W) before the store: the fused bias/sigmoid or a(1-a) step.

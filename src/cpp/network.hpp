@@ -29,16 +29,12 @@
 #include <thread>
 #include <vector>
 
-#include "binary_log_loss.hpp"
-#include "dense_sigmoid.hpp"
+#include "activations.hpp"
+#include "dense.hpp"
+#include "losses.hpp"
 #include "narrow_tail.hpp"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define BACKPROP_PAUSE() _mm_pause()
-#else
-#define BACKPROP_PAUSE() ((void)0)
-#endif
+#include "overflow.hpp"
+#include "parallel.hpp"
 
 namespace backprop {
 
@@ -46,86 +42,11 @@ constexpr idx kBlock = 256;       // samples per block: the unit of the forward/
 constexpr idx kGradInputs = 128;  // most inputs per gradient tile in the cooperative mode
 constexpr idx kGradVectors = 64;  // most output vectors per gradient tile in the cooperative mode
 
-// A 64-byte aligned buffer of T, zero-initialised.
-template <class T>
-struct Buffer {
-    std::unique_ptr<T[], void (*)(T*)> ptr{nullptr, [](T*) {}};
-    idx size = 0;
-    Buffer() = default;
-    explicit Buffer(idx n) : size(n) {
-        const std::size_t bytes = static_cast<std::size_t>(std::max<idx>(n, 1)) * sizeof(T);
-        void* p = ::operator new[](round_up(static_cast<idx>(bytes), 64), std::align_val_t(64));
-        std::memset(p, 0, bytes);
-        ptr = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
-                                                 [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
-    }
-    T* get() const { return ptr.get(); }
-};
-
-// Barrier for the threads of one fit: spins briefly (the usual case on an idle machine, where
-// the others arrive within microseconds), then yields and finally sleeps in short naps, so that
-// a thread waiting for a descheduled partner (a busy machine) gives its core away instead of
-// burning it.
-class SpinBarrier {
-public:
-    explicit SpinBarrier(int n) : n_(n) {}
-    void wait() {
-        if (n_ == 1) return;
-        const int gen = gen_.load(std::memory_order_acquire);
-        if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
-            count_.store(0, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_acq_rel);
-            return;
-        }
-        for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-            if (spins < 500) BACKPROP_PAUSE();
-            else if (spins < 2000) std::this_thread::yield();
-            else std::this_thread::sleep_for(std::chrono::microseconds(20));
-        }
-    }
-private:
-    const int n_;
-    alignas(64) std::atomic<int> count_{0};
-    alignas(64) std::atomic<int> gen_{0};
-};
-
-// Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.
-inline void run_team(int n_threads, const std::function<void(int)>& body) {
-    std::vector<std::thread> team;
-    team.reserve(static_cast<std::size_t>(n_threads - 1));
-    for (int t = 1; t < n_threads; ++t) team.emplace_back(body, t);
-    body(0);
-    for (auto& th : team) th.join();
-}
-
-inline int default_threads() {
-    const unsigned hw = std::thread::hardware_concurrency();
-    return hw == 0 ? 1 : static_cast<int>(hw);
-}
-
 // The architecture of one network, read from its weight matrices.
 struct Shape {
     idx n_features = 0;
     std::vector<idx> k, m;  // inputs and outputs of each layer
     idx layers() const { return static_cast<idx>(m.size()); }
-};
-
-template <class T>
-struct PackedLayer {
-    Buffer<T> fwd_data, fwd_init, bwd_data;
-    PackedPanels<T> fwd, bwd;
-    bool has_bwd;  // the first layer needs no delta product (nobody needs dJ/dX): no bwd copy
-    PackedLayer(idx k, idx m, bool need_bwd = true)
-        : fwd_data(PackedPanels<T>::size(k, m)), fwd_init(round_up(m, simd<T>::width)),
-          bwd_data(need_bwd ? PackedPanels<T>::size(m, k) : 0), has_bwd(need_bwd) {
-        fwd.data = fwd_data.get();
-        fwd.init = fwd_init.get();
-        bwd.data = need_bwd ? bwd_data.get() : nullptr;
-    }
-    void pack(const T* W, idx k, idx m) {
-        pack_forward(W, m, k, fwd);
-        if (has_bwd) pack_backward(W, m, k, bwd);
-    }
 };
 
 struct TrainResult {
@@ -161,46 +82,6 @@ template <class T>
 idx activation_stride(idx m_pad) {
     constexpr idx line = 64 / static_cast<idx>(sizeof(T));
     return m_pad % (4 * line) == 0 ? m_pad + line : m_pad;
-}
-
-// Rows of the first layer's z = x W^T + b (n rows, stride ldz) whose sum overflowed (some z not
-// finite: inf - inf = NaN, or an infinity of possibly the wrong sign) are recomputed as
-// s ((x / s) W^T + b / s) in double, s a power of two near max |x| (exact scaling): the sum
-// stays finite and only the final product may round to an infinity, of the right sign.  A
-// finite z means nothing overflowed.  numpy twin: backprop.reference.first_layer_logits.
-template <class T>
-void fix_overflowed_rows(idx n, const T* X, idx ldx, const T* W, idx d, idx m, T* z, idx ldz) {
-    for (idx i = 0; i < n; ++i) {
-        T* zi = z + i * ldz;
-        bool finite = true;
-        for (idx c = 0; c < m; ++c) finite = finite && std::isfinite(zi[c]);
-        if (finite) continue;
-        const T* x = X + i * ldx;
-        double mx = 1.0;
-        for (idx j = 0; j < d; ++j) mx = std::max(mx, std::fabs(static_cast<double>(x[j])));
-        int e = 0;
-        std::frexp(mx, &e);  // mx < 2^e
-        const double sc = std::ldexp(1.0, e - 1);
-        for (idx c = 0; c < m; ++c) {
-            const T* w = W + c * (d + 1);
-            double acc = 0.0;
-            for (idx j = 0; j < d; ++j) acc += static_cast<double>(w[1 + j]) * (static_cast<double>(x[j]) / sc);
-            zi[c] = static_cast<T>((acc + static_cast<double>(w[0]) / sc) * sc);
-        }
-    }
-}
-
-// a = f(a) on the first m values of n rows of stride ld.
-template <class T>
-void act_rows(Act act, idx n, T* a, idx ld, idx m) {
-    for (idx i = 0; i < n; ++i) {
-        switch (act) {
-            case Act::sigmoid: act_inplace<T, Act::sigmoid>(a + i * ld, m); break;
-            case Act::tanh: act_inplace<T, Act::tanh>(a + i * ld, m); break;
-            case Act::relu: act_inplace<T, Act::relu>(a + i * ld, m); break;
-            case Act::identity: break;
-        }
-    }
 }
 
 // Update rules applied after each batch's gradient g (numpy twin: backprop.reference.train):
@@ -263,7 +144,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                   T* loss_out, const TrainOptions<T>& o) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
-    const bool softmax = s.m[L - 1] >= 2;
+    const Loss loss = loss_for_outputs(s.m[L - 1]);
     const idx d = s.n_features, n_out = s.m[L - 1];
     int n_threads = o.n_threads;
     const T learning_rate = static_cast<T>(o.learning_rate);
@@ -287,11 +168,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     }
     // Features so large that a first-layer sum might overflow (only |x| beyond sqrt of the largest
     // value can get there with weights of sane size): the first layer then takes the checked path.
-    bool huge_inputs = false;
-    {
-        const T big = std::sqrt(std::numeric_limits<T>::max());
-        for (idx i = 0; i < n * d && !huge_inputs; ++i) huge_inputs = std::fabs(X[i]) >= big;
-    }
+    const bool huge_inputs = has_huge_values(X, n * d);
     const Schedule sched_full = make_schedule(bs, d, grad_size, sizeof(T));
     const Schedule sched_last = make_schedule(last_bn, d, grad_size, sizeof(T));
     const idx max_parts = std::max(sched_full.parts, sched_last.parts);
@@ -316,7 +193,6 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     };
     // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
     Buffer<T> gx(order ? n_work * kBlock * d : 0), gy(order ? n_work * kBlock * ldy : 0);
-    constexpr idx kLossRows = 32;  // loss partial sums over fixed runs of rows
     const idx loss_runs_per_block = kBlock / kLossRows;
     std::vector<double> loss_part(sched_full.n_blocks * loss_runs_per_block, 0.0);
     Buffer<T> loss_tmp(static_cast<idx>(n_threads) * std::max<idx>(kBlock, 64 * n_out));
@@ -327,7 +203,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     // takes it depends on the problem only.
     static_assert(kTailRows == kBlock, "the tail takes whole blocks");
     idx t0 = L;
-    if (!softmax && ldy == 1)
+    if (loss == Loss::binary_log && ldy == 1)
         while (t0 - 1 >= 1 && L - (t0 - 1) <= kTailMaxLayers && tail_pays<T>(s.k[t0 - 1], s.m[t0 - 1])) --t0;
     const bool has_tail = t0 < L && any_parts;
     std::vector<std::vector<TailLayer<T>>> tails(has_tail ? n_work : 0);
@@ -394,32 +270,17 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         idx lda = d;
         for (idx l = 0; l < upto; ++l) {
             T* a = act_of(w, l) + r0 * ld[l];
-            const Act act = l < L - 1 ? o.act : (softmax ? Act::identity : Act::sigmoid);
-            if (l == 0 && huge_inputs) {  // z first, to find and redo the rows whose sums overflowed
-                dense_forward(Act::identity, rows, a_prev, lda, packed[l].fwd, a, ld[l]);
-                fix_overflowed_rows(rows, a_prev, lda, W[0], d, s.m[0], a, ld[0]);
-                act_rows(act, rows, a, ld[0], s.m[0]);
-            } else {
+            const Act act = l < L - 1 ? o.act : output_activation(loss);
+            if (l == 0 && huge_inputs)
+                dense_forward_overflow_safe(act, rows, a_prev, lda, packed[0].fwd, W[0], d, a, ld[0]);
+            else
                 dense_forward(act, rows, a_prev, lda, packed[l].fwd, a, ld[l]);
-            }
             a_prev = a;
             lda = ld[l];
         }
         if (upto < L) return;
-        T* out = act_of(w, L - 1) + r0 * ld[L - 1];
-        T* tmp = loss_tmp.get() + t * std::max<idx>(kBlock, 64 * n_out);
-        if (softmax) {
-            softmax_rows(rows, out, ld[L - 1], n_out, tmp);
-            for (idx q = 0; q < rows; q += kLossRows)
-                loss_part[(g0 + q) / kLossRows] = softmax_log_loss_sum(
-                    std::min(kLossRows, rows - q), n_out, out + q * ld[L - 1], ld[L - 1], yb + q * ldy, ldy, tmp);
-            softmax_log_loss_backward(rows, n_out, out, ld[L - 1], yb, ldy);
-        } else {
-            for (idx q = 0; q < rows; q += kLossRows)
-                loss_part[(g0 + q) / kLossRows] =
-                    binary_log_loss_sum(std::min(kLossRows, rows - q), out + q * ld[L - 1], ld[L - 1], yb + q, tmp);
-            binary_log_loss_backward(rows, out, ld[L - 1], yb, out, ld[L - 1]);
-        }
+        output_loss_and_delta(loss, rows, act_of(w, L - 1) + r0 * ld[L - 1], ld[L - 1], n_out, yb, ldy,
+                              &loss_part[g0 / kLossRows], loss_tmp.get() + t * std::max<idx>(kBlock, 64 * n_out));
     };
     // delta_{l-1} = (delta_l W_l[:, 1:]) * f'(z_{l-1}), rows [r0, r0 + rows), in place.
     auto delta_rows = [&](idx w, idx l, idx r0, idx rows) {
@@ -433,7 +294,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
         const T* A = l > 0 ? act_of(w, l - 1) : ord ? gx.get() + w * kBlock * d : X + (b0 + block * kBlock) * d;
         const idx lda = l == 0 ? d : ld[l - 1];
         T* G = grads.get() + part * grad_size + grad_offset[l];
-        dense_sigmoid_backward_weights(rows, A, lda, act_of(w, l), ld[l], G, m_pad[l], p0, p1, c0, c1, bias);
+        dense_backward_weights(rows, A, lda, act_of(w, l), ld[l], G, m_pad[l], p0, p1, c0, c1, bias);
     };
 
     // Thread 0 asks should_stop() (rate-limited by the caller) between blocks and batches,
@@ -680,23 +541,24 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     return TrainResult{iterations_done, abort_.load()};
 }
 
-// Per-thread scratch memory that grows as needed and is reused by later calls on the same
-// thread (so that predicting one row allocates nothing).  Not zeroed.
+// p (n, 2) = [1 - p, p] from p (n,) in the same memory, filled back to front so that each p is
+// read before it is overwritten.
 template <class T>
-T* thread_scratch(std::size_t count) {
-    thread_local std::vector<T> buf;
-    if (buf.size() < count + 64 / sizeof(T)) buf.resize(count + 64 / sizeof(T));
-    auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
-    return reinterpret_cast<T*>((addr + 63) / 64 * 64);  // 64-byte aligned
+void fill_two_columns(idx n, T* p) {
+    for (idx i = n - 1; i >= 0; --i) {
+        const T q = p[i];
+        p[2 * i + 1] = q;
+        p[2 * i] = T(1) - q;
+    }
 }
 
-// The network's output for n rows: p[i] = P(class 1 | X[i]) for one sigmoid output unit, or
-// the softmax row p[i, 0..m_L) for m_L >= 2 output units; hidden layers use `act`.  Rows are
-// processed in blocks of kBlock through two small ping-pong buffers, so memory stays small
-// whatever n is.
+// The network's output for n rows: p[i] = P(class 1 | X[i]) for one sigmoid output unit (as
+// (n, 2) columns [1 - p, p] with two_columns), or the softmax row p[i, 0..m_L) for m_L >= 2
+// output units (two_columns ignored); hidden layers use `act`.  Rows are processed in blocks
+// of kBlock through two small ping-pong buffers, so memory stays small whatever n is.
 template <class T>
-void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads,
-                   Act act = Act::sigmoid) {
+void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads, Act act,
+                   bool two_columns) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
     // The packed weights live in the calling thread's scratch; the block buffers in each
@@ -710,7 +572,8 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
     }
     const idx block_rows = std::min(n, kBlock);
     const idx n_out = s.m[L - 1];
-    const bool softmax = n_out >= 2;
+    const Loss loss = loss_for_outputs(n_out);
+    const bool softmax = loss == Loss::softmax_log;
     const idx buf_size = 2 * block_rows * widest + (softmax ? 64 * n_out : 0);  // + softmax scratch
     // One request for the calling thread (a second one could move the buffer): the packed
     // weights, then thread 0's block buffers.
@@ -737,8 +600,7 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
             idx lda = s.n_features;
             for (idx l = 0; l < L; ++l) {
                 const idx ld = round_up(s.m[l], VW);
-                dense_forward(l < L - 1 ? act : softmax ? Act::identity : Act::sigmoid, rows, a_prev, lda, packed[l],
-                              bufs[l % 2], ld);
+                dense_forward(l < L - 1 ? act : output_activation(loss), rows, a_prev, lda, packed[l], bufs[l % 2], ld);
                 a_prev = bufs[l % 2];
                 lda = ld;
             }
@@ -754,6 +616,7 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
     };
     if (n_threads == 1) body(0);
     else run_team(n_threads, body);
+    if (two_columns && !softmax) fill_two_columns(n, p);
 }
 
 }  // namespace backprop
