@@ -245,7 +245,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.n_iter_no_change = static_cast<idx>(a.n_iter_no_change);
 
     // Solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l).
-    const std::size_t n_state = o.solver == Solver::momentum ? W.size() : o.solver == Solver::adam ? 2 * W.size() : 0;
+    const std::size_t n_state = static_cast<std::size_t>(solver_state_arrays(o.solver)) * W.size();
     if (a.solver_state.size() != n_state)
         throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + a.solver +
                               "' (shaped like the weights), got " + std::to_string(a.solver_state.size()));
@@ -340,29 +340,23 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
     idx ldy = 1;
     auto y = require_targets<T>(y_, n, s, ldy);
-    TrainOptions<T> o;
-    o.act = parse_activation(activation);
+    const Act act = parse_activation(activation);
     check_real(alpha, "alpha", alpha >= 0, "[0, inf)");
-    o.alpha = alpha;
-    o.solver = Solver::gradient;
-    o.max_iter = 1;
-    o.n_threads = n_threads;
     py::list grads;
-    std::vector<T*> Wp;
+    std::vector<T*> G;
+    std::vector<const T*> Wp;
     for (std::size_t l = 0; l < W.size(); ++l) {
         py::array_t<T> g({W[l].shape(0), W[l].shape(1)});
-        o.grad_out.push_back(g.mutable_data());
+        G.push_back(g.mutable_data());
         grads.append(g);
-        Wp.push_back(const_cast<T*>(W[l].data()));  // read only: Solver::gradient never writes W
+        Wp.push_back(W[l].data());
     }
-    double loss = 0.0;
-    o.loss_value = &loss;
-    T loss_t;
     const T* Xp = X.data();
     const T* yp = y.data();
+    double loss = 0.0;
     {
         py::gil_scoped_release release;
-        train<T>(Xp, yp, ldy, n, s, Wp, &loss_t, o);
+        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, alpha, n_threads, G);
     }
     return py::make_tuple(loss, grads);
 }
