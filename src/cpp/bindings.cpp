@@ -496,8 +496,12 @@ auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
 
 }  // namespace
 
+#define BACKPROP_STRINGIFY(x) #x
+#define BACKPROP_MACRO_STRINGIFY(x) BACKPROP_STRINGIFY(x)
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "backprop._core: C++ kernels of backprop (private; use backprop.NeuralNetwork).";
+    m.attr("__version__") = BACKPROP_MACRO_STRINGIFY(VERSION_INFO);  // the project version CMake compiles in
     m.attr("simd_width_bytes") = kVecBytes;
 #if defined(__AVX512F__)
     m.attr("isa") = "avx512";
@@ -585,7 +589,7 @@ rows (a softmax output), returns the (n, m) softmax rows (two_columns is ignored
 activation: the hidden layers' function.)pbdoc");
 
     m.def(
-        "dense_sigmoid_forward",
+        "dense_forward",
         [](const py::array& a_prev, const py::array& W, const std::string& activation) {
             return dispatch(
                 a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W, activation)); },
@@ -595,7 +599,7 @@ activation: the hidden layers' function.)pbdoc");
         "a = f(a_prev @ W[:, 1:].T + W[:, 0]) (f = sigmoid by default); a_prev (n, k), W (m, k + 1).");
 
     m.def(
-        "dense_sigmoid_backward",
+        "dense_backward",
         [](const py::array& a_prev, const py::array& W, const py::array& delta, bool need_delta_prev,
            const std::string& activation) {
             return dispatch(
