@@ -124,11 +124,13 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                                                       state1 ? state1[l] + row : nullptr, g);
                                              sw.repack(l, j, q0, len, Wr);
                                          });
+                const bool epoch_end = bi == sw.n_batches - 1;
+                if (epoch_end && o.on_epoch) sw.sync();  // the hook reads the weights: all updated
                 bool stop = false;
                 if (t == 0) {
                     const double batch_loss = sw.batch_loss(b.bn, o.alpha);
                     if (o.solver == Solver::adam) counters[0] = t_next;
-                    if (bi == sw.n_batches - 1) {
+                    if (epoch_end) {
                         const double loss = sw.n_batches == 1 ? batch_loss
                                                               : (epoch_acc + batch_loss * static_cast<double>(b.bn)) /
                                                                     static_cast<double>(n);

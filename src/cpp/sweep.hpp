@@ -154,6 +154,8 @@ public:
     // Thread 0 asks should_stop (rate-limited by the caller); the verdict sticks.
     bool poll(int t);
     bool interrupted() const { return abort_.load(); }
+    // Every thread waits for the others (so that thread 0 may read what all of them wrote).
+    void sync() { barrier_->wait(); }
     // The end of a batch: thread 0 decides (stop, or interrupted), every thread learns it.
     bool end_batch(int t, bool stop) {
         if (t == 0) exit_end_.store(poll(0) || stop, std::memory_order_relaxed);
