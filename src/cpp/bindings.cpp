@@ -158,6 +158,107 @@ void check_no_overlap(const std::vector<py::array>& written, const std::vector<s
     }
 }
 
+// The row order of train's batches: None, an (n,) permutation, or (>= max_iter, n), one per
+// epoch.  Sets order / order_stride; the returned array keeps the memory alive.
+inline py::array_t<std::int64_t> require_order(const py::object& order_arg, idx n, long long max_iter,
+                                               const std::int64_t*& order_out, idx& order_stride) {
+    py::array_t<std::int64_t> order;
+    if (order_arg.is_none()) return order;
+    const py::array order_ = order_arg.cast<py::array>();
+    order = require<std::int64_t>(order_, "order", order_.ndim() == 2 ? 2 : 1);
+    const idx rows = order.ndim() == 2 ? order.shape(0) : 1;
+    if (order.shape(order.ndim() - 1) != n || (order.ndim() == 2 && rows < max_iter))
+        throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), as shape (" +
+                              std::to_string(n) + ",) or (max_iter, " + std::to_string(n) +
+                              ") for one order per epoch, got shape " + shape_str(order));
+    std::vector<char> seen(static_cast<std::size_t>(n), 0);
+    for (idx e = 0; e < rows; ++e) {
+        std::fill(seen.begin(), seen.end(), 0);
+        for (idx i = 0; i < n; ++i) {
+            const std::int64_t r = order.data()[e * n + i];
+            if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
+                throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")" +
+                                      (order.ndim() == 2 ? " in every row" : ""));
+            seen[static_cast<std::size_t>(r)] = 1;
+        }
+    }
+    order_out = order.data();
+    order_stride = order.ndim() == 2 ? n : 0;
+    return order;
+}
+
+// The solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l),
+// writeable; their pointers go to state_out.
+template <class T>
+std::vector<py::array_t<T>> require_solver_state(const py::list& arrays, Solver solver, const std::string& name,
+                                                 const std::vector<py::array_t<T>>& W, std::vector<T*>& state_out) {
+    const std::size_t n_state = static_cast<std::size_t>(solver_state_arrays(solver)) * W.size();
+    if (arrays.size() != n_state)
+        throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + name +
+                              "' (shaped like the weights), got " + std::to_string(arrays.size()));
+    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true);
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        const auto& Wl = W[i % W.size()];
+        if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
+            throw py::value_error("solver_state[" + std::to_string(i) + "] has shape " + shape_str(state[i]) +
+                                  ", expected " + shape_str(Wl));
+        state_out.push_back(state[i].mutable_data());
+    }
+    return state;
+}
+
+// train writes the weights, the solver state and the counters while it reads X, y and order.
+template <class T>
+void check_train_overlap(const std::vector<py::array_t<T>>& W, const std::vector<py::array_t<T>>& state,
+                         const py::object& counters, std::vector<py::array> read, const py::object& order) {
+    std::vector<py::array> written;
+    std::vector<std::string> names;
+    for (std::size_t l = 0; l < W.size(); ++l) {
+        written.push_back(W[l]);
+        names.push_back("weights[" + std::to_string(l) + "]");
+    }
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        written.push_back(state[i]);
+        names.push_back("solver_state[" + std::to_string(i) + "]");
+    }
+    if (!counters.is_none()) {
+        written.push_back(counters.cast<py::array>());
+        names.push_back("counters");
+    }
+    if (!order.is_none()) read.push_back(order.cast<py::array>());
+    check_no_overlap(written, names, read);
+}
+
+// train's callbacks into Python, called by its thread 0 with the GIL released: the epoch hook
+// (an exception in it is kept in Python's error indicator and sets hook_failed) and Ctrl-C,
+// polled at most every 50 ms.
+template <class T>
+void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_failed,
+                   std::chrono::steady_clock::time_point& last) {
+    if (!epoch_hook.is_none()) {
+        if (!PyCallable_Check(epoch_hook.ptr())) throw py::type_error("epoch_hook must be callable or None");
+        const py::object hook = epoch_hook;
+        o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
+            py::gil_scoped_acquire gil;
+            try {
+                const py::object r = hook(epoch, loss);
+                return r.ptr() != Py_False;
+            } catch (py::error_already_set& e) {
+                e.restore();  // raised again by the caller, once the threads have stopped
+                hook_failed = true;
+                return false;
+            }
+        };
+    }
+    o.should_stop = [&last]() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last < std::chrono::milliseconds(50)) return false;
+        last = now;
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    };
+}
+
 struct TrainArgs {
     std::string activation = "sigmoid";
     double alpha = 0.0;
@@ -204,29 +305,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
         if (bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::to_string(bs));
         o.batch_size = static_cast<idx>(std::min<long long>(bs, n));
     }
-    py::array_t<std::int64_t> order;
-    if (!a.order.is_none()) {
-        const py::array order_ = a.order.cast<py::array>();
-        order = require<std::int64_t>(order_, "order", order_.ndim() == 2 ? 2 : 1);
-        const idx rows = order.ndim() == 2 ? order.shape(0) : 1;
-        if (order.shape(order.ndim() - 1) != n || (order.ndim() == 2 && rows < max_iter))
-            throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), as shape (" +
-                                  std::to_string(n) + ",) or (max_iter, " + std::to_string(n) +
-                                  ") for one order per epoch, got shape " + shape_str(order));
-        std::vector<char> seen(static_cast<std::size_t>(n), 0);
-        for (idx e = 0; e < rows; ++e) {
-            std::fill(seen.begin(), seen.end(), 0);
-            for (idx i = 0; i < n; ++i) {
-                const std::int64_t r = order.data()[e * n + i];
-                if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
-                    throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")" +
-                                          (order.ndim() == 2 ? " in every row" : ""));
-                seen[static_cast<std::size_t>(r)] = 1;
-            }
-        }
-        o.order = order.data();
-        o.order_stride = order.ndim() == 2 ? n : 0;
-    }
+    const py::array_t<std::int64_t> order = require_order(a.order, n, max_iter, o.order, o.order_stride);
     check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
     o.nesterov = a.nesterov;
@@ -244,19 +323,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     if (a.n_iter_no_change < 1) throw py::value_error("n_iter_no_change must be >= 1");
     o.n_iter_no_change = static_cast<idx>(a.n_iter_no_change);
 
-    // Solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l).
-    const std::size_t n_state = static_cast<std::size_t>(solver_state_arrays(o.solver)) * W.size();
-    if (a.solver_state.size() != n_state)
-        throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + a.solver +
-                              "' (shaped like the weights), got " + std::to_string(a.solver_state.size()));
-    std::vector<py::array_t<T>> state = require_weights<T>(a.solver_state, /*writeable=*/true);
-    for (std::size_t i = 0; i < state.size(); ++i) {
-        const auto& Wl = W[i % W.size()];
-        if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
-            throw py::value_error("solver_state[" + std::to_string(i) + "] has shape " + shape_str(state[i]) +
-                                  ", expected " + shape_str(Wl));
-        o.state.push_back(state[i].mutable_data());
-    }
+    const std::vector<py::array_t<T>> state = require_solver_state<T>(a.solver_state, o.solver, a.solver, W, o.state);
     py::array_t<double> counters;
     if (!a.counters.is_none()) {
         counters = require<double>(a.counters.cast<py::array>(), "counters", 1, /*writeable=*/true);
@@ -267,25 +334,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     }
     // The weights and the solver state are written while X, y, order and each other are read: no
     // two may share memory.
-    {
-        std::vector<py::array> written;
-        std::vector<std::string> names;
-        for (std::size_t l = 0; l < W.size(); ++l) {
-            written.push_back(W[l]);
-            names.push_back("weights[" + std::to_string(l) + "]");
-        }
-        for (std::size_t i = 0; i < state.size(); ++i) {
-            written.push_back(state[i]);
-            names.push_back("solver_state[" + std::to_string(i) + "]");
-        }
-        if (o.counters) {
-            written.push_back(counters);
-            names.push_back("counters");
-        }
-        std::vector<py::array> read = {X, y};
-        if (o.order) read.push_back(order);
-        check_no_overlap(written, names, read);
-    }
+    check_train_overlap(W, state, o.counters ? py::object(counters) : py::none(), {X, y},
+                        o.order ? py::object(order) : py::none());
 
     std::vector<T*> Wp;
     for (auto& w : W) Wp.push_back(w.mutable_data());
@@ -295,29 +345,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     const T* yp = y.data();
 
     bool hook_failed = false;
-    if (!a.epoch_hook.is_none()) {
-        if (!PyCallable_Check(a.epoch_hook.ptr())) throw py::type_error("epoch_hook must be callable or None");
-        const py::object hook = a.epoch_hook;
-        o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
-            py::gil_scoped_acquire gil;
-            try {
-                const py::object r = hook(epoch, loss);
-                return r.ptr() != Py_False;
-            } catch (py::error_already_set& e) {
-                e.restore();  // raised again below, once the threads have stopped
-                hook_failed = true;
-                return false;
-            }
-        };
-    }
     auto last = std::chrono::steady_clock::now();
-    o.should_stop = [&last]() {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last < std::chrono::milliseconds(50)) return false;
-        last = now;
-        py::gil_scoped_acquire gil;
-        return PyErr_CheckSignals() != 0;
-    };
+    set_callbacks(o, a.epoch_hook, hook_failed, last);
     TrainResult r;
     {
         py::gil_scoped_release release;

@@ -182,7 +182,7 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
         for (int v = 0; v < NV; ++v) accb[v] = vload<V>(Gb + v * W);
     for (idx i = 0; i < rows; ++i) {
         // D's rows are a stride apart (one cache line of them per step): fetch 8 steps ahead,
-        // which the hardware prefetcher does not do well enough (wide f32: +3 %, medium: +8 %)
+        // which the hardware prefetcher does not do well enough
         __builtin_prefetch(D + std::min(i + 8, rows - 1) * ldd);
         V d[NV];
 #pragma GCC unroll 16
