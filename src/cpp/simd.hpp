@@ -1,8 +1,8 @@
 // simd.hpp -- native-width vector types (GCC/Clang vector extensions) and unaligned load/store.
 //
 // The micro-kernels are written once with these types.  The width follows the ISA the module is
-// compiled for: 64 bytes with AVX-512 (32 registers), 32 with AVX/AVX2 (16 registers; the -march=native
-// build on Zen 3), 16 otherwise (the portable build).  The register-tile heights follow the register count.
+// compiled for: 64 bytes with AVX-512 (32 registers), 32 with AVX/AVX2 (16 registers), 16
+// otherwise (the portable build).  The register-tile heights follow the register count.
 #pragma once
 
 #include <cstddef>
