@@ -64,9 +64,9 @@ def test_predict_and_kernels_reject_bad_shapes():
     with pytest.raises(TypeError):
         _core.predict_proba(np.zeros((2, 3), np.float32), W(), 1)
     with pytest.raises(ValueError, match="n_out, n_in"):
-        _core.dense_sigmoid_forward(np.zeros((2, 3)), np.zeros((2, 3)))
+        _core.dense_forward(np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="delta must have shape"):
-        _core.dense_sigmoid_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 3)))
+        _core.dense_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="different lengths"):
         _core.binary_log_loss(np.zeros(3), np.zeros(2))
     with pytest.raises(TypeError):
@@ -75,7 +75,7 @@ def test_predict_and_kernels_reject_bad_shapes():
 
 def test_returned_arrays_are_fresh_contiguous_and_writeable():
     p = _core.predict_proba(X, W(), 1)
-    a = _core.dense_sigmoid_forward(X, np.zeros((2, 4)))
+    a = _core.dense_forward(X, np.zeros((2, 4)))
     for arr in (p, a):
         assert arr.flags.c_contiguous and arr.flags.writeable and arr.flags.owndata
     np.testing.assert_array_equal(p, 0.5)
@@ -89,8 +89,8 @@ def _valid_calls():
     return {
         "train": (_core.train, [X.copy(), y.copy(), W(), 1.0, 2, 2]),
         "predict_proba": (_core.predict_proba, [X.copy(), W(), 2]),
-        "dense_sigmoid_forward": (_core.dense_sigmoid_forward, [X.copy(), np.zeros((2, 4))]),
-        "dense_sigmoid_backward": (_core.dense_sigmoid_backward, [X.copy(), np.zeros((2, 4)), np.zeros((4, 2))]),
+        "dense_forward": (_core.dense_forward, [X.copy(), np.zeros((2, 4))]),
+        "dense_backward": (_core.dense_backward, [X.copy(), np.zeros((2, 4)), np.zeros((4, 2))]),
         "sigmoid": (_core.sigmoid, [y.copy()]),
         "binary_log_loss": (_core.binary_log_loss, [np.full(4, 0.5), y.copy()]),
     }
@@ -239,10 +239,10 @@ def test_edge_shapes_match_the_reference():
     rng = np.random.default_rng(0)
     for n, k, m in [(0, 3, 2), (5, 0, 2), (5, 3, 0), (1, 1, 1)]:
         a_prev, Wl = rng.random((n, k)), rng.normal(size=(m, k + 1))
-        np.testing.assert_allclose(_core.dense_sigmoid_forward(a_prev, Wl), reference.dense_sigmoid_forward(a_prev, Wl))
+        np.testing.assert_allclose(_core.dense_forward(a_prev, Wl), reference.dense_sigmoid_forward(a_prev, Wl))
         if n:
             delta = rng.normal(size=(n, m))
-            for got, want in zip(_core.dense_sigmoid_backward(a_prev, Wl, delta),
+            for got, want in zip(_core.dense_backward(a_prev, Wl, delta),
                                  reference.dense_sigmoid_backward(a_prev, Wl, delta)):
                 np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
     assert _core.predict_proba(np.zeros((0, 3)), W(), 4).shape == (0,)
@@ -251,3 +251,11 @@ def test_edge_shapes_match_the_reference():
     np.testing.assert_array_equal(p, 0.5)
     loss, n_iter = _core.train(X, y, W(), 1.0, 3, 1000)
     assert n_iter == 3 and loss.shape == (3,)
+
+
+def test_core_reports_the_package_version():
+    """_core.__version__ is the version CMake compiled in: the package's own."""
+    import backprop
+
+    assert isinstance(_core.__version__, str)
+    assert _core.__version__ == backprop.__version__

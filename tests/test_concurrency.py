@@ -178,3 +178,30 @@ def test_ctrl_c_at_random_moments_never_deadlocks_the_thread_team():
     at the same point; a thread reading the stop verdict late once deadlocked the team."""
     out = subprocess.run([sys.executable, "-c", STRESS], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "done", out.stderr
+
+
+@pytest.mark.parametrize("batch_size", [None, 64])
+def test_the_epoch_hook_sees_every_thread_s_update(batch_size):
+    """The hook runs on thread 0 after the epoch's update: the weights it reads are the same,
+    bit for bit, whatever the number of threads (the update's columns are split among them)."""
+    from backprop import _core
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 40))
+    y = (X[:, 0] > 0).astype(np.float64)
+    W0 = [rng.normal(size=(300, 41)) * 0.1, rng.normal(size=(1, 301)) * 0.1]  # 342 columns: 6 chunks
+
+    def seen(n_threads):
+        W = [w.copy() for w in W0]
+        state = [np.zeros_like(w) for w in W] * 2
+        state = [s.copy() for s in state]
+        snapshots = []
+        _core.train(X, y, W, 0.01, 30, n_threads, solver="adam", batch_size=batch_size, solver_state=state,
+                    epoch_hook=lambda epoch, loss: snapshots.append([w.copy() for w in W]))
+        return snapshots
+
+    serial = seen(1)
+    for _ in range(3):
+        for epoch, (got, want) in enumerate(zip(seen(3), serial)):
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w, err_msg=f"epoch {epoch + 1}")

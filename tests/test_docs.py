@@ -72,8 +72,8 @@ def _stub_names_and_params():
         if isinstance(node, ast.FunctionDef):
             names.add(node.name)
             params[node.name] = [a.arg for a in node.args.args + node.args.kwonlyargs]
-        elif isinstance(node, ast.AnnAssign):
-            names.add(node.target.id)
+        elif isinstance(node, ast.AnnAssign) and not node.target.id.startswith("_"):
+            names.add(node.target.id)  # dunders (__version__) are left out, as dir(_core) below is
     return names, params
 
 

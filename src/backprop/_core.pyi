@@ -13,6 +13,9 @@ from numpy.typing import NDArray
 
 _F = TypeVar("_F", np.float32, np.float64)
 
+__version__: str
+"""The project's version, as compiled in (the same as ``backprop.__version__``)."""
+
 simd_width_bytes: int
 """Width of the SIMD vectors the kernels were compiled for, in bytes (32 for AVX2)."""
 
@@ -163,7 +166,7 @@ def predict_proba(
     ndarray of shape (n,) or (n, 2), or (n, m_L) for a softmax output (m_L >= 2), or None
     """
 
-def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str = "sigmoid") -> NDArray[_F]:
+def dense_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str = "sigmoid") -> NDArray[_F]:
     """One layer forward: ``f(a_prev @ W[:, 1:].T + W[:, 0])``, f the sigmoid by default.
 
     Parameters
@@ -178,7 +181,7 @@ def dense_sigmoid_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: st
     ndarray of shape (n, m)
     """
 
-def dense_sigmoid_backward(
+def dense_backward(
     a_prev: NDArray[_F], W: NDArray[_F], delta: NDArray[_F], need_delta_prev: bool = True, *, activation: str = "sigmoid"
 ) -> Tuple[NDArray[_F], Optional[NDArray[_F]]]:
     """One layer backward, given ``delta = dJ/dz`` of this layer (without the 1/n).

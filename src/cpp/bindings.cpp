@@ -158,6 +158,107 @@ void check_no_overlap(const std::vector<py::array>& written, const std::vector<s
     }
 }
 
+// The row order of train's batches: None, an (n,) permutation, or (>= max_iter, n), one per
+// epoch.  Sets order / order_stride; the returned array keeps the memory alive.
+inline py::array_t<std::int64_t> require_order(const py::object& order_arg, idx n, long long max_iter,
+                                               const std::int64_t*& order_out, idx& order_stride) {
+    py::array_t<std::int64_t> order;
+    if (order_arg.is_none()) return order;
+    const py::array order_ = order_arg.cast<py::array>();
+    order = require<std::int64_t>(order_, "order", order_.ndim() == 2 ? 2 : 1);
+    const idx rows = order.ndim() == 2 ? order.shape(0) : 1;
+    if (order.shape(order.ndim() - 1) != n || (order.ndim() == 2 && rows < max_iter))
+        throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), as shape (" +
+                              std::to_string(n) + ",) or (max_iter, " + std::to_string(n) +
+                              ") for one order per epoch, got shape " + shape_str(order));
+    std::vector<char> seen(static_cast<std::size_t>(n), 0);
+    for (idx e = 0; e < rows; ++e) {
+        std::fill(seen.begin(), seen.end(), 0);
+        for (idx i = 0; i < n; ++i) {
+            const std::int64_t r = order.data()[e * n + i];
+            if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
+                throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")" +
+                                      (order.ndim() == 2 ? " in every row" : ""));
+            seen[static_cast<std::size_t>(r)] = 1;
+        }
+    }
+    order_out = order.data();
+    order_stride = order.ndim() == 2 ? n : 0;
+    return order;
+}
+
+// The solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l),
+// writeable; their pointers go to state_out.
+template <class T>
+std::vector<py::array_t<T>> require_solver_state(const py::list& arrays, Solver solver, const std::string& name,
+                                                 const std::vector<py::array_t<T>>& W, std::vector<T*>& state_out) {
+    const std::size_t n_state = static_cast<std::size_t>(solver_state_arrays(solver)) * W.size();
+    if (arrays.size() != n_state)
+        throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + name +
+                              "' (shaped like the weights), got " + std::to_string(arrays.size()));
+    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true);
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        const auto& Wl = W[i % W.size()];
+        if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
+            throw py::value_error("solver_state[" + std::to_string(i) + "] has shape " + shape_str(state[i]) +
+                                  ", expected " + shape_str(Wl));
+        state_out.push_back(state[i].mutable_data());
+    }
+    return state;
+}
+
+// train writes the weights, the solver state and the counters while it reads X, y and order.
+template <class T>
+void check_train_overlap(const std::vector<py::array_t<T>>& W, const std::vector<py::array_t<T>>& state,
+                         const py::object& counters, std::vector<py::array> read, const py::object& order) {
+    std::vector<py::array> written;
+    std::vector<std::string> names;
+    for (std::size_t l = 0; l < W.size(); ++l) {
+        written.push_back(W[l]);
+        names.push_back("weights[" + std::to_string(l) + "]");
+    }
+    for (std::size_t i = 0; i < state.size(); ++i) {
+        written.push_back(state[i]);
+        names.push_back("solver_state[" + std::to_string(i) + "]");
+    }
+    if (!counters.is_none()) {
+        written.push_back(counters.cast<py::array>());
+        names.push_back("counters");
+    }
+    if (!order.is_none()) read.push_back(order.cast<py::array>());
+    check_no_overlap(written, names, read);
+}
+
+// train's callbacks into Python, called by its thread 0 with the GIL released: the epoch hook
+// (an exception in it is kept in Python's error indicator and sets hook_failed) and Ctrl-C,
+// polled at most every 50 ms.
+template <class T>
+void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_failed,
+                   std::chrono::steady_clock::time_point& last) {
+    if (!epoch_hook.is_none()) {
+        if (!PyCallable_Check(epoch_hook.ptr())) throw py::type_error("epoch_hook must be callable or None");
+        const py::object hook = epoch_hook;
+        o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
+            py::gil_scoped_acquire gil;
+            try {
+                const py::object r = hook(epoch, loss);
+                return r.ptr() != Py_False;
+            } catch (py::error_already_set& e) {
+                e.restore();  // raised again by the caller, once the threads have stopped
+                hook_failed = true;
+                return false;
+            }
+        };
+    }
+    o.should_stop = [&last]() {
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last < std::chrono::milliseconds(50)) return false;
+        last = now;
+        py::gil_scoped_acquire gil;
+        return PyErr_CheckSignals() != 0;
+    };
+}
+
 struct TrainArgs {
     std::string activation = "sigmoid";
     double alpha = 0.0;
@@ -204,29 +305,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
         if (bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::to_string(bs));
         o.batch_size = static_cast<idx>(std::min<long long>(bs, n));
     }
-    py::array_t<std::int64_t> order;
-    if (!a.order.is_none()) {
-        const py::array order_ = a.order.cast<py::array>();
-        order = require<std::int64_t>(order_, "order", order_.ndim() == 2 ? 2 : 1);
-        const idx rows = order.ndim() == 2 ? order.shape(0) : 1;
-        if (order.shape(order.ndim() - 1) != n || (order.ndim() == 2 && rows < max_iter))
-            throw py::value_error("order must have one entry per sample (" + std::to_string(n) + "), as shape (" +
-                                  std::to_string(n) + ",) or (max_iter, " + std::to_string(n) +
-                                  ") for one order per epoch, got shape " + shape_str(order));
-        std::vector<char> seen(static_cast<std::size_t>(n), 0);
-        for (idx e = 0; e < rows; ++e) {
-            std::fill(seen.begin(), seen.end(), 0);
-            for (idx i = 0; i < n; ++i) {
-                const std::int64_t r = order.data()[e * n + i];
-                if (r < 0 || r >= n || seen[static_cast<std::size_t>(r)])
-                    throw py::value_error("order must be a permutation of range(" + std::to_string(n) + ")" +
-                                          (order.ndim() == 2 ? " in every row" : ""));
-                seen[static_cast<std::size_t>(r)] = 1;
-            }
-        }
-        o.order = order.data();
-        o.order_stride = order.ndim() == 2 ? n : 0;
-    }
+    const py::array_t<std::int64_t> order = require_order(a.order, n, max_iter, o.order, o.order_stride);
     check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
     o.nesterov = a.nesterov;
@@ -244,19 +323,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     if (a.n_iter_no_change < 1) throw py::value_error("n_iter_no_change must be >= 1");
     o.n_iter_no_change = static_cast<idx>(a.n_iter_no_change);
 
-    // Solver state: arrays shaped like the weights (momentum: V_l; adam: M_l, then S_l).
-    const std::size_t n_state = o.solver == Solver::momentum ? W.size() : o.solver == Solver::adam ? 2 * W.size() : 0;
-    if (a.solver_state.size() != n_state)
-        throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + a.solver +
-                              "' (shaped like the weights), got " + std::to_string(a.solver_state.size()));
-    std::vector<py::array_t<T>> state = require_weights<T>(a.solver_state, /*writeable=*/true);
-    for (std::size_t i = 0; i < state.size(); ++i) {
-        const auto& Wl = W[i % W.size()];
-        if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
-            throw py::value_error("solver_state[" + std::to_string(i) + "] has shape " + shape_str(state[i]) +
-                                  ", expected " + shape_str(Wl));
-        o.state.push_back(state[i].mutable_data());
-    }
+    const std::vector<py::array_t<T>> state = require_solver_state<T>(a.solver_state, o.solver, a.solver, W, o.state);
     py::array_t<double> counters;
     if (!a.counters.is_none()) {
         counters = require<double>(a.counters.cast<py::array>(), "counters", 1, /*writeable=*/true);
@@ -267,25 +334,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     }
     // The weights and the solver state are written while X, y, order and each other are read: no
     // two may share memory.
-    {
-        std::vector<py::array> written;
-        std::vector<std::string> names;
-        for (std::size_t l = 0; l < W.size(); ++l) {
-            written.push_back(W[l]);
-            names.push_back("weights[" + std::to_string(l) + "]");
-        }
-        for (std::size_t i = 0; i < state.size(); ++i) {
-            written.push_back(state[i]);
-            names.push_back("solver_state[" + std::to_string(i) + "]");
-        }
-        if (o.counters) {
-            written.push_back(counters);
-            names.push_back("counters");
-        }
-        std::vector<py::array> read = {X, y};
-        if (o.order) read.push_back(order);
-        check_no_overlap(written, names, read);
-    }
+    check_train_overlap(W, state, o.counters ? py::object(counters) : py::none(), {X, y},
+                        o.order ? py::object(order) : py::none());
 
     std::vector<T*> Wp;
     for (auto& w : W) Wp.push_back(w.mutable_data());
@@ -295,29 +345,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     const T* yp = y.data();
 
     bool hook_failed = false;
-    if (!a.epoch_hook.is_none()) {
-        if (!PyCallable_Check(a.epoch_hook.ptr())) throw py::type_error("epoch_hook must be callable or None");
-        const py::object hook = a.epoch_hook;
-        o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
-            py::gil_scoped_acquire gil;
-            try {
-                const py::object r = hook(epoch, loss);
-                return r.ptr() != Py_False;
-            } catch (py::error_already_set& e) {
-                e.restore();  // raised again below, once the threads have stopped
-                hook_failed = true;
-                return false;
-            }
-        };
-    }
     auto last = std::chrono::steady_clock::now();
-    o.should_stop = [&last]() {
-        const auto now = std::chrono::steady_clock::now();
-        if (now - last < std::chrono::milliseconds(50)) return false;
-        last = now;
-        py::gil_scoped_acquire gil;
-        return PyErr_CheckSignals() != 0;
-    };
+    set_callbacks(o, a.epoch_hook, hook_failed, last);
     TrainResult r;
     {
         py::gil_scoped_release release;
@@ -340,78 +369,25 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
     idx ldy = 1;
     auto y = require_targets<T>(y_, n, s, ldy);
-    TrainOptions<T> o;
-    o.act = parse_activation(activation);
+    const Act act = parse_activation(activation);
     check_real(alpha, "alpha", alpha >= 0, "[0, inf)");
-    o.alpha = alpha;
-    o.solver = Solver::gradient;
-    o.max_iter = 1;
-    o.n_threads = n_threads;
     py::list grads;
-    std::vector<T*> Wp;
+    std::vector<T*> G;
+    std::vector<const T*> Wp;
     for (std::size_t l = 0; l < W.size(); ++l) {
         py::array_t<T> g({W[l].shape(0), W[l].shape(1)});
-        o.grad_out.push_back(g.mutable_data());
+        G.push_back(g.mutable_data());
         grads.append(g);
-        Wp.push_back(const_cast<T*>(W[l].data()));  // read only: Solver::gradient never writes W
+        Wp.push_back(W[l].data());
     }
-    double loss = 0.0;
-    o.loss_value = &loss;
-    T loss_t;
     const T* Xp = X.data();
     const T* yp = y.data();
+    double loss = 0.0;
     {
         py::gil_scoped_release release;
-        train<T>(Xp, yp, ldy, n, s, Wp, &loss_t, o);
+        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, alpha, n_threads, G);
     }
     return py::make_tuple(loss, grads);
-}
-
-// True when every value is finite (an integer OR-reduction over the exponent bits, which the
-// compiler vectorises).
-template <class T>
-bool all_finite(const T* x, idx n) {
-    using U = typename fp_traits<T>::uint;
-    const U exp_mask = sizeof(T) == 8 ? U(0x7ff0000000000000ull) : U(0x7f800000u);
-    U bad = 0;
-    for (idx i = 0; i < n; ++i) {
-        U b;
-        std::memcpy(&b, x + i, sizeof(T));
-        bad |= static_cast<U>((b & exp_mask) == exp_mask);
-    }
-    return bad == 0;
-}
-
-// max |x| over finite x: the bit patterns of non-negative floats order like unsigned integers.
-template <class T>
-T max_abs(const T* x, idx n) {
-    using U = typename fp_traits<T>::uint;
-    const U abs_mask = ~(U(1) << (8 * sizeof(T) - 1));
-    U m = 0;
-    for (idx i = 0; i < n; ++i) {
-        U b;
-        std::memcpy(&b, x + i, sizeof(T));
-        b &= abs_mask;
-        m = b > m ? b : m;
-    }
-    T r;
-    std::memcpy(&r, &m, sizeof(T));
-    return r;
-}
-
-// Whether some first-layer sum b + W1[:, 1:] x could overflow: every partial sum is at most
-// max_h (|b_h| + sum_j |W1[h, j]|) * max(1, max |x|), safe below a quarter of the largest value
-// (the estimator's exact path, _rows_that_may_overflow, uses the same bound).
-template <class T>
-bool may_overflow(const T* X, idx n, idx d, const T* W1, idx m) {
-    double w = 0.0;
-    for (idx h = 0; h < m; ++h) {
-        double row = 0.0;
-        for (idx j = 0; j <= d; ++j) row += std::fabs(static_cast<double>(W1[h * (d + 1) + j]));
-        w = std::max(w, row);
-    }
-    const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
-    return std::max(1.0, static_cast<double>(max_abs(X, n * d))) * w >= limit;
 }
 
 template <class T>
@@ -440,13 +416,7 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
     const T* Xp = X.data();
     if (n > 0) {
         py::gil_scoped_release release;
-        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act);
-        if (two_columns)  // columns [1 - p, p], filled back to front so p is read before it is overwritten
-            for (idx i = n - 1; i >= 0; --i) {
-                const T p = op[i];
-                op[2 * i + 1] = p;
-                op[2 * i] = T(1) - p;
-            }
+        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act, two_columns);
     }
     return out;
 }
@@ -461,13 +431,12 @@ py::array_t<T> forward_impl(const py::array& a_prev_, const py::array& W_, const
         throw py::value_error("W must have shape (n_out, n_in + 1) = (" + std::to_string(m) + ", " +
                               std::to_string(k + 1) + "), got " + shape_str(W));
     py::array_t<T> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(m)});
-    if (n == 0 || m == 0) return a;
-    PackedLayer<T> P(k, m);
-    pack_forward(W.data(), m, k, P.fwd);
-    const idx ld = round_up(m, simd<T>::width);
-    Buffer<T> out(n * ld);
-    dense_forward<T>(act, n, a_prev.data(), k, P.fwd, out.get(), ld);
-    for (idx i = 0; i < n; ++i) std::copy(out.get() + i * ld, out.get() + i * ld + m, a.mutable_data() + i * m);
+    T* ap = a.mutable_data();
+    const T *a_prevp = a_prev.data(), *Wp = W.data();
+    {
+        py::gil_scoped_release release;
+        dense_layer_forward<T>(ap, a_prevp, Wp, n, k, m, act);
+    }
     return a;
 }
 
@@ -486,29 +455,20 @@ py::tuple backward_impl(const py::array& a_prev_, const py::array& W_, const py:
         throw py::value_error("delta must have shape (n, n_out) = (" + std::to_string(n) + ", " + std::to_string(m) +
                               "), got " + shape_str(delta));
     if (n == 0) throw py::value_error("a_prev must have at least one sample");
-    constexpr int VW = simd<T>::width;
-    const idx m_pad = round_up(m, VW);
-    // delta with rows padded to whole vectors (the kernels read full vectors).
-    Buffer<T> D(n * m_pad);
-    for (idx i = 0; i < n; ++i)
-        for (idx c = 0; c < m; ++c) D.get()[i * m_pad + c] = delta.data()[i * m + c];
-    Buffer<T> G((k + 1) * m_pad);
-    dense_sigmoid_backward_weights<T>(n, a_prev.data(), k, D.get(), m_pad, G.get(), m_pad, 0, k, 0, m_pad, true);
     py::array_t<T> dW({static_cast<py::ssize_t>(m), static_cast<py::ssize_t>(k + 1)});
+    py::object delta_prev = py::none();
+    T* dpp = nullptr;
+    if (need_delta_prev) {
+        py::array_t<T> dp({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
+        dpp = dp.mutable_data();
+        delta_prev = dp;
+    }
     T* dWp = dW.mutable_data();
-    for (idx j = 0; j < m; ++j)
-        for (idx q = 0; q <= k; ++q) dWp[j * (k + 1) + q] = G.get()[q * m_pad + j] / static_cast<T>(n);
-    if (!need_delta_prev) return py::make_tuple(dW, py::none());
-    py::array_t<T> delta_prev({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(k)});
-    PackedLayer<T> P(k, m);
-    pack_backward(W.data(), m, k, P.bwd);
-    // a_prev and delta_prev with rows padded to whole vectors, as the kernel expects.
-    const idx k_pad = round_up(k, VW);
-    Buffer<T> A(n * k_pad), Dp(n * k_pad);
-    for (idx i = 0; i < n; ++i) std::copy(a_prev.data() + i * k, a_prev.data() + (i + 1) * k, A.get() + i * k_pad);
-    dense_backward_delta<T>(act, n, D.get(), m_pad, P.bwd, A.get(), Dp.get(), k_pad);
-    for (idx i = 0; i < n; ++i)
-        std::copy(Dp.get() + i * k_pad, Dp.get() + i * k_pad + k, delta_prev.mutable_data() + i * k);
+    const T *a_prevp = a_prev.data(), *Wp = W.data(), *deltap = delta.data();
+    {
+        py::gil_scoped_release release;
+        dense_layer_backward<T>(dWp, dpp, a_prevp, Wp, deltap, n, k, m, act);
+    }
     return py::make_tuple(dW, delta_prev);
 }
 
@@ -530,24 +490,17 @@ py::array_t<T> activation_impl(const py::array& z_, const std::string& name) {
         const idx n = z.shape(0), m = z.shape(1);
         if (m < 1) throw py::value_error("z must have at least one column");
         py::array_t<T> out({z.shape(0), z.shape(1)});
-        std::vector<T> a(static_cast<std::size_t>(n * m)), tmp(static_cast<std::size_t>(64 * m));
-        std::copy(z.data(), z.data() + n * m, a.begin());
-        softmax_rows(n, a.data(), m, m, tmp.data());
-        std::copy(a.begin(), a.end(), out.mutable_data());
+        std::copy(z.data(), z.data() + n * m, out.mutable_data());
+        std::vector<T> tmp(static_cast<std::size_t>(64 * m));
+        softmax_rows(n, out.mutable_data(), m, m, tmp.data());
         return out;
     }
     const Act act = parse_activation(name);
     auto z = require<T>(z_, "z", 1);
     const idx n = z.shape(0);
     py::array_t<T> out(n);
-    std::vector<T> a(z.data(), z.data() + n);
-    switch (act) {
-        case Act::sigmoid: act_inplace<T, Act::sigmoid>(a.data(), n); break;
-        case Act::tanh: act_inplace<T, Act::tanh>(a.data(), n); break;
-        case Act::relu: act_inplace<T, Act::relu>(a.data(), n); break;
-        case Act::identity: break;
-    }
-    std::copy(a.begin(), a.end(), out.mutable_data());
+    std::copy(z.data(), z.data() + n, out.mutable_data());
+    act_inplace(act, out.mutable_data(), n);
     return out;
 }
 
@@ -559,7 +512,7 @@ double log_loss_impl(const py::array& p_, const py::array& y_) {
     if (y.shape(0) != n) throw py::value_error("p and y have different lengths");
     if (n == 0) throw py::value_error("p must not be empty");
     Buffer<T> tmp(n);
-    return binary_log_loss_sum<T>(n, p.data(), 1, y.data(), tmp.get()) / static_cast<double>(n);
+    return binary_log_loss_mean<T>(n, p.data(), y.data(), tmp.get());
 }
 
 // Dispatch on the dtype of the first array argument.
@@ -572,8 +525,12 @@ auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
 
 }  // namespace
 
+#define BACKPROP_STRINGIFY(x) #x
+#define BACKPROP_MACRO_STRINGIFY(x) BACKPROP_STRINGIFY(x)
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "backprop._core: C++ kernels of backprop (private; use backprop.NeuralNetwork).";
+    m.attr("__version__") = BACKPROP_MACRO_STRINGIFY(VERSION_INFO);  // the project version CMake compiles in
     m.attr("simd_width_bytes") = kVecBytes;
 #if defined(__AVX512F__)
     m.attr("isa") = "avx512";
@@ -661,7 +618,7 @@ rows (a softmax output), returns the (n, m) softmax rows (two_columns is ignored
 activation: the hidden layers' function.)pbdoc");
 
     m.def(
-        "dense_sigmoid_forward",
+        "dense_forward",
         [](const py::array& a_prev, const py::array& W, const std::string& activation) {
             return dispatch(
                 a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W, activation)); },
@@ -671,7 +628,7 @@ activation: the hidden layers' function.)pbdoc");
         "a = f(a_prev @ W[:, 1:].T + W[:, 0]) (f = sigmoid by default); a_prev (n, k), W (m, k + 1).");
 
     m.def(
-        "dense_sigmoid_backward",
+        "dense_backward",
         [](const py::array& a_prev, const py::array& W, const py::array& delta, bool need_delta_prev,
            const std::string& activation) {
             return dispatch(

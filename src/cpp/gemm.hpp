@@ -7,7 +7,7 @@
 //   gemm_rows:   C[i, c] = epi(init[c] + sum_p A[i, p] * B[p, c])  (i < rows, c < m padded)
 //                A read with scalar broadcasts (any leading dimension, user memory allowed),
 //                B packed panels (k x NR, zero-padded, owned by us), C rows padded to whole
-//                vectors (owned by us); epi is the fused epilogue (sigmoid, or * a (1 - a)).
+//                vectors (owned by us); epi is the fused epilogue (the activation f, or * f'(a)).
 //                Forward pass: A = a_prev, B = W[:, 1:]^T, init = W[:, 0].
 //                Delta pass:   A = delta,  B = W[:, 1:],   init = 0.
 //   gemm_tn_acc: G[p, c] += sum_i A[i, p] * D[i, c]               (reduction over samples)
@@ -28,11 +28,9 @@
 
 namespace backprop {
 
-using idx = std::ptrdiff_t;
-
 // One MR x (NV*W) tile of C = epi(init + A B).  B is packed: row p holds NV*W values.  C rows
 // are padded, so the whole tile is stored.  epi(x, row, col) maps the accumulator vector of
-// (tile row r, columns col..col+W) before the store: the fused bias/sigmoid or a(1-a) step.
+// (tile row r, columns col..col+W) before the store: the fused f, or the * f'(a) of the delta.
 template <class T, int MR, int NV, class Epi>
 inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict B,
                       const T* __restrict init, T* C, idx ldc, idx row0, idx col0,
@@ -184,7 +182,7 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
         for (int v = 0; v < NV; ++v) accb[v] = vload<V>(Gb + v * W);
     for (idx i = 0; i < rows; ++i) {
         // D's rows are a stride apart (one cache line of them per step): fetch 8 steps ahead,
-        // which the hardware prefetcher does not do well enough (wide f32: +3 %, medium: +8 %)
+        // which the hardware prefetcher does not do well enough
         __builtin_prefetch(D + std::min(i + 8, rows - 1) * ldd);
         V d[NV];
 #pragma GCC unroll 16

@@ -1,7 +1,7 @@
 // narrow_tail.hpp -- the narrow end of a small network, with samples across the vector lanes.
 //
 // Legend: n = samples, VW = simd<T>::width lanes; tail layer j maps k_j inputs to m_j outputs
-//         with W_j of shape (m_j, k_j + 1) (column 0 the bias), as in network.hpp.
+//         with W_j of shape (m_j, k_j + 1) (column 0 the bias), as in dense.hpp.
 //
 // The row layout of the other kernels puts one sample's units across the lanes of a vector.
 // Layers with fewer units than lanes waste most of each vector there: the article's 8 -> 3 -> 1
@@ -28,8 +28,8 @@
 #include <utility>
 #include <vector>
 
-#include "binary_log_loss.hpp"
-#include "dense_sigmoid.hpp"
+#include "activations.hpp"
+#include "losses.hpp"
 
 namespace backprop {
 
@@ -154,7 +154,7 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
                 double* loss_runs) {
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
-    constexpr idx kRun = 32;
+    constexpr idx kRun = kLossRows;
     const idx n_layers = static_cast<idx>(tail.size());
     const idx groups = (rows + VW - 1) / VW, ld_unit = groups * VW;
     // layer j's input units start at in_at(j) (j = 0: a_in transposed), its output at in_at(j + 1)
@@ -247,12 +247,7 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
 template <class T>
 void tail_block(Act act, idx rows, T* a_in, idx ld_in, const T* y, const std::vector<TailLayer<T>>& tail, T* work,
                 double* loss_runs) {
-    switch (act) {
-        case Act::sigmoid: tail_block<T, Act::sigmoid>(rows, a_in, ld_in, y, tail, work, loss_runs); break;
-        case Act::tanh: tail_block<T, Act::tanh>(rows, a_in, ld_in, y, tail, work, loss_runs); break;
-        case Act::relu: tail_block<T, Act::relu>(rows, a_in, ld_in, y, tail, work, loss_runs); break;
-        case Act::identity: tail_block<T, Act::identity>(rows, a_in, ld_in, y, tail, work, loss_runs); break;
-    }
+    with_act(act, [&](auto A) { tail_block<T, decltype(A)::value>(rows, a_in, ld_in, y, tail, work, loss_runs); });
 }
 
 }  // namespace backprop

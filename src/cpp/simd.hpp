@@ -21,6 +21,9 @@
 
 namespace backprop {
 
+// Sizes and indices (signed, so that loops counting down and differences need no casts).
+using idx = std::ptrdiff_t;
+
 constexpr int kVecBytes = BACKPROP_VEC_BYTES;
 // Rows of a register tile two vectors wide (acc = 2 MR vectors) and one vector wide.
 constexpr int kTileRows2 = BACKPROP_VEC_REGS == 32 ? 8 : 6;

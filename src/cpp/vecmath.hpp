@@ -1,5 +1,5 @@
-// sigmoid.hpp -- the logistic function and the logarithm used by the log-loss, written as
-// branch-free scalar code so that the compiler vectorises every loop that calls them.
+// vecmath.hpp -- exp, log, tanh and the logistic function over vectors, branch-free, so that
+// every loop that calls them vectorises; also the float traits the other headers use.
 //
 //   sigmoid(z) = 1 / (1 + exp(-z)), computed in the stable form
 //       e = exp(-|z|)                 (never overflows: the argument is <= 0)

@@ -1,0 +1,96 @@
+// parallel.hpp -- memory and threads for the kernels: aligned buffers, per-thread scratch, the
+// barrier and the team that run one fit or one prediction.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <new>
+#include <thread>
+#include <vector>
+
+#include "simd.hpp"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define BACKPROP_PAUSE() _mm_pause()
+#else
+#define BACKPROP_PAUSE() ((void)0)
+#endif
+
+namespace backprop {
+
+// A 64-byte aligned buffer of T, zero-initialised.
+template <class T>
+struct Buffer {
+    std::unique_ptr<T[], void (*)(T*)> ptr{nullptr, [](T*) {}};
+    idx size = 0;
+    Buffer() = default;
+    explicit Buffer(idx n) : size(n) {
+        const std::size_t bytes = static_cast<std::size_t>(std::max<idx>(n, 1)) * sizeof(T);
+        void* p = ::operator new[](round_up(static_cast<idx>(bytes), 64), std::align_val_t(64));
+        std::memset(p, 0, bytes);
+        ptr = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
+                                                 [](T* q) { ::operator delete[](q, std::align_val_t(64)); });
+    }
+    T* get() const { return ptr.get(); }
+};
+
+// Per-thread scratch memory that grows as needed and is reused by later calls on the same
+// thread (so that predicting one row allocates nothing).  Not zeroed; 64-byte aligned.  A
+// later request on the same thread may move it.
+template <class T>
+T* thread_scratch(std::size_t count) {
+    thread_local std::vector<T> buf;
+    if (buf.size() < count + 64 / sizeof(T)) buf.resize(count + 64 / sizeof(T));
+    auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
+    return reinterpret_cast<T*>((addr + 63) / 64 * 64);
+}
+
+// Barrier for the threads of one fit: spins briefly (the usual case on an idle machine, where
+// the others arrive within microseconds), then yields and finally sleeps in short naps, so that
+// a thread waiting for a descheduled partner (a busy machine) gives its core away instead of
+// burning it.
+class SpinBarrier {
+public:
+    explicit SpinBarrier(int n) : n_(n) {}
+    void wait() {
+        if (n_ == 1) return;
+        const int gen = gen_.load(std::memory_order_acquire);
+        if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+            count_.store(0, std::memory_order_relaxed);
+            gen_.fetch_add(1, std::memory_order_acq_rel);
+            return;
+        }
+        for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+            if (spins < 500) BACKPROP_PAUSE();
+            else if (spins < 2000) std::this_thread::yield();
+            else std::this_thread::sleep_for(std::chrono::microseconds(20));
+        }
+    }
+private:
+    const int n_;
+    alignas(64) std::atomic<int> count_{0};
+    alignas(64) std::atomic<int> gen_{0};
+};
+
+// Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.
+inline void run_team(int n_threads, const std::function<void(int)>& body) {
+    std::vector<std::thread> team;
+    team.reserve(static_cast<std::size_t>(n_threads - 1));
+    for (int t = 1; t < n_threads; ++t) team.emplace_back(body, t);
+    body(0);
+    for (auto& th : team) th.join();
+}
+
+// The number of hardware threads (the default n_threads), at least 1.
+inline int default_threads() {
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace backprop

@@ -1,0 +1,521 @@
+// sweep.hpp -- one batch's gradient, block by block, on the threads of one fit; and the loop
+// that hands each thread the weights to update from it.
+//
+// Legend: n = samples, d = features, L = number of weight matrices (hidden layers + 1),
+//         layer l maps k_l inputs to m_l outputs with W_l of shape (m_l, k_l + 1);
+//         n_b = rows of the batch.
+//
+// The steps, as in backprop.reference.network_forward / network_backward:
+//   block forward   a_0 = X;  a_l = f(a_{l-1} W_l[:, 1:]^T + W_l[:, 0]); the loss sums; delta_L
+//   block backward  G_l += [1, a_{l-1}]^T delta_l;  delta_{l-1} = (delta_l W_l[:, 1:]) f'(a_{l-1})
+//   reduce          g_l = (sum of the parts' G_l) / n_b + alpha [0, W_l[:, 1:]] / n_b
+// and the update (solvers.hpp) is applied to g by the caller, row piece by row piece.
+//
+// A batch's gradient is accumulated block by block: a block of kBlock samples goes forward
+// through every layer, then backward, adding its share to the gradient sums, and only then does
+// the next block start.  Activations therefore exist for one block at a time, and each delta
+// overwrites the activation it was computed from.  Two ways to use the threads:
+//   parts > 1  the batch's blocks are split into `parts` consecutive runs; each run is handled
+//              start to end by one thread with its own partial sums (no synchronisation inside
+//              a batch: the small-network case).  In these batches, a network whose last layers
+//              are all narrower than a vector (from layer t0 on; one sigmoid output) takes them
+//              through the narrow tail (narrow_tail.hpp), samples across the lanes;
+//   parts == 1 all threads work on each block together: rows split for forward and deltas,
+//              gradient tiles split for the sums, barriers between the steps (large layers,
+//              whose partial sums would cost too much memory).
+// Results are bitwise identical for any number of threads: the partition of the samples
+// (blocks, parts) depends on the problem only, each gradient element is summed over its samples
+// in a fixed order, and the parts' partial sums are added in part order.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "activations.hpp"
+#include "dense.hpp"
+#include "losses.hpp"
+#include "narrow_tail.hpp"
+#include "overflow.hpp"
+#include "parallel.hpp"
+
+namespace backprop {
+
+constexpr idx kBlock = 256;       // samples per block: the unit of the forward/backward sweep
+constexpr idx kGradInputs = 128;  // most inputs per gradient tile in the cooperative mode
+constexpr idx kGradVectors = 64;  // most output vectors per gradient tile in the cooperative mode
+// Weight columns per claimed chunk of the update: each row of W (and of the solver state) is
+// walked in pieces of this many values, so that a piece spans whole cache lines.
+constexpr idx kColChunk = 64;
+
+// The architecture of one network, read from its weight matrices.
+struct Shape {
+    idx n_features = 0;
+    std::vector<idx> k, m;  // inputs and outputs of each layer
+    idx layers() const { return static_cast<idx>(m.size()); }
+};
+
+// How the samples of one batch are cut up.  Everything here depends on the problem only (never
+// on the number of threads), which is what makes results bitwise identical for any thread count.
+struct Schedule {
+    idx n_blocks = 0;  // blocks of kBlock rows (the last may be shorter)
+    idx parts = 1;     // weight-gradient partial sums: parts > 1 -> one thread per part at a time
+};
+
+inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_t value_bytes) {
+    Schedule s;
+    s.n_blocks = (n + kBlock - 1) / kBlock;
+    // Partial sums are a copy of the gradient each: allow them as long as they cost at most a
+    // tenth of the training data (or fit in 256 KiB), and at least two blocks per part.
+    const double budget = std::max(0.1 * static_cast<double>(n) * static_cast<double>(n_features) * value_bytes,
+                                   256.0 * 1024.0);
+    while (s.parts * 2 <= 16 && s.parts * 2 * 2 <= s.n_blocks &&
+           static_cast<double>(s.parts * 2 * grad_values) * value_bytes <= budget)
+        s.parts *= 2;
+    return s;
+}
+
+// Row stride of a block of activations with m_pad columns.  The gradient product walks down the
+// columns of a block (256 rows at one stride): with a stride of a multiple of 256 bytes (4 cache
+// lines) those rows fall into 16 or fewer of the 64 L1 sets and evict each other; one more cache
+// line per row spreads them over all sets.
+template <class T>
+idx activation_stride(idx m_pad) {
+    constexpr idx line = 64 / static_cast<idx>(sizeof(T));
+    return m_pad % (4 * line) == 0 ? m_pad + line : m_pad;
+}
+
+// One batch of a fit: rows [b0, b0 + bn) of the epoch's order, cut up by its schedule.
+struct Batch {
+    idx b0 = 0, bn = 0, parts = 1, n_blocks = 0;
+};
+
+// The gradient of one batch at a time for the threads of one call (train, loss_and_gradient).
+// Built once per call: the batches and their schedules, the packed weights, the block
+// workspaces, the narrow tail and the tiles of the cooperative mode.  W is read here (and
+// repacked by repack after each update); y holds the targets with row stride ldy (0/1 labels,
+// ldy = 1, for one sigmoid output; one-hot rows, ldy = m_L, for a softmax).
+//
+// Thread 0 asks should_stop() between blocks and batches, so that a long batch can still be
+// interrupted within a fraction of a second.  Its verdict may be read anywhere to skip work,
+// but the decisions that change the control flow (leaving a loop that contains barriers) are
+// copied by thread 0 into a flag per barrier just before it, and read by every thread just
+// after it.  Thread 0 writes such a flag again only before the same barrier one round later,
+// which the others reach only after their read: no thread can see a later verdict than the
+// others.
+template <class T>
+class BatchSweep {
+public:
+    static constexpr int VW = simd<T>::width;
+    const Shape& s;
+    const idx L, n, d, n_out;
+    idx bs = 0, n_batches = 0, last_bn = 0;  // batch rows, batches per epoch, rows of the last one
+    int n_threads = 1;
+
+    BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape, const std::vector<const T*>& W,
+               Act act, idx batch_size, const std::int64_t* order, int n_threads_wanted,
+               std::function<bool()> should_stop);
+
+    void run(const std::function<void(int)>& body) { run_team(n_threads, body); }
+
+    // This epoch's row order (nullptr: natural order, or one batch, whose rows are read in place).
+    const std::int64_t* epoch_order(idx epoch, idx order_stride) const {
+        return order_ ? order_ + epoch * order_stride : nullptr;
+    }
+    Batch batch(idx bi) const {
+        const idx bn = bi == n_batches - 1 ? last_bn : bs;
+        const Schedule& sc = bn == bs ? sched_full_ : sched_last_;
+        return {bi * bs, bn, sc.parts, sc.n_blocks};
+    }
+
+    // Thread 0, before the batch's sweep: resets the other parity's claim counters (last used
+    // before the previous barrier) and, with an L2 term, sums the squared non-bias weights (they
+    // are only written after the next barrier).
+    void begin_batch(int t, idx step, bool l2);
+    // Block forward and backward over the batch's blocks, into the gradient sums.  False (on
+    // every thread alike) when interrupted.
+    bool gradient(int t, const std::int64_t* ord, const Batch& b, idx step);
+    // The reduce step and the update loop: chunks of weight columns (possibly straddling two
+    // layers) are claimed by the threads and walked row by row; for each row j of layer l and
+    // its columns [q0, q0 + len): g = the batch's gradient of W_l[j, q0 .. q0 + len), L2 term
+    // included, then apply(l, j, q0, len, g).  `ahead` (per layer, or nullptr): the arrays
+    // shaped like W that apply walks along with it, fetched 4 rows ahead.
+    using RowArrays = std::array<const T* const*, 3>;
+    template <class Apply>
+    void for_each_gradient_run(idx step, const Batch& b, double alpha, const RowArrays& ahead, Apply&& apply);
+    // Writes W_l[j, q0 .. q0 + len) (the updated row piece) into the packed copies.
+    inline __attribute__((always_inline)) void repack(idx l, idx j, idx q0, idx len, const T* Wr);
+    // The batch's mean loss (thread 0, after gradient()), with the L2 term.
+    double batch_loss(idx bn, double alpha) const;
+    // Thread 0 asks should_stop (rate-limited by the caller); the verdict sticks.
+    bool poll(int t);
+    bool interrupted() const { return abort_.load(); }
+    // Every thread waits for the others (so that thread 0 may read what all of them wrote).
+    void sync() { barrier_->wait(); }
+    // The end of a batch: thread 0 decides (stop, or interrupted), every thread learns it.
+    bool end_batch(int t, bool stop) {
+        if (t == 0) exit_end_.store(poll(0) || stop, std::memory_order_relaxed);
+        barrier_->wait();
+        return exit_end_.load(std::memory_order_relaxed);
+    }
+
+private:
+    const T* const X_;
+    const T* const y_;
+    const idx ldy_;
+    const std::vector<const T*> W_;
+    const Act act_;
+    const Loss loss_;
+    const std::int64_t* order_ = nullptr;
+    std::function<bool()> should_stop_;
+    std::vector<idx> m_pad_, ld_, grad_offset_;
+    idx grad_size_ = 0, act_size_ = 0;
+    bool huge_inputs_ = false;
+    Schedule sched_full_, sched_last_;
+    std::vector<PackedLayer<T>> packed_;
+    Buffer<T> grads_, work_, gx_, gy_, loss_tmp_, tail_work_;
+    idx n_work_ = 1, loss_tmp_size_ = 0, tail_ws_ = 0, t0_ = 0;
+    bool has_tail_ = false;
+    std::vector<double> loss_part_;
+    std::vector<std::vector<TailLayer<T>>> tails_;
+    struct Tile { idx l, p0, p1, c0, c1; bool bias; };  // a gradient tile: inputs [p0, p1), outputs [c0, c1)
+    std::vector<std::vector<Tile>> tiles_;
+    struct Col { idx layer, col; };  // weight columns, in the order the update claims them
+    std::vector<Col> cols_;
+    std::atomic<idx> claim_part_[2] = {0, 0}, claim_col_[2] = {0, 0};  // per batch parity
+    std::optional<SpinBarrier> barrier_;
+    double sq_weights_ = 0.0;  // sum of the squared non-bias weights (L2 loss term), by thread 0
+    std::atomic<bool> abort_{false}, exit_block_{false}, exit_b1_{false}, exit_end_{false};
+
+    T* act_of(idx w, idx l) const {
+        T* p = work_.get() + w * act_size_;
+        for (idx j = 0; j < l; ++j) p += kBlock * ld_[j];
+        return p;
+    }
+    void forward_rows(const std::int64_t* ord, idx w, idx b0, idx block, idx r0, idx rows, int t, idx upto);
+    void delta_rows(idx w, idx l, idx r0, idx rows);
+    void grad_block(const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1,
+                    idx c0, idx c1, bool bias);
+    void sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step);
+    void sweep_together(int t, const std::int64_t* ord, const Batch& b);
+};
+
+template <class T>
+BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape,
+                          const std::vector<const T*>& W, Act act, idx batch_size, const std::int64_t* order,
+                          int n_threads_wanted, std::function<bool()> should_stop)
+    : s(shape), L(shape.layers()), n(n_rows), d(shape.n_features), n_out(shape.m[shape.layers() - 1]), X_(X), y_(y),
+      ldy_(ldy), W_(W), act_(act), loss_(loss_for_outputs(n_out)), should_stop_(std::move(should_stop)) {
+    // Batches: consecutive runs of `order` (or of the rows) of batch_size rows, the last shorter.
+    bs = (batch_size > 0 && batch_size < n) ? batch_size : n;
+    n_batches = (n + bs - 1) / bs;
+    last_bn = n - (n_batches - 1) * bs;
+    // One batch: its gradient does not depend on the order of its rows, so they are read in
+    // place (no gather), as the reference does.
+    order_ = n_batches > 1 ? order : nullptr;
+    m_pad_.resize(L);
+    ld_.resize(L);
+    grad_offset_.resize(L);
+    for (idx l = 0; l < L; ++l) {
+        m_pad_[l] = round_up(s.m[l], VW);
+        ld_[l] = activation_stride<T>(m_pad_[l]);
+        grad_offset_[l] = grad_size_;
+        grad_size_ += (s.k[l] + 1) * m_pad_[l];
+        act_size_ += kBlock * ld_[l];
+    }
+    huge_inputs_ = has_huge_values(X, n * d);
+    sched_full_ = make_schedule(bs, d, grad_size_, sizeof(T));
+    sched_last_ = make_schedule(last_bn, d, grad_size_, sizeof(T));
+    const idx max_parts = std::max(sched_full_.parts, sched_last_.parts);
+    const bool any_parts = max_parts > 1;
+    n_threads = static_cast<int>(std::max<idx>(
+        1, std::min<idx>(n_threads_wanted, sched_full_.parts > 1 ? sched_full_.parts : sched_full_.n_blocks * 8)));
+    barrier_.emplace(n_threads);
+
+    packed_.reserve(static_cast<std::size_t>(L));
+    for (idx l = 0; l < L; ++l) {
+        packed_.emplace_back(s.k[l], s.m[l], /*need_bwd=*/l > 0);
+        packed_.back().pack(W[l], s.k[l], s.m[l]);
+    }
+    grads_ = Buffer<T>(max_parts * grad_size_);
+    // Block workspace: one per thread when parts are handed out, else one shared.
+    n_work_ = any_parts ? n_threads : 1;
+    work_ = Buffer<T>(n_work_ * act_size_);
+    // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
+    gx_ = Buffer<T>(order_ ? n_work_ * kBlock * d : 0);
+    gy_ = Buffer<T>(order_ ? n_work_ * kBlock * ldy : 0);
+    loss_part_.assign(static_cast<std::size_t>(sched_full_.n_blocks * (kBlock / kLossRows)), 0.0);
+    loss_tmp_size_ = std::max<idx>(kBlock, 64 * n_out);
+    loss_tmp_ = Buffer<T>(static_cast<idx>(n_threads) * loss_tmp_size_);
+
+    // The narrow tail: the last layers, from t0 on, when they are all narrower than a vector and
+    // the output is one sigmoid unit.  Taken by batches handed out in parts (the cooperative mode
+    // keeps the row kernels), so whether a batch takes it depends on the problem only.
+    static_assert(kTailRows == kBlock, "the tail takes whole blocks");
+    t0_ = L;
+    if (loss_ == Loss::binary_log && ldy == 1)
+        while (t0_ - 1 >= 1 && L - (t0_ - 1) <= kTailMaxLayers && tail_pays<T>(s.k[t0_ - 1], s.m[t0_ - 1])) --t0_;
+    has_tail_ = t0_ < L && any_parts;
+    tails_.resize(has_tail_ ? n_work_ : 0);
+    for (auto& tl : tails_)
+        for (idx l = t0_; l < L; ++l) tl.push_back({W[l], s.k[l], s.m[l], nullptr, m_pad_[l]});
+    tail_ws_ = has_tail_ ? tail_workspace(tails_[0]) : 0;
+    tail_work_ = Buffer<T>(n_work_ * tail_ws_);
+
+    // Gradient tiles of each layer, for the cooperative mode.
+    tiles_.resize(L);
+    for (idx l = 0; l < L; ++l) {
+        const idx k = s.k[l];
+        const idx pstep = std::max<idx>(kTileRows2, round_up((k + 4 * n_threads - 1) / (4 * n_threads), kTileRows2));
+        const idx cstep = std::min<idx>(m_pad_[l], kGradVectors * VW);
+        for (idx p0 = 0; p0 < k; p0 += std::min<idx>(pstep, kGradInputs))
+            for (idx c0 = 0; c0 < m_pad_[l]; c0 += cstep)
+                tiles_[l].push_back({l, p0, std::min(k, p0 + std::min<idx>(pstep, kGradInputs)), c0,
+                                     std::min(m_pad_[l], c0 + cstep), p0 == 0});
+    }
+    for (idx l = 0; l < L; ++l)
+        for (idx c = 0; c <= s.k[l]; ++c) cols_.push_back({l, c});
+}
+
+template <class T>
+bool BatchSweep<T>::poll(int t) {
+    if (t == 0 && should_stop_ && !abort_.load(std::memory_order_relaxed) && should_stop_())
+        abort_.store(true, std::memory_order_relaxed);
+    return abort_.load(std::memory_order_relaxed);
+}
+
+// Rows [r0, r0 + rows) of block `block` of the batch starting at row `b0` (of `ord`): forward
+// through layers [0, upto) into act_of(w, .); with upto = L, also the loss sums and the output
+// delta written over a_L (else the rest is left to the narrow tail).
+template <class T>
+void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx block, idx r0, idx rows, int t,
+                                 idx upto) {
+    const idx g0 = block * kBlock + r0;  // row of the batch of the first row
+    const T* a_prev;
+    const T* yb;
+    if (ord) {
+        T* xg = gx_.get() + w * kBlock * d + r0 * d;
+        T* yg = gy_.get() + w * kBlock * ldy_ + r0 * ldy_;
+        for (idx i = 0; i < rows; ++i) {
+            const idx src = static_cast<idx>(ord[b0 + g0 + i]);
+            for (idx j = 0; j < d; ++j) xg[i * d + j] = X_[src * d + j];
+            for (idx j = 0; j < ldy_; ++j) yg[i * ldy_ + j] = y_[src * ldy_ + j];
+        }
+        a_prev = xg;
+        yb = yg;
+    } else {
+        a_prev = X_ + (b0 + g0) * d;
+        yb = y_ + (b0 + g0) * ldy_;
+    }
+    idx lda = d;
+    for (idx l = 0; l < upto; ++l) {
+        T* a = act_of(w, l) + r0 * ld_[l];
+        const Act act = l < L - 1 ? act_ : output_activation(loss_);
+        if (l == 0 && huge_inputs_)
+            dense_forward_overflow_safe(act, rows, a_prev, lda, packed_[0].fwd, W_[0], d, a, ld_[0]);
+        else
+            dense_forward(act, rows, a_prev, lda, packed_[l].fwd, a, ld_[l]);
+        a_prev = a;
+        lda = ld_[l];
+    }
+    if (upto < L) return;
+    output_loss_and_delta(loss_, rows, act_of(w, L - 1) + r0 * ld_[L - 1], ld_[L - 1], n_out, yb, ldy_,
+                          &loss_part_[g0 / kLossRows], loss_tmp_.get() + t * loss_tmp_size_);
+}
+
+// delta_{l-1} = (delta_l W_l[:, 1:]) * f'(z_{l-1}), rows [r0, r0 + rows), in place.
+template <class T>
+void BatchSweep<T>::delta_rows(idx w, idx l, idx r0, idx rows) {
+    T* a_prev = act_of(w, l - 1) + r0 * ld_[l - 1];
+    dense_backward_delta(act_, rows, act_of(w, l) + r0 * ld_[l], ld_[l], packed_[l].bwd, a_prev, a_prev,
+                         ld_[l - 1]);
+}
+
+// G_l += [1, a_{l-1}]^T delta_l over the block's rows, for inputs [p0, p1), outputs [c0, c1).
+template <class T>
+void BatchSweep<T>::grad_block(const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0,
+                               idx p1, idx c0, idx c1, bool bias) {
+    const T* A = l > 0 ? act_of(w, l - 1) : ord ? gx_.get() + w * kBlock * d : X_ + (b0 + block * kBlock) * d;
+    const idx lda = l == 0 ? d : ld_[l - 1];
+    T* G = grads_.get() + part * grad_size_ + grad_offset_[l];
+    dense_backward_weights(rows, A, lda, act_of(w, l), ld_[l], G, m_pad_[l], p0, p1, c0, c1, bias);
+}
+
+// Each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P).  Parts are
+// claimed dynamically: if one thread is slowed (a busy machine), the others take its share.
+// The result does not depend on who takes which part.
+template <class T>
+void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step) {
+    for (idx q; (q = claim_part_[step % 2].fetch_add(1, std::memory_order_relaxed)) < b.parts;) {
+        std::fill(grads_.get() + q * grad_size_, grads_.get() + (q + 1) * grad_size_, T(0));
+        for (idx blk = b.n_blocks * q / b.parts; blk < b.n_blocks * (q + 1) / b.parts; ++blk) {
+            if (poll(t)) break;
+            const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
+            const idx upto = has_tail_ ? t0_ : L;
+            forward_rows(ord, t, b.b0, blk, 0, rows, t, upto);
+            if (has_tail_) {
+                for (idx l = t0_; l < L; ++l) tails_[t][l - t0_].G = grads_.get() + q * grad_size_ + grad_offset_[l];
+                const T* yb = ord ? gy_.get() + t * kBlock : y_ + b.b0 + blk * kBlock;
+                tail_block(act_, rows, act_of(t, t0_ - 1), ld_[t0_ - 1], yb, tails_[t], tail_work_.get() + t * tail_ws_,
+                           &loss_part_[blk * kBlock / kLossRows]);
+            }
+            for (idx l = upto - 1; l >= 0; --l) {
+                grad_block(ord, t, q, l, b.b0, blk, rows, 0, s.k[l], 0, m_pad_[l], true);
+                if (l > 0) delta_rows(t, l, 0, rows);
+            }
+        }
+    }
+}
+
+// All threads on each block together: rows split for the forward pass and the deltas (in runs
+// of kLossRows, the loss sums' unit), gradient tiles split for the sums.
+template <class T>
+void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b) {
+    for (idx l = 0; l < L; ++l)
+        for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+            const Tile& g = tiles_[l][i];
+            T* G = grads_.get() + grad_offset_[l];
+            for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
+                std::fill(G + p * m_pad_[l] + g.c0, G + p * m_pad_[l] + g.c1, T(0));
+        }
+    for (idx blk = 0; blk < b.n_blocks; ++blk) {
+        const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
+        const idx runs = (rows + kLossRows - 1) / kLossRows;
+        const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
+        const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
+        if (r1 > r0) forward_rows(ord, 0, b.b0, blk, r0, r1 - r0, t, L);
+        if (t == 0) exit_block_.store(poll(0), std::memory_order_relaxed);
+        barrier_->wait();
+        if (exit_block_.load(std::memory_order_relaxed)) return;
+        for (idx l = L - 1; l >= 0; --l) {
+            for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+                const Tile& g = tiles_[l][i];
+                grad_block(ord, 0, 0, l, b.b0, blk, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+            }
+            barrier_->wait();
+            if (l > 0) {
+                if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
+                barrier_->wait();
+            }
+        }
+    }
+}
+
+template <class T>
+void BatchSweep<T>::begin_batch(int t, idx step, bool l2) {
+    if (t != 0) return;
+    claim_part_[(step + 1) % 2].store(0, std::memory_order_relaxed);
+    claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
+    if (l2) {
+        double sq = 0.0;
+        for (idx l = 0; l < L; ++l)
+            for (idx j = 0; j < s.m[l]; ++j)
+                for (idx q = 1; q <= s.k[l]; ++q) {
+                    const double v = W_[l][j * (s.k[l] + 1) + q];
+                    sq += v * v;
+                }
+        sq_weights_ = sq;
+    }
+}
+
+template <class T>
+bool BatchSweep<T>::gradient(int t, const std::int64_t* ord, const Batch& b, idx step) {
+    if (b.parts > 1) sweep_parts(t, ord, b, step);
+    else sweep_together(t, ord, b);
+    if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
+    barrier_->wait();
+    return !exit_b1_.load(std::memory_order_relaxed);  // interrupted: the batch is dropped
+}
+
+template <class T>
+template <class Apply>
+void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha_d, const RowArrays& ahead,
+                                          Apply&& apply) {
+    using GV = typename simd<T>::vec;
+    constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
+    const T tn = static_cast<T>(b.bn), alpha = static_cast<T>(alpha_d);
+    const idx parts = b.parts;
+    // The gradient of rows [j0, j0 + VW), columns [q0, q1) of layer l (at most kColChunk):
+    // gt[i][jj] = (sum of the parts of G[q0 + i, j0 + jj]) / n_b, in part order.  A column of W
+    // is a row of G: read as whole vectors along G's rows and turned through this small table,
+    // instead of one value per cache line.
+    auto grad_tile = [&](idx l, idx j0, idx q0, idx q1, T (*gt)[VW]) __attribute__((always_inline)) {
+        const T* const g0 = grads_.get() + grad_offset_[l] + j0;
+        // at the start of each cache line of G's rows, fetch the next line
+        if (j0 % line == 0 && j0 + line < m_pad_[l])
+            for (idx q = q0; q < q1; ++q) __builtin_prefetch(g0 + q * m_pad_[l] + line);
+        for (idx q = q0; q < q1; ++q) {
+            GV v = vload<GV>(g0 + q * m_pad_[l]);
+            for (idx part = 1; part < parts; ++part) v += vload<GV>(g0 + part * grad_size_ + q * m_pad_[l]);
+            vstore(gt[q - q0], v / vbroadcast<GV>(tn));
+        }
+    };
+    // Row j, columns [q0, q1) of layer l, whose gradient is column jj of gt: penalise, apply.
+    // The arithmetic runs along the row (contiguous in W and the solver state, so it
+    // vectorises); each element's operations are the same whatever the chunking.
+    auto run = [&](idx l, idx j, idx q0, idx q1, const T (*gt)[VW], idx jj) __attribute__((always_inline)) {
+        const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
+        const T* const Wr = W_[l] + row;
+        // The rows of W and of the solver state are a row apart here (the walk goes down a chunk
+        // of columns): fetch every line of the row's piece 4 rows ahead, which the hardware
+        // prefetcher does not
+        if (j + 4 < s.m[l]) {
+            const idx off = row + 4 * (k + 1);
+#pragma GCC unroll 3
+            for (const T* const* a : ahead)
+                if (a) {
+                    const T* p = a[l] + off;
+                    for (idx i = 0; i < len - 1; i += line) __builtin_prefetch(p + i, 1);
+                    __builtin_prefetch(p + len - 1, 1);
+                }
+        }
+        T g[kColChunk];
+        for (idx i = 0; i < len; ++i) g[i] = gt[i][jj];
+        if (alpha_d > 0)
+            for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) g[i] += alpha * Wr[i] / tn;  // not the bias
+        apply(l, j, q0, len, static_cast<const T*>(g));
+    };
+    const idx n_cols = static_cast<idx>(cols_.size());
+    for (idx c0; (c0 = claim_col_[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;) {
+        const idx c1 = std::min(n_cols, c0 + kColChunk);
+        for (idx r0 = c0, r1; r0 < c1; r0 = r1) {
+            const idx l = cols_[r0].layer;
+            for (r1 = r0; r1 < c1 && cols_[r1].layer == l;) ++r1;
+            const idx q0 = cols_[r0].col, q1 = cols_[r1 - 1].col + 1;
+            alignas(64) T gt[kColChunk][VW];
+            for (idx j0 = 0; j0 < s.m[l]; j0 += VW) {
+                grad_tile(l, j0, q0, q1, gt);
+                for (idx j = j0; j < std::min(s.m[l], j0 + VW); ++j) run(l, j, q0, q1, gt, j - j0);
+            }
+        }
+    }
+}
+
+// The packed copies: forward (q - 1, j) lies in row j's panel, pw apart in q.
+template <class T>
+inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j, idx q0, idx len, const T* Wr) {
+    const PackedPanels<T>& pf = packed_[l].fwd;
+    const idx jc0 = j / (2 * VW) * (2 * VW);
+    T* const fwd_col = pf.data + pf.k * jc0 + (j - jc0);
+    const idx fwd_pw = pf.panel_width(jc0);
+    for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) fwd_col[(q0 + i - 1) * fwd_pw] = Wr[i];
+    if (q0 == 0) pf.init[j] = Wr[0];
+    if (l > 0)
+        for (idx i = q0 == 0 ? 1 : 0; i < len; ++i)
+            packed_[l].bwd.data[packed_index(packed_[l].bwd, j, q0 + i - 1)] = Wr[i];
+}
+
+template <class T>
+double BatchSweep<T>::batch_loss(idx bn, double alpha) const {
+    double total = 0.0;
+    for (idx r = 0; r < (bn + kLossRows - 1) / kLossRows; ++r) total += loss_part_[r];
+    double loss = total / static_cast<double>(bn);
+    if (alpha > 0) loss += 0.5 * alpha * sq_weights_ / static_cast<double>(bn);
+    return loss;
+}
+
+}  // namespace backprop
