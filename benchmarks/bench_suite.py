@@ -145,8 +145,8 @@ from suite.contenders import (CONTENDERS, GROUP_OF, INFER_CONTENDERS, MINIBATCH_
                               TRAIN_CONTENDERS)
 from suite.measure import XCHECK_TOL, XCHECK_TOL_RESHUFFLED, ForeignLoad, _loadavg, _rel_diff, worker_main  # noqa: E402
 from suite.render import plot, render, targets_block  # noqa: E402
-from suite.workloads import (activation_bytes, flops_forward, flops_train_iter, make_config,  # noqa: E402
-                             rows_in_flight, solver_state_bytes, wanted)
+from suite.workloads import (activation_bytes, flops_forward, flops_train_iter, infer_task,  # noqa: E402
+                             latency_task, make_config, rows_in_flight, solver_state_bytes, train_task, wanted)
 
 SCHEMA = 1
 
@@ -205,7 +205,6 @@ def plan(cfg, contenders, per_cell):
     The mini-batch row (f) runs last in each worker (and after every other invocation with --per-cell),
     so that under a --quick time budget it cannot push the rows of issue 3 out.
     """
-    lat, inf = cfg["latency"], cfg["infer"]
     groups = {}  # group -> tasks (quick/smoke)
     invocations = []
     late_groups, late_invocations = {}, []  # row (f)
@@ -214,10 +213,7 @@ def plan(cfg, contenders, per_cell):
             for c in (MINIBATCH_CONTENDERS if w.get("solver") else TRAIN_CONTENDERS):
                 if c not in contenders:
                     continue
-                task = dict(type="train", workload=w["key"], contender=c, dtype=dtype, n=w["n"], d=w["d"],
-                            hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
-                            slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False),
-                            **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
+                task = train_task(cfg, w, c, dtype)
                 if per_cell:
                     (late_invocations if w.get("solver") else invocations).append(
                         (f"train ({w['key']}) {c} {dtype}", [task]))
@@ -229,11 +225,9 @@ def plan(cfg, contenders, per_cell):
         tasks = []
         for dtype in DTYPES:
             if wanted(cfg, "d"):
-                tasks.append(dict(type="infer", workload="d", contender=c, dtype=dtype, n=inf["n"], d=inf["d"],
-                                  hidden=inf["hidden"], repeats=inf["repeats"]))
-            for rows in (lat["rows"] if wanted(cfg, "e") else []):
-                tasks.append(dict(type="latency", workload=f"e{rows}", contender=c, dtype=dtype, rows=rows,
-                                  d=lat["d"], hidden=lat["hidden"], samples=lat["samples"], sample_s=lat["sample_s"]))
+                tasks.append(infer_task(cfg, c, dtype))
+            for rows in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
+                tasks.append(latency_task(cfg, c, dtype, rows))
         if per_cell:
             invocations.append((f"inference + latency {c}", tasks))
         else:

@@ -22,8 +22,13 @@ NaN when its bits do). The summary gives the number of configurations and of arr
 the first differences with their largest absolute and relative difference. Exit status 1 on any
 difference, 2 on a usage or build error.
 
-Speed (--bench): see benchmarks/_compare_bench.py; the same venvs, the suite's workloads, the two
-builds timed alternately in two persistent processes.
+Speed (--bench): the same venvs, the suite's rows that run backprop (C++, the unchecked predict
+path, the numpy backend), each build in a persistent worker process, timed alternately base, head,
+base, head, ... (--repeats N each, default 5); the table gives each build's min and median, the
+speed ratio base median / head median (> 1: head faster) and flags rows whose spread exceeds
+--margin. --workloads a,e,f picks rows, --size quick|smoke the suite's smaller sizes, --scale 0.25
+a quarter of the training iterations; the full default takes about 15 minutes on 2 cores. Exit
+status 1 when a cell failed. Details: benchmarks/_compare_bench.py.
 """
 
 from __future__ import annotations
@@ -278,7 +283,11 @@ def parse_args(argv):
                     help="--bench: multiply the iterations (epochs) of the training rows by this (e.g. 0.25)")
     ap.add_argument("--margin", type=float, default=0.03,
                     help="--bench: flag rows whose spread (max/min - 1 of either build) exceeds this (default 0.03)")
-    ap.add_argument("--threads", type=int, default=None, help="--bench: threads of the C++ backend (default: all)")
+    ap.add_argument("--contenders", default=None,
+                    help="--bench: subset of cpp,cpp_fast,numpy for every row (default: cpp and cpp_fast everywhere, "
+                         "numpy on a,d,e,f)")
+    ap.add_argument("--threads", type=int, default=None, help="--bench: threads of every contender (default: all cores)")
+    ap.add_argument("--json", default=None, help="--bench: also write every timing to this JSON file")
     return ap.parse_args(argv)
 
 

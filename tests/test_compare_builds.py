@@ -104,3 +104,43 @@ def test_a_build_that_is_neither_a_tree_nor_a_commit_is_a_usage_error(tmp_path):
     proc = subprocess.run([sys.executable, str(BENCH / "compare_builds.py"), "no-such-ref-xyz", str(tmp_path),
                            "--cache", str(tmp_path / "cache")], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "neither a source tree" in proc.stderr
+
+
+@pytest.fixture(scope="module")
+def ab():
+    return _module("_compare_bench")
+
+
+def test_bench_cells_hold_the_rows_the_ab_must_time(ab):
+    cfg = ab.scaled(ab.make_config("full"), 0.25)
+    tasks = ab.cells(cfg, {"a", "b", "c", "d", "e", "f"}, None)
+    have = {(t["workload"], t["dtype"], t["contender"]) for t in tasks}
+    for dt in ("float64", "float32"):
+        for w in ("a", "b", "c", "f", "d", "e1", "e32"):
+            assert (w, dt, "cpp") in have, (w, dt)
+        for w in ("d", "e1", "e32"):
+            assert (w, dt, "cpp_fast") in have
+        assert (("b", dt, "numpy") not in have) and (("f", dt, "numpy") in have)
+    a = next(t for t in tasks if t["workload"] == "a")
+    assert a["iters"] == 500 and a["n"] == 4000  # the suite's article row, iterations scaled
+    only = ab.cells(cfg, {"b"}, ["numpy"])
+    assert {t["contender"] for t in only} == {"numpy"} and {t["workload"] for t in only} == {"b"}
+
+
+def test_bench_alternates_two_workers_and_reports_the_ratio(ab):
+    cfg = ab.make_config("smoke")
+    tasks = [t for t in ab.cells(cfg, {"a", "e"}, ["cpp", "cpp_fast"]) if t["dtype"] == "float64"][:3]
+    with ab.tempfile.TemporaryDirectory() as cwd:
+        workers = [ab.Worker(name, sys.executable, ab.worker_env(1), cwd) for name in ("A", "B")]
+        try:
+            recs = [ab.measure_cell(workers, t, 3) for t in tasks]
+        finally:
+            for w in workers:
+                w.close()
+    for rec in recs:
+        assert "error" not in rec, rec
+        assert rec["checks_ok"] and [len(x) for x in rec["times"]] == [3, 3]
+        s = ab.summarise(rec, 0.03)
+        assert s["ratio"] > 0 and s["min"][0] <= s["median"][0]
+    text = ab.table(recs, cfg, ["A", "B"], 0.03)
+    assert "(a) article" in text and "(e) latency" in text and "cells timed" in text

@@ -58,6 +58,29 @@ def make_config(mode):
                 slow_fit_s=slow_fit_s, timeout=timeout, budget=budget)
 
 
+# ====================================================================== the task of one cell
+def train_task(cfg, w, contender, dtype):
+    """The worker's task for training row `w` (one of cfg["train"]) with one contender and dtype."""
+    return dict(type="train", workload=w["key"], contender=contender, dtype=dtype, n=w["n"], d=w["d"],
+                hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
+                slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False),
+                **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
+
+
+def infer_task(cfg, contender, dtype):
+    """Row (d): predict_proba on cfg["infer"]["n"] rows."""
+    inf = cfg["infer"]
+    return dict(type="infer", workload="d", contender=contender, dtype=dtype, n=inf["n"], d=inf["d"],
+                hidden=inf["hidden"], repeats=inf["repeats"])
+
+
+def latency_task(cfg, contender, dtype, rows):
+    """Row (e<rows>): microseconds per predict_proba call on `rows` rows."""
+    lat = cfg["latency"]
+    return dict(type="latency", workload=f"e{rows}", contender=contender, dtype=dtype, rows=rows,
+                d=lat["d"], hidden=lat["hidden"], samples=lat["samples"], sample_s=lat["sample_s"])
+
+
 # ====================================================================== napkin maths
 def layer_dims(d, hidden):
     """[(k_l, m_l)]: inputs and outputs of every layer, output layer (1 unit) included."""
