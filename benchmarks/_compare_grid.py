@@ -68,40 +68,37 @@ def covering_rows(factors=FACTORS, full=FULL_FACTORS, strength=4, seed=SEED, can
     """Rows (dicts factor -> value) in which every `strength`-tuple of factor values occurs.
 
     Starts from the full product of the `full` factors (other factors chosen greedily), then adds
-    greedy rows until nothing is left uncovered. Deterministic for a given seed.
+    greedy rows until nothing is left uncovered. Deterministic for a given seed. Rows are worked on
+    as tuples of value indices, one per factor in the order of `factors`.
     """
     rng = random.Random(seed)
     names = list(factors)
-    todo = set()
-    for combo in itertools.combinations(sorted(names), strength):
-        for values in itertools.product(*(factors[n] for n in combo)):
-            todo.add(tuple((n, repr(v)) for n, v in zip(combo, values)))
+    sizes = [len(factors[n]) for n in names]
+    combos = list(itertools.combinations(range(len(names)), strength))
+
+    def keys(row):
+        return {(c, *(row[j] for j in combo)) for c, combo in enumerate(combos)}
+
+    todo = {(c, *vals) for c, combo in enumerate(combos) for vals in itertools.product(*(range(sizes[j]) for j in combo))}
     rows = []
 
-    def best_row(fixed):
+    def add_best(fixed):
         best, gain = None, -1
         for _ in range(candidates):
-            row = {n: fixed[n] if n in fixed else rng.choice(factors[n]) for n in names}
-            g = len(_tuples(row, strength) & todo)
+            row = tuple(fixed[j] if j in fixed else rng.randrange(sizes[j]) for j in range(len(names)))
+            g = len(keys(row) & todo)
             if g > gain:
                 best, gain = row, g
-        return best, gain
+        rows.append(best)
+        todo.difference_update(keys(best))
 
-    for values in itertools.product(*(factors[n] for n in full)):
-        row, _ = best_row(dict(zip(full, values)))
-        rows.append(row)
-        todo -= _tuples(row, strength)
+    full_idx = [names.index(n) for n in full]
+    for vals in itertools.product(*(range(sizes[j]) for j in full_idx)):
+        add_best(dict(zip(full_idx, vals)))
     while todo:
-        # seed each new row from one uncovered tuple so that every step makes progress
-        fixed = {n: eval_value(factors, n, v) for n, v in min(todo)}
-        row, _ = best_row(fixed)
-        rows.append(row)
-        todo -= _tuples(row, strength)
-    return rows
-
-
-def eval_value(factors, name, text):
-    return next(v for v in factors[name] if repr(v) == text)
+        first = min(todo)  # seed each new row from one uncovered tuple so that every step makes progress
+        add_best(dict(zip(combos[first[0]], first[1:])))
+    return [{n: factors[n][i] for n, i in zip(names, row)} for row in rows]
 
 
 def covered(rows, factors=FACTORS, strength=2):
