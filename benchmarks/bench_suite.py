@@ -143,7 +143,7 @@ from suite import common  # noqa: E402
 from suite.common import ADAM, DTYPES  # noqa: E402
 from suite.contenders import (CONTENDERS, GROUP_OF, INFER_CONTENDERS, MINIBATCH_CONTENDERS,  # noqa: E402
                               TRAIN_CONTENDERS)
-from suite.measure import XCHECK_TOL, XCHECK_TOL_RESHUFFLED, ForeignLoad, _loadavg, _rel_diff, worker_main  # noqa: E402
+from suite.measure import XCHECK_TOL, XCHECK_TOL_RESHUFFLED, ForeignLoad, loadavg, rel_diff, worker_main  # noqa: E402
 from suite.render import plot, render, targets_block  # noqa: E402
 from suite.workloads import (activation_bytes, flops_forward, flops_train_iter, infer_task,  # noqa: E402
                              latency_task, make_config, rows_in_flight, solver_state_bytes, train_task, wanted)
@@ -289,7 +289,7 @@ def assemble(cfg, results, peaks):
             r["ratio_to_reference"] = r["median_s"] / ref["median_s"]
             if r["kind"] == "train" and r["contender"] != "numpy" and r.get("loss_head") and ref.get("loss_head"):
                 k = min(len(r["loss_head"]), len(ref["loss_head"]))
-                diff = _rel_diff(r["loss_head"][:k], ref["loss_head"][:k])
+                diff = rel_diff(r["loss_head"][:k], ref["loss_head"][:k])
                 tol, what = XCHECK_TOL[r["dtype"]], "warm-up losses on the full data vs the reference cell"
                 if wl[r["workload"]].get("batch_size") and r["contender"] != "cpp":
                     # torch and scikit-learn draw their own permutations: same algorithm, other batches
@@ -521,13 +521,13 @@ def main(argv=None):
         notes.append(wait_quiet(args.wait_quiet))
     started = datetime.datetime.now().isoformat(timespec="seconds")
     meta = dict(schema=SCHEMA, mode=mode, started=started, machine=machine_line(), cpu_flags=cpu_flags(),
-                blas_env=blas_note, versions=versions(), n_threads=common.N_THREADS, load_start=_loadavg(),
+                blas_env=blas_note, versions=versions(), n_threads=common.N_THREADS, load_start=loadavg(),
                 peak_n=cfg["peak_n"], contenders=contenders, notes=notes)
     print(f"backprop bench suite, {mode} mode: {len(contenders)} contenders; progress on stderr", file=sys.stderr)
     per_cell = args.per_cell if args.per_cell is not None else (mode == "full")
     results, peaks = run_cells(cfg, contenders, meta, per_cell, deadline, t_start)
     meta["peaks"] = peaks
-    meta["load_end"] = _loadavg()
+    meta["load_end"] = loadavg()
     rows, peak = assemble(cfg, results, peaks)
     scaling = next((r for r in results if r["task"]["type"] == "scaling"), None)
     meta["wall_s"] = time.perf_counter() - t_start

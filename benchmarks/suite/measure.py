@@ -61,7 +61,7 @@ class PeakRSS:
         return max(0, peak - self.base_kb) * 1024
 
 
-def _loadavg():
+def loadavg():
     try:
         with open("/proc/loadavg") as f:
             return [float(x) for x in f.read().split()[:3]]
@@ -124,7 +124,7 @@ XCHECK_TOL = {"float64": 1e-6, "float32": 1e-3}
 XCHECK_TOL_RESHUFFLED = 0.05  # row (f), torch / sklearn: first-epoch losses over other permutations of the rows
 
 
-def _rel_diff(a, b):
+def rel_diff(a, b):
     import numpy as np
 
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
@@ -154,7 +154,7 @@ def precheck_train(cls, contender, X, y, W0, hidden, iters, dtype):
     losses = tr.run(Xs, ys, k, record=True)
     p = np.asarray(tr.proba(Xs), dtype=np.float64)
     tol = CHECK_TOL[dtype]
-    loss_rel = _rel_diff(losses, ref_losses)
+    loss_rel = rel_diff(losses, ref_losses)
     proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
     agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
     ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
@@ -199,7 +199,7 @@ def precheck_minibatch(make, contender, X, y, W0, hidden, t, dtype):
     losses = tr.run(Xs, ys, k, record=True)
     p = np.asarray(tr.proba(Xs), dtype=np.float64)
     tol = CHECK_TOL[dtype]
-    loss_rel = _rel_diff(losses, ref_losses)
+    loss_rel = rel_diff(losses, ref_losses)
     proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
     agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
     ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
@@ -248,7 +248,7 @@ def time_fit(tr, X, y, iters):
 def task_train(t):
     tr, X, y, check = prepare_train(t)
     mem = PeakRSS().start()
-    load = _loadavg()
+    load = loadavg()
     tr.reset()
     t0 = time.perf_counter()
     warm_losses = tr.run(X, y, t["warm_iters"], record=True)
@@ -318,7 +318,7 @@ def time_call(fn, X):
 def task_infer(t):
     fn, X, label, check = prepare_predictor(t, t["n"])
     fn(X)  # warm-up
-    load = _loadavg()
+    load = loadavg()
     times = []
     foreign = ForeignLoad().start()
     for _ in range(t["repeats"]):
@@ -358,7 +358,7 @@ def task_latency(t):
     fn, X, label, check = prepare_predictor(t, max(64, t["rows"]))
     Xq = np.ascontiguousarray(X[: t["rows"]])
     calls = calls_per_sample(fn, Xq, t["sample_s"])
-    load = _loadavg()
+    load = loadavg()
     per_call = []
     foreign = ForeignLoad().start()
     for _ in range(t["samples"]):
@@ -450,7 +450,7 @@ def task_peak(t):
             runs.append(2.0 * n**3 / (time.perf_counter() - t0) / 1e9)
         info[dtype] = dict(gflops=max(runs), runs=runs)
         del a, b, c
-    info["load"] = _loadavg()
+    info["load"] = loadavg()
     return info
 
 
