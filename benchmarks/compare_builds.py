@@ -27,8 +27,9 @@ path, the numpy backend), each build in a persistent worker process, timed alter
 base, head, ... (--repeats N each, default 5); the table gives each build's min and median, the
 speed ratio base median / head median (> 1: head faster) and flags rows whose spread exceeds
 --margin. --workloads a,e,f picks rows, --size quick|smoke the suite's smaller sizes, --scale 0.25
-a quarter of the training iterations; the full default takes about 15 minutes on 2 cores. Exit
-status 1 when a cell failed. Details: benchmarks/_compare_bench.py.
+a quarter of the training iterations; the full default takes about 15 minutes on an idle 2-core
+machine (five timed runs of each build: about 12 minutes of fits), much longer on a busy one.
+Exit status 1 when a cell failed. Details: benchmarks/_compare_bench.py.
 """
 
 from __future__ import annotations
