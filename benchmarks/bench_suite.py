@@ -1,4 +1,4 @@
-"""The benchmark suite of issue 3 (and issue 5's mini-batch Adam row): every contender side by side, in one
+"""The benchmark suite (its mini-batch Adam row included): every contender side by side, in one
 run, on one table.
 
     python benchmarks/bench_suite.py                 # full run (15-30 min on the 2-core machine)
@@ -45,11 +45,11 @@ Every training contender starts from the same weights (``reference.init_weights`
 article's N(0, 0.1^2)): torch and scikit-learn get them copied in (scikit-learn through warm_start),
 so all of them follow the same trajectory, which the validation checks.
 
-Row (f), mini-batch Adam (issue 5), has its own configuration of the same contenders:
+Row (f), mini-batch Adam, has its own configuration of the same contenders:
 * backprop C++ / reference: ``NeuralNetwork(n_hidden=..., solver="adam", batch_size=b, learning_rate=1e-3,
   max_iter=epochs, random_state=0, backend="cpp" | "numpy")``, Adam's defaults (beta_1 0.9, beta_2 0.999,
   epsilon 1e-8); the estimator draws one permutation of the rows per epoch from random_state. A backprop
-  whose NeuralNetwork has no ``solver`` parameter (issue 5 not installed) gets a "skipped" cell with a note.
+  whose NeuralNetwork has no ``solver`` parameter (an older backprop) gets a "skipped" cell with a note.
 * PyTorch eager: the same Sequential, ``torch.optim.Adam(lr, betas, eps)``, BCEWithLogitsLoss (mean over the
   batch), a new permutation every epoch (numpy Generator), consecutive slices of b rows (the last shorter),
   rows gathered with index_select; eps is rescaled per step so that torch's update is exactly
@@ -115,7 +115,7 @@ widths incl. the output * itemsize). Includes whatever the library allocates on 
 
 Row (f) trains on mini-batches, so what it must keep is bounded by the batch, not by N: its
 "activ." figure is batch_size * sum of layer widths * itemsize, and its budget (the C++ ratio column
-and the issue-3 memory target) adds Adam's state, two arrays shaped like the weights (M and S; 3.7 MB
+and the memory target) adds Adam's state, two arrays shaped like the weights (M and S; 3.7 MB
 in float64 for (256, 128) on 784 features). A fit whose extra memory grows with N (a shuffled copy of
 X, activations for all rows) shows up as a ratio well above 1 on the full run's 60000 rows; the rows
 of the current batch that a library gathers (index_select, X[idx]) are part of its extra RSS.
@@ -203,7 +203,7 @@ def plan(cfg, contenders, per_cell):
     """All tasks of the run, grouped into worker invocations: [(description, [task, ...])].
 
     The mini-batch row (f) runs last in each worker (and after every other invocation with --per-cell),
-    so that under a --quick time budget it cannot push the rows of issue 3 out.
+    so that under a --quick time budget it cannot push the other rows out.
     """
     groups = {}  # group -> tasks (quick/smoke)
     invocations = []
@@ -378,7 +378,7 @@ def render_saved(path):
     cfg = make_config(doc["meta"]["mode"])
     cfg.update(doc["workloads"])
     text = render(cfg, doc["meta"], doc["rows"], doc["peak"], doc["scaling"], doc["meta"]["contenders"])
-    print(text + "\n\nIssue 3 targets against this run (informative):\n" + "\n".join(targets_block(doc["rows"], doc["peak"])))
+    print(text + "\n\nPerformance targets against this run (informative):\n" + "\n".join(targets_block(doc["rows"], doc["peak"])))
     png = Path(path).with_suffix(".png")
     note = plot(png, cfg, doc["rows"], doc["meta"], doc["meta"]["contenders"])
     print(f"\n{note}" if note else f"\nwrote {png}")
@@ -480,7 +480,7 @@ def write_outputs(out, cfg, meta, rows, peak, scaling, contenders, t_start):
     """Print the tables and write suite_<mode>.json / .txt / .png into `out`."""
     mode = meta["mode"]
     text = render(cfg, meta, rows, peak, scaling, contenders)
-    text += "\n\nIssue 3 targets against this run (informative):\n" + "\n".join(targets_block(rows, peak))
+    text += "\n\nPerformance targets against this run (informative):\n" + "\n".join(targets_block(rows, peak))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     png_note = plot(out / f"suite_{mode}.png", cfg, rows, meta, contenders)

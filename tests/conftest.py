@@ -11,7 +11,8 @@ try:  # numpy's BLAS on one thread: its threads spin-wait and fight the C++ thre
 except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
     pass
 
-from backprop import reference
+from backprop import _core, reference
+from backprop._params import DEFAULTS, kernel_defaults
 
 # Tolerances of the C++ path against the numpy reference (the project's contract).
 TOL = {
@@ -55,3 +56,28 @@ def initial_weights(d, n_hidden, dtype, seed=0):
 @pytest.fixture(params=[np.float64, np.float32], ids=["float64", "float32"])
 def dtype(request):
     return request.param
+
+
+# The C++ entry points take every argument explicitly (their defaults live in the estimator's
+# parameter table); the tests call them through these, with the table's defaults filled in.
+TRAIN_DEFAULTS = {**kernel_defaults(), "solver_state": [], "counters": None, "order": None, "epoch_hook": None}
+
+
+def core_train(X, y, weights, learning_rate, max_iter, n_threads, **options):
+    return _core.train(X, y, weights, learning_rate, max_iter, n_threads, **{**TRAIN_DEFAULTS, **options})
+
+
+def core_loss_and_gradient(X, y, weights, n_threads, activation=DEFAULTS.activation, alpha=DEFAULTS.alpha):
+    return _core.loss_and_gradient(X, y, weights, n_threads, activation=activation, alpha=alpha)
+
+
+def core_predict_proba(X, weights, n_threads, two_columns=False, check_finite=False, activation=DEFAULTS.activation):
+    return _core.predict_proba(X, weights, n_threads, two_columns, check_finite, activation)
+
+
+def core_dense_forward(a_prev, W, activation=DEFAULTS.activation):
+    return _core.dense_forward(a_prev, W, activation=activation)
+
+
+def core_dense_backward(a_prev, W, delta, need_delta_prev=True, activation=DEFAULTS.activation):
+    return _core.dense_backward(a_prev, W, delta, need_delta_prev, activation=activation)

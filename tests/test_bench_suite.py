@@ -2,7 +2,7 @@
 
 No timing is asserted: only that every workload x dtype x contender cell is there, that the
 contenders which are installed ran and passed their validation, and that the optional ones
-(torch, matplotlib) are skipped cleanly when absent. Row (f), mini-batch Adam, needs issue 5's
+(torch, matplotlib) are skipped cleanly when absent. Row (f), mini-batch Adam, needs
 ``NeuralNetwork(solver=..., batch_size=...)``: with an older backprop its C++ and reference cells
 must be skipped with a note saying so, never fail.
 """

@@ -6,6 +6,8 @@ import sys
 import numpy as np
 import pytest
 
+from conftest import core_dense_backward, core_dense_forward, core_predict_proba, core_train
+
 from backprop import _core
 
 X = np.zeros((4, 3))
@@ -38,35 +40,35 @@ def W():
 )
 def test_train_rejects_malformed_calls(args, exc, match):
     with pytest.raises(exc, match=match):
-        _core.train(*args, 1.0, 1, 1)
+        core_train(*args, 1.0, 1, 1)
 
 
 def test_train_rejects_read_only_or_aliased_weights():
     w = W()
     w[0].flags.writeable = False
     with pytest.raises(ValueError, match="writeable"):
-        _core.train(X, y, w, 1.0, 1, 1)
+        core_train(X, y, w, 1.0, 1, 1)
     shared = np.zeros((3, 4))  # (3, 3 + 1) chains to itself, so [shared, shared] is well shaped
     with pytest.raises(ValueError, match="distinct"):
-        _core.train(X, y, [shared, shared, np.zeros((1, 4))], 1.0, 1, 1)
+        core_train(X, y, [shared, shared, np.zeros((1, 4))], 1.0, 1, 1)
 
 
 @pytest.mark.parametrize("lr, iters, threads, match", [(np.nan, 1, 1, "learning_rate"), (1.0, -1, 1, "max_iter"),
                                                        (1.0, 1, 0, "n_threads")])
 def test_train_rejects_bad_scalars(lr, iters, threads, match):
     with pytest.raises(ValueError, match=match):
-        _core.train(X, y, W(), lr, iters, threads)
+        core_train(X, y, W(), lr, iters, threads)
 
 
 def test_predict_and_kernels_reject_bad_shapes():
     with pytest.raises(ValueError, match=r"weights\[0\] has shape"):
-        _core.predict_proba(np.zeros((2, 5)), W(), 1)
+        core_predict_proba(np.zeros((2, 5)), W(), 1)
     with pytest.raises(TypeError):
-        _core.predict_proba(np.zeros((2, 3), np.float32), W(), 1)
+        core_predict_proba(np.zeros((2, 3), np.float32), W(), 1)
     with pytest.raises(ValueError, match="n_out, n_in"):
-        _core.dense_forward(np.zeros((2, 3)), np.zeros((2, 3)))
+        core_dense_forward(np.zeros((2, 3)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="delta must have shape"):
-        _core.dense_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 3)))
+        core_dense_backward(np.zeros((2, 3)), np.zeros((2, 4)), np.zeros((2, 3)))
     with pytest.raises(ValueError, match="different lengths"):
         _core.binary_log_loss(np.zeros(3), np.zeros(2))
     with pytest.raises(TypeError):
@@ -74,8 +76,8 @@ def test_predict_and_kernels_reject_bad_shapes():
 
 
 def test_returned_arrays_are_fresh_contiguous_and_writeable():
-    p = _core.predict_proba(X, W(), 1)
-    a = _core.dense_forward(X, np.zeros((2, 4)))
+    p = core_predict_proba(X, W(), 1)
+    a = core_dense_forward(X, np.zeros((2, 4)))
     for arr in (p, a):
         assert arr.flags.c_contiguous and arr.flags.writeable and arr.flags.owndata
     np.testing.assert_array_equal(p, 0.5)
@@ -87,10 +89,10 @@ def test_returned_arrays_are_fresh_contiguous_and_writeable():
 # job runs this under ASan + UBSan).
 def _valid_calls():
     return {
-        "train": (_core.train, [X.copy(), y.copy(), W(), 1.0, 2, 2]),
-        "predict_proba": (_core.predict_proba, [X.copy(), W(), 2]),
-        "dense_forward": (_core.dense_forward, [X.copy(), np.zeros((2, 4))]),
-        "dense_backward": (_core.dense_backward, [X.copy(), np.zeros((2, 4)), np.zeros((4, 2))]),
+        "train": (core_train, [X.copy(), y.copy(), W(), 1.0, 2, 2]),
+        "predict_proba": (core_predict_proba, [X.copy(), W(), 2]),
+        "dense_forward": (core_dense_forward, [X.copy(), np.zeros((2, 4))]),
+        "dense_backward": (core_dense_backward, [X.copy(), np.zeros((2, 4)), np.zeros((4, 2))]),
         "sigmoid": (_core.sigmoid, [y.copy()]),
         "binary_log_loss": (_core.binary_log_loss, [np.full(4, 0.5), y.copy()]),
     }
@@ -198,8 +200,8 @@ def _flat(result):
     ],
 )
 def test_malformed_weight_lists_raise(weights, match):
-    for call in (lambda: _core.train(X, y, list(weights) if isinstance(weights, list) else weights, 1.0, 1, 1),
-                 lambda: _core.predict_proba(X, weights, 1)):
+    for call in (lambda: core_train(X, y, list(weights) if isinstance(weights, list) else weights, 1.0, 1, 1),
+                 lambda: core_predict_proba(X, weights, 1)):
         with pytest.raises((TypeError, ValueError), match=match):
             call()
 
@@ -208,28 +210,28 @@ def test_train_rejects_weights_that_overlap_each_other_or_the_data():
     buf = np.zeros(30)
     W0, W1 = buf[:12].reshape(3, 4), buf[8:12].reshape(1, 4)  # W1 is the last row of W0
     with pytest.raises(ValueError, match=r"weights\[0\] and weights\[1\] overlap"):
-        _core.train(X, y, [W0, W1], 1.0, 1, 1)
+        core_train(X, y, [W0, W1], 1.0, 1, 1)
     data = np.zeros(4 * 3 + 8)
     X_view, W_view = data[:12].reshape(4, 3), data[8:16].reshape(2, 4)  # W overlaps the end of X
     with pytest.raises(ValueError, match=r"weights\[0\] overlaps X or y"):
-        _core.train(X_view, y, [W_view, np.zeros((1, 3))], 1.0, 1, 1)
+        core_train(X_view, y, [W_view, np.zeros((1, 3))], 1.0, 1, 1)
     with pytest.raises(ValueError, match="overlaps X or y"):
-        _core.train(X, y, [np.zeros((2, 4)), y.reshape(1, 4)[:, :3]], 1.0, 1, 1)
+        core_train(X, y, [np.zeros((2, 4)), y.reshape(1, 4)[:, :3]], 1.0, 1, 1)
 
 
 @pytest.mark.parametrize("bad", [np.inf, -np.inf])
 def test_train_rejects_infinite_learning_rate(bad):
     with pytest.raises(ValueError, match="learning_rate"):
-        _core.train(X, y, W(), bad, 1, 1)
+        core_train(X, y, W(), bad, 1, 1)
 
 
 def test_out_of_range_integers_raise():
     with pytest.raises(TypeError):
-        _core.train(X, y, W(), 1.0, 10**20, 1)
+        core_train(X, y, W(), 1.0, 10**20, 1)
     with pytest.raises(TypeError):
-        _core.predict_proba(X, W(), 2**40)
+        core_predict_proba(X, W(), 2**40)
     with pytest.raises(MemoryError):  # a loss curve of 10**15 values cannot be allocated
-        _core.train(X, y, W(), 1.0, 10**15, 1)
+        core_train(X, y, W(), 1.0, 10**15, 1)
 
 
 # Valid calls at the edges: empty batches, layers without inputs or outputs, many threads.
@@ -239,17 +241,17 @@ def test_edge_shapes_match_the_reference():
     rng = np.random.default_rng(0)
     for n, k, m in [(0, 3, 2), (5, 0, 2), (5, 3, 0), (1, 1, 1)]:
         a_prev, Wl = rng.random((n, k)), rng.normal(size=(m, k + 1))
-        np.testing.assert_allclose(_core.dense_forward(a_prev, Wl), reference.dense_sigmoid_forward(a_prev, Wl))
+        np.testing.assert_allclose(core_dense_forward(a_prev, Wl), reference.dense_sigmoid_forward(a_prev, Wl))
         if n:
             delta = rng.normal(size=(n, m))
-            for got, want in zip(_core.dense_backward(a_prev, Wl, delta),
+            for got, want in zip(core_dense_backward(a_prev, Wl, delta),
                                  reference.dense_sigmoid_backward(a_prev, Wl, delta)):
                 np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
-    assert _core.predict_proba(np.zeros((0, 3)), W(), 4).shape == (0,)
+    assert core_predict_proba(np.zeros((0, 3)), W(), 4).shape == (0,)
     assert _core.sigmoid(np.zeros(0)).shape == (0,)
-    p = _core.predict_proba(X, W(), 1000)  # more threads than rows
+    p = core_predict_proba(X, W(), 1000)  # more threads than rows
     np.testing.assert_array_equal(p, 0.5)
-    loss, n_iter = _core.train(X, y, W(), 1.0, 3, 1000)
+    loss, n_iter = core_train(X, y, W(), 1.0, 3, 1000)
     assert n_iter == 3 and loss.shape == (3,)
 
 

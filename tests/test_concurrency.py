@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import make_data
+from conftest import core_train, make_data
 
 from backprop import NeuralNetwork
 
@@ -153,7 +153,9 @@ STRESS = textwrap.dedent(
     import os, signal, sys, threading, time
     import numpy as np
     from backprop import _core, reference
+    from backprop._params import kernel_defaults
 
+    options = dict(kernel_defaults(), solver_state=[], counters=None, order=None, epoch_hook=None)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     rng = np.random.default_rng(1)
     for n in (200, 2000):  # one block (all threads on each block) and several parts
@@ -164,7 +166,7 @@ STRESS = textwrap.dedent(
             fire = threading.Timer(0.001 + 0.12 * rng.random(), os.kill, (os.getpid(), signal.SIGINT))
             fire.start()
             try:
-                _core.train(X, y, W, 1.0, 10**6, 2)
+                _core.train(X, y, W, 1.0, 10**6, 2, **options)
             except KeyboardInterrupt:
                 pass
             fire.join()
@@ -184,8 +186,7 @@ def test_ctrl_c_at_random_moments_never_deadlocks_the_thread_team():
 def test_the_epoch_hook_sees_every_thread_s_update(batch_size):
     """The hook runs on thread 0 after the epoch's update: the weights it reads are the same,
     bit for bit, whatever the number of threads (the update's columns are split among them)."""
-    from backprop import _core
-
+    
     rng = np.random.default_rng(0)
     X = rng.normal(size=(600, 40))
     y = (X[:, 0] > 0).astype(np.float64)
@@ -196,7 +197,7 @@ def test_the_epoch_hook_sees_every_thread_s_update(batch_size):
         state = [np.zeros_like(w) for w in W] * 2
         state = [s.copy() for s in state]
         snapshots = []
-        _core.train(X, y, W, 0.01, 30, n_threads, solver="adam", batch_size=batch_size, solver_state=state,
+        core_train(X, y, W, 0.01, 30, n_threads, solver="adam", batch_size=batch_size, solver_state=state,
                     epoch_hook=lambda epoch, loss: snapshots.append([w.copy() for w in W]))
         return snapshots
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from conftest import assert_close, initial_weights, make_data
+from conftest import assert_close, core_predict_proba, core_train, initial_weights, make_data
 
-from backprop import NeuralNetwork, _core, reference
+from backprop import NeuralNetwork, reference
 
 # (n, d, n_hidden): no hidden layer, one, two, five; 1 sample; 1 feature; 300 features; sizes that
 # are no multiple of any SIMD width; more samples than one block of the C++ schedule.
@@ -27,7 +27,7 @@ def _train_both(n, d, n_hidden, dtype, iters, lr=1.0, n_threads=2):
     w_ref = [W.copy() for W in w0]
     w_cpp = [W.copy() for W in w0]
     loss_ref = reference.train(X, y, w_ref, lr, iters)
-    loss_cpp, n_iter = _core.train(X, y, w_cpp, lr, iters, n_threads)
+    loss_cpp, n_iter = core_train(X, y, w_cpp, lr, iters, n_threads)
     assert n_iter == iters
     return X, (w_ref, loss_ref), (w_cpp, loss_cpp)
 
@@ -41,7 +41,7 @@ def test_training_matches_reference(n, d, n_hidden, iters, dtype):
         assert_close(a, b, dtype, f"weights[{i}] after {iters} iterations")
     assert loss_cpp.dtype == dtype and loss_cpp.shape == (iters,)
     assert_close(loss_cpp, loss_ref, dtype, "loss curve")
-    assert_close(_core.predict_proba(X, w_cpp, 2), reference.predict_proba(X, w_ref), dtype, "probabilities")
+    assert_close(core_predict_proba(X, w_cpp, 2), reference.predict_proba(X, w_ref), dtype, "probabilities")
 
 
 # Wider layers and more samples: the k-sliced products (k > 256: the 300-unit layer feeding the
@@ -108,7 +108,7 @@ def test_loss_curve_is_recorded_before_each_update(dtype):
     X, y = make_data(80, 3, dtype)
     w = initial_weights(3, (4,), dtype)
     expected_first = reference.binary_log_loss(reference.predict_proba(X, w), y)
-    loss, _ = _core.train(X, y, [W.copy() for W in w], 0.5, 3, 1)
+    loss, _ = core_train(X, y, [W.copy() for W in w], 0.5, 3, 1)
     assert_close(loss[0], expected_first, dtype, "loss of the initial weights")
 
 
@@ -130,8 +130,8 @@ def test_results_are_bitwise_identical_for_any_thread_count(n, d, n_hidden, dtyp
     runs = []
     for n_threads in (1, 2, 3, 4, 8):
         w = [W.copy() for W in w0]
-        loss, _ = _core.train(X, y, w, 1.0, 20, n_threads)
-        runs.append((w, loss, _core.predict_proba(X, w, n_threads)))
+        loss, _ = core_train(X, y, w, 1.0, 20, n_threads)
+        runs.append((w, loss, core_predict_proba(X, w, n_threads)))
     for w, loss, p in runs[1:]:
         for a, b in zip(w, runs[0][0]):
             np.testing.assert_array_equal(a, b)

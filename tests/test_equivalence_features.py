@@ -1,11 +1,11 @@
-"""Issue 5's options: the C++ kernels equal backprop.reference for every activation, output,
+"""The training options: the C++ kernels equal backprop.reference for every activation, output,
 solver, penalty, batch size and stopping rule (same contract and tolerances as test_equivalence)."""
 
 import itertools
 
 import numpy as np
 import pytest
-from conftest import assert_close, make_data
+from conftest import assert_close, core_dense_backward, core_dense_forward, core_loss_and_gradient, core_predict_proba, core_train, make_data
 
 from backprop import _core, reference
 
@@ -46,7 +46,7 @@ def _train_both(X, y, w0, iters, lr, n_threads=2, **kw):
         if backend == "ref":
             loss = reference.train(X, y, w, lr, iters, solver_state=state, counters=counters, **kw)
         else:
-            loss, n_iter = _core.train(X, y, w, lr, iters, n_threads, solver_state=state, counters=counters, **kw)
+            loss, n_iter = core_train(X, y, w, lr, iters, n_threads, solver_state=state, counters=counters, **kw)
             assert n_iter == loss.shape[0]
         runs.append((w, loss, state, counters))
     return runs
@@ -74,7 +74,7 @@ def test_every_activation_output_and_solver_matches_the_reference(activation, n_
     _assert_same(runs, dtype, f"{activation}/{n_out} outputs/{solver}")
     w = runs[1][0]
     assert_close(
-        _core.predict_proba(X, w, 2, activation=activation),
+        core_predict_proba(X, w, 2, activation=activation),
         reference.predict_proba(X, runs[0][0], activation=activation),
         dtype,
         "probabilities",
@@ -134,7 +134,7 @@ def test_mini_batches_penalty_and_adam_match_the_reference(n, d, n_hidden, n_out
 @pytest.mark.parametrize("alpha", [0.0, 0.5])
 def test_loss_and_gradient_match_the_reference(activation, n_out, alpha, dtype):
     X, y, w0 = _problem(700, 11, (12, 6), n_out, dtype, init="he")
-    loss_cpp, g_cpp = _core.loss_and_gradient(X, y, w0, 2, activation=activation, alpha=alpha)
+    loss_cpp, g_cpp = core_loss_and_gradient(X, y, w0, 2, activation=activation, alpha=alpha)
     loss_ref, g_ref = reference.loss_and_gradient(X, y, w0, activation=activation, alpha=alpha)
     assert isinstance(loss_cpp, float)
     assert_close(loss_cpp, loss_ref, dtype, "loss")
@@ -147,7 +147,7 @@ def test_loss_and_gradient_match_the_reference(activation, n_out, alpha, dtype):
 def test_cpp_gradient_matches_finite_differences(activation):
     """Central differences of the C++ loss, float64, every weight of a small net with softmax and L2."""
     X, y, w0 = _problem(60, 3, (4,), 3, np.float64, init="he")
-    _, grads = _core.loss_and_gradient(X, y, w0, 1, activation=activation, alpha=0.2)
+    _, grads = core_loss_and_gradient(X, y, w0, 1, activation=activation, alpha=0.2)
     h = 1e-6
     for l, W in enumerate(w0):
         for idx in itertools.product(range(W.shape[0]), range(W.shape[1])):
@@ -156,8 +156,8 @@ def test_cpp_gradient_matches_finite_differences(activation):
             plus[l][idx] += h
             minus[l][idx] -= h
             fd = (
-                _core.loss_and_gradient(X, y, plus, 1, activation=activation, alpha=0.2)[0]
-                - _core.loss_and_gradient(X, y, minus, 1, activation=activation, alpha=0.2)[0]
+                core_loss_and_gradient(X, y, plus, 1, activation=activation, alpha=0.2)[0]
+                - core_loss_and_gradient(X, y, minus, 1, activation=activation, alpha=0.2)[0]
             ) / (2 * h)
             assert abs(grads[l][idx] - fd) <= 1e-6 * max(1.0, abs(fd)), (activation, l, idx, grads[l][idx], fd)
 
@@ -169,11 +169,11 @@ def test_training_resumes_exactly_across_calls(dtype):
     kw = dict(activation="relu", solver="adam", batch_size=64, order=order, alpha=0.1)
     w1 = [W.copy() for W in w0]
     s1, c1 = _state("adam", w1), np.array([0.0, np.inf, 0.0])
-    loss1, _ = _core.train(X, y, w1, 0.01, 10, 2, solver_state=s1, counters=c1, **kw)
+    loss1, _ = core_train(X, y, w1, 0.01, 10, 2, solver_state=s1, counters=c1, **kw)
     w2 = [W.copy() for W in w0]
     s2, c2 = _state("adam", w2), np.array([0.0, np.inf, 0.0])
-    loss2a, _ = _core.train(X, y, w2, 0.01, 4, 2, solver_state=s2, counters=c2, **kw)
-    loss2b, _ = _core.train(X, y, w2, 0.01, 6, 2, solver_state=s2, counters=c2, **kw)
+    loss2a, _ = core_train(X, y, w2, 0.01, 4, 2, solver_state=s2, counters=c2, **kw)
+    loss2b, _ = core_train(X, y, w2, 0.01, 6, 2, solver_state=s2, counters=c2, **kw)
     np.testing.assert_array_equal(np.concatenate([loss2a, loss2b]), loss1)
     for a, b in zip(w1 + s1, w2 + s2):
         np.testing.assert_array_equal(a, b)
@@ -190,7 +190,7 @@ def test_new_options_are_bitwise_identical_for_any_thread_count(batch_size, dtyp
     for n_threads in (1, 2, 3, 8):
         w = [W.copy() for W in w0]
         state = _state("momentum", w)
-        loss, _ = _core.train(
+        loss, _ = core_train(
             X, y, w, 0.05, 5, n_threads, activation="tanh", solver="momentum", alpha=0.01,
             batch_size=batch_size, order=order, solver_state=state,
         )
@@ -220,8 +220,8 @@ def test_defaults_are_the_article_training_bit_for_bit(dtype):
     w0 = reference.init_weights(6, (8, 3), np.random.default_rng(0), dtype)
     a = [W.copy() for W in w0]
     b = [W.copy() for W in w0]
-    loss_a, _ = _core.train(X, y, a, 1.0, 25, 2)
-    loss_b, _ = _core.train(
+    loss_a, _ = core_train(X, y, a, 1.0, 25, 2)
+    loss_b, _ = core_train(
         X, y, b, 1.0, 25, 2, activation="sigmoid", alpha=0.0, batch_size=None, order=None, solver="gd",
         solver_state=[], counters=np.array([0.0, np.inf, 0.0]), tol=None,
     )
@@ -237,14 +237,14 @@ def test_layer_kernels_match_the_reference(activation, dtype):
         a_prev = rng.normal(size=(n, k)).astype(dtype)
         W = rng.normal(size=(m, k + 1)).astype(dtype)
         assert_close(
-            _core.dense_forward(a_prev, W, activation=activation),
+            core_dense_forward(a_prev, W, activation=activation),
             reference.dense_forward(a_prev, W, activation),
             dtype,
             f"forward {activation} {n}x{k}->{m}",
         )
         a_in = reference.activation(a_prev, activation)  # a_prev as that activation's output
         delta = rng.normal(size=(n, m)).astype(dtype)
-        dW, dp = _core.dense_backward(a_in, W, delta, activation=activation)
+        dW, dp = core_dense_backward(a_in, W, delta, activation=activation)
         dW_ref, dp_ref = reference.dense_backward(a_in, W, delta, True, activation)
         assert_close(dW, dW_ref, dtype, "dW")
         assert_close(dp, dp_ref, dtype, "delta_prev")
@@ -293,19 +293,19 @@ def test_malformed_calls_with_the_new_options_raise():
     ]
     for kw, exc, match in bad:
         with pytest.raises(exc, match=match):
-            _core.train(X, y, [W.copy() for W in w0], 0.1, 2, 1, **kw)
+            core_train(X, y, [W.copy() for W in w0], 0.1, 2, 1, **kw)
     w = [W.copy() for W in w0]
     with pytest.raises(ValueError, match="overlap"):
-        _core.train(X, y, w, 0.1, 2, 1, solver="momentum", solver_state=[w[0][:], np.zeros((1, 5))])
+        core_train(X, y, w, 0.1, 2, 1, solver="momentum", solver_state=[w[0][:], np.zeros((1, 5))])
     with pytest.raises(ValueError, match="one-hot"):
-        _core.train(X, y, [W.copy() for W in w3], 0.1, 2, 1)  # labels for a softmax net
+        core_train(X, y, [W.copy() for W in w3], 0.1, 2, 1)  # labels for a softmax net
     with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
-        _core.train(X, Y3[:, :2].copy(), [W.copy() for W in w3], 0.1, 2, 1)
+        core_train(X, Y3[:, :2].copy(), [W.copy() for W in w3], 0.1, 2, 1)
     with pytest.raises(ValueError, match="activation"):
-        _core.predict_proba(X, w0, 1, activation="elu")
+        core_predict_proba(X, w0, 1, activation="elu")
     with pytest.raises(ValueError, match="activation"):
-        _core.loss_and_gradient(X, y, w0, 1, activation="elu")
-    assert _core.predict_proba(X, w3, 1, True).shape == (20, 3)
+        core_loss_and_gradient(X, y, w0, 1, activation="elu")
+    assert core_predict_proba(X, w3, 1, True).shape == (20, 3)
 
 
 def test_epoch_hook_and_per_epoch_orders_match_the_reference(dtype):
@@ -324,7 +324,7 @@ def test_epoch_hook_and_per_epoch_orders_match_the_reference(dtype):
     w_ref = [W.copy() for W in w0]
     loss_ref = reference.train(X, y, w_ref, 0.1, 6, batch_size=32, order=orders, epoch_hook=hook("ref", w_ref))
     w_cpp = [W.copy() for W in w0]
-    loss_cpp, n_iter = _core.train(X, y, w_cpp, 0.1, 6, 2, batch_size=32, order=orders, epoch_hook=hook("cpp", w_cpp))
+    loss_cpp, n_iter = core_train(X, y, w_cpp, 0.1, 6, 2, batch_size=32, order=orders, epoch_hook=hook("cpp", w_cpp))
     assert n_iter == 4 and loss_ref.shape == (4,)
     assert_close(loss_cpp, loss_ref, dtype, "loss")
     for a, b in zip(w_cpp, w_ref):
@@ -335,7 +335,7 @@ def test_epoch_hook_and_per_epoch_orders_match_the_reference(dtype):
     assert len(set(w for _, _, w in seen["cpp"])) == 4  # the weights change between epochs
     # different orders per epoch differ from one order for all epochs
     w_one = [W.copy() for W in w0]
-    loss_one, _ = _core.train(X, y, w_one, 0.1, 4, 2, batch_size=32, order=orders[0])
+    loss_one, _ = core_train(X, y, w_one, 0.1, 4, 2, batch_size=32, order=orders[0])
     assert not np.array_equal(loss_one, loss_cpp)
 
 
@@ -349,11 +349,11 @@ def test_epoch_hook_exceptions_propagate_and_stop_the_threads():
 
     for n_threads in (1, 2, 4):
         with pytest.raises(ZeroDivisionError, match="from the hook"):
-            _core.train(X, y, [W.copy() for W in w0], 0.1, 50, n_threads, epoch_hook=hook)
+            core_train(X, y, [W.copy() for W in w0], 0.1, 50, n_threads, epoch_hook=hook)
     with pytest.raises(TypeError, match="callable"):
-        _core.train(X, y, [W.copy() for W in w0], 0.1, 5, 1, epoch_hook=3)
+        core_train(X, y, [W.copy() for W in w0], 0.1, 5, 1, epoch_hook=3)
     with pytest.raises(ValueError, match="max_iter"):
-        _core.train(X, y, [W.copy() for W in w0], 0.1, 5, 1, batch_size=100,
+        core_train(X, y, [W.copy() for W in w0], 0.1, 5, 1, batch_size=100,
                     order=np.stack([np.arange(3000)] * 4).astype(np.int64))
 
 
@@ -388,16 +388,16 @@ def test_a_nan_probability_gives_a_nan_loss_not_a_number():
         assert np.isnan(_core.binary_log_loss(p, y))
         X, y, w0 = _problem(50, 3, (), 3, dtype)
         w0[0][1, 2] = np.nan
-        loss, _ = _core.loss_and_gradient(X, y, w0, 1)
+        loss, _ = core_loss_and_gradient(X, y, w0, 1)
         assert np.isnan(loss)
         # through the narrow tail (enough rows for it), in a full and in the last, partial run of
         # rows: a NaN in one weight of the output unit, or in one sample of a whole or of the last run
         X, y, w0 = _problem(1030, 3, (8, 3), 1, dtype)
         w0[-1][0, 2] = np.nan
-        loss, _ = _core.loss_and_gradient(X, y, w0, 2)
+        loss, _ = core_loss_and_gradient(X, y, w0, 2)
         assert np.isnan(loss)
         for row in (500, 1029):
             X, y, w0 = _problem(1030, 3, (8, 3), 1, dtype)
             X[row, 1] = np.nan
-            loss, _ = _core.loss_and_gradient(X, y, w0, 2)
+            loss, _ = core_loss_and_gradient(X, y, w0, 2)
             assert np.isnan(loss), row

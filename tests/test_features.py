@@ -1,4 +1,4 @@
-"""NeuralNetwork's issue-5 features, on both backends: multi-class, activations, solvers, mini-batches,
+"""NeuralNetwork's options, on both backends: multi-class, activations, solvers, mini-batches,
 stopping rules, partial_fit, warm_start, verbose, callback and the stability guard."""
 
 import re

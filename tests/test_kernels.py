@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import assert_close, initial_weights, make_data
+from conftest import assert_close, core_dense_backward, core_dense_forward, initial_weights, make_data
 
 from backprop import _core, reference
 
@@ -49,7 +49,7 @@ def test_dense_sigmoid_forward(n, k, m, dtype):
     rng = np.random.default_rng(n * 1000 + k * 10 + m)
     a_prev = rng.random((n, k)).astype(dtype)
     W = rng.normal(0, 1, (m, k + 1)).astype(dtype)
-    got = _core.dense_forward(a_prev, W)
+    got = core_dense_forward(a_prev, W)
     assert got.dtype == dtype and got.flags.c_contiguous
     assert_close(got, reference.dense_sigmoid_forward(a_prev, W), dtype, "forward")
 
@@ -60,12 +60,12 @@ def test_dense_sigmoid_backward(n, k, m, dtype):
     a_prev = rng.random((n, k)).astype(dtype)
     W = rng.normal(0, 1, (m, k + 1)).astype(dtype)
     delta = rng.normal(0, 1, (n, m)).astype(dtype)
-    dW, delta_prev = _core.dense_backward(a_prev, W, delta)
+    dW, delta_prev = core_dense_backward(a_prev, W, delta)
     dW_ref, delta_prev_ref = reference.dense_sigmoid_backward(a_prev, W, delta)
     assert dW.dtype == dtype and delta_prev.dtype == dtype
     assert_close(dW, dW_ref, dtype, "dW")
     assert_close(delta_prev, delta_prev_ref, dtype, "delta_prev")
-    dW_only, none = _core.dense_backward(a_prev, W, delta, need_delta_prev=False)
+    dW_only, none = core_dense_backward(a_prev, W, delta, need_delta_prev=False)
     assert none is None
     np.testing.assert_array_equal(dW_only, dW)
 
@@ -78,11 +78,11 @@ def _cpp_gradients(X, y, weights):
     """The network gradient assembled from the C++ layer kernels only (the delta recurrence)."""
     acts = [X]
     for W in weights:
-        acts.append(_core.dense_forward(acts[-1], W))
+        acts.append(core_dense_forward(acts[-1], W))
     delta = acts[-1] - y[:, None]
     grads = [None] * len(weights)
     for i in range(len(weights) - 1, -1, -1):
-        grads[i], delta = _core.dense_backward(acts[i], weights[i], delta, need_delta_prev=i > 0)
+        grads[i], delta = core_dense_backward(acts[i], weights[i], delta, need_delta_prev=i > 0)
     return grads
 
 

@@ -4,7 +4,7 @@
 * ``workloads``: the rows of the table (sizes per mode), their FLOP and memory counts, the data.
 * ``contenders``: how each contender trains and predicts (backprop C++ and reference, torch, scikit-learn).
 * ``measure``: what a worker process does for one cell: validate, prime, warm up, time, record.
-* ``render``: the text tables, the issue's targets and the PNG chart.
+* ``render``: the text tables, the performance targets and the PNG chart.
 
 ``bench_suite.py`` plans the cells, runs the workers and assembles their results.
 """

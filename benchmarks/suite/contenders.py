@@ -195,7 +195,7 @@ class Unsupported(Exception):
 
 
 def backprop_has_solvers():
-    """Whether the installed NeuralNetwork takes issue 5's solver / batch_size parameters."""
+    """Whether the installed NeuralNetwork takes the solver / batch_size parameters."""
     import inspect
 
     from backprop import NeuralNetwork
@@ -211,7 +211,7 @@ def reference_has_solvers():
     return "solver" in inspect.signature(reference.train).parameters
 
 
-NO_SOLVER_NOTE = ("this backprop's NeuralNetwork has no `solver` parameter (issue 5's mini-batch solvers are not "
+NO_SOLVER_NOTE = ("this backprop's NeuralNetwork has no `solver` parameter (the mini-batch solvers are not "
                   "in the installed build): mini-batch Adam cell skipped")
 
 

@@ -1,4 +1,4 @@
-"""The suite's output: the main table and its supporting tables, the issue's targets, the PNG chart."""
+"""The suite's output: the main table and its supporting tables, the performance targets, the PNG chart."""
 
 from __future__ import annotations
 
@@ -235,7 +235,7 @@ def _memory(lay, meta, rows, contenders):
     methods = {r.get("rss_method") for r in rows if r.get("rss_method")}
     if methods:
         p(f"(measured with: {', '.join(sorted(methods))}; includes first-use allocations of each library; "
-          f"target of issue 3: C++ ratio <= 1.10)")
+          f"target: C++ ratio <= 1.10)")
     p("")
     return L
 
@@ -332,7 +332,7 @@ def _validation(lay, rows):
 
 
 def targets_block(rows, peak):
-    """Issue 3's targets against this run (informative; nothing fails on them)."""
+    """The performance targets against this run (informative; nothing fails on them)."""
     by = {(r["workload"], r["dtype"], r["contender"]): r for r in rows}
 
     def t(w, dt, c):

@@ -9,21 +9,25 @@ and ``python -m backprop.article`` reproduces the article with figures and timin
 """
 
 from . import reference
+from ._core import __version__
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError, StabilityWarning
 from ._gradcheck import GradientCheck, check_gradients
+from ._export import to_c
 from ._io import load, save
+from ._onnx import register_skl2onnx, to_onnx  # onnx and skl2onnx are imported when used
 
-__version__ = "0.1.0"
 __all__ = [
     "NeuralNetwork",
     "NotFittedError",
     "StabilityWarning",
+    "GradientCheck",
     "check_gradients",
     "load",
     "reference",
+    "register_skl2onnx",
     "save",
+    "to_c",
+    "to_onnx",
     "__version__",
 ]
-from ._onnx import register_skl2onnx, to_c, to_onnx  # noqa: E402  (onnx itself is imported lazily)
-__all__ += ["register_skl2onnx", "to_c", "to_onnx"]

@@ -3,7 +3,9 @@
 Private: use :class:`backprop.NeuralNetwork`.  Every function takes C-contiguous float64 or
 float32 arrays (all of one dtype, chosen by the first array argument), checks dtype, shape,
 contiguity and writeability, and raises ``TypeError`` / ``ValueError`` before touching memory;
-nothing is converted or copied.  Long work runs with the GIL released.
+nothing is converted or copied.  Long work runs with the GIL released.  Every argument is
+required: the defaults of the options live in ``backprop._params`` (the estimator's parameter
+table), not here.
 """
 
 from typing import Any, Callable, List, Optional, Tuple, TypeVar
@@ -39,21 +41,21 @@ def train(
     max_iter: int,
     n_threads: int,
     *,
-    activation: str = "sigmoid",
-    alpha: float = 0.0,
-    batch_size: Optional[int] = None,
-    order: Optional[NDArray[np.int64]] = None,
-    solver: str = "gd",
-    momentum: float = 0.9,
-    nesterov: bool = True,
-    beta_1: float = 0.9,
-    beta_2: float = 0.999,
-    epsilon: float = 1e-8,
-    solver_state: List[NDArray[_F]] = [],
-    counters: Optional[NDArray[np.float64]] = None,
-    tol: Optional[float] = None,
-    n_iter_no_change: int = 10,
-    epoch_hook: Optional[Callable[[int, float], Any]] = None,
+    activation: str,
+    alpha: float,
+    batch_size: Optional[int],
+    order: Optional[NDArray[np.int64]],
+    solver: str,
+    momentum: float,
+    nesterov: bool,
+    beta_1: float,
+    beta_2: float,
+    epsilon: float,
+    solver_state: List[NDArray[_F]],
+    counters: Optional[NDArray[np.float64]],
+    tol: Optional[float],
+    n_iter_no_change: int,
+    epoch_hook: Optional[Callable[[int, float], Any]],
 ) -> Tuple[NDArray[_F], int]:
     """Trains the network for ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -115,8 +117,8 @@ def loss_and_gradient(
     weights: List[NDArray[_F]],
     n_threads: int,
     *,
-    activation: str = "sigmoid",
-    alpha: float = 0.0,
+    activation: str,
+    alpha: float,
 ) -> Tuple[float, List[NDArray[_F]]]:
     """The mean loss (with the L2 term) and its gradient at ``weights``, over all of ``X``.
 
@@ -137,10 +139,9 @@ def predict_proba(
     X: NDArray[_F],
     weights: List[NDArray[_F]],
     n_threads: int,
-    two_columns: bool = False,
-    check_finite: bool = False,
-    *,
-    activation: str = "sigmoid",
+    two_columns: bool,
+    check_finite: bool,
+    activation: str,
 ) -> Optional[NDArray[_F]]:
     """The network's output for each row of ``X``: P(class 1), or softmax rows.
 
@@ -152,9 +153,9 @@ def predict_proba(
         As for :func:`train` (need not be writeable).
     n_threads : int
         Threads (>= 1); small inputs run on the calling thread only.
-    two_columns : bool, default=False
+    two_columns : bool
         Return ``(n, 2)`` columns ``[1 - p, p]`` instead of ``p``.
-    check_finite : bool, default=False
+    check_finite : bool
         Raise ``ValueError`` when ``X`` holds NaN or infinity, and return ``None`` when its
         values are so large that a first-layer sum could overflow (the caller then takes an
         exact path).
@@ -166,8 +167,15 @@ def predict_proba(
     ndarray of shape (n,) or (n, 2), or (n, m_L) for a softmax output (m_L >= 2), or None
     """
 
-def dense_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str = "sigmoid") -> NDArray[_F]:
-    """One layer forward: ``f(a_prev @ W[:, 1:].T + W[:, 0])``, f the sigmoid by default.
+def predictor(activation: str) -> Callable[[NDArray[_F], List[NDArray[_F]], int, bool, bool], Optional[NDArray[_F]]]:
+    """:func:`predict_proba` with ``activation`` bound (checked here, once).
+
+    Returns ``f(X, weights, n_threads, two_columns, check_finite)``, the one-row paths' call: it
+    skips the keyword matching and the activation's parsing, a third of such a call.
+    """
+
+def dense_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str) -> NDArray[_F]:
+    """One layer forward: ``f(a_prev @ W[:, 1:].T + W[:, 0])``, f the activation.
 
     Parameters
     ----------
@@ -182,7 +190,7 @@ def dense_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str = "sig
     """
 
 def dense_backward(
-    a_prev: NDArray[_F], W: NDArray[_F], delta: NDArray[_F], need_delta_prev: bool = True, *, activation: str = "sigmoid"
+    a_prev: NDArray[_F], W: NDArray[_F], delta: NDArray[_F], need_delta_prev: bool, *, activation: str
 ) -> Tuple[NDArray[_F], Optional[NDArray[_F]]]:
     """One layer backward, given ``delta = dJ/dz`` of this layer (without the 1/n).
 
@@ -192,7 +200,7 @@ def dense_backward(
         The layer's input (n >= 1).
     W : ndarray of shape (m, k + 1)
     delta : ndarray of shape (n, m)
-    need_delta_prev : bool, default=True
+    need_delta_prev : bool
         Compute ``delta_prev`` (not needed for the first layer).
     activation : {"sigmoid", "tanh", "relu", "identity"}
         The function that produced ``a_prev`` (its derivative is written through ``a_prev``).

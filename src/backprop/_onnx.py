@@ -24,9 +24,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ._export import Network, label_kind, network_of, to_c
+from ._export import Network, label_kind, network_of
 
-__all__ = ["to_onnx", "register_skl2onnx", "to_c"]  # to_c re-exported: the package imports the exports from here
+__all__ = ["to_onnx", "register_skl2onnx"]
 
 _INSTALL = 'pip install "backprop[onnx]"'
 #: The default ONNX opset: every operator used here has had its current meaning since opset 13,

@@ -259,20 +259,22 @@ void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_
     };
 }
 
+// The options of one train call, as given (every one is required: the defaults live in the
+// estimator's parameter table, backprop._params).
 struct TrainArgs {
-    std::string activation = "sigmoid";
-    double alpha = 0.0;
-    py::object batch_size = py::none();
-    py::object order = py::none();
-    std::string solver = "gd";
-    double momentum = 0.9;
-    bool nesterov = true;
-    double beta_1 = 0.9, beta_2 = 0.999, epsilon = 1e-8;
+    std::string activation;
+    double alpha;
+    py::object batch_size;
+    py::object order;
+    std::string solver;
+    double momentum;
+    bool nesterov;
+    double beta_1, beta_2, epsilon;
     py::list solver_state;
-    py::object counters = py::none();
-    py::object tol = py::none();
-    long long n_iter_no_change = 10;
-    py::object epoch_hook = py::none();
+    py::object counters;
+    py::object tol;
+    long long n_iter_no_change;
+    py::object epoch_hook;
 };
 
 template <class T>
@@ -392,8 +394,7 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
 
 template <class T>
 py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
-                       bool check_finite, const std::string& activation) {
-    const Act act = parse_activation(activation);
+                       bool check_finite, Act act) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (d < 1) throw py::value_error("X must have at least one feature");
@@ -523,6 +524,14 @@ auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
     throw py::type_error(std::string(name) + " must have dtype float64 or float32, got " + std::string(py::str(first.dtype())));
 }
 
+// predict_proba's dtype dispatch, shared by predict_proba and predictor.
+py::object predict(const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
+                   Act act) {
+    return dispatch(
+        X, "X", [&] { return predict_impl<double>(X, weights, n_threads, two_columns, check_finite, act); },
+        [&] { return predict_impl<float>(X, weights, n_threads, two_columns, check_finite, act); });
+}
+
 }  // namespace
 
 #define BACKPROP_STRINGIFY(x) #x
@@ -569,16 +578,16 @@ PYBIND11_MODULE(_core, m) {
                 [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads, a); });
         },
         py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("learning_rate"), py::arg("max_iter"),
-        py::arg("n_threads"), py::kw_only(), py::arg("activation") = "sigmoid", py::arg("alpha") = 0.0,
-        py::arg("batch_size") = py::none(), py::arg("order") = py::none(), py::arg("solver") = "gd",
-        py::arg("momentum") = 0.9, py::arg("nesterov") = true, py::arg("beta_1") = 0.9, py::arg("beta_2") = 0.999,
-        py::arg("epsilon") = 1e-8, py::arg("solver_state") = py::list(), py::arg("counters") = py::none(),
-        py::arg("tol") = py::none(), py::arg("n_iter_no_change") = 10, py::arg("epoch_hook") = py::none(),
+        py::arg("n_threads"), py::kw_only(), py::arg("activation"), py::arg("alpha"), py::arg("batch_size").none(true),
+        py::arg("order").none(true), py::arg("solver"), py::arg("momentum"), py::arg("nesterov"), py::arg("beta_1"),
+        py::arg("beta_2"), py::arg("epsilon"), py::arg("solver_state"), py::arg("counters").none(true),
+        py::arg("tol").none(true), py::arg("n_iter_no_change"), py::arg("epoch_hook").none(true),
         R"pbdoc(Trains the network in place for max_iter epochs (numpy twin: backprop.reference.train).
 
 X (n, d) C-contiguous float64 or float32; y: (n,) labels in {0, 1} when the last weight matrix
 has one row (sigmoid output), else (n, m_L) one-hot rows (softmax output); weights: list of
-C-contiguous writeable (m_l, k_l + 1) arrays of X's dtype, updated in place.  Keywords: hidden
+C-contiguous writeable (m_l, k_l + 1) arrays of X's dtype, updated in place.  Keywords (all
+required; NeuralNetwork's parameter table holds their defaults): hidden
 activation, L2 alpha, batch_size (None: full batch), order (int64 permutation of the rows that
 the batches follow), solver ('gd', 'momentum', 'adam') with its parameters and solver_state
 (momentum: V_l; adam: M_l then S_l; updated in place), counters (float64 (3,): adam step, best
@@ -595,21 +604,18 @@ Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
                 X, "X", [&] { return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha); },
                 [&] { return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha); });
         },
-        py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(),
-        py::arg("activation") = "sigmoid", py::arg("alpha") = 0.0,
+        py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(), py::arg("activation"),
+        py::arg("alpha"),
         R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's), weights unchanged.)pbdoc");
 
     m.def(
         "predict_proba",
         [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
            const std::string& activation) {
-            return dispatch(
-                X, "X",
-                [&] { return py::object(predict_impl<double>(X, weights, n_threads, two_columns, check_finite, activation)); },
-                [&] { return py::object(predict_impl<float>(X, weights, n_threads, two_columns, check_finite, activation)); });
+            return predict(X, weights, n_threads, two_columns, check_finite, parse_activation(activation));
         },
-        py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns") = false,
-        py::arg("check_finite") = false, py::kw_only(), py::arg("activation") = "sigmoid",
+        py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"),
+        py::arg("activation"),
         R"pbdoc(P(class 1) for each row of X (n, d): the network's forward pass, as an (n,) array, or
 as (n, 2) columns [1 - p, p] with two_columns=True.  check_finite=True raises ValueError when X
 holds NaN or infinity, and returns None when values are so large that a first-layer sum could
@@ -618,14 +624,29 @@ rows (a softmax output), returns the (n, m) softmax rows (two_columns is ignored
 activation: the hidden layers' function.)pbdoc");
 
     m.def(
+        "predictor",
+        [](const std::string& activation) {
+            const Act act = parse_activation(activation);
+            return py::cpp_function(
+                [act](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite) {
+                    return predict(X, weights, n_threads, two_columns, check_finite, act);
+                },
+                py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"));
+        },
+        py::arg("activation"),
+        R"pbdoc(predict_proba with the activation bound: f(X, weights, n_threads, two_columns, check_finite).
+
+The estimator's one-row paths call it: matching a keyword costs a third of such a call.)pbdoc");
+
+    m.def(
         "dense_forward",
         [](const py::array& a_prev, const py::array& W, const std::string& activation) {
             return dispatch(
                 a_prev, "a_prev", [&] { return py::object(forward_impl<double>(a_prev, W, activation)); },
                 [&] { return py::object(forward_impl<float>(a_prev, W, activation)); });
         },
-        py::arg("a_prev"), py::arg("W"), py::kw_only(), py::arg("activation") = "sigmoid",
-        "a = f(a_prev @ W[:, 1:].T + W[:, 0]) (f = sigmoid by default); a_prev (n, k), W (m, k + 1).");
+        py::arg("a_prev"), py::arg("W"), py::kw_only(), py::arg("activation"),
+        "a = f(a_prev @ W[:, 1:].T + W[:, 0]) (f the activation); a_prev (n, k), W (m, k + 1).");
 
     m.def(
         "dense_backward",
@@ -635,8 +656,8 @@ activation: the hidden layers' function.)pbdoc");
                 a_prev, "a_prev", [&] { return backward_impl<double>(a_prev, W, delta, need_delta_prev, activation); },
                 [&] { return backward_impl<float>(a_prev, W, delta, need_delta_prev, activation); });
         },
-        py::arg("a_prev"), py::arg("W"), py::arg("delta"), py::arg("need_delta_prev") = true, py::kw_only(),
-        py::arg("activation") = "sigmoid",
+        py::arg("a_prev"), py::arg("W"), py::arg("delta"), py::arg("need_delta_prev"), py::kw_only(),
+        py::arg("activation"),
         R"pbdoc((dW, delta_prev): dW[:, 0] = delta.sum(0) / n, dW[:, 1:] = delta.T @ a_prev / n,
 delta_prev = (delta @ W[:, 1:]) * f'(z_prev) written through a_prev = f(z_prev) (sigmoid:
 a_prev * (1 - a_prev)) (None unless need_delta_prev).)pbdoc");

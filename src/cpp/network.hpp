@@ -38,22 +38,24 @@ struct TrainResult {
 
 template <class T>
 struct TrainOptions {
-    Act act = Act::sigmoid;          // hidden layers' activation
-    double learning_rate = 1.0;
+    // The bindings set every field from the caller's arguments (the defaults of the options live
+    // in the estimator's parameter table); the initialisers here only mean "not given".
+    Act act{};                       // hidden layers' activation
+    double learning_rate{};
     idx max_iter = 0;                // epochs
     int n_threads = 1;
-    double alpha = 0.0;              // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
+    double alpha{};                  // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
     idx batch_size = 0;              // 0 (or >= n): full batch
     const std::int64_t* order = nullptr;  // row order of the batches (a permutation), or natural
     idx order_stride = 0;            // 0: one order for every epoch; n: one row of `order` per epoch
-    Solver solver = Solver::gd;
-    double momentum = 0.9;
-    bool nesterov = true;
-    double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-8;
+    Solver solver{};
+    double momentum{};
+    bool nesterov{};
+    double beta1{}, beta2{}, epsilon{};
     std::vector<T*> state;           // momentum: V_l;  adam: M_l then S_l  (shaped like W_l)
     double* counters = nullptr;      // [adam step t, best loss, epochs without improvement]
     double tol = std::numeric_limits<double>::quiet_NaN();  // NaN: no stopping on the loss
-    idx n_iter_no_change = 10;
+    idx n_iter_no_change{};
     std::function<bool()> should_stop;  // polled by thread 0 between blocks: true interrupts
     // Called by thread 0 after each epoch with (epochs done in this call, loss), the weights
     // updated; false stops training after that epoch.  The other threads wait meanwhile.
