@@ -722,13 +722,14 @@ def _batch_loss_and_step(
     X: Array, y: Array, weights: List[Array], activation: str, alpha: float, step: Callable[[List[Array]], None]
 ) -> Any:
     """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / n_b``) at the current weights, then
-    ``step`` with its gradient."""
+    ``step`` with its gradient.  Returns ``(J_b, activations)``: the caller keeps the activations
+    until the next batch has made its own, see :func:`train`."""
     activations = network_forward(X, weights, activation)
     J = _data_loss(activations[-1], y)
     if alpha > 0:
         J = J + _penalty(weights, alpha, X.shape[0])
     step(network_backward(activations, weights, y, activation, alpha))
-    return J
+    return J, activations
 
 
 def train(
@@ -844,14 +845,18 @@ def train(
             adam_step(weights, grads, solver_state[:L], solver_state[L:], int(counters[0]), learning_rate, beta_1, beta_2, epsilon)
 
     loss_curve = np.empty(max_iter, dtype=X.dtype)
+    # `held` keeps the last batch's activations alive while the next batch allocates its own:
+    # freed first, the allocator would hand their memory back to the system and every batch
+    # would fault it in again (a few times the cost of the arithmetic at the article's size).
+    held = None
     for epoch in range(max_iter):
         if full_batch:
-            loss = _batch_loss_and_step(X, y, weights, activation, alpha, step)
+            loss, held = _batch_loss_and_step(X, y, weights, activation, alpha, step)
         else:
             acc = 0.0
             rows = orders[epoch % len(orders)]  # this epoch's row order
             for idx in (rows[s : s + batch_size] for s in range(0, n, batch_size)):
-                J_b = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step)
+                J_b, held = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step)
                 acc += float(J_b) * idx.shape[0]  # acc += J_b n_b
             loss = acc / n  # J = sum_b J_b n_b / n
         loss_curve[epoch] = loss
