@@ -85,7 +85,7 @@ def sigmoid(z: Array) -> Array:
 
     ``exp(-|z|)`` is at most 1, so ``sigmoid(z) = 1 / (1 + e)`` for ``z >= 0`` and
     ``e / (1 + e)`` for ``z < 0`` are exact rewrites that stay finite for every finite ``z``
-    (|z| up to 1e308).  The C++ kernel (``sigmoid.hpp``) evaluates the same expression.
+    (|z| up to 1e308).  The C++ kernel (``sigmoid_vec`` in ``vecmath.hpp``) evaluates the same expression.
 
     Parameters
     ----------
@@ -404,7 +404,7 @@ def first_layer_logits(X: Array, W: Array) -> Array:
     ``max |x|`` (exact scaling): the inner sum stays finite and only the final product may
     round to an infinity, of the right sign, whose sigmoid is exactly 0 or 1.  A finite ``z``
     means nothing overflowed, so other rows keep the ordinary product.  The C++ kernels do the
-    same (``fix_overflowed_rows`` in network.hpp).
+    same (``fix_overflowed_rows`` in overflow.hpp).
 
     Parameters
     ----------

@@ -34,7 +34,7 @@
 namespace backprop {
 
 // One layer of the tail: weights (row-major, (m, k + 1)) and this part's gradient sums
-// G[(1 + p) ldg + c] (row 0 the bias), the layout of network.hpp.
+// G[(1 + p) ldg + c] (row 0 the bias), the layout of the gradient sums in sweep.hpp.
 template <class T>
 struct TailLayer {
     const T* W = nullptr;
