@@ -199,3 +199,44 @@ def test_malformed_command_line_is_a_usage_error(dataset, tmp_path):
     assert proc.returncode == 2 and "--hidden" in proc.stderr and "Traceback" not in proc.stderr
     proc = run()
     assert proc.returncode == 2 and "fit" in proc.stderr
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"backprop {backprop.__version__}"
+
+
+@pytest.mark.parametrize("hidden", ["0", "", "8,0", "8,,3", "-1"])
+def test_hidden_sizes_that_are_not_layers_are_usage_errors(dataset, tmp_path, hidden):
+    proc = run("fit", dataset["data"], "--target", "kind", "--features", "x1,x2,x3", "--hidden", hidden,
+               "--out", tmp_path / "m.npz")
+    assert proc.returncode == 2 and "--hidden" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_export_c_header(dataset, tmp_path):
+    out = tmp_path / "net.h"
+    proc = run("export", dataset["model"], "--format", "c", "--out", out, "--name", "spam")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "spam_predict_proba" in text and "#define spam_N_FEATURES 3" in text
+
+
+def test_export_onnx(dataset, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    out = tmp_path / "net.onnx"
+    proc = run("export", dataset["model"], "--format", "onnx", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    onnx.checker.check_model(onnx.load(str(out)))
+    model = backprop.load(dataset["model"])
+    X = np.ascontiguousarray(dataset["X"][:10])
+    _, proba = ort.InferenceSession(str(out)).run(None, {"X": X})
+    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-12, atol=1e-15)
+
+
+def test_export_errors(dataset, tmp_path):
+    _error(run("export", tmp_path / "none.npz", "--format", "c", "--out", tmp_path / "m.h"), "none.npz: no such file")
+    _error(run("export", dataset["model"], "--format", "c", "--out", tmp_path / "m.h", "--name", "1bad"), "name")
+    proc = run("export", dataset["model"], "--format", "pdf", "--out", tmp_path / "m.h")
+    assert proc.returncode == 2

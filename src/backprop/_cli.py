@@ -1,8 +1,9 @@
-"""The command line: ``python -m backprop fit | predict | info``.
+"""The command line: ``python -m backprop fit | predict | info | export``.
 
     python -m backprop fit data.csv --target label --hidden 8,3 --max-iter 2000 --out model.npz
     python -m backprop predict model.npz data.csv [--out predictions.csv]
     python -m backprop info model.npz [--json]
+    python -m backprop export model.npz --format onnx|c --out FILE [--name NAME]
 
 CSV files have a header row of column names and ``,`` as separator; they are read by
 ``_csv.read_table`` with Python's ``csv`` module and numpy, in one streaming pass (the same code
@@ -42,15 +43,19 @@ def parse_labels(values: List[str]) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------- commands
 def _hidden(text: str) -> Tuple[int, ...]:
+    """``8,3`` -> (8, 3); ``none`` (and only that word) -> () for logistic regression."""
     t = text.strip().lower()
-    if t in ("", "none", "0", "()", "[]"):
+    if t == "none":
         return ()
+    parts = t.split(",")
     try:
-        sizes = tuple(int(s) for s in t.strip("()[]").split(",") if s.strip())
+        sizes = tuple(int(s) for s in parts)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated unit counts like 8,3 (or 'none'), got {text!r}") from None
     if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"unit counts must be >= 1, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"unit counts must be >= 1, got {text!r} (for logistic regression, no hidden layer, say 'none')"
+        )
     return sizes
 
 
@@ -186,6 +191,23 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from ._io import read_model
+
+    model, _ = read_model(args.model)
+    if args.format == "c":
+        from ._export import to_c
+
+        to_c(model, args.out, name=args.name)
+    else:
+        from ._export import write_atomically
+        from ._onnx import to_onnx
+
+        write_atomically(args.out, to_onnx(model).SerializeToString())
+    print(f"wrote {args.out} ({args.format})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``python -m backprop``."""
     parser = argparse.ArgumentParser(
@@ -193,7 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train, apply and inspect backprop neural networks on CSV files.",
         epilog="The article's experiment with figures and timings: python -m backprop.article",
     )
-    sub = parser.add_subparsers(dest="command", metavar="{fit,predict,info}")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"backprop {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{fit,predict,info,export}")
     sub.required = True
 
     p = sub.add_parser("fit", help="train a model on a CSV file and save it",
@@ -223,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model file written by 'fit' or backprop.save")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("export", help="write a saved model as ONNX or as a C header",
+                       description="Write a saved model as an ONNX model (needs the [onnx] extra) or a C99 header.")
+    p.add_argument("model", help="model file written by 'fit' or backprop.save")
+    p.add_argument("--format", required=True, choices=("onnx", "c"), help="onnx: an ONNX model; c: one C99 header")
+    p.add_argument("--out", required=True, help="file to write (.onnx or .h)")
+    p.add_argument("--name", default="model", help="prefix of the C header's names (default: %(default)s)")
+    p.set_defaults(func=_cmd_export)
     return parser
 
 

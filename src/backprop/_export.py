@@ -464,15 +464,16 @@ static inline void {name}_layer_(const {T} *W, int n_in, int n_out, const {T} *a
     return "\n".join(h)
 
 
-def write_atomically(path: Any, text: str) -> str:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``, so
-    that readers see the old file or the whole new one, never a partial one."""
+def write_atomically(path: Any, data: "str | bytes") -> str:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the same
+    folder, fsync and ``os.replace``, so that readers see the old file or the whole new one,
+    never a partial one."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
