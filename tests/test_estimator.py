@@ -273,3 +273,18 @@ def test_bad_input_at_predict_time(backend, fit_dtype):
             with pytest.raises(ValueError, match=match):
                 method(X_bad)
     assert nn.predict_proba(np.zeros((0, 3))).shape == (0, 2)
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), ("1000", None), ("0", None), ("x", None), ("1,2", 1)])
+def test_n_threads_none_follows_omp_num_threads(value, expected):
+    """OMP_NUM_THREADS (what joblib's workers get) caps n_threads=None; nonsense is ignored."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import backprop._params as p, backprop._core as c; print(p.resolved_threads(None), c.default_threads())"
+    env = dict(os.environ, OMP_NUM_THREADS=value)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    got, cores = map(int, out.stdout.split())
+    assert got == (cores if expected is None else min(expected, cores))

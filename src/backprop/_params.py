@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+import os
 import textwrap
 from typing import Any, Callable, NamedTuple
 
@@ -24,7 +25,24 @@ from ._validation import check_int, check_real
 
 __all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param_names", "signature", "docstring"]
 
-_DEFAULT_THREADS = _core.default_threads()  # all cores (read once: asking costs microseconds)
+
+
+def _default_threads() -> int:
+    """The threads of ``n_threads=None``: every core, or ``OMP_NUM_THREADS`` when it is set lower.
+
+    That variable is how the ecosystem limits a process's compute threads: joblib's worker
+    processes (``GridSearchCV(n_jobs=k)``, ``cross_val_score(n_jobs=k)``) get it set to
+    cores // k, so that k fits do not each take every core.
+    """
+    cores = _core.default_threads()
+    try:
+        limit = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return cores
+    return min(cores, limit) if limit >= 1 else cores
+
+
+_DEFAULT_THREADS = _default_threads()  # read once, at import: asking costs microseconds
 
 BACKENDS = ("cpp", "numpy")  # the names of _backends' implementations
 
@@ -106,7 +124,7 @@ def _random_state(value: Any) -> Any:
 
 
 def resolved_threads(value: Any) -> int:
-    """``n_threads`` as a count: None means every core."""
+    """``n_threads`` as a count: None means every core (fewer under ``OMP_NUM_THREADS``)."""
     if value is None:
         return _DEFAULT_THREADS
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
@@ -177,7 +195,8 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "n_threads", None, resolved_threads, "int | None", "int or None",
-        "Threads of the C++ backend (>= 1); ``None`` uses every core.  Results do not depend on it.",
+        "Threads of the C++ backend (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` (read at "
+        "import) when it is set lower, as joblib's worker processes have it.  Results do not depend on it.",
     ),
     Param(
         "activation", "sigmoid", _choice("activation", "ACTIVATIONS"), "str", '{"sigmoid", "tanh", "relu", "identity"}',
