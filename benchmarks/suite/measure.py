@@ -124,6 +124,20 @@ XCHECK_TOL = {"float64": 1e-6, "float32": 1e-3}
 XCHECK_TOL_RESHUFFLED = 0.05  # row (f), torch / sklearn: first-epoch losses over other permutations of the rows
 
 
+
+def against_reference(tr, Xs, ys, k, ref_losses, ref_p, dtype, what):
+    """A peer's k training steps from the reference's starting weights, compared with the reference's
+    loss curve and probabilities (the cell's validation: the peers run the same algorithm)."""
+    tr.reset()
+    losses = tr.run(Xs, ys, k, record=True)
+    p = np.asarray(tr.proba(Xs), dtype=np.float64)
+    tol = CHECK_TOL[dtype]
+    loss_rel = rel_diff(losses, ref_losses)
+    proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
+    agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
+    ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
+    return dict(ok=ok, what=what, loss_max_rel_diff=loss_rel, proba_max_abs_diff=proba_abs, label_agreement=agree)
+
 def rel_diff(a, b):
     import numpy as np
 
@@ -150,16 +164,8 @@ def precheck_train(cls, contender, X, y, W0, hidden, iters, dtype):
     ref_losses = reference.train(Xs, ys, W, LR, k)
     ref_p = reference.predict_proba(Xs, W)
     tr = cls(Xs, ys, W0, hidden)
-    tr.reset()
-    losses = tr.run(Xs, ys, k, record=True)
-    p = np.asarray(tr.proba(Xs), dtype=np.float64)
-    tol = CHECK_TOL[dtype]
-    loss_rel = rel_diff(losses, ref_losses)
-    proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
-    agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
-    ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
     what = f"{m} rows x {k} it vs reference" + (" (eager twin)" if contender == "torch_compile" else "")
-    return dict(ok=ok, what=what, loss_max_rel_diff=loss_rel, proba_max_abs_diff=proba_abs, label_agreement=agree)
+    return against_reference(tr, Xs, ys, k, ref_losses, ref_p, dtype, what)
 
 
 def precheck_minibatch(make, contender, X, y, W0, hidden, t, dtype):
@@ -195,15 +201,7 @@ def precheck_minibatch(make, contender, X, y, W0, hidden, t, dtype):
         ref_p = reference.predict_proba(Xs, W)
         what = f"{m} rows x {k} epochs, natural order, vs reference.train(solver='adam')"
         tr = make(Xs, ys, W0, hidden, shuffle=False)
-    tr.reset()
-    losses = tr.run(Xs, ys, k, record=True)
-    p = np.asarray(tr.proba(Xs), dtype=np.float64)
-    tol = CHECK_TOL[dtype]
-    loss_rel = rel_diff(losses, ref_losses)
-    proba_abs = float(np.max(np.abs(p - ref_p))) if p.size else 0.0
-    agree = float(np.mean((p >= 0.5) == (ref_p >= 0.5)))
-    ok = loss_rel <= tol["loss_rel"] and proba_abs <= tol["proba_abs"]
-    return dict(ok=ok, what=what, loss_max_rel_diff=loss_rel, proba_max_abs_diff=proba_abs, label_agreement=agree)
+    return against_reference(tr, Xs, ys, k, ref_losses, ref_p, dtype, what)
 
 
 def prepare_train(t):
