@@ -128,6 +128,8 @@ XCHECK_TOL_RESHUFFLED = 0.05  # row (f), torch / sklearn: first-epoch losses ove
 def against_reference(tr, Xs, ys, k, ref_losses, ref_p, dtype, what):
     """A peer's k training steps from the reference's starting weights, compared with the reference's
     loss curve and probabilities (the cell's validation: the peers run the same algorithm)."""
+    import numpy as np
+
     tr.reset()
     losses = tr.run(Xs, ys, k, record=True)
     p = np.asarray(tr.proba(Xs), dtype=np.float64)
