@@ -281,11 +281,11 @@ class NeuralNetwork:
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit (every label of the stream)")
-            classes = np.unique(as_labels(classes))
+            classes = np.unique(as_labels(classes, "classes"))
             if classes.ndim != 1 or classes.shape[0] < 2:
                 raise ValueError(f"classes must hold at least two labels, got {classes!r}")
             return classes
-        if classes is not None and not np.array_equal(np.unique(as_labels(classes)), self.classes_):
+        if classes is not None and not np.array_equal(np.unique(as_labels(classes, "classes")), self.classes_):
             raise ValueError(f"classes={classes!r} is not the classes_ of the first call, {self.classes_!r}")
         return self.classes_
 

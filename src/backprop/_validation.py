@@ -6,12 +6,13 @@ problem, and returns the value in the form the rest of the package uses.
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_array", "check_y", "as_labels", "check_int", "check_real", "check_n_features", "abs_max"]
+__all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max"]
 
 
 def is_sparse(X: Any) -> bool:
@@ -86,10 +87,6 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
     if y.shape[0] != n_samples:
         raise ValueError(f"X and y have different numbers of samples: {n_samples} and {y.shape[0]}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("y contains NaN or infinity")
-    if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
-        raise ValueError("y contains NaN, infinity or None")
     try:
         classes = np.unique(y)
     except TypeError as exc:
@@ -105,9 +102,53 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return y, classes
 
 
-def as_labels(y: Any) -> np.ndarray:
-    """``np.asarray(y)``, or a clear error for sparse, unconvertible or complex labels."""
-    return _as_array(y, "y", "an array")
+def as_labels(y: Any, name: str = "y") -> np.ndarray:
+    """``np.asarray(y)`` checked by :func:`check_labels`: every way labels enter the estimator
+    (``fit``, ``partial_fit``'s ``y`` and ``classes``, ``score``) goes through here."""
+    labels = _as_array(y, name, "an array")
+    check_labels(labels, name, y)
+    return labels
+
+
+def _not_a_label(v: Any) -> bool:
+    """Whether one value is missing or not finite: None, pandas.NA / NaT, NaN or infinity of any
+    numeric type (numpy scalars, Decimal), so that it can never become a class of its own."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(v, (str, bytes, bool, np.bool_, numbers.Integral)):
+        return False
+    if isinstance(v, numbers.Complex):
+        return not (math.isfinite(v.real) and math.isfinite(v.imag))
+    try:
+        return bool(v != v) or bool(v in (math.inf, -math.inf))  # NaN != NaN; Decimal('Infinity') == inf
+    except Exception:  # noqa: BLE001 - odd objects compare however they like: not a missing value
+        return False
+
+
+def check_labels(labels: np.ndarray, name: str = "y", given: Any = None) -> None:
+    """The one rule for labels: none may be missing or non-finite (``ValueError`` naming ``name``).
+
+    ``labels`` is ``np.asarray(given)``; when that turned a list into a string array, a float NaN
+    among strings became the string ``'nan'``, so the elements of ``given`` are checked instead.
+    """
+    if labels.dtype.kind == "f":
+        bad = None if all_finite(labels) else int(np.flatnonzero(~np.isfinite(labels.ravel()))[0])
+    else:
+        values = labels
+        if labels.dtype.kind in "US" and given is not None and not isinstance(given, np.ndarray):
+            values = np.asarray(given, dtype=object)  # the elements as given, before str()
+        if values.dtype.kind != "O":
+            return
+        flat = values.ravel()
+        # strings are the common case: only the other values need a closer look
+        suspects = [i for i, v in enumerate(flat.tolist()) if not isinstance(v, str) and _not_a_label(v)]
+        bad = suspects[0] if suspects else None
+    if bad is not None:
+        value = labels.ravel()[bad] if labels.dtype.kind == "f" else values.ravel()[bad]
+        raise ValueError(
+            f"{name} contains NaN or infinity, or a missing label (None, pandas.NA): {value!r} at position "
+            f"{bad}. These cannot be classes: drop those rows or impute the labels first"
+        )
 
 
 def _as_array(value: Any, name: str, what: str, sparse_hint: str = "") -> np.ndarray:
