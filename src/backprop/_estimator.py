@@ -7,6 +7,7 @@ the work to a backend (``_backends``) through the training driver (``_training``
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -227,8 +228,9 @@ class NeuralNetwork:
         rng = np.random.default_rng(config.random_state)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, config.warm_start)
         backend = BACKENDS[config.backend]
-        _training.train(self, X, np.searchsorted(classes, y), classes, weights, warm, rng, config, backend, False)
-        self.__dict__.pop("_rng", None)  # a later partial_fit draws its permutations afresh
+        # a later partial_fit draws its permutations afresh: the stream's generator is dropped
+        _training.train(self, X, np.searchsorted(classes, y), classes, weights, warm, rng, config, backend, False,
+                        drop=("_rng",))
         return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> NeuralNetwork:
@@ -269,11 +271,12 @@ class NeuralNetwork:
             check_n_features(X, self.n_features_in_)
         y_index = _label_index(y, n, classes)
         rng = self.__dict__.get("_rng")
-        if rng is None:
-            rng = np.random.default_rng(config.random_state)
+        # the stream's generator advances on a copy, published with the fit (atomic: a failed call
+        # leaves the stored one where it was)
+        rng = np.random.default_rng(config.random_state) if rng is None else copy.deepcopy(rng)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, not first)
-        _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True)
-        self._rng = rng
+        _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True,
+                        extra={"_rng": rng})
         return self
 
     def _stream_classes(self, classes: Any, first: bool) -> np.ndarray:
