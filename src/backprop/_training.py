@@ -15,7 +15,8 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _stability
-from ._backends import Backend, SolverState
+from ._backends import Backend, SolverState, network_output
+from ._exceptions import ConvergenceWarning
 from ._validation import abs_max
 
 __all__ = ["train", "publish", "predicted_index", "targets", "stratified_split"]
@@ -55,6 +56,8 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
         pending = []
         if guard is not None:
             pending.extend(_stability.unstable_warnings(*guard))
+        if not incremental and config.max_iter > 0:
+            pending.extend(run.learned_nothing_warnings())
         for warning in pending:
             warnings.warn(warning, stacklevel=3)
         state = dict(model.__dict__)
@@ -133,6 +136,7 @@ class _Run:
             self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
             X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
         self.X, self.T = X, T
+        self.y_train = y_index if self.X_val is None else y_index[train_rows]
         self.shuffle = config.batch_size is not None and config.batch_size < X.shape[0]
         # the solver's state carries over from the previous fit of this object when warm
         self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
@@ -190,6 +194,36 @@ class _Run:
         if full_batch_gd and len(loss_curve) >= _stability.MIN_ITER:
             guard = self.X, self.T, final_weights, config, self.backend, loss_curve
         return fitted, guard
+
+    def learned_nothing_warnings(self) -> list:
+        """A ConvergenceWarning (a list of zero or one) when the fitted weights predict one class
+        for every training row while the rows hold several.  Up to 32 rows of each class are
+        predicted first; only when they all get one class are all rows predicted (the common
+        case, a model that learned something, costs a few rows' forward pass)."""
+        present = np.flatnonzero(np.bincount(self.y_train, minlength=len(self.classes)))
+        if present.shape[0] < 2:
+            return []
+        sample = np.concatenate([np.flatnonzero(self.y_train == c)[:32] for c in present])
+        for rows in (sample, None):
+            X = self.X if rows is None else np.ascontiguousarray(self.X[rows])
+            try:
+                p = network_output(self.backend, X, self.weights, self.config.n_threads, self.config.activation)
+            except ValueError:  # outputs undefined in floating point: nothing to say about classes
+                return []
+            predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
+            if predicted.min() != predicted.max():
+                return []
+        label = self.classes[int(predicted[0])]
+        label = label.item() if isinstance(label, np.generic) else label
+        return [
+            ConvergenceWarning(
+                f"the fitted model predicts the single class {label!r} for every training sample, while the "
+                f"training data holds {present.shape[0]} classes: it learned nothing. Likely causes: unscaled "
+                "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
+                f"too large or too small (learning_rate={self.config.learning_rate:g}), or too few iterations "
+                f"(max_iter={self.config.max_iter})"
+            )
+        ]
 
     def run_epochs(self, hook) -> tuple[np.ndarray, int]:
         """Every epoch in backend calls; with shuffling each call takes the row orders of several
