@@ -27,6 +27,8 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import secrets
+import stat
 import zipfile
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
@@ -98,7 +100,9 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     model : NeuralNetwork
         A fitted model.
     path : str or os.PathLike
-        File to write (overwritten if it exists).
+        File to write, replaced atomically if it exists: the model is written to a temporary
+        file in the same folder, fsynced, then renamed over ``path``, so that a failed save
+        (full disk, quota, Ctrl-C) leaves the previous file intact.
     metadata : mapping, optional
         Extra JSON-serialisable information stored with the model (the command line stores
         ``feature_names`` and ``target``).  Read it back with
@@ -142,8 +146,56 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     }
     for i, W in enumerate(weights):
         arrays[f"weights_{i}"] = W
-    with open(os.fspath(path), "wb") as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+    _write_atomically(os.fspath(path), arrays)
+
+
+def _write_atomically(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    """``numpy.savez`` into a temporary file of the target's folder, flushed and fsynced, then
+    ``os.replace``d over the target (and the folder fsynced where the system allows): a reader,
+    or a crash, sees the old file or the whole new one; a failed save leaves the old one intact
+    and no temporary file behind.  A symbolic link is followed (its target is replaced); the new
+    file gets the old one's permission bits, or the usual ones (0o666 less the umask)."""
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:  # no such file yet (or not readable): the usual permissions
+        mode = None
+    tmp = None
+    for _ in range(100):
+        candidate = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        tmp = candidate
+        break
+    if tmp is None:
+        raise OSError(f"{path}: could not create a temporary file in {folder}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # the rename itself durable: fsync the folder (not possible on every system)
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 def _version() -> str:
