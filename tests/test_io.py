@@ -68,7 +68,7 @@ def test_numpy_alone_reads_every_entry_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as d:
         contents = {k: d[k] for k in d.files}  # raises if anything needed pickle
     assert str(contents["format"]) == "backprop.NeuralNetwork"
-    assert int(contents["format_version"]) == 1
+    assert int(contents["format_version"]) == 2
     params = json.loads(str(contents["params"]))
     assert params["n_hidden"] == [5, 3] and params["random_state"] == 0
     assert int(contents["n_layers"]) == 3
@@ -95,7 +95,7 @@ def test_path_is_used_exactly_and_metadata_comes_back(tmp_path):
     backprop.save(model, str(path), metadata={"target": "y"})
     assert path.exists() and not (tmp_path / "model.bin.npz").exists()
     _, info = read_model(path)
-    assert info["metadata"] == {"target": "y"} and info["format_version"] == 1
+    assert info["metadata"] == {"target": "y"} and info["format_version"] == 2
 
 
 def test_warm_start_continues_after_load(tmp_path):

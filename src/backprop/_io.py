@@ -1,13 +1,13 @@
 """Saving and loading fitted models as plain ``.npz`` files (no pickle).
 
-Format version 1: a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
+Format version 2 (version 1 lacks ``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
 unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every entry:
 
 ================  =====================================================================
 key               content
 ================  =====================================================================
 ``format``        the string ``"backprop.NeuralNetwork"``
-``format_version``  integer, 1
+``format_version``  integer, 2
 ``backprop_version``  version of backprop that wrote the file
 ``params``        JSON string: the estimator's ``get_params()``
 ``n_layers``      integer L, the number of weight matrices
@@ -19,6 +19,8 @@ key               content
 ``loss_curve``    ``loss_curve_``
 ``metadata``      JSON string: a dict of extra information (the command line stores the
                   feature names and the target column there); ``"{}"`` when none
+``feature_names_in``  optional: ``feature_names_in_`` as a unicode array of n_features_in
+                  names, present when the model was fitted on named columns
 ================  =====================================================================
 """
 
@@ -41,7 +43,7 @@ from ._persistence import check_weights
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "backprop.NeuralNetwork"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -146,6 +148,9 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     }
     for i, W in enumerate(weights):
         arrays[f"weights_{i}"] = W
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
     _write_atomically(os.fspath(path), arrays)
 
 
@@ -264,6 +269,7 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             n_features = _scalar(data, "n_features_in", "iu")
             n_iter = _scalar(data, "n_iter", "iu")
             loss_curve = data["loss_curve"]
+            names = data["feature_names_in"] if "feature_names_in" in data.files else None
             saved_by = _scalar(data, "backprop_version", "U") if "backprop_version" in data.files else "unknown"
         except _FormatError:
             raise
@@ -291,6 +297,10 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     model.n_features_in_ = int(n_features)
     model.n_iter_ = int(n_iter)
     model.loss_curve_ = loss_curve
+    if names is not None:
+        if names.shape != (int(n_features),) or names.dtype.kind != "U":
+            raise ValueError(f"{path}: feature_names_in must be {int(n_features)} strings, got dtype {names.dtype} and shape {names.shape}")
+        model.feature_names_in_ = np.array(names.tolist(), dtype=object)
     return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
 
 

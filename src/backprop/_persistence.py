@@ -4,7 +4,8 @@
 A pickle holds a dict: ``_format_version``, ``backprop_version``, ``params`` (the parameters as
 given) and ``fitted`` (plain numpy arrays and Python ints, nothing of the C++ module), so it loads
 on any machine and in later versions.  Format 1 stores the eight parameters of the binary model;
-format 2 adds the training options, any number of classes and ``validation_scores_``.  Bump
+format 2 adds the training options, any number of classes and ``validation_scores_``; format 3
+adds ``feature_names_in_``.  Bump
 :data:`FORMAT_VERSION` when the layout changes, and teach :func:`restore` every older version.
 """
 
@@ -18,8 +19,11 @@ from ._params import DEFAULTS, param_names
 
 __all__ = ["FORMAT_VERSION", "FITTED_ATTRIBUTES", "state_of", "restore", "check_weights", "n_outputs"]
 
-FORMAT_VERSION = 2
-FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_")
+FORMAT_VERSION = 3
+FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_",
+                     "feature_names_in_")
+#: The fitted attributes each pickle format may hold.
+_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES}
 
 
 def n_outputs(n_classes: int) -> int:
@@ -87,10 +91,14 @@ def state_of(model: Any) -> dict[str, Any]:
             value = [W if W.dtype.type in (np.float32, np.float64) else W.astype(np.float64) for W in value]
         elif name in ("classes_", "loss_curve_", "validation_scores_"):
             value = np.array(value)
+        elif name == "feature_names_in_":
+            value = np.array([str(v) for v in value], dtype=object)
         else:
             value = int(value)
         fitted[name] = value
-    return {"_format_version": FORMAT_VERSION, "backprop_version": __version__, "params": model.get_params(), "fitted": fitted}
+    # the oldest format that holds the state, so that earlier versions of backprop read it when they can
+    version = FORMAT_VERSION if "feature_names_in_" in fitted else 2
+    return {"_format_version": version, "backprop_version": __version__, "params": model.get_params(), "fitted": fitted}
 
 
 def restore(state: Any) -> dict[str, Any]:
@@ -128,7 +136,7 @@ def _checked_state(state: dict, version: int) -> tuple[dict, dict]:
     names = param_names(version)
     if not isinstance(params, dict) or set(params) != set(names):
         raise ValueError(f"'params' must be a dict with keys {list(names)}, got {params!r}")
-    allowed = FITTED_ATTRIBUTES if version > 1 else FITTED_ATTRIBUTES[:5]
+    allowed = _FORMAT_ATTRIBUTES[version]
     if not isinstance(fitted, dict) or not set(fitted) <= set(allowed):
         raise ValueError(f"'fitted' must be a dict with keys among {list(allowed)}")
     present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name == "validation_scores_" and fitted[name] is None)]
@@ -139,6 +147,8 @@ def _checked_state(state: dict, version: int) -> tuple[dict, dict]:
         out["weights_"] = check_weights(out["weights_"], out["n_features_in_"], len(out["classes_"]))
     elif "weights_" in out:
         out["weights_"] = check_weights(out["weights_"])
+    if "feature_names_in_" in out and len(out["feature_names_in_"]) != out.get("n_features_in_"):
+        raise ValueError("feature_names_in_ must hold n_features_in_ names")
     return {**DEFAULTS._asdict(), **params}, out
 
 
@@ -152,6 +162,11 @@ def _checked_attribute(name: str, value: Any, version: int) -> Any:
     if name == "classes_":
         if not isinstance(value, np.ndarray) or value.ndim != 1 or value.shape[0] < 2 or (version == 1 and value.shape != (2,)):
             raise ValueError(f"classes_ must be an array of {'two' if version == 1 else 'at least two'} labels, got {value!r:.80}")
+        return value
+    if name == "feature_names_in_":
+        if not (isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "O"
+                and all(type(v) is str for v in value)):
+            raise ValueError(f"feature_names_in_ must be a 1-D object array of strings, got {value!r:.80}")
         return value
     if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind != "f":
         raise ValueError(f"{name} must be a 1-D float array, got {value!r:.80}")

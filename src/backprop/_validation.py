@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
+import warnings
+from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max"]
+__all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
+           "feature_names", "check_feature_names"]
 
 
 def is_sparse(X: Any) -> bool:
@@ -185,3 +187,62 @@ def check_n_features(X: np.ndarray, n_features: int) -> None:
 def abs_max(X: np.ndarray) -> float:
     """``max |X|`` without a temporary the size of X (0 for an empty array)."""
     return max(-float(X.min()), float(X.max())) if X.size else 0.0
+
+
+def feature_names(X: Any) -> Optional[np.ndarray]:
+    """The column names of ``X`` (an object array) when it has a ``columns`` attribute (a pandas
+    DataFrame, ...) whose names are all strings, else None; scikit-learn's rule, its TypeError
+    for names that mix strings and other types included."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    try:
+        names = np.asarray(list(columns), dtype=object)
+    except TypeError:
+        return None
+    if names.ndim != 1 or names.shape[0] == 0:
+        return None
+    types = sorted(t.__qualname__ for t in set(type(v) for v in names))
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type."
+        )
+    return names if types == ["str"] else None
+
+
+def check_feature_names(fitted: Optional[np.ndarray], X: Any, estimator: str = "NeuralNetwork") -> None:
+    """The names of ``X``'s columns against ``feature_names_in_`` (``fitted``), with
+    scikit-learn's warnings (names on one side only) and ValueError (other names, or another order)."""
+    names = feature_names(X)
+    if fitted is None and names is None:
+        return
+    if names is not None and fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning, stacklevel=3)
+        return
+    if names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator} was fitted with feature names", UserWarning, stacklevel=3
+        )
+        return
+    if len(fitted) == len(names) and bool(np.all(fitted == names)):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unexpected = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+
+    def listed(items: list) -> str:
+        out = "".join(f"- {name}\n" for name in items[:5])
+        return out + ("- ...\n" if len(items) > 5 else "")
+
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + listed(unexpected)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
