@@ -38,7 +38,7 @@ import numpy as np
 
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
-from ._persistence import check_weights
+from ._persistence import check_model
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -216,6 +216,16 @@ def _scalar(data: Any, key: str, kind: str) -> Any:
     return a[()].item() if kind != "U" else str(a[()])
 
 
+def _json(text: str, key: str) -> Any:
+    """``json.loads(text)``; a ValueError for malformed or too deeply nested JSON (RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"entry {key!r} is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"entry {key!r} is not valid JSON ({exc})") from None
+
+
 def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     """Load a model and its metadata (what :func:`load` does, plus the metadata dict).
 
@@ -256,13 +266,15 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             if "format" not in data.files or _scalar(data, "format", "U") != FORMAT:
                 raise _FormatError(not_a_model)
             version = _scalar(data, "format_version", "iu")
+            if version < 1:
+                raise _FormatError(f"{path}: format_version must be >= 1, got {version}")
             if version > FORMAT_VERSION:
                 raise _FormatError(
                     f"{path} has model format version {version}, newer than this backprop ({_version()}) "
                     f"reads ({FORMAT_VERSION}): upgrade backprop"
                 )
-            params = json.loads(_scalar(data, "params", "U"))
-            metadata = json.loads(_scalar(data, "metadata", "U")) if "metadata" in data.files else {}
+            params = _json(_scalar(data, "params", "U"), "params")
+            metadata = _json(_scalar(data, "metadata", "U"), "metadata") if "metadata" in data.files else {}
             n_layers = _scalar(data, "n_layers", "iu")
             weights = [np.ascontiguousarray(data[f"weights_{i}"]) for i in range(n_layers)]
             classes = data["classes"]
@@ -279,28 +291,23 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             raise ValueError(f"{not_a_model}: {exc}") from None
     if not isinstance(params, dict):
         raise ValueError(f"{not_a_model}: params is not a JSON object")
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{not_a_model}: metadata is not a JSON object")
     if isinstance(params.get("n_hidden"), list):
         params["n_hidden"] = tuple(params["n_hidden"])
     model = NeuralNetwork()
     try:
         model.set_params(**params)
+        fitted = {"weights_": weights, "classes_": classes, "n_features_in_": int(n_features), "n_iter_": int(n_iter),
+                  "loss_curve_": loss_curve}
+        if names is not None:
+            if names.shape != (int(n_features),) or names.dtype.kind != "U":
+                raise ValueError(f"feature_names_in must be {int(n_features)} strings, got dtype {names.dtype} and shape {names.shape}")
+            fitted["feature_names_in_"] = np.array(names.tolist(), dtype=object)
+        fitted = check_model(model.get_params(), fitted)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    if classes.ndim != 1 or classes.shape[0] < 2:
-        raise ValueError(f"{path}: classes must hold at least two labels, got shape {classes.shape}")
-    try:
-        weights = check_weights(weights, n_features, classes.shape[0], params.get("n_hidden", ()))
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    model.weights_ = weights
-    model.classes_ = classes
-    model.n_features_in_ = int(n_features)
-    model.n_iter_ = int(n_iter)
-    model.loss_curve_ = loss_curve
-    if names is not None:
-        if names.shape != (int(n_features),) or names.dtype.kind != "U":
-            raise ValueError(f"{path}: feature_names_in must be {int(n_features)} strings, got dtype {names.dtype} and shape {names.shape}")
-        model.feature_names_in_ = np.array(names.tolist(), dtype=object)
+    model.__dict__.update(fitted)
     return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
 
 
