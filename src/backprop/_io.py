@@ -22,6 +22,13 @@ key               content
 ``feature_names_in``  optional: ``feature_names_in_`` as a unicode array of n_features_in
                   names, present when the model was fitted on named columns
 ================  =====================================================================
+
+Reading checks each member's ``.npy`` header before its data: the dtype (numbers, or unicode
+where text is stored; never objects), the shape (the weights' exactly those ``n_hidden``,
+``n_features_in`` and the classes imply, ``loss_curve`` at most ``n_iter`` long), and the
+member's declared uncompressed size, which must be the header plus that data (no trailing data,
+no zip bomb).  ``params`` holds at most :data:`PARAMS_CHARS` characters, ``metadata``, the labels
+and the feature names at most :data:`METADATA_CHARS` each (``save`` refuses more).
 """
 
 from __future__ import annotations
@@ -32,13 +39,14 @@ import os
 import secrets
 import stat
 import zipfile
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
-from ._persistence import check_model
+from ._params import checker as _param_checker
+from ._persistence import check_model, layer_shapes
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
@@ -148,6 +156,10 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     }
     for i, W in enumerate(weights):
         arrays[f"weights_{i}"] = W
+    for key in ("params", "metadata"):
+        cap = PARAMS_CHARS if key == "params" else METADATA_CHARS
+        if len(str(arrays[key][()])) > cap:
+            raise ValueError(f"cannot save: the {key} JSON takes {len(str(arrays[key][()]))} characters, more than {cap}")
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
@@ -209,11 +221,73 @@ def _version() -> str:
     return __version__
 
 
-def _scalar(data: Any, key: str, kind: str) -> Any:
-    a = data[key]
-    if a.shape != () or a.dtype.kind not in kind:
-        raise ValueError(f"entry {key!r} has dtype {a.dtype} and shape {a.shape}")
-    return a[()].item() if kind != "U" else str(a[()])
+#: The largest ``params`` JSON string a model file may hold, in characters (a model's parameters
+#: take well under a kilobyte; a million hidden layers would take a few megabytes).
+PARAMS_CHARS = 1 << 20
+#: The largest ``metadata`` JSON string, and the largest total of the labels or feature names, in
+#: characters: the command line's feature names of a million columns fit.
+METADATA_CHARS = 1 << 24
+_HIDDEN = _param_checker("n_hidden")
+
+
+class _BoundedArchive:
+    """The members of an ``.npz`` file, each read only after its ``.npy`` header (dtype, shape)
+    has been checked against what the model needs, and the member's declared uncompressed size
+    against the header plus that many bytes: a member that would inflate beyond it (a zip bomb,
+    trailing data) or declares a shape the model does not have is refused before any of its data
+    is read.  Memory stays bounded by the model's real size."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.zip = zipfile.ZipFile(path)
+        self.members = {n[:-4]: n for n in self.zip.namelist() if n.endswith(".npy")}
+        self.files = list(self.members)
+
+    def __enter__(self) -> "_BoundedArchive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.zip.close()
+
+    def scalar(self, key: str, kinds: str, max_chars: int = 0) -> Any:
+        a = self.array(key, kinds, lambda shape: shape == (), max(4 * max_chars, 16), "not a single value")
+        return str(a[()]) if a.dtype.kind == "U" else a[()].item()
+
+    def array(self, key: str, kinds: str, shape_ok: Callable[[tuple], bool], max_bytes: int, rule: str = "") -> np.ndarray:
+        if key not in self.members:
+            raise KeyError(key)
+        name = self.members[key]
+        info = self.zip.getinfo(name)
+        with self.zip.open(name) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"entry {key!r} has .npy format version {version}")
+            if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
+                raise ValueError(f"entry {key!r} has dtype {dtype}")
+            if not shape_ok(tuple(shape)):
+                raise ValueError(f"entry {key!r} has shape {tuple(shape)}{': ' + rule if rule else ''}")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > max_bytes:
+                raise ValueError(f"entry {key!r} declares {nbytes} bytes of data, more than the {max_bytes} the model needs")
+            expected = fp.tell() + nbytes
+            if info.file_size != expected:
+                raise ValueError(
+                    f"entry {key!r} declares {info.file_size} bytes uncompressed, but its header and data take "
+                    f"{expected}: refused unread"
+                )
+            buf = bytearray(nbytes)
+            view, got = memoryview(buf), 0
+            while got < nbytes:
+                n = fp.readinto(view[got:])
+                if not n:
+                    raise ValueError(f"entry {key!r} is truncated")
+                got += n
+        a = np.frombuffer(buf, dtype=dtype)
+        return a.reshape(shape, order="F" if fortran else "C")
 
 
 def _json(text: str, key: str) -> Any:
@@ -256,16 +330,14 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
         raise IsADirectoryError(f"{path} is a directory, not a model file")
     not_a_model = f"{path} is not a backprop model file (expected an .npz written by backprop.save or 'python -m backprop fit')"
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        archive = _BoundedArchive(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile):
         raise ValueError(not_a_model) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(not_a_model)
     with archive as data:
         try:
-            if "format" not in data.files or _scalar(data, "format", "U") != FORMAT:
+            if "format" not in data.files or data.scalar("format", "U", 64) != FORMAT:
                 raise _FormatError(not_a_model)
-            version = _scalar(data, "format_version", "iu")
+            version = data.scalar("format_version", "iu")
             if version < 1:
                 raise _FormatError(f"{path}: format_version must be >= 1, got {version}")
             if version > FORMAT_VERSION:
@@ -273,16 +345,39 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
                     f"{path} has model format version {version}, newer than this backprop ({_version()}) "
                     f"reads ({FORMAT_VERSION}): upgrade backprop"
                 )
-            params = _json(_scalar(data, "params", "U"), "params")
-            metadata = _json(_scalar(data, "metadata", "U"), "metadata") if "metadata" in data.files else {}
-            n_layers = _scalar(data, "n_layers", "iu")
-            weights = [np.ascontiguousarray(data[f"weights_{i}"]) for i in range(n_layers)]
-            classes = data["classes"]
-            n_features = _scalar(data, "n_features_in", "iu")
-            n_iter = _scalar(data, "n_iter", "iu")
-            loss_curve = data["loss_curve"]
-            names = data["feature_names_in"] if "feature_names_in" in data.files else None
-            saved_by = _scalar(data, "backprop_version", "U") if "backprop_version" in data.files else "unknown"
+            params = _json(data.scalar("params", "U", PARAMS_CHARS), "params")
+            metadata = _json(data.scalar("metadata", "U", METADATA_CHARS), "metadata") if "metadata" in data.files else {}
+            if not isinstance(params, dict):
+                raise _FormatError(f"{not_a_model}: params is not a JSON object")
+            try:
+                n_hidden = _HIDDEN(tuple(params.get("n_hidden", ())) if isinstance(params.get("n_hidden", ()), list) else params.get("n_hidden", ()))
+            except (ValueError, TypeError) as exc:
+                raise _FormatError(f"{path}: {exc}") from None
+            n_layers = data.scalar("n_layers", "iu")
+            n_features = data.scalar("n_features_in", "iu")
+            n_iter = data.scalar("n_iter", "iu")
+            if n_layers != len(n_hidden) + 1 or n_features < 1:
+                raise _FormatError(
+                    f"{path}: n_layers={n_layers} and n_features_in={n_features} do not fit n_hidden={n_hidden}"
+                )
+            # the classes' count gives the output layer; every member's shape is then known
+            classes = data.array("classes", "biufUS", lambda shape: len(shape) == 1 and shape[0] >= 2, METADATA_CHARS * 4,
+                                 "classes must hold at least two labels")
+            n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
+            shapes = layer_shapes(n_features, n_hidden, n_out)
+            weights = [
+                data.array(f"weights_{i}", "f", lambda shape, s=s: tuple(shape) == s, 8 * s[0] * s[1],
+                           f"weights_ shapes do not fit n_hidden={n_hidden} with {n_features} features and "
+                           f"{classes.shape[0]} classes: expected {shapes}")
+                for i, s in enumerate(shapes)
+            ]
+            loss_curve = data.array("loss_curve", "f", lambda shape: len(shape) == 1 and shape[0] <= n_iter, 8 * max(n_iter, 0),
+                                    f"a loss curve of more than n_iter_ = {n_iter} epochs")
+            names = None
+            if "feature_names_in" in data.files:
+                names = data.array("feature_names_in", "U", lambda shape: tuple(shape) == (n_features,), METADATA_CHARS * 4,
+                                   f"feature_names_in must hold n_features_in = {n_features} names")
+            saved_by = data.scalar("backprop_version", "U", 64) if "backprop_version" in data.files else "unknown"
         except _FormatError:
             raise
         except KeyError as exc:
