@@ -1,6 +1,7 @@
 """``backprop.save`` / ``backprop.load``: plain .npz files, readable by numpy alone, exact round trips."""
 
 import json
+import os
 import zipfile
 
 import numpy as np
@@ -67,7 +68,7 @@ def test_numpy_alone_reads_every_entry_without_pickle(tmp_path):
     with np.load(path, allow_pickle=False) as d:
         contents = {k: d[k] for k in d.files}  # raises if anything needed pickle
     assert str(contents["format"]) == "backprop.NeuralNetwork"
-    assert int(contents["format_version"]) == 1
+    assert int(contents["format_version"]) == 2
     params = json.loads(str(contents["params"]))
     assert params["n_hidden"] == [5, 3] and params["random_state"] == 0
     assert int(contents["n_layers"]) == 3
@@ -94,7 +95,7 @@ def test_path_is_used_exactly_and_metadata_comes_back(tmp_path):
     backprop.save(model, str(path), metadata={"target": "y"})
     assert path.exists() and not (tmp_path / "model.bin.npz").exists()
     _, info = read_model(path)
-    assert info["metadata"] == {"target": "y"} and info["format_version"] == 1
+    assert info["metadata"] == {"target": "y"} and info["format_version"] == 2
 
 
 def test_warm_start_continues_after_load(tmp_path):
@@ -174,3 +175,41 @@ def test_inconsistent_file_is_refused(tmp_path):
     _rewrite(path, params=np.array('{"n_hidden": [5, 3], "colour": "red"}'))
     with pytest.raises(ValueError, match="colour"):
         backprop.load(path)
+
+
+# ---------------------------------------------------------------------- atomic saves
+def _atomic_model():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    return backprop.NeuralNetwork(n_hidden=(), max_iter=50, random_state=0).fit(X, [0, 0, 1, 1])
+
+
+@pytest.mark.parametrize("exc", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_failed_save_leaves_the_previous_file_intact_and_no_temporary_file(tmp_path, monkeypatch, exc):
+    path = tmp_path / "model.npz"
+    model = _atomic_model()
+    backprop.save(model, path)
+    before = path.read_bytes()
+    real_savez = np.savez
+
+    def failing_savez(f, **arrays):  # writes part of the archive, then fails
+        real_savez(f, **{k: arrays[k] for k in list(arrays)[:3]})
+        raise exc
+
+    monkeypatch.setattr(np, "savez", failing_savez)
+    with pytest.raises(type(exc)):
+        backprop.save(model.set_params(max_iter=7), path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
+
+
+def test_save_replaces_through_a_symlink_and_keeps_the_permissions(tmp_path):
+    model = _atomic_model()
+    real = tmp_path / "real.npz"
+    backprop.save(model, real)
+    os.chmod(real, 0o640)
+    link = tmp_path / "link.npz"
+    link.symlink_to(real)
+    backprop.save(model, link)
+    assert link.is_symlink() and (os.stat(real).st_mode & 0o777) == 0o640
+    np.testing.assert_array_equal(backprop.load(link).weights_[0], model.weights_[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real.npz"]

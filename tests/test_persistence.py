@@ -131,7 +131,7 @@ def _corrupt(edit):
 
 
 BAD_STATES = {
-    "newer format": (lambda s: s.update(_format_version=3), "format version 3.*upgrade backprop"),
+    "newer format": (lambda s: s.update(_format_version=4), "format version 4.*upgrade backprop"),
     "no format version": (lambda s: s.pop("_format_version"), "not a pickled backprop NeuralNetwork"),
     "format version a string": (lambda s: s.update(_format_version="1"), "_format_version is '1'"),
     "unknown key": (lambda s: s.update(extra=1), "unexpected keys"),

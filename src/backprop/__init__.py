@@ -11,13 +11,14 @@ and ``python -m backprop.article`` reproduces the article with figures and timin
 from . import reference
 from ._core import __version__
 from ._estimator import NeuralNetwork
-from ._exceptions import NotFittedError, StabilityWarning
+from ._exceptions import ConvergenceWarning, NotFittedError, StabilityWarning
 from ._gradcheck import GradientCheck, check_gradients
 from ._export import to_c
 from ._io import load, save
 from ._onnx import register_skl2onnx, to_onnx  # onnx and skl2onnx are imported when used
 
 __all__ = [
+    "ConvergenceWarning",
     "NeuralNetwork",
     "NotFittedError",
     "StabilityWarning",

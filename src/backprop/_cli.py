@@ -105,11 +105,24 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stored_columns(path: str, model: Any, metadata: Dict[str, Any]) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The feature names and the target the command line stored in a model file's metadata,
+    checked: ``feature_names`` None or ``n_features_in_`` strings, ``target`` None or a string."""
+    features, target = metadata.get("feature_names"), metadata.get("target")
+    if features is not None and not (
+        isinstance(features, list) and len(features) == model.n_features_in_ and all(isinstance(f, str) for f in features)
+    ):
+        raise CLIError(f"{path}: metadata's feature_names must be a list of {model.n_features_in_} strings, got {features!r:.80}")
+    if target is not None and not isinstance(target, str):
+        raise CLIError(f"{path}: metadata's target must be a string, got {target!r:.80}")
+    return features, target
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ._io import read_model
 
     model, info = read_model(args.model)
-    features = info["metadata"].get("feature_names")
+    features, _ = _stored_columns(args.model, model, info["metadata"])
 
     def columns(header: List[str]) -> Tuple[List[str], None]:
         if features is None and len(header) != model.n_features_in_:
@@ -149,6 +162,7 @@ def describe(path: str) -> Dict[str, Any]:
     from ._io import read_model
 
     model, info = read_model(path)
+    features, target = _stored_columns(path, model, info["metadata"])
     params = model.get_params()
     sizes = [model.n_features_in_, *[W.shape[0] for W in model.weights_]]
     loss = model.loss_curve_
@@ -162,8 +176,8 @@ def describe(path: str) -> Dict[str, Any]:
         "params": {k: (list(v) if k == "n_hidden" else v) for k, v in params.items()},
         "classes": model.classes_.tolist(),
         "n_features_in": int(model.n_features_in_),
-        "feature_names": info["metadata"].get("feature_names"),
-        "target": info["metadata"].get("target"),
+        "feature_names": features,
+        "target": target,
         "n_iter": int(model.n_iter_),
         "final_loss": float(loss[-1]) if len(loss) else None,
     }

@@ -7,6 +7,7 @@ the work to a backend (``_backends``) through the training driver (``_training``
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ from . import _params, _persistence, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import as_labels, check_array, check_n_features, check_y
+from ._validation import as_labels, check_array, check_feature_names, check_n_features, check_y, feature_names
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
@@ -53,6 +54,12 @@ class NeuralNetwork:
         The labels, sorted; ``predict_proba``'s columns follow this order.
     n_features_in_ : int
         Number of features seen by ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,), dtype object
+        The column names of ``X`` when ``fit`` (or the first ``partial_fit``) saw a pandas
+        DataFrame (any ``X`` with a ``columns`` attribute) whose names are all strings; absent
+        otherwise.  ``predict``, ``predict_proba``, ``score`` and ``partial_fit`` then check the
+        names of ``X`` as scikit-learn does (a warning when one side has none, ValueError for
+        other names or another order).
     n_iter_ : int
         Epochs run, summed over warm-started fits and ``partial_fit`` calls.
     loss_curve_ : ndarray
@@ -214,6 +221,10 @@ class NeuralNetwork:
             message names the largest stable learning rate it estimates.
         """
         config = _params.validate(self.get_params())
+        continuing = config.warm_start and self.__sklearn_is_fitted__()
+        if continuing:  # a warm start continues the fit it starts from: the same columns
+            check_feature_names(self.__dict__.get("feature_names_in_"), X)
+        names = feature_names(X)
         X = check_array(X)
         n, d = X.shape
         if n < 1:
@@ -227,8 +238,11 @@ class NeuralNetwork:
         rng = np.random.default_rng(config.random_state)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, config.warm_start)
         backend = BACKENDS[config.backend]
-        _training.train(self, X, np.searchsorted(classes, y), classes, weights, warm, rng, config, backend, False)
-        self.__dict__.pop("_rng", None)  # a later partial_fit draws its permutations afresh
+        # a later partial_fit draws its permutations afresh: the stream's generator is dropped
+        named = {} if continuing or names is None else {"feature_names_in_": names}
+        drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
+        _training.train(self, X, np.searchsorted(classes, y), classes, weights, warm, rng, config, backend, False,
+                        extra=named, drop=drop)
         return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> NeuralNetwork:
@@ -260,6 +274,9 @@ class NeuralNetwork:
         """
         config = _params.validate(self.get_params(), max_iter=1, tol=None, early_stopping=False)
         first = not self.__sklearn_is_fitted__()
+        if not first:
+            check_feature_names(self.__dict__.get("feature_names_in_"), X)
+        names = feature_names(X) if first else None
         X = check_array(X, dtype=None if first else self.weights_[0].dtype)
         n, d = X.shape
         if n < 1 or d < 1:
@@ -269,11 +286,13 @@ class NeuralNetwork:
             check_n_features(X, self.n_features_in_)
         y_index = _label_index(y, n, classes)
         rng = self.__dict__.get("_rng")
-        if rng is None:
-            rng = np.random.default_rng(config.random_state)
+        # the stream's generator advances on a copy, published with the fit (atomic: a failed call
+        # leaves the stored one where it was)
+        rng = np.random.default_rng(config.random_state) if rng is None else copy.deepcopy(rng)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, not first)
-        _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True)
-        self._rng = rng
+        extra = {"_rng": rng, **({} if names is None else {"feature_names_in_": names})}
+        _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True,
+                        extra=extra, drop=("feature_names_in_",) if first and names is None else ())
         return self
 
     def _stream_classes(self, classes: Any, first: bool) -> np.ndarray:
@@ -281,11 +300,11 @@ class NeuralNetwork:
         if first:
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit (every label of the stream)")
-            classes = np.unique(as_labels(classes))
+            classes = np.unique(as_labels(classes, "classes"))
             if classes.ndim != 1 or classes.shape[0] < 2:
                 raise ValueError(f"classes must hold at least two labels, got {classes!r}")
             return classes
-        if classes is not None and not np.array_equal(np.unique(as_labels(classes)), self.classes_):
+        if classes is not None and not np.array_equal(np.unique(as_labels(classes, "classes")), self.classes_):
             raise ValueError(f"classes={classes!r} is not the classes_ of the first call, {self.classes_!r}")
         return self.classes_
 
@@ -316,6 +335,7 @@ class NeuralNetwork:
             raise not_fitted_error(
                 "This NeuralNetwork instance is not fitted yet. Call 'fit' with appropriate arguments first."
             )
+        check_feature_names(self.__dict__.get("feature_names_in_"), X)
         X = check_array(X, dtype=self.weights_[0].dtype)
         check_n_features(X, self.n_features_in_)
         return X
@@ -344,6 +364,7 @@ class NeuralNetwork:
             or not X.flags.c_contiguous
             or X.shape[1] != state.get("n_features_in_")
             or state.get("classes_") is None
+            or "feature_names_in_" in state  # an ndarray has no names: the general path warns
         ):
             return None
         try:

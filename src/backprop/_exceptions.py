@@ -10,7 +10,17 @@ import functools
 import sys
 from typing import Any
 
-__all__ = ["NotFittedError", "StabilityWarning", "not_fitted_error"]
+__all__ = ["NotFittedError", "StabilityWarning", "ConvergenceWarning", "not_fitted_error"]
+
+
+class ConvergenceWarning(UserWarning):
+    """A fit learned nothing: it ends predicting a single class for training data that holds several.
+
+    The message names the likely causes (unscaled features, the learning rate, too few
+    iterations).  Filter it with ``warnings.simplefilter("ignore", backprop.ConvergenceWarning)``.
+    """
+
+    __module__ = "backprop"
 
 
 class StabilityWarning(UserWarning):

@@ -1,13 +1,13 @@
 """Saving and loading fitted models as plain ``.npz`` files (no pickle).
 
-Format version 1: a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
+Format version 2 (version 1 lacks ``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
 unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every entry:
 
 ================  =====================================================================
 key               content
 ================  =====================================================================
 ``format``        the string ``"backprop.NeuralNetwork"``
-``format_version``  integer, 1
+``format_version``  integer, 2
 ``backprop_version``  version of backprop that wrote the file
 ``params``        JSON string: the estimator's ``get_params()``
 ``n_layers``      integer L, the number of weight matrices
@@ -19,7 +19,16 @@ key               content
 ``loss_curve``    ``loss_curve_``
 ``metadata``      JSON string: a dict of extra information (the command line stores the
                   feature names and the target column there); ``"{}"`` when none
+``feature_names_in``  optional: ``feature_names_in_`` as a unicode array of n_features_in
+                  names, present when the model was fitted on named columns
 ================  =====================================================================
+
+Reading checks each member's ``.npy`` header before its data: the dtype (numbers, or unicode
+where text is stored; never objects), the shape (the weights' exactly those ``n_hidden``,
+``n_features_in`` and the classes imply, ``loss_curve`` at most ``n_iter`` long), and the
+member's declared uncompressed size, which must be the header plus that data (no trailing data,
+no zip bomb).  ``params`` holds at most :data:`PARAMS_CHARS` characters, ``metadata``, the labels
+and the feature names at most :data:`METADATA_CHARS` each (``save`` refuses more).
 """
 
 from __future__ import annotations
@@ -27,19 +36,22 @@ from __future__ import annotations
 import json
 import numbers
 import os
+import secrets
+import stat
 import zipfile
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
-from ._persistence import check_weights
+from ._params import checker as _param_checker
+from ._persistence import check_model, layer_shapes
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "backprop.NeuralNetwork"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -98,7 +110,9 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     model : NeuralNetwork
         A fitted model.
     path : str or os.PathLike
-        File to write (overwritten if it exists).
+        File to write, replaced atomically if it exists: the model is written to a temporary
+        file in the same folder, fsynced, then renamed over ``path``, so that a failed save
+        (full disk, quota, Ctrl-C) leaves the previous file intact.
     metadata : mapping, optional
         Extra JSON-serialisable information stored with the model (the command line stores
         ``feature_names`` and ``target``).  Read it back with
@@ -142,8 +156,63 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     }
     for i, W in enumerate(weights):
         arrays[f"weights_{i}"] = W
-    with open(os.fspath(path), "wb") as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+    for key in ("params", "metadata"):
+        cap = PARAMS_CHARS if key == "params" else METADATA_CHARS
+        if len(str(arrays[key][()])) > cap:
+            raise ValueError(f"cannot save: the {key} JSON takes {len(str(arrays[key][()]))} characters, more than {cap}")
+    names = getattr(model, "feature_names_in_", None)
+    if names is not None:
+        arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
+    _write_atomically(os.fspath(path), arrays)
+
+
+def _write_atomically(path: str, arrays: Dict[str, np.ndarray]) -> None:
+    """``numpy.savez`` into a temporary file of the target's folder, flushed and fsynced, then
+    ``os.replace``d over the target (and the folder fsynced where the system allows): a reader,
+    or a crash, sees the old file or the whole new one; a failed save leaves the old one intact
+    and no temporary file behind.  A symbolic link is followed (its target is replaced); the new
+    file gets the old one's permission bits, or the usual ones (0o666 less the umask)."""
+    target = os.path.realpath(path)
+    folder = os.path.dirname(target)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:  # no such file yet (or not readable): the usual permissions
+        mode = None
+    tmp = None
+    for _ in range(100):
+        candidate = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+        except FileExistsError:
+            continue
+        tmp = candidate
+        break
+    if tmp is None:
+        raise OSError(f"{path}: could not create a temporary file in {folder}")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    try:  # the rename itself durable: fsync the folder (not possible on every system)
+        dir_fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dir_fd)
+    except OSError:
+        pass
+    finally:
+        os.close(dir_fd)
 
 
 def _version() -> str:
@@ -152,11 +221,83 @@ def _version() -> str:
     return __version__
 
 
-def _scalar(data: Any, key: str, kind: str) -> Any:
-    a = data[key]
-    if a.shape != () or a.dtype.kind not in kind:
-        raise ValueError(f"entry {key!r} has dtype {a.dtype} and shape {a.shape}")
-    return a[()].item() if kind != "U" else str(a[()])
+#: The largest ``params`` JSON string a model file may hold, in characters (a model's parameters
+#: take well under a kilobyte; a million hidden layers would take a few megabytes).
+PARAMS_CHARS = 1 << 20
+#: The largest ``metadata`` JSON string, and the largest total of the labels or feature names, in
+#: characters: the command line's feature names of a million columns fit.
+METADATA_CHARS = 1 << 24
+_HIDDEN = _param_checker("n_hidden")
+
+
+class _BoundedArchive:
+    """The members of an ``.npz`` file, each read only after its ``.npy`` header (dtype, shape)
+    has been checked against what the model needs, and the member's declared uncompressed size
+    against the header plus that many bytes: a member that would inflate beyond it (a zip bomb,
+    trailing data) or declares a shape the model does not have is refused before any of its data
+    is read.  Memory stays bounded by the model's real size."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.zip = zipfile.ZipFile(path)
+        self.members = {n[:-4]: n for n in self.zip.namelist() if n.endswith(".npy")}
+        self.files = list(self.members)
+
+    def __enter__(self) -> "_BoundedArchive":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.zip.close()
+
+    def scalar(self, key: str, kinds: str, max_chars: int = 0) -> Any:
+        a = self.array(key, kinds, lambda shape: shape == (), max(4 * max_chars, 16), "not a single value")
+        return str(a[()]) if a.dtype.kind == "U" else a[()].item()
+
+    def array(self, key: str, kinds: str, shape_ok: Callable[[tuple], bool], max_bytes: int, rule: str = "") -> np.ndarray:
+        if key not in self.members:
+            raise KeyError(key)
+        name = self.members[key]
+        info = self.zip.getinfo(name)
+        with self.zip.open(name) as fp:
+            version = np.lib.format.read_magic(fp)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+            else:
+                raise ValueError(f"entry {key!r} has .npy format version {version}")
+            if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None:
+                raise ValueError(f"entry {key!r} has dtype {dtype}")
+            if not shape_ok(tuple(shape)):
+                raise ValueError(f"entry {key!r} has shape {tuple(shape)}{': ' + rule if rule else ''}")
+            nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if nbytes > max_bytes:
+                raise ValueError(f"entry {key!r} declares {nbytes} bytes of data, more than the {max_bytes} the model needs")
+            expected = fp.tell() + nbytes
+            if info.file_size != expected:
+                raise ValueError(
+                    f"entry {key!r} declares {info.file_size} bytes uncompressed, but its header and data take "
+                    f"{expected}: refused unread"
+                )
+            buf = bytearray(nbytes)
+            view, got = memoryview(buf), 0
+            while got < nbytes:
+                n = fp.readinto(view[got:])
+                if not n:
+                    raise ValueError(f"entry {key!r} is truncated")
+                got += n
+        a = np.frombuffer(buf, dtype=dtype)
+        return a.reshape(shape, order="F" if fortran else "C")
+
+
+def _json(text: str, key: str) -> Any:
+    """``json.loads(text)``; a ValueError for malformed or too deeply nested JSON (RecursionError)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"entry {key!r} is JSON nested too deeply") from None
+    except ValueError as exc:
+        raise ValueError(f"entry {key!r} is not valid JSON ({exc})") from None
 
 
 def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
@@ -189,30 +330,54 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
         raise IsADirectoryError(f"{path} is a directory, not a model file")
     not_a_model = f"{path} is not a backprop model file (expected an .npz written by backprop.save or 'python -m backprop fit')"
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile):
+        archive = _BoundedArchive(path)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile):
         raise ValueError(not_a_model) from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(not_a_model)
     with archive as data:
         try:
-            if "format" not in data.files or _scalar(data, "format", "U") != FORMAT:
+            if "format" not in data.files or data.scalar("format", "U", 64) != FORMAT:
                 raise _FormatError(not_a_model)
-            version = _scalar(data, "format_version", "iu")
+            version = data.scalar("format_version", "iu")
+            if version < 1:
+                raise _FormatError(f"{path}: format_version must be >= 1, got {version}")
             if version > FORMAT_VERSION:
                 raise _FormatError(
                     f"{path} has model format version {version}, newer than this backprop ({_version()}) "
                     f"reads ({FORMAT_VERSION}): upgrade backprop"
                 )
-            params = json.loads(_scalar(data, "params", "U"))
-            metadata = json.loads(_scalar(data, "metadata", "U")) if "metadata" in data.files else {}
-            n_layers = _scalar(data, "n_layers", "iu")
-            weights = [np.ascontiguousarray(data[f"weights_{i}"]) for i in range(n_layers)]
-            classes = data["classes"]
-            n_features = _scalar(data, "n_features_in", "iu")
-            n_iter = _scalar(data, "n_iter", "iu")
-            loss_curve = data["loss_curve"]
-            saved_by = _scalar(data, "backprop_version", "U") if "backprop_version" in data.files else "unknown"
+            params = _json(data.scalar("params", "U", PARAMS_CHARS), "params")
+            metadata = _json(data.scalar("metadata", "U", METADATA_CHARS), "metadata") if "metadata" in data.files else {}
+            if not isinstance(params, dict):
+                raise _FormatError(f"{not_a_model}: params is not a JSON object")
+            try:
+                n_hidden = _HIDDEN(tuple(params.get("n_hidden", ())) if isinstance(params.get("n_hidden", ()), list) else params.get("n_hidden", ()))
+            except (ValueError, TypeError) as exc:
+                raise _FormatError(f"{path}: {exc}") from None
+            n_layers = data.scalar("n_layers", "iu")
+            n_features = data.scalar("n_features_in", "iu")
+            n_iter = data.scalar("n_iter", "iu")
+            if n_layers != len(n_hidden) + 1 or n_features < 1:
+                raise _FormatError(
+                    f"{path}: n_layers={n_layers} and n_features_in={n_features} do not fit n_hidden={n_hidden}"
+                )
+            # the classes' count gives the output layer; every member's shape is then known
+            classes = data.array("classes", "biufUS", lambda shape: len(shape) == 1 and shape[0] >= 2, METADATA_CHARS * 4,
+                                 "classes must hold at least two labels")
+            n_out = 1 if classes.shape[0] == 2 else classes.shape[0]
+            shapes = layer_shapes(n_features, n_hidden, n_out)
+            weights = [
+                data.array(f"weights_{i}", "f", lambda shape, s=s: tuple(shape) == s, 8 * s[0] * s[1],
+                           f"weights_ shapes do not fit n_hidden={n_hidden} with {n_features} features and "
+                           f"{classes.shape[0]} classes: expected {shapes}")
+                for i, s in enumerate(shapes)
+            ]
+            loss_curve = data.array("loss_curve", "f", lambda shape: len(shape) == 1 and shape[0] <= n_iter, 8 * max(n_iter, 0),
+                                    f"a loss curve of more than n_iter_ = {n_iter} epochs")
+            names = None
+            if "feature_names_in" in data.files:
+                names = data.array("feature_names_in", "U", lambda shape: tuple(shape) == (n_features,), METADATA_CHARS * 4,
+                                   f"feature_names_in must hold n_features_in = {n_features} names")
+            saved_by = data.scalar("backprop_version", "U", 64) if "backprop_version" in data.files else "unknown"
         except _FormatError:
             raise
         except KeyError as exc:
@@ -221,24 +386,23 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             raise ValueError(f"{not_a_model}: {exc}") from None
     if not isinstance(params, dict):
         raise ValueError(f"{not_a_model}: params is not a JSON object")
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{not_a_model}: metadata is not a JSON object")
     if isinstance(params.get("n_hidden"), list):
         params["n_hidden"] = tuple(params["n_hidden"])
     model = NeuralNetwork()
     try:
         model.set_params(**params)
+        fitted = {"weights_": weights, "classes_": classes, "n_features_in_": int(n_features), "n_iter_": int(n_iter),
+                  "loss_curve_": loss_curve}
+        if names is not None:
+            if names.shape != (int(n_features),) or names.dtype.kind != "U":
+                raise ValueError(f"feature_names_in must be {int(n_features)} strings, got dtype {names.dtype} and shape {names.shape}")
+            fitted["feature_names_in_"] = np.array(names.tolist(), dtype=object)
+        fitted = check_model(model.get_params(), fitted)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    if classes.ndim != 1 or classes.shape[0] < 2:
-        raise ValueError(f"{path}: classes must hold at least two labels, got shape {classes.shape}")
-    try:
-        weights = check_weights(weights, n_features, classes.shape[0], params.get("n_hidden", ()))
-    except ValueError as exc:
-        raise ValueError(f"{path}: {exc}") from None
-    model.weights_ = weights
-    model.classes_ = classes
-    model.n_features_in_ = int(n_features)
-    model.n_iter_ = int(n_iter)
-    model.loss_curve_ = loss_curve
+    model.__dict__.update(fitted)
     return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
 
 

@@ -4,7 +4,8 @@
 A pickle holds a dict: ``_format_version``, ``backprop_version``, ``params`` (the parameters as
 given) and ``fitted`` (plain numpy arrays and Python ints, nothing of the C++ module), so it loads
 on any machine and in later versions.  Format 1 stores the eight parameters of the binary model;
-format 2 adds the training options, any number of classes and ``validation_scores_``.  Bump
+format 2 adds the training options, any number of classes and ``validation_scores_``; format 3
+adds ``feature_names_in_``.  Bump
 :data:`FORMAT_VERSION` when the layout changes, and teach :func:`restore` every older version.
 """
 
@@ -14,12 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from ._params import DEFAULTS, param_names
+from ._params import DEFAULTS, param_names, validate
+from ._validation import all_finite, check_labels
 
-__all__ = ["FORMAT_VERSION", "FITTED_ATTRIBUTES", "state_of", "restore", "check_weights", "n_outputs"]
+__all__ = ["FORMAT_VERSION", "FITTED_ATTRIBUTES", "state_of", "restore", "check_model", "check_weights", "n_outputs"]
 
-FORMAT_VERSION = 2
-FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_")
+FORMAT_VERSION = 3
+FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_",
+                     "feature_names_in_")
+#: The fitted attributes each pickle format may hold.
+_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES}
 
 
 def n_outputs(n_classes: int) -> int:
@@ -57,18 +62,18 @@ def check_weights(
         out.append(np.ascontiguousarray(W, dtype=W.dtype.newbyteorder("=")))
     got = [W.shape for W in out]
     n_out = None if n_classes is None else n_outputs(n_classes)
-    if n_hidden is not None and got != layer_shapes(n_features, n_hidden, n_out):
-        raise ValueError(
-            f"weights_ shapes {got} do not fit n_hidden={tuple(n_hidden)} with {n_features} features and "
-            f"{n_classes} classes: expected {layer_shapes(n_features, n_hidden, n_out)}"
-        )
     for i in range(1, len(out)):
         if got[i][1] != got[i - 1][0] + 1:
-            raise ValueError(f"weights_[{i}] has shape {got[i]}, which does not follow {got[i - 1]}")
+            raise ValueError(f"weights_ shapes do not chain: weights_[{i}] has shape {got[i]}, which does not follow {got[i - 1]}")
     if n_features is not None and (got[0][1] != n_features + 1 or got[-1][0] != n_out):
         raise ValueError(
             f"weights_ shapes {got} do not fit n_features_in_={n_features} and {n_classes} classes_ "
             f"(an output layer of {n_out} unit(s))"
+        )
+    if n_hidden is not None and got != layer_shapes(n_features, n_hidden, n_out):
+        raise ValueError(
+            f"weights_ shapes {got} do not fit n_hidden={tuple(n_hidden)} with {n_features} features and "
+            f"{n_classes} classes: expected {layer_shapes(n_features, n_hidden, n_out)}"
         )
     return out
 
@@ -87,10 +92,14 @@ def state_of(model: Any) -> dict[str, Any]:
             value = [W if W.dtype.type in (np.float32, np.float64) else W.astype(np.float64) for W in value]
         elif name in ("classes_", "loss_curve_", "validation_scores_"):
             value = np.array(value)
+        elif name == "feature_names_in_":
+            value = np.array([str(v) for v in value], dtype=object)
         else:
             value = int(value)
         fitted[name] = value
-    return {"_format_version": FORMAT_VERSION, "backprop_version": __version__, "params": model.get_params(), "fitted": fitted}
+    # the oldest format that holds the state, so that earlier versions of backprop read it when they can
+    version = FORMAT_VERSION if "feature_names_in_" in fitted else 2
+    return {"_format_version": version, "backprop_version": __version__, "params": model.get_params(), "fitted": fitted}
 
 
 def restore(state: Any) -> dict[str, Any]:
@@ -128,18 +137,45 @@ def _checked_state(state: dict, version: int) -> tuple[dict, dict]:
     names = param_names(version)
     if not isinstance(params, dict) or set(params) != set(names):
         raise ValueError(f"'params' must be a dict with keys {list(names)}, got {params!r}")
-    allowed = FITTED_ATTRIBUTES if version > 1 else FITTED_ATTRIBUTES[:5]
+    allowed = _FORMAT_ATTRIBUTES[version]
     if not isinstance(fitted, dict) or not set(fitted) <= set(allowed):
         raise ValueError(f"'fitted' must be a dict with keys among {list(allowed)}")
+    params = {**DEFAULTS._asdict(), **params}
+    return params, check_model(params, fitted, version)
+
+
+def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> dict:
+    """The one checker of a model read back, from a pickle (:func:`restore`) or a model file
+    (``_io.read_model``): returns the fitted attributes checked (weights C-contiguous in native
+    byte order), or raises ``ValueError`` naming the problem.
+
+    Each attribute must have its type (weights finite float arrays, ``n_iter_`` an int >= 0,
+    ``loss_curve_`` finite and at most ``n_iter_`` long, validation scores in [0, 1], classes
+    at least two labels, sorted, distinct, none missing or NaN).  A fitted state (one with
+    ``classes_``) must also have parameters that pass the estimator's own validation, and
+    weights shaped by them, ``n_features_in_`` (>= 1) and the classes.
+    """
     present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name == "validation_scores_" and fitted[name] is None)]
     out = {name: _checked_attribute(name, fitted[name], version) for name in present}
+    n_hidden = None
     if "classes_" in out or "n_features_in_" in out:
         if not {"weights_", "classes_", "n_features_in_"} <= set(out):
             raise ValueError("a fitted model needs weights_, classes_ and n_features_in_ together")
-        out["weights_"] = check_weights(out["weights_"], out["n_features_in_"], len(out["classes_"]))
+        if out["n_features_in_"] < 1:
+            raise ValueError(f"n_features_in_ must be >= 1, got {out['n_features_in_']}")
+        try:
+            n_hidden = validate(params).n_hidden
+        except ValueError as exc:
+            raise ValueError(f"invalid parameters: {exc}") from None
+        out["weights_"] = check_weights(out["weights_"], out["n_features_in_"], len(out["classes_"]), n_hidden)
     elif "weights_" in out:
         out["weights_"] = check_weights(out["weights_"])
-    return {**DEFAULTS._asdict(), **params}, out
+    if "feature_names_in_" in out and len(out["feature_names_in_"]) != out.get("n_features_in_"):
+        raise ValueError("feature_names_in_ must hold n_features_in_ names")
+    for name in ("loss_curve_", "validation_scores_"):
+        if name in out and "n_iter_" in out and len(out[name]) > out["n_iter_"]:
+            raise ValueError(f"{name} holds {len(out[name])} epochs, more than n_iter_ = {out['n_iter_']}")
+    return out
 
 
 def _checked_attribute(name: str, value: Any, version: int) -> Any:
@@ -152,7 +188,25 @@ def _checked_attribute(name: str, value: Any, version: int) -> Any:
     if name == "classes_":
         if not isinstance(value, np.ndarray) or value.ndim != 1 or value.shape[0] < 2 or (version == 1 and value.shape != (2,)):
             raise ValueError(f"classes_ must be an array of {'two' if version == 1 else 'at least two'} labels, got {value!r:.80}")
+        if value.dtype.kind not in "biufUSO":
+            raise ValueError(f"classes_ must hold numbers or strings, got dtype {value.dtype}")
+        check_labels(value, "classes_")
+        try:
+            distinct = np.unique(value)
+        except TypeError:
+            distinct = None
+        if distinct is None or distinct.shape != value.shape or not np.array_equal(distinct, value):
+            raise ValueError(f"classes_ must be distinct and sorted, got {value!r:.80}")
+        return value
+    if name == "feature_names_in_":
+        if not (isinstance(value, np.ndarray) and value.ndim == 1 and value.dtype.kind == "O"
+                and all(type(v) is str for v in value)):
+            raise ValueError(f"feature_names_in_ must be a 1-D object array of strings, got {value!r:.80}")
         return value
     if not isinstance(value, np.ndarray) or value.ndim != 1 or value.dtype.kind != "f":
         raise ValueError(f"{name} must be a 1-D float array, got {value!r:.80}")
+    if not all_finite(value):
+        raise ValueError(f"{name} contains NaN or infinity")
+    if name == "validation_scores_" and value.size and not (value.min() >= 0 and value.max() <= 1):
+        raise ValueError("validation_scores_ must be accuracies, in [0, 1]")
     return value

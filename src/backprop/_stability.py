@@ -3,7 +3,6 @@ naming the largest stable learning rate, estimated from the loss's curvature."""
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -11,7 +10,7 @@ import numpy as np
 from ._backends import Backend
 from ._exceptions import StabilityWarning
 
-__all__ = ["MIN_ITER", "loss_rises_or_cycles", "largest_stable_learning_rate", "warn_if_unstable", "gram"]
+__all__ = ["MIN_ITER", "loss_rises_or_cycles", "largest_stable_learning_rate", "unstable_warnings", "gram"]
 
 
 #: The guard looks at fits of at least this many full-batch gradient-descent iterations.
@@ -115,20 +114,20 @@ def largest_stable_learning_rate(
     return (2.0 / lam if lam > 0 else np.inf), how
 
 
-def warn_if_unstable(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray) -> None:
-    """Warn once (StabilityWarning) when a full-batch gradient-descent fit's loss rises or cycles
-    and the learning rate is above the estimated stability limit (both must hold: conservative)."""
+def unstable_warnings(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray) -> list:
+    """The StabilityWarning (a list of zero or one) of a full-batch gradient-descent fit whose loss
+    rises or cycles with a learning rate above the estimated stability limit (both must hold:
+    conservative).  Returned, not issued: the training driver issues it before it publishes the fit."""
     if not loss_rises_or_cycles(loss_curve):
-        return
+        return []
     lr = config.learning_rate
     lr_max, how = largest_stable_learning_rate(X, T, weights, config.activation, config.alpha, backend, config.n_threads)
     if not lr > lr_max:
-        return  # the step size does not explain the rises (e.g. saturated units): stay silent
-    warnings.warn(
+        return []  # the step size does not explain the rises (e.g. saturated units): stay silent
+    return [
         StabilityWarning(
             f"the training loss rises or cycles instead of decreasing: full-batch gradient descent at "
             f"learning_rate={lr:g} is above the stability limit of this loss. The largest stable learning "
             f"rate is about {lr_max:.3g} ({how}); use a smaller learning_rate, or solver='adam'"
-        ),
-        stacklevel=4,
-    )
+        )
+    ]

@@ -3,47 +3,88 @@
 :func:`train` runs the epochs on a backend in chunks (one backend call per chunk, the row orders
 of its epochs drawn up front, their memory bounded), and after every epoch (a hook inside the
 backend's loop) the early-stopping score, the callback and the progress line.  It then publishes
-the fitted attributes, or, on any error (Ctrl-C included), leaves the model as it was.
+the fitted attributes in one step, or, on any error (Ctrl-C included), leaves the model as it was.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _stability
-from ._backends import Backend, SolverState
+from ._backends import Backend, SolverState, network_output
+from ._exceptions import ConvergenceWarning
 from ._validation import abs_max
 
 __all__ = ["train", "publish", "predicted_index", "targets", "stratified_split"]
 
+#: Epochs of the first backend call of an unshuffled fit; later calls double the epochs run.
+FIRST_CHUNK = 4096
+
+
+def _grown(buf: np.ndarray, needed: int, head: Optional[np.ndarray]) -> np.ndarray:
+    """A buffer of at least ``needed`` entries (twice the size), holding ``buf``'s values, or, for
+    the first one, ``head`` (the previous fits' values) at its start."""
+    new = np.empty(max(2 * needed, 64), dtype=buf.dtype)
+    if buf.shape[0]:
+        new[: buf.shape[0]] = buf
+    elif head is not None and len(head):
+        new[: len(head)] = head
+    return new
+
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
-          incremental: bool) -> None:
+          incremental: bool, extra: Optional[dict] = None, drop: tuple = ()) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
-    publish the fitted attributes on ``model``; ``model`` is unchanged if anything raises.
-    Full-batch gradient descent (``fit``, not ``partial_fit``) then runs the stability guard."""
-    snapshot = dict(model.__dict__)
+    publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
+    ``drop`` removed.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the
+    stability guard.
+
+    Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
+    the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
+    anything raises before that (an error, a warning turned into one, Ctrl-C in the guard), the
+    original ``__dict__``, untouched, is put back.
+    """
+    original = model.__dict__
+    model.__dict__ = dict(original)
     try:
-        guard = _Run(model, X, y_index, classes, weights, warm, rng, config, backend).run(incremental)
+        run = _Run(model, X, y_index, classes, weights, warm, rng, config, backend)
+        fitted, guard = run.run(incremental)
+        pending = []
+        if guard is not None:
+            pending.extend(_stability.unstable_warnings(*guard))
+        if not incremental and config.max_iter > 0:
+            pending.extend(run.learned_nothing_warnings())
+        for warning in pending:
+            warnings.warn(warning, stacklevel=3)
+        state = dict(model.__dict__)
+        state.update(fitted)
+        state.update(extra or {})
+        for name in drop:
+            state.pop(name, None)
+        model.__dict__ = state
     except BaseException:
-        model.__dict__.clear()
-        model.__dict__.update(snapshot)
+        model.__dict__ = original
         raise
-    if guard is not None:
-        _stability.warn_if_unstable(*guard)
 
 
 def publish(model: Any, weights, classes, n_features, loss_curve, validation_scores, n_iter) -> None:
-    """Sets the fitted attributes (during training for the callback, and at its end)."""
-    model.loss_curve_ = loss_curve
-    model.validation_scores_ = validation_scores
-    model.n_iter_ = int(n_iter)
-    model.weights_ = weights
-    model.classes_ = classes
-    model.n_features_in_ = n_features
+    """Sets the fitted attributes the callback sees (on the working copy of the model's state)."""
+    model.__dict__.update(fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter))
+
+
+def fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter) -> dict:
+    return {
+        "loss_curve_": loss_curve,
+        "validation_scores_": validation_scores,
+        "n_iter_": int(n_iter),
+        "weights_": weights,
+        "classes_": classes,
+        "n_features_in_": n_features,
+    }
 
 
 def predicted_index(backend: Backend, X: np.ndarray, weights: list, config: Any) -> np.ndarray:
@@ -95,6 +136,7 @@ class _Run:
             self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
             X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
         self.X, self.T = X, T
+        self.y_train = y_index if self.X_val is None else y_index[train_rows]
         self.shuffle = config.batch_size is not None and config.batch_size < X.shape[0]
         # the solver's state carries over from the previous fit of this object when warm
         self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
@@ -113,17 +155,15 @@ class _Run:
         self.scores: list = []
         self.best_score, self.no_improvement, self.best_weights = -np.inf, 0, None
         # what the callback sees as loss_curve_ / validation_scores_: views of buffers filled as
-        # the epochs run (publishing costs O(1) per epoch)
+        # the epochs run (publishing costs O(1) per epoch), grown by doubling with the epochs run
+        # (never sized by max_iter, which may be far more than an early stop lets run)
         self.n_prev = 0 if self.previous_curve is None else len(self.previous_curve)
-        self.curve_buf = np.empty(self.n_prev + config.max_iter, dtype=X.dtype)
-        if self.n_prev:
-            self.curve_buf[: self.n_prev] = self.previous_curve
-        self.score_buf = np.empty(len(self.previous_scores) + config.max_iter)
-        self.score_buf[: len(self.previous_scores)] = self.previous_scores
+        self.curve_buf = np.empty(0, dtype=X.dtype)
+        self.score_buf = np.empty(0)
         self.start = self.last_print = time.perf_counter()
 
-    def run(self, incremental: bool) -> Optional[tuple]:
-        """The epochs, then the fitted attributes; returns the stability guard's arguments when it applies."""
+    def run(self, incremental: bool) -> tuple[dict, Optional[tuple]]:
+        """The epochs; returns the fitted attributes, and the stability guard's arguments when it applies."""
         config = self.config
         hook = self.on_epoch if (config.callback is not None or config.verbose or config.early_stopping) else None
         loss_curve, n_epochs = self.run_epochs(hook)
@@ -146,23 +186,59 @@ class _Run:
         validation = None
         if config.early_stopping:
             validation = np.concatenate([self.previous_scores, np.asarray(self.scores, dtype=np.float64)])
-        publish(self.model, self.weights, self.classes, self.X.shape[1], all_losses, validation,
-                self.previous_n_iter + n_epochs)
-        self.model._solver_state, self.model._solver_key = self.state, self.state_key
+        fitted = fitted_attributes(self.weights, self.classes, self.X.shape[1], all_losses, validation,
+                                   self.previous_n_iter + n_epochs)
+        fitted.update(_solver_state=self.state, _solver_key=self.state_key)
+        guard = None
         full_batch_gd = config.solver == "gd" and not self.shuffle and not incremental
         if full_batch_gd and len(loss_curve) >= _stability.MIN_ITER:
-            return self.X, self.T, final_weights, config, self.backend, loss_curve
-        return None
+            guard = self.X, self.T, final_weights, config, self.backend, loss_curve
+        return fitted, guard
+
+    def learned_nothing_warnings(self) -> list:
+        """A ConvergenceWarning (a list of zero or one) when the fitted weights predict one class
+        for every training row while the rows hold several.  Up to 32 rows of each class are
+        predicted first; only when they all get one class are all rows predicted (the common
+        case, a model that learned something, costs a few rows' forward pass)."""
+        present = np.flatnonzero(np.bincount(self.y_train, minlength=len(self.classes)))
+        if present.shape[0] < 2:
+            return []
+        sample = np.concatenate([np.flatnonzero(self.y_train == c)[:32] for c in present])
+        for rows in (sample, None):
+            X = self.X if rows is None else np.ascontiguousarray(self.X[rows])
+            try:
+                p = network_output(self.backend, X, self.weights, self.config.n_threads, self.config.activation)
+            except ValueError:  # outputs undefined in floating point: nothing to say about classes
+                return []
+            predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
+            if predicted.min() != predicted.max():
+                return []
+        label = self.classes[int(predicted[0])]
+        label = label.item() if isinstance(label, np.generic) else label
+        return [
+            ConvergenceWarning(
+                f"the fitted model predicts the single class {label!r} for every training sample, while the "
+                f"training data holds {present.shape[0]} classes: it learned nothing. Likely causes: unscaled "
+                "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
+                f"too large or too small (learning_rate={self.config.learning_rate:g}), or too few iterations "
+                f"(max_iter={self.config.max_iter})"
+            )
+        ]
 
     def run_epochs(self, hook) -> tuple[np.ndarray, int]:
         """Every epoch in backend calls; with shuffling each call takes the row orders of several
         epochs (one permutation per epoch, drawn in order), at most a twentieth of X's size or
-        1 MB: a fit's memory stays bounded by the data, whatever max_iter."""
+        1 MB: a fit's memory stays bounded by the data, whatever max_iter.  Without shuffling the
+        calls run FIRST_CHUNK epochs, then twice as many as all before (the loss curves a call
+        fills stay within twice the epochs actually run).  The backends carry every piece of
+        state across calls (weights, solver state, counters), so the split changes no result."""
         max_iter, n_train = self.config.max_iter, self.X.shape[0]
         order_bytes = max(self.X.nbytes // 20, 1 << 20)
-        chunk = max(1, order_bytes // (8 * n_train)) if self.shuffle else max(max_iter, 1)
+        chunk = max(1, order_bytes // (8 * n_train)) if self.shuffle else FIRST_CHUNK
         curves, epochs = [], 0
         while epochs < max_iter:
+            if not self.shuffle:
+                chunk = max(FIRST_CHUNK, epochs)  # doubling: epochs run so far, again
             m = min(chunk, max_iter - epochs)
             order = None
             if self.shuffle:
@@ -186,10 +262,14 @@ class _Run:
             go_on = False
         if config.callback is not None:
             n = len(self.losses)
+            if self.curve_buf.shape[0] < self.n_prev + n:
+                self.curve_buf = _grown(self.curve_buf, self.n_prev + n, self.previous_curve)
             self.curve_buf[self.n_prev + n - 1] = loss
             validation = None
             if config.early_stopping:
                 n_scores = len(self.previous_scores) + len(self.scores)
+                if self.score_buf.shape[0] < n_scores:
+                    self.score_buf = _grown(self.score_buf, n_scores, self.previous_scores)
                 self.score_buf[n_scores - 1] = self.scores[-1]
                 validation = self.score_buf[:n_scores]
             curve = self.curve_buf[: self.n_prev + n]

@@ -6,12 +6,15 @@ problem, and returns the value in the form the rest of the package uses.
 
 from __future__ import annotations
 
+import math
 import numbers
-from typing import Any
+import warnings
+from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["check_array", "check_y", "as_labels", "check_int", "check_real", "check_n_features", "abs_max"]
+__all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
+           "feature_names", "check_feature_names"]
 
 
 def is_sparse(X: Any) -> bool:
@@ -86,10 +89,6 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
     if y.shape[0] != n_samples:
         raise ValueError(f"X and y have different numbers of samples: {n_samples} and {y.shape[0]}")
-    if y.dtype.kind == "f" and not np.isfinite(y).all():
-        raise ValueError("y contains NaN or infinity")
-    if y.dtype.kind == "O" and any(v is None or (isinstance(v, float) and not np.isfinite(v)) for v in y):
-        raise ValueError("y contains NaN, infinity or None")
     try:
         classes = np.unique(y)
     except TypeError as exc:
@@ -105,9 +104,53 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     return y, classes
 
 
-def as_labels(y: Any) -> np.ndarray:
-    """``np.asarray(y)``, or a clear error for sparse, unconvertible or complex labels."""
-    return _as_array(y, "y", "an array")
+def as_labels(y: Any, name: str = "y") -> np.ndarray:
+    """``np.asarray(y)`` checked by :func:`check_labels`: every way labels enter the estimator
+    (``fit``, ``partial_fit``'s ``y`` and ``classes``, ``score``) goes through here."""
+    labels = _as_array(y, name, "an array")
+    check_labels(labels, name, y)
+    return labels
+
+
+def _not_a_label(v: Any) -> bool:
+    """Whether one value is missing or not finite: None, pandas.NA / NaT, NaN or infinity of any
+    numeric type (numpy scalars, Decimal), so that it can never become a class of its own."""
+    if v is None or type(v).__name__ in ("NAType", "NaTType"):
+        return True
+    if isinstance(v, (str, bytes, bool, np.bool_, numbers.Integral)):
+        return False
+    if isinstance(v, numbers.Complex):
+        return not (math.isfinite(v.real) and math.isfinite(v.imag))
+    try:
+        return bool(v != v) or bool(v in (math.inf, -math.inf))  # NaN != NaN; Decimal('Infinity') == inf
+    except Exception:  # noqa: BLE001 - odd objects compare however they like: not a missing value
+        return False
+
+
+def check_labels(labels: np.ndarray, name: str = "y", given: Any = None) -> None:
+    """The one rule for labels: none may be missing or non-finite (``ValueError`` naming ``name``).
+
+    ``labels`` is ``np.asarray(given)``; when that turned a list into a string array, a float NaN
+    among strings became the string ``'nan'``, so the elements of ``given`` are checked instead.
+    """
+    if labels.dtype.kind == "f":
+        bad = None if all_finite(labels) else int(np.flatnonzero(~np.isfinite(labels.ravel()))[0])
+    else:
+        values = labels
+        if labels.dtype.kind in "US" and given is not None and not isinstance(given, np.ndarray):
+            values = np.asarray(given, dtype=object)  # the elements as given, before str()
+        if values.dtype.kind != "O":
+            return
+        flat = values.ravel()
+        # strings are the common case: only the other values need a closer look
+        suspects = [i for i, v in enumerate(flat.tolist()) if not isinstance(v, str) and _not_a_label(v)]
+        bad = suspects[0] if suspects else None
+    if bad is not None:
+        value = labels.ravel()[bad] if labels.dtype.kind == "f" else values.ravel()[bad]
+        raise ValueError(
+            f"{name} contains NaN or infinity, or a missing label (None, pandas.NA): {value!r} at position "
+            f"{bad}. These cannot be classes: drop those rows or impute the labels first"
+        )
 
 
 def _as_array(value: Any, name: str, what: str, sparse_hint: str = "") -> np.ndarray:
@@ -144,3 +187,62 @@ def check_n_features(X: np.ndarray, n_features: int) -> None:
 def abs_max(X: np.ndarray) -> float:
     """``max |X|`` without a temporary the size of X (0 for an empty array)."""
     return max(-float(X.min()), float(X.max())) if X.size else 0.0
+
+
+def feature_names(X: Any) -> Optional[np.ndarray]:
+    """The column names of ``X`` (an object array) when it has a ``columns`` attribute (a pandas
+    DataFrame, ...) whose names are all strings, else None; scikit-learn's rule, its TypeError
+    for names that mix strings and other types included."""
+    columns = getattr(X, "columns", None)
+    if columns is None or isinstance(X, np.ndarray):
+        return None
+    try:
+        names = np.asarray(list(columns), dtype=object)
+    except TypeError:
+        return None
+    if names.ndim != 1 or names.shape[0] == 0:
+        return None
+    types = sorted(t.__qualname__ for t in set(type(v) for v in names))
+    if len(types) > 1 and "str" in types:
+        raise TypeError(
+            "Feature names are only supported if all input features have string names, "
+            f"but your input has {types} as feature name / column name types. "
+            "If you want feature names to be stored and validated, you must convert "
+            "them all to strings, by using X.columns = X.columns.astype(str) for "
+            "example. Otherwise you can remove feature / column names from your input "
+            "data, or convert them all to a non-string data type."
+        )
+    return names if types == ["str"] else None
+
+
+def check_feature_names(fitted: Optional[np.ndarray], X: Any, estimator: str = "NeuralNetwork") -> None:
+    """The names of ``X``'s columns against ``feature_names_in_`` (``fitted``), with
+    scikit-learn's warnings (names on one side only) and ValueError (other names, or another order)."""
+    names = feature_names(X)
+    if fitted is None and names is None:
+        return
+    if names is not None and fitted is None:
+        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning, stacklevel=3)
+        return
+    if names is None:
+        warnings.warn(
+            f"X does not have valid feature names, but {estimator} was fitted with feature names", UserWarning, stacklevel=3
+        )
+        return
+    if len(fitted) == len(names) and bool(np.all(fitted == names)):
+        return
+    message = "The feature names should match those that were passed during fit.\n"
+    unexpected = sorted(set(names) - set(fitted))
+    missing = sorted(set(fitted) - set(names))
+
+    def listed(items: list) -> str:
+        out = "".join(f"- {name}\n" for name in items[:5])
+        return out + ("- ...\n" if len(items) > 5 else "")
+
+    if unexpected:
+        message += "Feature names unseen at fit time:\n" + listed(unexpected)
+    if missing:
+        message += "Feature names seen at fit time, yet now missing:\n" + listed(missing)
+    if not unexpected and not missing:
+        message += "Feature names must be in the same order as they were in fit.\n"
+    raise ValueError(message)
