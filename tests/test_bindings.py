@@ -261,3 +261,23 @@ def test_core_reports_the_package_version():
 
     assert isinstance(_core.__version__, str)
     assert _core.__version__ == backprop.__version__
+
+
+def test_batch_size_beyond_the_integer_range_is_the_full_batch():
+    """batch_size >= n is the full batch, however large (also past the C++ integer range)."""
+    W_full, W_huge = W(), W()
+    full, _ = core_train(X, y, W_full, 0.5, 3, 1)
+    huge, _ = core_train(X, y, W_huge, 0.5, 3, 1, batch_size=2**70)
+    np.testing.assert_array_equal(full, huge)
+    for a, b in zip(W_full, W_huge):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="batch_size must be None or an integer >= 1"):
+        core_train(X, y, W(), 0.5, 1, 1, batch_size=-(2**70))
+    with pytest.raises(TypeError, match="batch_size must be None or an integer, got float"):
+        core_train(X, y, W(), 0.5, 1, 1, batch_size=2.0)
+
+
+@pytest.mark.parametrize("tol", ["0.1", [0.1], object()])
+def test_non_numeric_tol_is_a_type_error_naming_it(tol):
+    with pytest.raises(TypeError, match="tol must be None or a number"):
+        core_train(X, y, W(), 0.5, 1, 1, tol=tol)

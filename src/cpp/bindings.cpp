@@ -259,6 +259,19 @@ void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_
     };
 }
 
+// Rows per batch from the batch_size argument: any Python int >= 1, a size of n or more (however
+// large, beyond the C++ integer range too) meaning the full batch.
+inline idx batch_rows(const py::object& batch_size, idx n) {
+    if (!PyLong_Check(batch_size.ptr()) || PyBool_Check(batch_size.ptr()))
+        throw py::type_error("batch_size must be None or an integer, got " +
+                             std::string(py::str(py::type::of(batch_size).attr("__name__"))));
+    int overflow = 0;
+    const long long bs = PyLong_AsLongLongAndOverflow(batch_size.ptr(), &overflow);
+    if (overflow > 0) return n;
+    if (overflow < 0 || bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::string(py::repr(batch_size)));
+    return static_cast<idx>(std::min<long long>(bs, n));
+}
+
 // The options of one train call, as given (every one is required: the defaults live in the
 // estimator's parameter table, backprop._params).
 struct TrainArgs {
@@ -302,11 +315,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.n_threads = n_threads;
     check_real(a.alpha, "alpha", a.alpha >= 0, "[0, inf)");
     o.alpha = a.alpha;
-    if (!a.batch_size.is_none()) {
-        const long long bs = a.batch_size.cast<long long>();
-        if (bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::to_string(bs));
-        o.batch_size = static_cast<idx>(std::min<long long>(bs, n));
-    }
+    if (!a.batch_size.is_none()) o.batch_size = batch_rows(a.batch_size, n);
     const py::array_t<std::int64_t> order = require_order(a.order, n, max_iter, o.order, o.order_stride);
     check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
@@ -318,6 +327,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.beta2 = a.beta_2;
     o.epsilon = a.epsilon;
     if (!a.tol.is_none()) {
+        if (!PyFloat_Check(a.tol.ptr()) && !PyLong_Check(a.tol.ptr()))
+            throw py::type_error("tol must be None or a number, got " + std::string(py::str(py::type::of(a.tol).attr("__name__"))));
         const double tol = a.tol.cast<double>();
         if (!std::isfinite(tol)) throw py::value_error("tol must be None or a finite number");
         o.tol = tol;
