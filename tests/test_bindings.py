@@ -281,3 +281,12 @@ def test_batch_size_beyond_the_integer_range_is_the_full_batch():
 def test_non_numeric_tol_is_a_type_error_naming_it(tol):
     with pytest.raises(TypeError, match="tol must be None or a number"):
         core_train(X, y, W(), 0.5, 1, 1, tol=tol)
+
+
+def test_solver_state_errors_name_the_solver_state():
+    state = [np.zeros_like(w) for w in W()]
+    state[0].flags.writeable = False
+    with pytest.raises(ValueError, match=r"solver_state\[0\] must be writeable"):
+        core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=state)
+    with pytest.raises(TypeError, match=r"solver_state\[1\] is not a numpy array"):
+        core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=[np.zeros_like(W()[0]), [0.0]])

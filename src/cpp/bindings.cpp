@@ -94,13 +94,13 @@ Shape check_weights(const std::vector<py::array_t<T>>& W, idx n_features, bool n
 }
 
 template <class T>
-std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable) {
+std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable, const char* what = "weights") {
     std::vector<py::array_t<T>> W;
     W.reserve(weights.size());
     for (std::size_t l = 0; l < weights.size(); ++l) {
         py::object o = weights[l];
-        if (!py::isinstance<py::array>(o)) throw py::type_error("weights[" + std::to_string(l) + "] is not a numpy array");
-        const std::string name = "weights[" + std::to_string(l) + "]";
+        const std::string name = std::string(what) + "[" + std::to_string(l) + "]";
+        if (!py::isinstance<py::array>(o)) throw py::type_error(name + " is not a numpy array");
         W.push_back(require<T>(o.cast<py::array>(), name.c_str(), 2, writeable));
     }
     return W;
@@ -196,7 +196,7 @@ std::vector<py::array_t<T>> require_solver_state(const py::list& arrays, Solver 
     if (arrays.size() != n_state)
         throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + name +
                               "' (shaped like the weights), got " + std::to_string(arrays.size()));
-    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true);
+    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true, "solver_state");
     for (std::size_t i = 0; i < state.size(); ++i) {
         const auto& Wl = W[i % W.size()];
         if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
