@@ -290,3 +290,29 @@ def test_solver_state_errors_name_the_solver_state():
         core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=state)
     with pytest.raises(TypeError, match=r"solver_state\[1\] is not a numpy array"):
         core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=[np.zeros_like(W()[0]), [0.0]])
+
+
+def misaligned(a):
+    """A C-contiguous copy of ``a`` whose data start one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+def test_misaligned_inputs_are_read_from_an_aligned_copy():
+    """Inputs whose numpy `aligned` flag is false give the aligned results (no misaligned loads:
+    the sanitizer job runs this too); arrays written in place must be aligned."""
+    for dtype in (np.float64, np.float32):
+        Xd, yd, Wd = X.astype(dtype), y.astype(dtype), [w.astype(dtype) for w in W()]
+        want = core_predict_proba(Xd, Wd, 2, True, True)
+        np.testing.assert_array_equal(core_predict_proba(misaligned(Xd), [misaligned(w) for w in Wd], 2, True, True), want)
+        W1, W2 = [w.copy() for w in Wd], [w.copy() for w in Wd]
+        curve1, _ = core_train(Xd, yd, W1, 0.5, 3, 2)
+        curve2, _ = core_train(misaligned(Xd), misaligned(yd), W2, 0.5, 3, 2)
+        np.testing.assert_array_equal(curve1, curve2)
+        for a, b in zip(W1, W2):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(ValueError, match=r"weights\[0\] is not aligned"):
+            core_train(Xd, yd, [misaligned(Wd[0]), Wd[1].copy()], 0.5, 1, 1)

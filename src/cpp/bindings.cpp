@@ -65,6 +65,17 @@ py::array_t<T> require(const py::array& a, const char* name, int ndim, bool writ
     if (!(a.flags() & py::array::c_style))
         throw py::value_error(std::string(name) + " must be C-contiguous");
     if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+        // The kernels load whole values: a misaligned input is read from an aligned copy, made
+        // once here; an array written in place cannot be replaced by one.
+        if (writeable)
+            throw py::value_error(std::string(name) + " is not aligned to its dtype (it is written in place: pass an "
+                                  "aligned array, e.g. a copy)");
+        std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+        py::array_t<T> copy(shape);
+        std::memcpy(copy.mutable_data(), a.data(), static_cast<std::size_t>(a.nbytes()));
+        return copy;
+    }
     return py::reinterpret_borrow<py::array_t<T>>(a);  // checked above: no conversion, no new array
 }
 
