@@ -261,3 +261,58 @@ def test_core_reports_the_package_version():
 
     assert isinstance(_core.__version__, str)
     assert _core.__version__ == backprop.__version__
+
+
+def test_batch_size_beyond_the_integer_range_is_the_full_batch():
+    """batch_size >= n is the full batch, however large (also past the C++ integer range)."""
+    W_full, W_huge = W(), W()
+    full, _ = core_train(X, y, W_full, 0.5, 3, 1)
+    huge, _ = core_train(X, y, W_huge, 0.5, 3, 1, batch_size=2**70)
+    np.testing.assert_array_equal(full, huge)
+    for a, b in zip(W_full, W_huge):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="batch_size must be None or an integer >= 1"):
+        core_train(X, y, W(), 0.5, 1, 1, batch_size=-(2**70))
+    with pytest.raises(TypeError, match="batch_size must be None or an integer, got float"):
+        core_train(X, y, W(), 0.5, 1, 1, batch_size=2.0)
+
+
+@pytest.mark.parametrize("tol", ["0.1", [0.1], object()])
+def test_non_numeric_tol_is_a_type_error_naming_it(tol):
+    with pytest.raises(TypeError, match="tol must be None or a number"):
+        core_train(X, y, W(), 0.5, 1, 1, tol=tol)
+
+
+def test_solver_state_errors_name_the_solver_state():
+    state = [np.zeros_like(w) for w in W()]
+    state[0].flags.writeable = False
+    with pytest.raises(ValueError, match=r"solver_state\[0\] must be writeable"):
+        core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=state)
+    with pytest.raises(TypeError, match=r"solver_state\[1\] is not a numpy array"):
+        core_train(X, y, W(), 0.5, 1, 1, solver="momentum", solver_state=[np.zeros_like(W()[0]), [0.0]])
+
+
+def misaligned(a):
+    """A C-contiguous copy of ``a`` whose data start one byte past an aligned address."""
+    buf = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned and out.flags.c_contiguous
+    return out
+
+
+def test_misaligned_inputs_are_read_from_an_aligned_copy():
+    """Inputs whose numpy `aligned` flag is false give the aligned results (no misaligned loads:
+    the sanitizer job runs this too); arrays written in place must be aligned."""
+    for dtype in (np.float64, np.float32):
+        Xd, yd, Wd = X.astype(dtype), y.astype(dtype), [w.astype(dtype) for w in W()]
+        want = core_predict_proba(Xd, Wd, 2, True, True)
+        np.testing.assert_array_equal(core_predict_proba(misaligned(Xd), [misaligned(w) for w in Wd], 2, True, True), want)
+        W1, W2 = [w.copy() for w in Wd], [w.copy() for w in Wd]
+        curve1, _ = core_train(Xd, yd, W1, 0.5, 3, 2)
+        curve2, _ = core_train(misaligned(Xd), misaligned(yd), W2, 0.5, 3, 2)
+        np.testing.assert_array_equal(curve1, curve2)
+        for a, b in zip(W1, W2):
+            np.testing.assert_array_equal(a, b)
+        with pytest.raises(ValueError, match=r"weights\[0\] is not aligned"):
+            core_train(Xd, yd, [misaligned(Wd[0]), Wd[1].copy()], 0.5, 1, 1)

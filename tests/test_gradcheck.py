@@ -88,3 +88,32 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="not in classes_"):
         check_gradients(fitted, X, np.where(y == "a", "z", y))
     assert backprop.check_gradients is check_gradients
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("scale", [1.0, 20.0, 60.0])
+def test_saturated_outputs_raise_no_false_alarm(backend, n_classes, scale):
+    """Identity hidden layers and logits far past the clipping (|z| up to ~60): the finite
+    differences are taken of the exact loss, so a correct gradient always passes."""
+    import numpy as np
+
+    import backprop
+    from backprop import reference
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    y = np.arange(60) % n_classes
+    model = backprop.NeuralNetwork(n_hidden=(4,), activation="identity", max_iter=0, backend=backend, random_state=0)
+    model.fit(X, y)
+    W0 = rng.normal(size=model.weights_[0].shape)
+    W1 = rng.normal(size=model.weights_[1].shape)
+    logits = np.hstack([np.ones((60, 1)), np.hstack([np.ones((60, 1)), X]) @ W0.T]) @ W1.T
+    W1 *= scale / np.abs(logits).max()  # the largest |logit| is now `scale`
+    model.weights_ = [W0, W1]
+    result = backprop.check_gradients(model, X, y)
+    assert result.ok, result
+    T = np.eye(n_classes)[y] if n_classes > 2 else y.astype(float)
+    if scale == 1.0:  # no clipping binds: the exact loss is the training loss
+        loss, _ = model._backend().loss_and_gradient(X, T, model.weights_, 1, "identity", 0.0)
+        assert reference.exact_loss(X, T, model.weights_, "identity") == pytest.approx(float(loss), rel=1e-12)

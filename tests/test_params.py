@@ -92,3 +92,21 @@ def test_pickle_format_parameter_lists():
     assert _params.param_names(1) == _params.param_names()[:8]
     assert _params.param_names(2) == _params.param_names()
     assert backprop.NeuralNetwork().__getstate__()["_format_version"] == 2
+
+
+def test_values_the_docs_allow_reach_the_kernels_as_they_mean():
+    """batch_size of any size >= n is the full batch; n_threads beyond the kernels' range is a
+    ValueError naming it (no pybind11 cast error), on the estimator's path."""
+    import numpy as np
+
+    from backprop import NeuralNetwork
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    full = NeuralNetwork(n_hidden=(3,), max_iter=5, random_state=0).fit(X, y)
+    huge = NeuralNetwork(n_hidden=(3,), max_iter=5, random_state=0, batch_size=2**70).fit(X, y)
+    for a, b in zip(full.weights_, huge.weights_):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match=r"n_threads must be at most 2147483647"):
+        NeuralNetwork(n_hidden=(3,), max_iter=5, n_threads=2**40).fit(X, y)

@@ -42,7 +42,8 @@ def _default_threads() -> int:
     return min(cores, limit) if limit >= 1 else cores
 
 
-_DEFAULT_THREADS = _default_threads()  # read once, at import: asking costs microseconds
+_DEFAULT_THREADS = _default_threads()
+_MAX_THREADS = 2**31 - 1  # the kernels' thread count is a C int (they start no more than the work can use)  # read once, at import: asking costs microseconds
 
 BACKENDS = ("cpp", "numpy")  # the names of _backends' implementations
 
@@ -129,6 +130,8 @@ def resolved_threads(value: Any) -> int:
         return _DEFAULT_THREADS
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"n_threads must be None or an integer >= 1, got {value!r}")
+    if value > _MAX_THREADS:
+        raise ValueError(f"n_threads must be at most {_MAX_THREADS} (more threads than the work can use are not started), got {value!r}")
     return int(value)
 
 

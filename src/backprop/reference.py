@@ -70,6 +70,7 @@ __all__ = [
     "scaled_logits",
     "rows_that_may_overflow",
     "scaled_first_layer",
+    "exact_loss",
     "network_backward",
     "gradient_descent_step",
     "momentum_step",
@@ -716,6 +717,39 @@ def loss_and_gradient(
     if alpha > 0:
         loss = loss + _penalty(weights, alpha, X.shape[0])
     return float(loss), network_backward(activations, weights, y, activation, alpha)
+
+
+def exact_loss(X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,
+               alpha: float = DEFAULTS.alpha) -> float:
+    """The training loss ``J`` computed exactly from the output logits, in float64.
+
+    ``binary_log_loss`` and ``softmax_log_loss`` clip the probabilities to ``[eps, 1 - eps]``
+    (scikit-learn's definition, which ``loss_curve_`` follows) and lose digits in ``log(1 - p)``
+    when ``p`` is near 1; their value flattens once a logit passes about 36.  This is the same
+    loss without either: per sample ``log(1 + e^z) - y z`` for one sigmoid unit (log-sigmoid),
+    ``logsumexp(z) - z_y`` for a softmax (log-softmax), plus ``0.5 alpha sum ||W[:, 1:]||^2 / n``.
+    Its gradient is the backpropagated one exactly (``delta^(L) = a^(L) - y`` is the derivative
+    of the unclipped loss), so finite differences of it check that gradient at any logit.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    ws = [np.asarray(W, dtype=np.float64) for W in weights]
+    a = X
+    for i, W in enumerate(ws):  # the hidden layers as network_forward computes them, then the logits
+        z = first_layer_logits(a, W) if i == 0 else a @ W[:, 1:].T + W[:, 0]
+        if i < len(ws) - 1:
+            a = ACTIVATIONS[activation](z)
+    y = np.asarray(y, dtype=np.float64)
+    if z.shape[1] == 1:
+        z = z[:, 0]
+        per_sample = np.logaddexp(0.0, z) - y * z  # -log sigmoid(z) if y else -log(1 - sigmoid(z))
+    else:
+        top = z.max(axis=1, keepdims=True)
+        lse = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
+        per_sample = lse - (y * z).sum(axis=1)  # -log softmax(z)_y
+    J = float(per_sample.mean())
+    if alpha > 0:
+        J += float(_penalty(ws, alpha, X.shape[0]))
+    return J
 
 
 def _batch_loss_and_step(

@@ -65,6 +65,17 @@ py::array_t<T> require(const py::array& a, const char* name, int ndim, bool writ
     if (!(a.flags() & py::array::c_style))
         throw py::value_error(std::string(name) + " must be C-contiguous");
     if (writeable && !a.writeable()) throw py::value_error(std::string(name) + " must be writeable");
+    if (!(a.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_)) {
+        // The kernels load whole values: a misaligned input is read from an aligned copy, made
+        // once here; an array written in place cannot be replaced by one.
+        if (writeable)
+            throw py::value_error(std::string(name) + " is not aligned to its dtype (it is written in place: pass an "
+                                  "aligned array, e.g. a copy)");
+        std::vector<py::ssize_t> shape(a.shape(), a.shape() + a.ndim());
+        py::array_t<T> copy(shape);
+        std::memcpy(copy.mutable_data(), a.data(), static_cast<std::size_t>(a.nbytes()));
+        return copy;
+    }
     return py::reinterpret_borrow<py::array_t<T>>(a);  // checked above: no conversion, no new array
 }
 
@@ -94,13 +105,13 @@ Shape check_weights(const std::vector<py::array_t<T>>& W, idx n_features, bool n
 }
 
 template <class T>
-std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable) {
+std::vector<py::array_t<T>> require_weights(const py::list& weights, bool writeable, const char* what = "weights") {
     std::vector<py::array_t<T>> W;
     W.reserve(weights.size());
     for (std::size_t l = 0; l < weights.size(); ++l) {
         py::object o = weights[l];
-        if (!py::isinstance<py::array>(o)) throw py::type_error("weights[" + std::to_string(l) + "] is not a numpy array");
-        const std::string name = "weights[" + std::to_string(l) + "]";
+        const std::string name = std::string(what) + "[" + std::to_string(l) + "]";
+        if (!py::isinstance<py::array>(o)) throw py::type_error(name + " is not a numpy array");
         W.push_back(require<T>(o.cast<py::array>(), name.c_str(), 2, writeable));
     }
     return W;
@@ -196,7 +207,7 @@ std::vector<py::array_t<T>> require_solver_state(const py::list& arrays, Solver 
     if (arrays.size() != n_state)
         throw py::value_error("solver_state must hold " + std::to_string(n_state) + " arrays for solver '" + name +
                               "' (shaped like the weights), got " + std::to_string(arrays.size()));
-    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true);
+    std::vector<py::array_t<T>> state = require_weights<T>(arrays, /*writeable=*/true, "solver_state");
     for (std::size_t i = 0; i < state.size(); ++i) {
         const auto& Wl = W[i % W.size()];
         if (state[i].shape(0) != Wl.shape(0) || state[i].shape(1) != Wl.shape(1))
@@ -259,6 +270,19 @@ void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_
     };
 }
 
+// Rows per batch from the batch_size argument: any Python int >= 1, a size of n or more (however
+// large, beyond the C++ integer range too) meaning the full batch.
+inline idx batch_rows(const py::object& batch_size, idx n) {
+    if (!PyLong_Check(batch_size.ptr()) || PyBool_Check(batch_size.ptr()))
+        throw py::type_error("batch_size must be None or an integer, got " +
+                             std::string(py::str(py::type::of(batch_size).attr("__name__"))));
+    int overflow = 0;
+    const long long bs = PyLong_AsLongLongAndOverflow(batch_size.ptr(), &overflow);
+    if (overflow > 0) return n;
+    if (overflow < 0 || bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::string(py::repr(batch_size)));
+    return static_cast<idx>(std::min<long long>(bs, n));
+}
+
 // The options of one train call, as given (every one is required: the defaults live in the
 // estimator's parameter table, backprop._params).
 struct TrainArgs {
@@ -302,11 +326,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.n_threads = n_threads;
     check_real(a.alpha, "alpha", a.alpha >= 0, "[0, inf)");
     o.alpha = a.alpha;
-    if (!a.batch_size.is_none()) {
-        const long long bs = a.batch_size.cast<long long>();
-        if (bs < 1) throw py::value_error("batch_size must be None or an integer >= 1, got " + std::to_string(bs));
-        o.batch_size = static_cast<idx>(std::min<long long>(bs, n));
-    }
+    if (!a.batch_size.is_none()) o.batch_size = batch_rows(a.batch_size, n);
     const py::array_t<std::int64_t> order = require_order(a.order, n, max_iter, o.order, o.order_stride);
     check_real(a.momentum, "momentum", a.momentum >= 0 && a.momentum <= 1, "[0, 1]");
     o.momentum = a.momentum;
@@ -318,6 +338,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     o.beta2 = a.beta_2;
     o.epsilon = a.epsilon;
     if (!a.tol.is_none()) {
+        if (!PyFloat_Check(a.tol.ptr()) && !PyLong_Check(a.tol.ptr()))
+            throw py::type_error("tol must be None or a number, got " + std::string(py::str(py::type::of(a.tol).attr("__name__"))));
         const double tol = a.tol.cast<double>();
         if (!std::isfinite(tol)) throw py::value_error("tol must be None or a finite number");
         o.tol = tol;

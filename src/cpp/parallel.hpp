@@ -10,6 +10,9 @@
 #include <functional>
 #include <memory>
 #include <new>
+#include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -79,10 +82,35 @@ private:
 };
 
 // Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.
+//
+// Every helper thread is started before any of them runs body: when the system refuses one (a
+// limit on the process's threads or address space), the started ones leave without running it
+// and are joined, and a std::runtime_error says so.  Nothing has been computed then, so the
+// caller's arrays are as they were, and no thread is left behind (a std::thread that failed to
+// start while others were still joinable used to end the process).
 inline void run_team(int n_threads, const std::function<void(int)>& body) {
+    if (n_threads <= 1) {
+        body(0);
+        return;
+    }
+    std::atomic<int> go{0};  // 0: wait for the team to be complete; 1: run body; -1: leave
+    const auto helper = [&go, &body](int t) {
+        int g;
+        while ((g = go.load(std::memory_order_acquire)) == 0) std::this_thread::yield();
+        if (g == 1) body(t);
+    };
     std::vector<std::thread> team;
     team.reserve(static_cast<std::size_t>(n_threads - 1));
-    for (int t = 1; t < n_threads; ++t) team.emplace_back(body, t);
+    try {
+        for (int t = 1; t < n_threads; ++t) team.emplace_back(helper, t);
+    } catch (const std::system_error& e) {
+        go.store(-1, std::memory_order_release);
+        for (auto& th : team) th.join();
+        throw std::runtime_error("could not start thread " + std::to_string(team.size() + 2) + " of " +
+                                 std::to_string(n_threads) + " (" + e.what() +
+                                 "): the system limits this process's threads or memory; pass a smaller n_threads");
+    }
+    go.store(1, std::memory_order_release);
     body(0);
     for (auto& th : team) th.join();
 }
