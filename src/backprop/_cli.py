@@ -214,10 +214,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
         to_c(model, args.out, name=args.name)
     else:
-        from ._export import write_atomically
+        from ._io import write_atomically
         from ._onnx import to_onnx
 
-        write_atomically(args.out, to_onnx(model).SerializeToString())
+        data = to_onnx(model).SerializeToString()
+        write_atomically(args.out, lambda f: f.write(data))
     print(f"wrote {args.out} ({args.format})")
     return 0
 

@@ -15,10 +15,8 @@ Both exports (this module's ``to_c`` and ``_onnx.to_onnx``) describe the network
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
@@ -464,28 +462,6 @@ static inline void {name}_layer_(const {T} *W, int n_in, int n_out, const {T} *a
     return "\n".join(h)
 
 
-def write_atomically(path: Any, data: "str | bytes") -> str:
-    """Write ``data`` (text as UTF-8, or bytes) to ``path`` through a temporary file in the same
-    folder, fsync and ``os.replace``, so that readers see the old file or the whole new one,
-    never a partial one."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
-
-
 def to_c(model: Any, path: Any, name: str = "model") -> str:
     """Write a fitted model as one dependency-free C99 header.
 
@@ -532,4 +508,7 @@ def to_c(model: Any, path: Any, name: str = "model") -> str:
     """
     name = _check_c_name(name)
     net = network_of(model, "to_c")
-    return write_atomically(path, c_header(net, name))
+    text = c_header(net, name)
+    from ._io import write_atomically
+
+    return write_atomically(path, lambda f: f.write(text.encode("utf-8")))

@@ -39,7 +39,7 @@ import os
 import secrets
 import stat
 import zipfile
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, BinaryIO, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -163,15 +163,17 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     names = getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
-    _write_atomically(os.fspath(path), arrays)
+    write_atomically(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
 
 
-def _write_atomically(path: str, arrays: Dict[str, np.ndarray]) -> None:
-    """``numpy.savez`` into a temporary file of the target's folder, flushed and fsynced, then
+def write_atomically(path: Any, write: Callable[[BinaryIO], Any]) -> str:
+    """``write(f)`` into a temporary file of the target's folder, flushed and fsynced, then
     ``os.replace``d over the target (and the folder fsynced where the system allows): a reader,
-    or a crash, sees the old file or the whole new one; a failed save leaves the old one intact
+    or a crash, sees the old file or the whole new one; a failed write leaves the old one intact
     and no temporary file behind.  A symbolic link is followed (its target is replaced); the new
-    file gets the old one's permission bits, or the usual ones (0o666 less the umask)."""
+    file gets the old one's permission bits, or the usual ones (0o666 less the umask).  Used by
+    ``save``, ``to_c`` and the command line's ``export``; returns ``path``."""
+    path = os.fspath(path)
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
     try:
@@ -191,7 +193,7 @@ def _write_atomically(path: str, arrays: Dict[str, np.ndarray]) -> None:
         raise OSError(f"{path}: could not create a temporary file in {folder}")
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         if mode is not None:
@@ -206,13 +208,14 @@ def _write_atomically(path: str, arrays: Dict[str, np.ndarray]) -> None:
     try:  # the rename itself durable: fsync the folder (not possible on every system)
         dir_fd = os.open(folder, os.O_RDONLY)
     except OSError:
-        return
+        return path
     try:
         os.fsync(dir_fd)
     except OSError:
         pass
     finally:
         os.close(dir_fd)
+    return path
 
 
 def _version() -> str:
