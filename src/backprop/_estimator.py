@@ -313,10 +313,11 @@ class NeuralNetwork:
     ) -> tuple[list, bool]:
         """``(weights, warm)``: a copy of ``weights_`` when warm-starting from them, else new ones from ``rng``."""
         n_out = _persistence.n_outputs(n_classes)
+        shapes = _persistence.layer_shapes(n_features, config.n_hidden, n_out)
+        _training.check_memory(shapes, dtype, reference.SOLVERS[config.solver])
         current = getattr(self, "weights_", None)
         if not (warm and current is not None):
             return reference.init_weights(n_features, config.n_hidden, rng, dtype, init=config.init, n_outputs=n_out), False
-        shapes = _persistence.layer_shapes(n_features, config.n_hidden, n_out)
         current = list(current)
         got = [tuple(np.shape(W)) for W in current]
         if got != shapes:

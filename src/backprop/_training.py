@@ -8,6 +8,7 @@ the fitted attributes in one step, or, on any error (Ctrl-C included), leaves th
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from typing import Any, Optional
@@ -19,7 +20,7 @@ from ._backends import Backend, SolverState, network_output
 from ._exceptions import ConvergenceWarning
 from ._validation import abs_max
 
-__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split"]
+__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "check_memory"]
 
 #: Epochs of the first backend call of an unshuffled fit; later calls double the epochs run.
 FIRST_CHUNK = 4096
@@ -34,6 +35,43 @@ def _grown(buf: np.ndarray, needed: int, head: Optional[np.ndarray]) -> np.ndarr
     elif head is not None and len(head):
         new[: len(head)] = head
     return new
+
+
+def memory_limit() -> Optional[int]:
+    """Bytes this process may use: the machine's physical memory, or a lower limit of its cgroup
+    (a container's), or None where neither can be read."""
+    limits = []
+    try:
+        limits.append(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        pass
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+        break
+    return min(limits) if limits else None
+
+
+def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optional[int] = None) -> None:
+    """Refuse, before anything is allocated, a network whose weights, their gradient and the
+    solver's state (``solver_arrays`` arrays shaped like the weights) alone need more than
+    ``limit`` bytes (default :func:`memory_limit`): a ``ValueError`` naming the sizes, instead
+    of a ``MemoryError`` deep in an allocation or the system's out-of-memory killer.  What is
+    counted is a lower bound of a fit's memory, so a network that fits is never refused."""
+    limit = memory_limit() if limit is None else limit
+    n_weights = sum(m * k for m, k in shapes)
+    needed = n_weights * np.dtype(dtype).itemsize * (2 + solver_arrays)
+    if limit is not None and needed > limit:
+        raise ValueError(
+            f"layers of shapes {shapes} hold {n_weights:,} weights: with their gradient and the solver's state "
+            f"a fit needs at least {needed / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB of memory "
+            f"available; choose smaller n_hidden"
+        )
 
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,

@@ -24,6 +24,7 @@
 #include <new>
 #include <type_traits>
 
+#include "parallel.hpp"
 #include "simd.hpp"
 
 namespace backprop {
@@ -277,14 +278,17 @@ void gemm_tn_acc_panels(idx rows, const T* A, idx lda, const T* D, idx ldd, T* G
 }
 
 // A thread's own 64-byte aligned buffer of at least `count` values, kept for its next calls (one
-// per Tag), or nullptr if it cannot be had: the gradient product runs on the fit's threads,
-// where nothing may throw.
+// per Tag; bounded as thread_scratch is), or nullptr if it cannot be had: the gradient product
+// runs on the fit's threads, where nothing may throw.
 template <class T, int Tag>
 T* tn_buffer(idx count) {
     static thread_local std::unique_ptr<T[], void (*)(T*)> buf{nullptr, [](T*) {}};
     static thread_local idx size = 0;
-    if (size < count) {
-        void* p = ::operator new[](static_cast<std::size_t>(count) * sizeof(T), std::align_val_t(64), std::nothrow);
+    const auto bytes = [](idx values) { return static_cast<std::size_t>(values) * sizeof(T); };
+    if (size < count || scratch_too_big(bytes(size), bytes(count))) {
+        buf.reset();
+        size = 0;
+        void* p = ::operator new[](bytes(count), std::align_val_t(64), std::nothrow);
         if (!p) return nullptr;
         buf = std::unique_ptr<T[], void (*)(T*)>(static_cast<T*>(p),
                                                  [](T* q) { ::operator delete[](q, std::align_val_t(64)); });

@@ -194,8 +194,7 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
                    bool two_columns) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
-    // The packed weights live in the calling thread's scratch; the block buffers in each
-    // worker's own.
+    // The packed weights and every thread's block buffers live in the calling thread's scratch.
     std::vector<PackedPanels<T>> packed(static_cast<std::size_t>(L));
     idx total = 0, widest = VW, work = 0;
     for (idx l = 0; l < L; ++l) {
@@ -208,10 +207,16 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
     const Loss loss = loss_for_outputs(n_out);
     const bool softmax = loss == Loss::softmax_log;
     const idx buf_size = 2 * block_rows * widest + (softmax ? 64 * n_out : 0);  // + softmax scratch
-    // One request for the calling thread (a second one could move the buffer): the packed
-    // weights, then thread 0's block buffers.
-    T* arena = thread_scratch<T>(static_cast<std::size_t>(total + buf_size));
-    T* const main_buf = arena + total;
+    const idx n_blocks = (n + kBlock - 1) / kBlock;
+    // Threads only pay off for large inputs (each costs tens of microseconds to start).
+    const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
+    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n / min_rows_per_thread)));
+    // One request, on the calling thread, before any other starts (so that an allocation
+    // failure is an exception here, and a second request cannot move the first): the packed
+    // weights, then each thread's block buffers.
+    const idx buf_stride = round_up(buf_size, VW);
+    T* arena = thread_scratch<T>(static_cast<std::size_t>(total + n_threads * buf_stride));
+    T* const block_bufs = arena + total;
     for (idx l = 0; l < L; ++l) {
         packed[l].data = arena;
         arena += PackedPanels<T>::size(s.k[l], s.m[l]);
@@ -219,12 +224,8 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
         arena += round_up(s.m[l], VW);
         pack_forward(W[l], s.m[l], s.k[l], packed[l]);
     }
-    const idx n_blocks = (n + kBlock - 1) / kBlock;
-    // Threads only pay off for large inputs (each costs tens of microseconds to start).
-    const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
-    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n / min_rows_per_thread)));
     auto body = [&](int t) {
-        T* buf = t == 0 ? main_buf : thread_scratch<T>(static_cast<std::size_t>(buf_size));
+        T* buf = block_bufs + t * buf_stride;
         T* bufs[2] = {buf, buf + block_rows * widest};
         const idx blk0 = n_blocks * t / n_threads, blk1 = n_blocks * (t + 1) / n_threads;
         for (idx b = blk0; b < blk1; ++b) {

@@ -43,13 +43,27 @@ struct Buffer {
     T* get() const { return ptr.get(); }
 };
 
+// What a thread keeps between calls is bounded: a request for much less than the thread holds
+// gives the excess back (else one call on a wide network would pin its memory for the life of
+// the thread, the interpreter's main thread included).  Up to kScratchKeepBytes is always kept,
+// so that repeated small calls allocate nothing.
+constexpr std::size_t kScratchKeepBytes = std::size_t(16) << 20;
+inline bool scratch_too_big(std::size_t held_bytes, std::size_t needed_bytes) {
+    return held_bytes > kScratchKeepBytes && held_bytes / 4 > needed_bytes;
+}
+
 // Per-thread scratch memory that grows as needed and is reused by later calls on the same
 // thread (so that predicting one row allocates nothing).  Not zeroed; 64-byte aligned.  A
-// later request on the same thread may move it.
+// later request on the same thread may move it.  Throws std::bad_alloc: call it on the calling
+// thread only, before a team starts.
 template <class T>
 T* thread_scratch(std::size_t count) {
     thread_local std::vector<T> buf;
-    if (buf.size() < count + 64 / sizeof(T)) buf.resize(count + 64 / sizeof(T));
+    const std::size_t needed = count + 64 / sizeof(T);
+    if (buf.size() < needed || scratch_too_big(buf.size() * sizeof(T), needed * sizeof(T))) {
+        std::vector<T>().swap(buf);  // the old contents are not needed: release them first
+        buf.resize(needed);
+    }
     auto addr = reinterpret_cast<std::uintptr_t>(buf.data());
     return reinterpret_cast<T*>((addr + 63) / 64 * 64);
 }
