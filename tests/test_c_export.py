@@ -160,6 +160,7 @@ def test_huge_inputs_and_saturated_logits_match_predict_proba(tmp_path, case):
     assert model.classes_[index].tolist() == model.predict(X).tolist()
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 @needs_cc
 def test_saturated_weights_give_exact_zeros_and_ones(tmp_path):
     X = rows_to_predict(np.float64)[:50]

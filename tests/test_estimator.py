@@ -8,6 +8,10 @@ from conftest import make_data
 
 from backprop import NeuralNetwork, NotFittedError
 
+# Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
+# and many end predicting one class, which ConvergenceWarning rightly reports.
+pytestmark = pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")
+
 BACKENDS = ["cpp", "numpy"]
 
 

@@ -6,6 +6,10 @@ import pytest
 import backprop
 from backprop import NeuralNetwork, check_gradients, reference
 
+# Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
+# and many end predicting one class, which ConvergenceWarning rightly reports.
+pytestmark = pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")
+
 BACKENDS = ["cpp", "numpy"]
 
 

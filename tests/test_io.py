@@ -11,6 +11,10 @@ import backprop
 from backprop import NeuralNetwork, NotFittedError
 from backprop._io import read_model
 
+# Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
+# and many end predicting one class, which ConvergenceWarning rightly reports.
+pytestmark = pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")
+
 
 def _data(n=120, d=4, seed=0, labels=(0, 1)):
     rng = np.random.default_rng(seed)

@@ -28,6 +28,7 @@ def xy(n=20, d=4, seed=0):
     return X, (X[:, 0] > 0).astype(int)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 @pytest.mark.parametrize("backend", ["cpp", "numpy"])
 @pytest.mark.parametrize("n_hidden", [(10**9,), (100_000, 100_000), (2**62,)])
 def test_a_network_too_big_for_memory_is_refused_before_allocating(backend, n_hidden):

@@ -78,6 +78,7 @@ def test_a_backend_plugs_in_without_touching_the_driver(monkeypatch):
     np.testing.assert_array_equal(expected.validation_scores_, got.validation_scores_)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_unchecked_prediction_follows_the_backend():
     X, y = make_data(n=40, d=3)
     for backend in ("cpp", "numpy"):
@@ -94,6 +95,7 @@ def test_pickle_format_parameter_lists():
     assert backprop.NeuralNetwork().__getstate__()["_format_version"] == 2
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_values_the_docs_allow_reach_the_kernels_as_they_mean():
     """batch_size of any size >= n is the full batch; n_threads beyond the kernels' range is a
     ValueError naming it (no pybind11 cast error), on the estimator's path."""

@@ -15,6 +15,10 @@ import backprop
 from backprop import NeuralNetwork, NotFittedError
 from backprop import _params
 
+# Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
+# and many end predicting one class, which ConvergenceWarning rightly reports.
+pytestmark = pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")
+
 BACKENDS = ["cpp", "numpy"]
 
 

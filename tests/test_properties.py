@@ -56,6 +56,7 @@ def problems(draw, max_abs=10.0, min_n=2, max_n=70, max_d=12):
 @SETTINGS
 @given(problem=problems(), n_hidden=architectures, layout=layouts, max_iter=st.integers(0, 8),
        learning_rate=st.floats(0.05, 2.0), seed=st.integers(0, 2**32 - 1))
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_cpp_equals_reference_for_any_shape_dtype_layout_and_architecture(
     problem, n_hidden, layout, max_iter, learning_rate, seed
 ):
@@ -86,6 +87,7 @@ def any_finite(draw, dtype, n, d):
     return draw(arrays(dtype, (n, d), elements=values))
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 @SETTINGS
 @given(data=st.data(), n_hidden=architectures, dtype=dtypes, backend=st.sampled_from(["cpp", "numpy"]))
 def test_predict_proba_rows_are_distributions_for_any_finite_input(data, n_hidden, dtype, backend):

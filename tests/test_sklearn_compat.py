@@ -51,6 +51,7 @@ with warnings.catch_warnings():
     _sklearn_checks = parametrize_with_checks(ESTIMATORS, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 @_sklearn_checks
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -74,6 +75,7 @@ def test_in_a_pipeline(backend):
     np.testing.assert_array_equal(pipe.classes_, ["no", "yes"])
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_in_grid_search():
     X, y = _data()
     X = StandardScaler().fit_transform(X)
@@ -102,6 +104,7 @@ def test_cross_val_score_is_stratified_and_reproducible():
     np.testing.assert_allclose(a, b)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_clone_copies_parameters_and_drops_the_fit():
     X, y = _data()
     rng = np.random.default_rng(5)
@@ -120,6 +123,7 @@ def test_clone_copies_parameters_and_drops_the_fit():
         c.predict(X)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_not_fitted_error_is_sklearns_too_when_sklearn_is_loaded():
     nn = NeuralNetwork()
     with pytest.raises(SklearnNotFittedError) as info:
