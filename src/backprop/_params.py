@@ -63,6 +63,12 @@ def _choice(name: str, allowed: tuple | str) -> Callable[[Any], str]:
             raise ValueError(f"{name} must be one of {names}, got {value!r}")
         return value
 
+    def choices() -> tuple:
+        from . import reference
+
+        return tuple(getattr(reference, allowed)) if isinstance(allowed, str) else tuple(allowed)
+
+    check.choices = choices  # type: ignore[attr-defined]  # the allowed names, for the command line's help
     return check
 
 
