@@ -124,13 +124,18 @@ def _option_help(p: Any, default: Any) -> str:
     text = text.replace("``", "").replace("%", "%%")
     if p.name in _SPELLING:
         text = f"{text} {_SPELLING[p.name]}"
-    shown = {(): "none", None: "none"}.get(default, default) if not isinstance(default, tuple) or not default else ",".join(map(str, default))
     if p.name in _ARTICLE_DEFAULTS and _ARTICLE_DEFAULTS[p.name] != p.default:
-        estimator = ",".join(map(str, p.default)) if isinstance(p.default, tuple) else p.default
-        return f"{text} (default: {shown}, the article's; the estimator's is {estimator})"
-    if isinstance(default, bool):
-        return f"{text} (default: {'on' if default else 'off'})"
-    return f"{text} (default: {shown})"
+        return f"{text} (default: {shown_default(default)}, the article's; the estimator's is {shown_default(p.default)})"
+    return f"{text} (default: {shown_default(default)})"
+
+
+def shown_default(value: Any) -> str:
+    """An option's default as the command line spells it: ``8,3``, ``none``, ``on``/``off``, ``0.5``."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) if value else "none"
+    return "none" if value is None else str(value)
 
 
 def _add_fit_options(p: argparse.ArgumentParser) -> None:

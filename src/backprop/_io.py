@@ -156,13 +156,15 @@ def save(model: Any, path: PathLike, metadata: Optional[Mapping[str, Any]] = Non
     model, scaler = split_pipeline(model, "save")
     if scaler is not None and getattr(scaler, "n_features_in_", None) is None:
         raise NotFittedError("The pipeline's StandardScaler is not fitted yet: fit the pipeline before saving")
-    write_model(model, path, metadata, None if scaler is None else Scaling.from_scaler(scaler))
+    names = None if scaler is None else getattr(scaler, "feature_names_in_", None)
+    write_model(model, path, metadata, None if scaler is None else Scaling.from_scaler(scaler), names)
 
 
 def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, Any]] = None,
-                scaling: Optional[Scaling] = None) -> None:
+                scaling: Optional[Scaling] = None, feature_names: Optional[Any] = None) -> None:
     """:func:`save`'s work: a NeuralNetwork, with the :class:`~backprop._scaling.Scaling` of its
-    input when it has one (the command line's ``fit --standardize`` passes it)."""
+    input when it has one (the command line's ``fit --standardize`` passes it), and the feature
+    names (``feature_names``, a pipeline's scaler's, else the model's ``feature_names_in_``)."""
     if not isinstance(model, NeuralNetwork):
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
     if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
@@ -191,7 +193,7 @@ def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping
         scaling.check(int(model.n_features_in_))
         arrays.update(scaling_mean=scaling.mean, scaling_var=scaling.var, scaling_scale=scaling.scale,
                       scaling_n_samples=np.array(scaling.n_samples, dtype=np.int64))
-    names = getattr(model, "feature_names_in_", None)
+    names = feature_names if feature_names is not None else getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
     write_atomically(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)

@@ -82,7 +82,7 @@ class Scaling:
             n_samples=int(n.max() if n.ndim else n),
         )
 
-    def to_scaler(self) -> Any:
+    def to_scaler(self, feature_names: Optional[np.ndarray] = None) -> Any:
         """A fitted ``StandardScaler`` with these statistics (needs scikit-learn)."""
         from sklearn.preprocessing import StandardScaler
 
@@ -90,13 +90,18 @@ class Scaling:
         scaler.mean_, scaler.var_, scaler.scale_ = self.mean.copy(), self.var.copy(), self.scale.copy()
         scaler.n_samples_seen_ = np.int64(self.n_samples)
         scaler.n_features_in_ = self.n_features
+        if feature_names is not None:
+            scaler.feature_names_in_ = np.asarray(feature_names, dtype=object)
         return scaler
 
     def pipeline(self, model: Any) -> Any:
-        """``Pipeline([("standardscaler", StandardScaler), ("neuralnetwork", model)])``, fitted."""
+        """``Pipeline([("standardscaler", StandardScaler), ("neuralnetwork", model)])``, fitted.
+        The feature names move from ``model`` to the scaler, the step that sees the named
+        columns (it passes an array on), as in a Pipeline fitted on a DataFrame."""
         from sklearn.pipeline import make_pipeline
 
-        return make_pipeline(self.to_scaler(), model)
+        names = model.__dict__.pop("feature_names_in_", None)
+        return make_pipeline(self.to_scaler(names), model)
 
 
 def split_pipeline(model: Any, what: str) -> Tuple[Any, Optional[Any]]:
