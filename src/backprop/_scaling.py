@@ -72,7 +72,7 @@ class Scaling:
     @classmethod
     def from_scaler(cls, scaler: Any) -> "Scaling":
         """The statistics of a fitted ``StandardScaler(with_mean=True, with_std=True)``."""
-        if getattr(scaler, "scale_", None) is None or getattr(scaler, "mean_", None) is None:
+        if not (scaler.with_mean and scaler.with_std) or getattr(scaler, "scale_", None) is None or getattr(scaler, "mean_", None) is None:
             raise ValueError("the StandardScaler must be fitted with with_mean=True and with_std=True to be saved")
         n = np.asarray(scaler.n_samples_seen_)
         return cls(
