@@ -113,7 +113,6 @@ def _option_type(p: Any) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(str(exc)) from None
         return value
 
-    parse.__name__ = p.name  # argparse names the type in some messages
     return parse
 
 

@@ -4,7 +4,7 @@ Both exports (this module's ``to_c`` and ``_onnx.to_onnx``) describe the network
 :func:`network_of`, which reads only the estimator's public fitted attributes (``weights_``,
 ``activation``, ``classes_``, ``threshold``, ``n_features_in_``) and, for a scikit-learn
 ``Pipeline`` of a ``StandardScaler`` then a ``NeuralNetwork``, the scaler's ``mean_`` and
-``scale_``.  The forward pass they write out is ``backprop.reference.predict_proba``:
+``scale_`` (or the scaling a model file stores, which the command line's ``export`` passes).  The forward pass they write out is ``backprop.reference.predict_proba``:
 
 * each layer ``z = W[:, 1:] a + W[:, 0]`` (column 0 of every weight matrix is the bias);
 * hidden layers ``a = f(z)``, f the model's ``activation``;

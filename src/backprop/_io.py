@@ -1,14 +1,15 @@
 """Saving and loading fitted models as plain ``.npz`` files (no pickle).
 
 Format version 2, or 3 for a model saved with feature scaling (version 1 lacks
-``feature_names_in``, and loads without names; version 2 has no scaling): a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
-unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every entry:
+``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``)
+holding only numeric and unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every
+entry:
 
 ================  =====================================================================
 key               content
 ================  =====================================================================
 ``format``        the string ``"backprop.NeuralNetwork"``
-``format_version``  integer, 2
+``format_version``  integer, 2 (3 with the ``scaling_*`` entries)
 ``backprop_version``  version of backprop that wrote the file
 ``params``        JSON string: the estimator's ``get_params()``
 ``n_layers``      integer L, the number of weight matrices
@@ -22,11 +23,12 @@ key               content
                   feature names and the target column there); ``"{}"`` when none
 ``feature_names_in``  optional: ``feature_names_in_`` as a unicode array of n_features_in
                   names, present when the model was fitted on named columns
-``scaling_mean``  version 3: the standardisation of the features (``_scaling.Scaling``:
-``scaling_var``   ``StandardScaler``'s ``mean_``, ``var_``, ``scale_`` and
-``scaling_scale``   ``n_samples_seen_``), float64 arrays of n_features_in (the last an
-``scaling_n_samples``  integer); present when the model was saved from a
-                  ``Pipeline(StandardScaler, NeuralNetwork)`` or ``fit --standardize``
+``scaling_*``     optional (version 3): the standardisation of the input, a
+                  ``_scaling.Scaling``: ``scaling_mean``, ``scaling_var``, ``scaling_scale``
+                  (float64, n_features_in each: ``StandardScaler``'s ``mean_``, ``var_``,
+                  ``scale_``) and ``scaling_n_samples`` (integer, ``n_samples_seen_``);
+                  present for a ``Pipeline(StandardScaler, NeuralNetwork)`` or ``fit
+                  --standardize``
 ================  =====================================================================
 
 A file with scaling is version 3 so that an older backprop, which would ignore the scaling and
