@@ -43,6 +43,12 @@ def dataset(tmp_path_factory):
     return dict(dir=d, data=data, model=model, X=X, y=y, fit_stdout=proc.stdout)
 
 
+def named(X, columns=("x1", "x2", "x3")):
+    """X with the CSV's column names, as a model fitted by the command line expects it."""
+    pd = pytest.importorskip("pandas")
+    return pd.DataFrame(X, columns=list(columns))
+
+
 def parse_predictions(text):
     rows = list(csv.reader(io.StringIO(text)))
     header, body = rows[0], rows[1:]
@@ -57,7 +63,8 @@ def test_fit_reports_and_saves(dataset):
     assert model.get_params()["n_hidden"] == (4,)
     assert model.learning_rate == 0.5 and model.max_iter == 300 and model.random_state == 0
     assert model.classes_.tolist() == ["ham", "spam"]
-    assert model.score(dataset["X"], dataset["y"]) > 0.9
+    assert model.feature_names_in_.tolist() == ["x1", "x2", "x3"]
+    assert model.score(named(dataset["X"]), dataset["y"]) > 0.9
     # the same fit through the API gives the same weights
     api = backprop.NeuralNetwork(n_hidden=(4,), max_iter=300, learning_rate=0.5, random_state=0)
     api.fit(dataset["X"], dataset["y"])
@@ -71,8 +78,8 @@ def test_predict_to_stdout_matches_the_api(dataset):
     header, proba, labels = parse_predictions(proc.stdout)
     assert header == ["proba_ham", "proba_spam", "label"]
     model = backprop.load(dataset["model"])
-    np.testing.assert_array_equal(proba, model.predict_proba(dataset["X"]))  # repr() round-trips exactly
-    assert labels.tolist() == model.predict(dataset["X"]).tolist()
+    np.testing.assert_array_equal(proba, model.predict_proba(named(dataset["X"])))  # repr() round-trips exactly
+    assert labels.tolist() == model.predict(named(dataset["X"])).tolist()
 
 
 def test_predict_to_file_with_reordered_columns_and_no_target(dataset):
@@ -86,8 +93,8 @@ def test_predict_to_file_with_reordered_columns_and_no_target(dataset):
     assert proc.stdout == ""
     _, proba, labels = parse_predictions(out.read_text())
     model = backprop.load(dataset["model"])
-    np.testing.assert_array_equal(proba, model.predict_proba(X[:20]))
-    assert labels.tolist() == model.predict(X[:20]).tolist()
+    np.testing.assert_array_equal(proba, model.predict_proba(named(X[:20])))
+    assert labels.tolist() == model.predict(named(X[:20])).tolist()
 
 
 def test_predict_reads_standard_input(dataset):
@@ -144,12 +151,12 @@ def test_error_missing_target_column(dataset, tmp_path):
 
 def test_error_missing_feature_column_at_predict(dataset, tmp_path):
     data = write_csv(tmp_path / "d.csv", ["x1", "x3"], [[0.1, 0.2]])
-    _error(run("predict", dataset["model"], data), "no column named 'x2'")
+    _error(run("predict", dataset["model"], data), "lacks the feature column(s) 'x2'", "x1, x2, x3")
 
 
 def test_error_non_numeric_feature(dataset, tmp_path):
-    # without --features every other column is a feature, and "id" holds text
-    _error(run("fit", dataset["data"], "--target", "kind", "--out", tmp_path / "m.npz"),
+    # an id column is used when --features names it, and "id" holds text
+    _error(run("fit", dataset["data"], "--target", "kind", "--features", "id,x1", "--out", tmp_path / "m.npz"),
            "column 'id' is not numeric", "'id0'")
     data = write_csv(tmp_path / "d.csv", ["x1", "x2", "x3"], [[0.1, "", 0.3]])
     _error(run("predict", dataset["model"], data), "column 'x2' has an empty cell")
@@ -232,7 +239,7 @@ def test_export_onnx(dataset, tmp_path):
     model = backprop.load(dataset["model"])
     X = np.ascontiguousarray(dataset["X"][:10])
     _, proba = ort.InferenceSession(str(out)).run(None, {"X": X})
-    np.testing.assert_allclose(proba, model.predict_proba(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(proba, model.predict_proba(named(X)), rtol=1e-12, atol=1e-15)
 
 
 def test_export_errors(dataset, tmp_path):

@@ -55,6 +55,27 @@ def test_readme_documents_every_command_line_option():
         assert f"python -m backprop.article {opt}" in text or f"`{opt}`" in text, opt
 
 
+def test_readme_table_of_fit_options_is_the_parsers():
+    """One row per estimator option of ``fit``, its flags and default as the parser has them."""
+    import argparse
+
+    from backprop import _cli
+
+    text = README.read_text()
+    parser = _cli.build_parser()
+    sub = next(a for a in parser._actions if a.choices and "fit" in a.choices)
+    actions = {a.dest: a for a in sub.choices["fit"]._actions}
+    rows = [line for line in text.splitlines() if line.startswith("| `--") and "` | `" in line]
+    expected = []
+    for p in _cli.fit_params():
+        a = actions[p.name]
+        flags = " / ".join(f"`{o}`" for o in a.option_strings)
+        expected.append(f"| {flags} | `{p.name}` | {_cli.shown_default(a.default)} |")
+        if isinstance(a, argparse.BooleanOptionalAction):
+            assert len(a.option_strings) == 2
+    assert rows == expected
+
+
 def test_readme_first_command_runs_the_article():
     lines = [line.strip() for line in README.read_text().splitlines() if line.startswith("    python3 -m venv")]
     assert lines[0].endswith('pip install ".[bench]" && python -m backprop.article')

@@ -77,3 +77,29 @@ def test_ordinary_labels_still_train(y):
         model = NeuralNetwork(n_hidden=(), max_iter=1, random_state=0).fit(X, y)
     assert len(model.classes_) == len(set(map(str, y)))
 
+
+
+@pytest.mark.parametrize(
+    "labels, shown",
+    [
+        (np.array([1, 1, 1]), "(1)"),
+        (np.array([1.0, 1.0, 1.0]), "(1.0)"),
+        (np.array([True, True, True]), "(True)"),
+        (np.array(["a", "a", "a"]), "('a')"),
+        (np.array([1, 1, 1], dtype=np.uint8), "(1)"),
+    ],
+)
+def test_one_class_message_shows_plain_values(labels, shown):
+    with pytest.raises(ValueError, match="only 1 class") as info:
+        NeuralNetwork(max_iter=1).fit(np.zeros((3, 1)), labels)
+    assert shown in str(info.value) and "np." not in str(info.value)
+
+
+def test_label_messages_show_plain_values():
+    model = NeuralNetwork(n_hidden=(), max_iter=1).fit(np.arange(4.0).reshape(-1, 1), np.array([0, 0, 1, 1]))
+    with pytest.raises(ValueError) as info:
+        model.partial_fit(np.zeros((1, 1)), np.array([0]), classes=np.array([0, 2]))
+    assert "[0, 2]" in str(info.value) and "[0, 1]" in str(info.value) and "np." not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        model.partial_fit(np.zeros((1, 1)), np.array([7]))
+    assert "np." not in str(info.value) and "array(" not in str(info.value)

@@ -16,6 +16,9 @@ from ._gradcheck import GradientCheck, check_gradients
 from ._export import to_c
 from ._io import load, save
 from ._onnx import register_skl2onnx, to_onnx  # onnx and skl2onnx are imported when used
+from ._threadpool import install as _install_threadpool_controller
+
+_install_threadpool_controller()  # threadpoolctl is not imported: its controller is registered when it is
 
 __all__ = [
     "ConvergenceWarning",

@@ -1,7 +1,7 @@
 """CSV tables for the command line, read in one streaming pass.
 
 A file is a header row of column names, then data rows of the same width; blank lines are
-skipped.  Standard input (``"-"``) and a file path are read by the same code: UTF-8, a leading
+skipped.  Only the first column may be unnamed (pandas' ``to_csv`` writes its index so).  Standard input (``"-"``) and a file path are read by the same code: UTF-8, a leading
 byte-order mark dropped, any other byte sequence refused.  Only the columns asked for are kept:
 the feature columns are parsed as float64 a few thousand rows at a time, so that a table's peak
 memory is about twice its parsed float64 data (the chunks, then the matrix they are joined into),
@@ -21,7 +21,7 @@ from typing import Callable, Iterator, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
-__all__ = ["CLIError", "Table", "read_table", "column_list"]
+__all__ = ["CLIError", "Table", "read_table", "column_list", "shown"]
 
 #: Rows parsed into one float64 chunk at a time.
 CHUNK_ROWS = 4096
@@ -112,8 +112,8 @@ def _read_header(reader: Iterator[List[str]], name: str) -> List[str]:
     else:
         raise CLIError(f"{name} is empty: expected a header row of column names, then data rows")
     header = [c.strip() for c in row]
-    if "" in header:
-        raise CLIError(f"{name}: the header has an empty column name (column {header.index('') + 1})")
+    if "" in header[1:]:  # the first may be unnamed: pandas' to_csv writes its index so
+        raise CLIError(f"{name}: the header has an empty column name (column {header.index('', 1) + 1})")
     dupes = sorted(h for h, count in collections.Counter(header).items() if count > 1)
     if dupes:
         raise CLIError(f"{name}: duplicate column names in the header: {column_list(dupes)}")
@@ -175,18 +175,23 @@ def _parse_chunk(name: str, features: List[str], rows: List[List[str]], first_ro
     return X
 
 
+def shown(column: str) -> str:
+    """A column for a message: ``'x1'``, or ``1 (unnamed)`` for an unnamed first column."""
+    return repr(column) if column else "1 (unnamed)"
+
+
 def _cell_value(name: str, column: str, row: int, cell: str) -> float:
     try:
         value = float(cell)
     except ValueError:
         if not cell.strip():
             raise CLIError(
-                f"{name}: column {column!r} has an empty cell in data row {row} (missing values are not supported)"
+                f"{name}: column {shown(column)} has an empty cell in data row {row} (missing values are not supported)"
             ) from None
         raise CLIError(
-            f"{name}: column {column!r} is not numeric: data row {row} has {cell!r} "
+            f"{name}: column {shown(column)} is not numeric: data row {row} has {cell!r} "
             "(features must be numbers; use --features to choose the columns)"
         ) from None
     if not math.isfinite(value):
-        raise CLIError(f"{name}: column {column!r} has the non-finite value {cell.strip()!r} in data row {row}")
+        raise CLIError(f"{name}: column {shown(column)} has the non-finite value {cell.strip()!r} in data row {row}")
     return value

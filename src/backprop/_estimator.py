@@ -17,7 +17,7 @@ from . import _params, _persistence, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import as_labels, check_array, check_feature_names, check_n_features, check_y, feature_names
+from ._validation import as_labels, check_array, check_feature_names, check_n_features, check_y, feature_names, plain
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
@@ -234,7 +234,7 @@ class NeuralNetwork:
         y, classes = check_y(y, n)
         warm = config.warm_start and getattr(self, "weights_", None) is not None
         if warm and getattr(self, "classes_", None) is not None and not np.array_equal(self.classes_, classes):
-            raise ValueError(f"warm_start: y has classes {classes!r}, but the model was fitted with {self.classes_!r}")
+            raise ValueError(f"warm_start: y has classes {plain(classes)!r}, but the model was fitted with {plain(self.classes_)!r}")
         rng = np.random.default_rng(config.random_state)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, config.warm_start)
         backend = BACKENDS[config.backend]
@@ -302,10 +302,10 @@ class NeuralNetwork:
                 raise ValueError("classes must be passed on the first call to partial_fit (every label of the stream)")
             classes = np.unique(as_labels(classes, "classes"))
             if classes.ndim != 1 or classes.shape[0] < 2:
-                raise ValueError(f"classes must hold at least two labels, got {classes!r}")
+                raise ValueError(f"classes must hold at least two labels, got {plain(classes)!r}")
             return classes
         if classes is not None and not np.array_equal(np.unique(as_labels(classes, "classes")), self.classes_):
-            raise ValueError(f"classes={classes!r} is not the classes_ of the first call, {self.classes_!r}")
+            raise ValueError(f"classes={plain(classes)!r} is not the classes_ of the first call, {plain(self.classes_)!r}")
         return self.classes_
 
     def _initial_weights(
@@ -497,7 +497,7 @@ def _label_index(y: Any, n: int, classes: np.ndarray) -> np.ndarray:
     y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     unknown = classes[y_index] != y
     if unknown.any():
-        raise ValueError(f"y holds labels not in classes {classes!r}: {np.unique(y[unknown])[:10]!r}")
+        raise ValueError(f"y holds labels not in classes {plain(classes)!r}: {plain(np.unique(y[unknown])[:10])!r}")
     return y_index
 
 

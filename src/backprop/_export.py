@@ -4,7 +4,7 @@ Both exports (this module's ``to_c`` and ``_onnx.to_onnx``) describe the network
 :func:`network_of`, which reads only the estimator's public fitted attributes (``weights_``,
 ``activation``, ``classes_``, ``threshold``, ``n_features_in_``) and, for a scikit-learn
 ``Pipeline`` of a ``StandardScaler`` then a ``NeuralNetwork``, the scaler's ``mean_`` and
-``scale_``.  The forward pass they write out is ``backprop.reference.predict_proba``:
+``scale_`` (or the scaling a model file stores, which the command line's ``export`` passes).  The forward pass they write out is ``backprop.reference.predict_proba``:
 
 * each layer ``z = W[:, 1:] a + W[:, 0]`` (column 0 of every weight matrix is the bias);
 * hidden layers ``a = f(z)``, f the model's ``activation``;
@@ -16,7 +16,6 @@ Both exports (this module's ``to_c`` and ``_onnx.to_onnx``) describe the network
 from __future__ import annotations
 
 import re
-import sys
 from dataclasses import dataclass
 from typing import Any, List, Optional
 
@@ -53,32 +52,24 @@ class Network:
         return [self.n_features] + [W.shape[0] for W in self.weights]
 
 
-def _is_pipeline(model: Any) -> bool:
-    pipeline = sys.modules.get("sklearn.pipeline")  # a Pipeline means scikit-learn is imported
-    return pipeline is not None and isinstance(model, pipeline.Pipeline)
-
-
-def network_of(model: Any, what: str) -> Network:
+def network_of(model: Any, what: str, scaling: Any = None) -> Network:
     """Validate ``model`` (a fitted NeuralNetwork, or a Pipeline of a fitted StandardScaler and a
-    fitted NeuralNetwork) and return its :class:`Network`.  ``what`` names the caller in errors."""
+    fitted NeuralNetwork) and return its :class:`Network`.  ``scaling`` (a ``_scaling.Scaling``,
+    what a model file stores) gives a NeuralNetwork's standardisation.  ``what`` names the
+    caller in errors."""
     from ._estimator import NeuralNetwork, NotFittedError
+    from ._scaling import split_pipeline
 
     mean = scale = None
-    if _is_pipeline(model):
-        from sklearn.preprocessing import StandardScaler
-
-        steps = [step for _, step in model.steps]
-        if len(steps) != 2 or not isinstance(steps[0], StandardScaler) or not isinstance(steps[1], NeuralNetwork):
-            kinds = ", ".join(type(s).__name__ for s in steps)
-            raise TypeError(
-                f"{what} takes a Pipeline of exactly a StandardScaler then a NeuralNetwork, got ({kinds})"
-            )
-        scaler, model = steps
+    model, scaler = split_pipeline(model, what)
+    if scaler is not None:
         if getattr(scaler, "n_features_in_", None) is None:
             raise NotFittedError("The pipeline's StandardScaler is not fitted yet: fit the pipeline first.")
         mean = None if getattr(scaler, "mean_", None) is None or not scaler.with_mean else scaler.mean_
         scale = None if getattr(scaler, "scale_", None) is None or not scaler.with_std else scaler.scale_
-    elif not isinstance(model, NeuralNetwork):
+    elif scaling is not None:
+        mean, scale = scaling.mean, scaling.scale
+    if not isinstance(model, NeuralNetwork):
         raise TypeError(
             f"{what} takes a fitted backprop.NeuralNetwork (or a Pipeline of a StandardScaler and one), "
             f"got {type(model).__name__}"
@@ -151,7 +142,7 @@ _C_KEYWORDS = frozenset(
 )
 
 
-def _check_c_name(name: Any) -> str:
+def check_c_name(name: Any) -> str:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise ValueError(f"name must be a C identifier (letters, digits, '_', not starting with a digit), got {name!r}")
     if name in _C_KEYWORDS:
@@ -506,7 +497,7 @@ def to_c(model: Any, path: Any, name: str = "model") -> str:
     ValueError
         If ``name`` is not a C identifier, or the model's attributes are inconsistent.
     """
-    name = _check_c_name(name)
+    name = check_c_name(name)
     net = network_of(model, "to_c")
     text = c_header(net, name)
     from ._io import write_atomically

@@ -1,13 +1,15 @@
 """Saving and loading fitted models as plain ``.npz`` files (no pickle).
 
-Format version 2 (version 1 lacks ``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``) holding only numeric and
-unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every entry:
+Format version 2, or 3 for a model saved with feature scaling (version 1 lacks
+``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``)
+holding only numeric and unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every
+entry:
 
 ================  =====================================================================
 key               content
 ================  =====================================================================
 ``format``        the string ``"backprop.NeuralNetwork"``
-``format_version``  integer, 2
+``format_version``  integer, 2 (3 with the ``scaling_*`` entries)
 ``backprop_version``  version of backprop that wrote the file
 ``params``        JSON string: the estimator's ``get_params()``
 ``n_layers``      integer L, the number of weight matrices
@@ -21,7 +23,17 @@ key               content
                   feature names and the target column there); ``"{}"`` when none
 ``feature_names_in``  optional: ``feature_names_in_`` as a unicode array of n_features_in
                   names, present when the model was fitted on named columns
+``scaling_*``     optional (version 3): the standardisation of the input, a
+                  ``_scaling.Scaling``: ``scaling_mean``, ``scaling_var``, ``scaling_scale``
+                  (float64, n_features_in each: ``StandardScaler``'s ``mean_``, ``var_``,
+                  ``scale_``) and ``scaling_n_samples`` (integer, ``n_samples_seen_``);
+                  present for a ``Pipeline(StandardScaler, NeuralNetwork)`` or ``fit
+                  --standardize``
 ================  =====================================================================
+
+A file with scaling is version 3 so that an older backprop, which would ignore the scaling and
+silently expect standardised input, refuses it; :func:`load` returns it as a scikit-learn
+``Pipeline``.
 
 Reading checks each member's ``.npy`` header before its data: the dtype (numbers, or unicode
 where text is stored; never objects), the shape (the weights' exactly those ``n_hidden``,
@@ -47,11 +59,13 @@ from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
 from ._params import checker as _param_checker
 from ._persistence import check_model, layer_shapes
+from ._scaling import Scaling, split_pipeline
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "backprop.NeuralNetwork"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  #: the newest version read; files without scaling are written as version 2
+_SCALING_VERSION = 3
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -97,8 +111,12 @@ def _classes_array(classes: Any) -> np.ndarray:
     return c
 
 
-def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, Any]] = None) -> None:
+def save(model: Any, path: PathLike, metadata: Optional[Mapping[str, Any]] = None) -> None:
     """Save a fitted :class:`~backprop.NeuralNetwork` to an ``.npz`` file, without pickle.
+
+    A fitted scikit-learn ``Pipeline`` of a ``StandardScaler`` then a ``NeuralNetwork`` is saved
+    too: the scaler's statistics are stored with the network, and :func:`load` returns the
+    pipeline.
 
     The file holds plain arrays, a format version and the estimator's parameters as a JSON
     string (see the module docstring for the keys), so ``numpy.load(path, allow_pickle=False)``
@@ -107,8 +125,9 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
 
     Parameters
     ----------
-    model : NeuralNetwork
-        A fitted model.
+    model : NeuralNetwork or Pipeline
+        A fitted model, or a fitted ``Pipeline(StandardScaler(), NeuralNetwork())`` (the scaler
+        with its default ``with_mean=True, with_std=True``).
     path : str or os.PathLike
         File to write, replaced atomically if it exists: the model is written to a temporary
         file in the same folder, fsynced, then renamed over ``path``, so that a failed save
@@ -136,6 +155,18 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     >>> backprop.load("model.npz").predict(X)                          # doctest: +SKIP
     array(['no', 'no', 'yes', 'yes'], dtype='<U3')
     """
+    model, scaler = split_pipeline(model, "save")
+    if scaler is not None and getattr(scaler, "n_features_in_", None) is None:
+        raise NotFittedError("The pipeline's StandardScaler is not fitted yet: fit the pipeline before saving")
+    names = None if scaler is None else getattr(scaler, "feature_names_in_", None)
+    write_model(model, path, metadata, None if scaler is None else Scaling.from_scaler(scaler), names)
+
+
+def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, Any]] = None,
+                scaling: Optional[Scaling] = None, feature_names: Optional[Any] = None) -> None:
+    """:func:`save`'s work: a NeuralNetwork, with the :class:`~backprop._scaling.Scaling` of its
+    input when it has one (the command line's ``fit --standardize`` passes it), and the feature
+    names (``feature_names``, a pipeline's scaler's, else the model's ``feature_names_in_``)."""
     if not isinstance(model, NeuralNetwork):
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
     if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
@@ -144,7 +175,7 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
     weights = [np.ascontiguousarray(W) for W in model.weights_]
     arrays: Dict[str, np.ndarray] = {
         "format": np.array(FORMAT),
-        "format_version": np.array(FORMAT_VERSION, dtype=np.int64),
+        "format_version": np.array(2 if scaling is None else _SCALING_VERSION, dtype=np.int64),
         "backprop_version": np.array(_version()),
         "params": np.array(json.dumps(params, sort_keys=True)),
         "n_layers": np.array(len(weights), dtype=np.int64),
@@ -160,7 +191,11 @@ def save(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping[str, A
         cap = PARAMS_CHARS if key == "params" else METADATA_CHARS
         if len(str(arrays[key][()])) > cap:
             raise ValueError(f"cannot save: the {key} JSON takes {len(str(arrays[key][()]))} characters, more than {cap}")
-    names = getattr(model, "feature_names_in_", None)
+    if scaling is not None:
+        scaling.check(int(model.n_features_in_))
+        arrays.update(scaling_mean=scaling.mean, scaling_var=scaling.var, scaling_scale=scaling.scale,
+                      scaling_n_samples=np.array(scaling.n_samples, dtype=np.int64))
+    names = feature_names if feature_names is not None else getattr(model, "feature_names_in_", None)
     if names is not None:
         arrays["feature_names_in"] = np.array([str(v) for v in names], dtype=str)
     write_atomically(path, lambda f: np.savez(f, **arrays))  # type: ignore[arg-type]  # (numpy's stub fears an "allow_pickle" key)
@@ -316,8 +351,9 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     model : NeuralNetwork
         The fitted model.
     info : dict
-        ``metadata`` (the dict given to :func:`save`), ``format_version`` and
-        ``backprop_version``.
+        ``metadata`` (the dict given to :func:`save`), ``format_version``,
+        ``backprop_version`` and ``scaling`` (the stored :class:`~backprop._scaling.Scaling` of
+        the model's input, or None): the model expects input standardised by it.
 
     Raises
     ------
@@ -380,6 +416,14 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             if "feature_names_in" in data.files:
                 names = data.array("feature_names_in", "U", lambda shape: tuple(shape) == (n_features,), METADATA_CHARS * 4,
                                    f"feature_names_in must hold n_features_in = {n_features} names")
+            scaling = None
+            if "scaling_mean" in data.files:
+                if version < _SCALING_VERSION:
+                    raise _FormatError(f"{path}: a model file with scaling must have format version {_SCALING_VERSION}, not {version}")
+                one = lambda key: np.array(data.array(key, "f", lambda shape: tuple(shape) == (n_features,), 8 * n_features,  # noqa: E731
+                                                      f"{key} must hold n_features_in = {n_features} values"), dtype=np.float64)
+                scaling = Scaling(mean=one("scaling_mean"), var=one("scaling_var"), scale=one("scaling_scale"),
+                                  n_samples=int(data.scalar("scaling_n_samples", "iu")))
             saved_by = data.scalar("backprop_version", "U", 64) if "backprop_version" in data.files else "unknown"
         except _FormatError:
             raise
@@ -403,10 +447,12 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
                 raise ValueError(f"feature_names_in must be {int(n_features)} strings, got dtype {names.dtype} and shape {names.shape}")
             fitted["feature_names_in_"] = np.array(names.tolist(), dtype=object)
         fitted = check_model(model.get_params(), fitted)
+        if scaling is not None:
+            scaling.check(int(n_features))
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
     model.__dict__.update(fitted)
-    return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by}
+    return model, {"metadata": metadata, "format_version": int(version), "backprop_version": saved_by, "scaling": scaling}
 
 
 def load(path: PathLike) -> NeuralNetwork:
@@ -419,14 +465,31 @@ def load(path: PathLike) -> NeuralNetwork:
 
     Returns
     -------
-    NeuralNetwork
+    NeuralNetwork or Pipeline
         A fitted model with the saved parameters, ``weights_``, ``classes_``,
         ``n_features_in_``, ``n_iter_`` and ``loss_curve_``; it predicts exactly as the saved
-        one did, and ``warm_start=True`` continues its training.
+        one did, and ``warm_start=True`` continues its training.  A file that stores feature
+        scaling (saved from a ``Pipeline(StandardScaler, NeuralNetwork)``, or by ``python -m
+        backprop fit --standardize``) is returned as that fitted scikit-learn ``Pipeline``, so
+        that it takes raw features as the saved model did.
 
     Raises
     ------
     FileNotFoundError, ValueError
         As :func:`read_model`.
+    ImportError
+        If the file stores feature scaling and scikit-learn is not installed (rather than
+        return a network that silently expects standardised input).
     """
-    return read_model(path)[0]
+    model, info = read_model(path)
+    scaling = info["scaling"]
+    if scaling is None:
+        return model
+    try:
+        return scaling.pipeline(model)
+    except ImportError:
+        raise ImportError(
+            f"{os.fspath(path)} stores feature scaling (saved from a Pipeline(StandardScaler, NeuralNetwork) or by "
+            "'fit --standardize'), which backprop.load returns as a scikit-learn Pipeline: install scikit-learn "
+            "(pip install scikit-learn). 'python -m backprop predict' and 'export' apply the scaling without it."
+        ) from None

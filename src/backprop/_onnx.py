@@ -190,11 +190,13 @@ def to_onnx(model: Any, *, target_opset: Optional[int] = None, zipmap: bool = Fa
     onnx.ModelProto
         Checked by ``onnx.checker.check_model``; save it with ``onnx.save(m, "model.onnx")``.
     """
+    _check_options(target_opset, zipmap)
+    return onnx_model(network_of(model, "to_onnx"), target_opset=target_opset, zipmap=zipmap)
+
+
+def _check_options(target_opset: Any, zipmap: Any) -> int:
+    """The opset to write (ValueError for a bad ``target_opset`` or ``zipmap``)."""
     onnx = _require("onnx", "backprop.to_onnx")
-    from onnx import TensorProto, helper
-
-    from . import __version__
-
     if zipmap not in (True, False):
         raise ValueError(f"zipmap must be True or False, got {zipmap!r}")
     latest = onnx.defs.onnx_opset_version()
@@ -203,7 +205,17 @@ def to_onnx(model: Any, *, target_opset: Optional[int] = None, zipmap: bool = Fa
         raise ValueError(
             f"target_opset must be an integer from {_MIN_OPSET} to {latest} (this onnx's latest), got {target_opset!r}"
         )
-    net = network_of(model, "to_onnx")
+    return int(opset)
+
+
+def onnx_model(net: Network, *, target_opset: Optional[int] = None, zipmap: bool = False) -> Any:
+    """The ONNX model of a network as :func:`network_of` describes it (:func:`to_onnx`'s work)."""
+    opset = _check_options(target_opset, zipmap)
+    onnx = _require("onnx", "backprop.to_onnx")
+    from onnx import TensorProto, helper
+
+    from . import __version__
+
     if zipmap and net.dtype != np.float32:
         raise ValueError(
             "zipmap=True needs a float32 model: ONNX's ZipMap takes float32 probabilities only "

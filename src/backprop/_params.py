@@ -20,7 +20,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from . import _core
+from . import _core, _threadpool
 from ._validation import check_int, check_real
 
 __all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param_names", "signature", "docstring"]
@@ -63,6 +63,12 @@ def _choice(name: str, allowed: tuple | str) -> Callable[[Any], str]:
             raise ValueError(f"{name} must be one of {names}, got {value!r}")
         return value
 
+    def choices() -> tuple:
+        from . import reference
+
+        return tuple(getattr(reference, allowed)) if isinstance(allowed, str) else tuple(allowed)
+
+    check.choices = choices  # type: ignore[attr-defined]  # the allowed names, for the command line's help
     return check
 
 
@@ -125,9 +131,10 @@ def _random_state(value: Any) -> Any:
 
 
 def resolved_threads(value: Any) -> int:
-    """``n_threads`` as a count: None means every core (fewer under ``OMP_NUM_THREADS``)."""
+    """``n_threads`` as a count: None means every core, fewer under ``OMP_NUM_THREADS`` or a
+    ``threadpoolctl.threadpool_limits`` (``_threadpool``)."""
     if value is None:
-        return _DEFAULT_THREADS
+        return min(_DEFAULT_THREADS, _threadpool.limit())
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"n_threads must be None or an integer >= 1, got {value!r}")
     if value > _MAX_THREADS:
@@ -198,8 +205,10 @@ PARAMS: tuple[Param, ...] = (
     ),
     Param(
         "n_threads", None, resolved_threads, "int | None", "int or None",
-        "Threads of the C++ backend (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` (read at "
-        "import) when it is set lower, as joblib's worker processes have it.  Results do not depend on it.",
+        "Threads of the C++ backend (>= 1); ``None`` uses every core, or fewer as the ecosystem's limits "
+        "say: ``OMP_NUM_THREADS`` (read at import), as joblib's worker processes have it, and "
+        "``threadpoolctl.threadpool_limits(limits=k)`` (threadpoolctl >= 3.5; backprop is listed by "
+        "``threadpool_info()``).  Results do not depend on it.",
     ),
     Param(
         "activation", "sigmoid", _choice("activation", "ACTIVATIONS"), "str", '{"sigmoid", "tanh", "relu", "identity"}',

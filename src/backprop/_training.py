@@ -18,7 +18,7 @@ import numpy as np
 from . import _stability
 from ._backends import Backend, SolverState, network_output
 from ._exceptions import ConvergenceWarning
-from ._validation import abs_max
+from ._validation import abs_max, plain
 
 __all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "check_memory"]
 
@@ -251,8 +251,7 @@ class _Run:
             predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
             if predicted.min() != predicted.max():
                 return []
-        label = self.classes[int(predicted[0])]
-        label = label.item() if isinstance(label, np.generic) else label
+        label = plain(self.classes[int(predicted[0])])
         return [
             ConvergenceWarning(
                 f"the fitted model predicts the single class {label!r} for every training sample, while the "

@@ -14,7 +14,13 @@ from typing import Any, Optional
 import numpy as np
 
 __all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
-           "feature_names", "check_feature_names"]
+           "feature_names", "check_feature_names", "plain"]
+
+
+def plain(value: Any) -> Any:
+    """``value`` as plain Python values for a message: numpy scalars and arrays become Python
+    scalars and lists (``1`` and ``[0, 1]``, not ``np.int64(1)`` and ``array([0, 1])``)."""
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 
 
 def is_sparse(X: Any) -> bool:
@@ -95,7 +101,7 @@ def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"Unknown label type: the labels in y cannot be sorted ({exc})") from None
     k = classes.shape[0]
     if k == 1:
-        raise ValueError(f"y has only 1 class ({classes[0]!r}); classification needs at least two classes")
+        raise ValueError(f"y has only 1 class ({plain(classes[0])!r}); classification needs at least two classes")
     if y.dtype.kind == "f" and not np.array_equal(classes, np.round(classes)):  # scikit-learn's rule
         raise ValueError(
             f"Unknown label type: continuous. y holds non-integer values ({k} distinct), a regression "
@@ -148,7 +154,7 @@ def check_labels(labels: np.ndarray, name: str = "y", given: Any = None) -> None
     if bad is not None:
         value = labels.ravel()[bad] if labels.dtype.kind == "f" else values.ravel()[bad]
         raise ValueError(
-            f"{name} contains NaN or infinity, or a missing label (None, pandas.NA): {value!r} at position "
+            f"{name} contains NaN or infinity, or a missing label (None, pandas.NA): {plain(value)!r} at position "
             f"{bad}. These cannot be classes: drop those rows or impute the labels first"
         )
 

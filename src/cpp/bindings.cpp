@@ -711,3 +711,26 @@ a_prev * (1 - a_prev)) (None unless need_delta_prev).)pbdoc");
         },
         py::arg("p"), py::arg("y"), "Mean binary log-loss of probabilities p (n,) against labels y (n,) in {0, 1}.");
 }
+
+// ------------------------------------------------------------------------- threadpoolctl's controller
+// A process-wide limit on the threads of n_threads=None, set and read by threadpoolctl through the
+// controller backprop._threadpool registers (it finds this library by these two symbols).
+// 0: no limit.  get returns the limit, or the hardware threads when there is none.
+#include <atomic>
+
+#if defined(_WIN32)
+#define BACKPROP_EXPORT extern "C" __declspec(dllexport)
+#else
+#define BACKPROP_EXPORT extern "C" __attribute__((visibility("default")))
+#endif
+
+namespace {
+std::atomic<int> thread_limit{0};
+}
+
+BACKPROP_EXPORT int backprop_get_num_threads(void) {
+    const int limit = thread_limit.load(std::memory_order_relaxed);
+    return limit > 0 ? limit : default_threads();
+}
+
+BACKPROP_EXPORT void backprop_set_num_threads(int n) { thread_limit.store(n > 0 ? n : 0, std::memory_order_relaxed); }
