@@ -100,6 +100,7 @@ OPTIONS = dict(
 )
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_options_reach_the_estimator(data, tmp_path):
     args = []
     for name, (text, _) in OPTIONS.items():

@@ -95,6 +95,7 @@ def test_one_class_message_shows_plain_values(labels, shown):
     assert shown in str(info.value) and "np." not in str(info.value)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_label_messages_show_plain_values():
     model = NeuralNetwork(n_hidden=(), max_iter=1).fit(np.arange(4.0).reshape(-1, 1), np.array([0, 0, 1, 1]))
     with pytest.raises(ValueError) as info:

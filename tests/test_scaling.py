@@ -51,6 +51,7 @@ def test_pipeline_saved_and_loaded_as_a_pipeline(tmp_path):
     assert "model_mean_" in (tmp_path / "m.h").read_text()
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_unscaled_models_stay_format_2_and_load_as_networks(tmp_path):
     X = CASES["mixed scales"]
     model = backprop.NeuralNetwork(n_hidden=(), max_iter=3).fit(X, (X[:, 0] > 0).astype(int))
@@ -59,6 +60,7 @@ def test_unscaled_models_stay_format_2_and_load_as_networks(tmp_path):
     assert isinstance(backprop.load(tmp_path / "m.npz"), backprop.NeuralNetwork)
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_pipelines_that_cannot_be_saved(tmp_path):
     X = CASES["mixed scales"]
     y = (X[:, 0] > 0).astype(int)
@@ -73,6 +75,7 @@ def test_pipelines_that_cannot_be_saved(tmp_path):
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test
 def test_bad_stored_scaling_is_refused(tmp_path):
     X = CASES["mixed scales"]
     pipe = make_pipeline(StandardScaler(), backprop.NeuralNetwork(max_iter=2)).fit(X, (X[:, 0] > 0).astype(int))

@@ -15,7 +15,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, numpy as np
     {imports}
-    from backprop import _core, _backends, _params
+    from backprop import _core, _backends, _params, _threadpool
     seen = []
     train = _core.train
     def recording(*args, **kwargs):
@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
         limited, explicit, resolved = fit(), fit(n_threads=2), _params.resolved_threads(None)
     after = fit()
     print(json.dumps(dict(info=info, default=default, limited=limited, explicit=explicit,
-                          resolved=resolved, after=after, cores=_params._DEFAULT_THREADS)))
+                          resolved=resolved, after=after, cores=_threadpool.ENVIRONMENT_THREADS)))
     """
 )
 
@@ -62,15 +62,15 @@ def test_backprop_does_not_import_threadpoolctl():
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stderr
 
 
-def test_limit_symbols_round_trip():
-    from backprop import _params, _threadpool
+def test_set_limit_bounds_n_threads_none_and_the_symbols_hold_it():
+    from backprop import _core, _params, _threadpool
 
     lib = _threadpool._library()
-    before = lib.backprop_get_num_threads()
     try:
-        lib.backprop_set_num_threads(1)
-        assert _threadpool.limit() == 1 and _params.resolved_threads(None) == 1
+        _threadpool.set_limit(1)
+        assert _params.resolved_threads(None) == 1 == _threadpool.current == lib.backprop_get_num_threads()
         assert _params.resolved_threads(3) == 3
     finally:
-        lib.backprop_set_num_threads(before)
-    assert _params.resolved_threads(None) == min(_params._DEFAULT_THREADS, before)
+        _threadpool.set_limit(0)
+    assert _params.resolved_threads(None) == _threadpool.ENVIRONMENT_THREADS
+    assert lib.backprop_get_num_threads() == _core.default_threads()

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _params, _persistence, _training, reference
+from . import _params, _persistence, _threadpool, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
@@ -21,7 +21,6 @@ from ._validation import as_labels, check_array, check_feature_names, check_n_fe
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
-_DEFAULT_THREADS = _params.resolved_threads(None)
 _PARAM_NAMES = _params.param_names()
 _SIGNATURE = _params.signature()
 _check_threshold = _params.checker("threshold")
@@ -373,7 +372,7 @@ class NeuralNetwork:
         except (KeyError, TypeError):  # not a backend or activation name: the general path reports it
             return None
         n_threads = self.n_threads
-        return lane(X, weights, _DEFAULT_THREADS if n_threads is None else resolved_threads(n_threads), two_columns, True)
+        return lane(X, weights, _threadpool.current if n_threads is None else resolved_threads(n_threads), two_columns, True)
 
     def predict_proba(self, X: ArrayLike) -> NDArray[np.floating]:
         """Class probabilities, columns in ``classes_`` order.
@@ -431,7 +430,7 @@ class NeuralNetwork:
         except (KeyError, TypeError):
             self._backend(), _params.check("activation", self.activation)  # raises, naming the parameter
             raise
-        return lane(X, self.weights_, _DEFAULT_THREADS if n_threads is None else resolved_threads(n_threads), True, False)
+        return lane(X, self.weights_, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels: for two classes ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
-import os
 import textwrap
 from typing import Any, Callable, NamedTuple
 
@@ -27,22 +26,6 @@ __all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param
 
 
 
-def _default_threads() -> int:
-    """The threads of ``n_threads=None``: every core, or ``OMP_NUM_THREADS`` when it is set lower.
-
-    That variable is how the ecosystem limits a process's compute threads: joblib's worker
-    processes (``GridSearchCV(n_jobs=k)``, ``cross_val_score(n_jobs=k)``) get it set to
-    cores // k, so that k fits do not each take every core.
-    """
-    cores = _core.default_threads()
-    try:
-        limit = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
-    except ValueError:
-        return cores
-    return min(cores, limit) if limit >= 1 else cores
-
-
-_DEFAULT_THREADS = _default_threads()
 _MAX_THREADS = 2**31 - 1  # the kernels' thread count is a C int (they start no more than the work can use)  # read once, at import: asking costs microseconds
 
 BACKENDS = ("cpp", "numpy")  # the names of _backends' implementations
@@ -134,7 +117,7 @@ def resolved_threads(value: Any) -> int:
     """``n_threads`` as a count: None means every core, fewer under ``OMP_NUM_THREADS`` or a
     ``threadpoolctl.threadpool_limits`` (``_threadpool``)."""
     if value is None:
-        return min(_DEFAULT_THREADS, _threadpool.limit())
+        return _threadpool.current
     if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ValueError(f"n_threads must be None or an integer >= 1, got {value!r}")
     if value > _MAX_THREADS:

@@ -1,13 +1,19 @@
-"""threadpoolctl sees and limits the C++ kernels' threads.
+"""The threads of ``n_threads=None``, and threadpoolctl's view and limit of them.
 
-The extension exports two C functions, ``backprop_get_num_threads`` and
-``backprop_set_num_threads``: a process-wide limit that ``n_threads=None`` follows
-(``_params.resolved_threads``).  :class:`BackpropController` is threadpoolctl's ``LibController``
-for them, so ``threadpoolctl.threadpool_info()`` lists backprop and
-``threadpoolctl.threadpool_limits(limits=k)`` limits its fits and predictions as it limits
-OpenMP and BLAS.  threadpoolctl (>= 3.5, where libraries can register a controller) is never
-imported by backprop: the controller is registered when backprop is imported if threadpoolctl
-already is, and otherwise right after threadpoolctl's own import, by a one-shot import hook.
+:data:`current` is what ``n_threads=None`` means now: every core, fewer when ``OMP_NUM_THREADS``
+is set lower (read at import; joblib's worker processes, e.g. of ``GridSearchCV(n_jobs=k)``, get
+it set to cores // k so that k fits do not each take every core), and fewer again inside a
+``threadpoolctl.threadpool_limits(limits=k)``.  The estimator reads it on every call (a module
+attribute: one-row predictions are timed in microseconds), and only :func:`set_limit` changes it.
+
+:class:`BackpropController` is threadpoolctl's ``LibController`` for it, so
+``threadpoolctl.threadpool_info()`` lists backprop and ``threadpool_limits`` limits its fits and
+predictions as it limits OpenMP and BLAS.  threadpoolctl finds a library among the loaded ones by
+C symbols: the extension exports ``backprop_get_num_threads`` / ``backprop_set_num_threads``,
+which hold the same limit for C callers (:func:`set_limit` writes both).  threadpoolctl
+(>= 3.5, where libraries can register a controller) is never imported by backprop: the
+controller is registered when backprop is imported if threadpoolctl already is, and otherwise
+right after threadpoolctl's own import, by a one-shot import hook.
 """
 
 from __future__ import annotations
@@ -21,7 +27,24 @@ from typing import Any, Optional
 
 from . import _core
 
-__all__ = ["limit", "install"]
+__all__ = ["current", "set_limit", "install"]
+
+
+def _environment_threads() -> int:
+    """Every core, or ``OMP_NUM_THREADS`` when it is set lower."""
+    cores = _core.default_threads()
+    try:
+        limit = int(os.environ.get("OMP_NUM_THREADS", "").split(",")[0])
+    except ValueError:
+        return cores
+    return min(cores, limit) if limit >= 1 else cores
+
+
+#: The threads of ``n_threads=None`` outside any threadpoolctl limit (read once: asking costs microseconds).
+ENVIRONMENT_THREADS = _environment_threads()
+
+#: The threads of ``n_threads=None`` now.
+current = ENVIRONMENT_THREADS
 
 _LIBRARY: Optional[ctypes.CDLL] = None
 
@@ -38,14 +61,15 @@ def _library() -> ctypes.CDLL:
     return _LIBRARY
 
 
-def limit() -> int:
-    """The threadpoolctl limit of ``n_threads=None``: the count set, or the hardware threads."""
-    return int(_library().backprop_get_num_threads())
+def set_limit(num_threads: int) -> None:
+    """Limit ``n_threads=None`` to ``num_threads`` (< 1: no limit), as ``threadpool_limits`` does."""
+    global current
+    n = int(num_threads)
+    _library().backprop_set_num_threads(n)
+    current = min(ENVIRONMENT_THREADS, n) if n >= 1 else ENVIRONMENT_THREADS
 
 
 def _controller_class(threadpoolctl: Any) -> type:
-    from . import _params
-
     class BackpropController(threadpoolctl.LibController):
         """threadpoolctl's view of backprop's C++ kernels: their threads with ``n_threads=None``."""
 
@@ -55,10 +79,10 @@ def _controller_class(threadpoolctl: Any) -> type:
         check_symbols = ("backprop_get_num_threads", "backprop_set_num_threads")
 
         def get_num_threads(self) -> int:
-            return _params.resolved_threads(None)
+            return current
 
         def set_num_threads(self, num_threads: int) -> None:
-            _library().backprop_set_num_threads(int(num_threads))
+            set_limit(num_threads)
 
         def get_version(self) -> str:
             return _core.__version__

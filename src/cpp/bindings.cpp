@@ -713,9 +713,10 @@ a_prev * (1 - a_prev)) (None unless need_delta_prev).)pbdoc");
 }
 
 // ------------------------------------------------------------------------- threadpoolctl's controller
-// A process-wide limit on the threads of n_threads=None, set and read by threadpoolctl through the
-// controller backprop._threadpool registers (it finds this library by these two symbols).
-// 0: no limit.  get returns the limit, or the hardware threads when there is none.
+// The limit on the threads of n_threads=None that threadpoolctl sets through the controller
+// backprop._threadpool registers (which finds this library by these two symbols, and keeps the
+// same value where the estimator reads it).  0: no limit.  get returns the limit, or the
+// hardware threads when there is none.
 #include <atomic>
 
 #if defined(_WIN32)
@@ -729,8 +730,9 @@ std::atomic<int> thread_limit{0};
 }
 
 BACKPROP_EXPORT int backprop_get_num_threads(void) {
+    static const int hardware = default_threads();  // asking the system costs microseconds
     const int limit = thread_limit.load(std::memory_order_relaxed);
-    return limit > 0 ? limit : default_threads();
+    return limit > 0 ? limit : hardware;
 }
 
 BACKPROP_EXPORT void backprop_set_num_threads(int n) { thread_limit.store(n > 0 ? n : 0, std::memory_order_relaxed); }
