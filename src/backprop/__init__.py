@@ -4,6 +4,9 @@ The hot kernels are C++ (``backprop._core``); ``backprop.reference`` is the same
 readable numpy, and the tests hold the two equal.  Start with :class:`NeuralNetwork`;
 :func:`save` and :func:`load` store fitted models as plain ``.npz`` files.
 
+``backprop.MLPClassifier`` and ``backprop.MLPRegressor`` are scikit-learn's estimators on
+backprop's kernels (they need scikit-learn: the ``[sklearn]`` extra).
+
 Command line: ``python -m backprop fit | predict | info`` (CSV in, model and predictions out),
 and ``python -m backprop.article`` reproduces the article with figures and timings.
 """
@@ -19,6 +22,8 @@ from ._onnx import register_skl2onnx, to_onnx  # onnx and skl2onnx are imported 
 
 __all__ = [
     "ConvergenceWarning",
+    "MLPClassifier",
+    "MLPRegressor",
     "NeuralNetwork",
     "NotFittedError",
     "StabilityWarning",
@@ -32,3 +37,13 @@ __all__ = [
     "to_onnx",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    # scikit-learn's drop-ins import scikit-learn: loaded on first use, so that importing backprop
+    # needs numpy only.
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
