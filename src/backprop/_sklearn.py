@@ -51,6 +51,12 @@ HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "ta
 
 _BACKEND = BACKENDS["cpp"]
 
+# Multiply-adds of a batch's forward pass below which each further thread costs more to start
+# than it saves (the rule the C++ predict_proba applies to its rows): scikit-learn's solvers
+# call the kernels once per epoch or per L-BFGS evaluation, so small problems would pay a team
+# start on every call.
+_MIN_WORK_PER_THREAD = 2_000_000
+
 
 def _kernel_outputs(out_activation: str, n_outputs: int) -> bool:
     """Whether the kernels compute this output layer: one sigmoid unit or a softmax."""
@@ -104,8 +110,10 @@ class _KernelArithmetic:
             y = y[:, 0]
         return np.ascontiguousarray(y, dtype=dtype)
 
-    def _threads(self) -> int:
-        return resolved_threads(self.n_threads)
+    def _threads(self, rows: int) -> int:
+        """The threads for a call whose batches have ``rows`` rows: ``n_threads``, fewer for small work."""
+        work = rows * sum(np.size(c) for c in self.coefs_)
+        return int(max(1, min(resolved_threads(self.n_threads), work // _MIN_WORK_PER_THREAD)))
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = super()._validate_input(X, y, incremental, reset)
@@ -118,7 +126,7 @@ class _KernelArithmetic:
             return super()._backprop(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads)
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         loss, grads = _BACKEND.loss_and_gradient(
-            X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(),
+            X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
             HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
         )
         for i, G in enumerate(grads):
@@ -139,7 +147,7 @@ class _KernelArithmetic:
             dtype = np.float64
         X = np.ascontiguousarray(X, dtype=dtype)
         p = network_output(
-            _BACKEND, X, self._kernel_weights(dtype), self._threads(), HIDDEN_ACTIVATIONS[self.activation]
+            _BACKEND, X, self._kernel_weights(dtype), self._threads(X.shape[0]), HIDDEN_ACTIVATIONS[self.activation]
         )
         return p.reshape(X.shape[0], -1)
 
@@ -166,7 +174,7 @@ class _KernelArithmetic:
         )
         # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
         lr = self._optimizer.learning_rate if sgd else self.learning_rate_init
-        return _EpochConfig(float(lr), self._threads(), options)
+        return _EpochConfig(float(lr), self._threads(int(batch_size)), options)
 
     def _early_stopping_split(self, X, y, sample_weight):
         """scikit-learn's validation split: the same call, with the same draws from ``_random_state``."""
