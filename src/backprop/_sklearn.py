@@ -40,6 +40,7 @@ from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOpti
 from sklearn.utils import gen_batches, shuffle
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
 
 from ._backends import BACKENDS, SolverState, network_output
 from ._params import resolved_threads
@@ -133,6 +134,13 @@ class _KernelArithmetic:
             coef_grads[i] = G[:, 1:].T
             intercept_grads[i] = G[:, 0]
         return loss, coef_grads, intercept_grads
+
+    def _fit_lbfgs(self, *args, **kwargs):
+        # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
+        # update, level-1 operations on vectors of the parameters' length, whose threads cost
+        # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return super()._fit_lbfgs(*args, **kwargs)
 
     # ------------------------------------------------------------------ prediction
     def _forward_pass_fast(self, X, check_input=True):
