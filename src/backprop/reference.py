@@ -886,8 +886,15 @@ def _batch_loss_and_step(
 ) -> Any:
     """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / sum_b w``) at the current weights,
     then ``step`` with its gradient.  Returns ``(J_b, activations)``: the caller keeps the
-    activations until the next batch has made its own, see :func:`train`."""
+    activations until the next batch has made its own, see :func:`train`.
+
+    A batch whose weights are all zero holds no data: its loss and its gradient (L2 term
+    included) are 0, and the solver steps with that zero gradient.  (scikit-learn divides 0 by 0
+    there, which makes its weights NaN.)"""
     activations = network_forward(X, weights, activation, output)
+    if sample_weight is not None and weight_sum(sample_weight, 0) == 0:
+        step([np.zeros_like(W) for W in weights])
+        return X.dtype.type(0), activations
     J = _loss(activations[-1], y, weights, alpha, output, sample_weight, average_outputs)
     step(network_backward(activations, weights, y, activation, alpha, sample_weight))
     return J, activations
