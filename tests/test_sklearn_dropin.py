@@ -110,6 +110,91 @@ def test_classifier_equals_scikit_learn(solver, activation, task, threads_on_tin
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
+def regression(loss, n_outputs, n=40, d=5, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    z = X[:, :n_outputs] - 0.3 * X[:, -1:] + 0.2 * rng.normal(size=(n, n_outputs))
+    y = rng.poisson(np.exp(z)).astype(float) if loss == "poisson" else z
+    return X.astype(dtype), y[:, 0] if n_outputs == 1 else y
+
+
+def multilabel(n=40, d=5, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    Y = (X[:, :3] + 0.5 * rng.normal(size=(n, 3)) > 0).astype(int)
+    return X.astype(dtype), Y
+
+
+def sample_weights(n, seed=1):
+    return np.random.default_rng(seed).uniform(0.0, 3.0, size=n)
+
+
+TARGETS = {  # name: (estimator pair, data)
+    "squared_error-1": ("reg", dict(loss="squared_error"), lambda: regression("squared_error", 1)),
+    "squared_error-2": ("reg", dict(loss="squared_error"), lambda: regression("squared_error", 2)),
+    "poisson-1": ("reg", dict(loss="poisson"), lambda: regression("poisson", 1)),
+    "poisson-2": ("reg", dict(loss="poisson"), lambda: regression("poisson", 2)),
+    "multilabel": ("clf", {}, multilabel),
+    "binary": ("clf", {}, lambda: classification(2)),
+    "multiclass": ("clf", {}, lambda: classification(3)),
+}
+ESTIMATORS = {"clf": (backprop.MLPClassifier, sk.MLPClassifier), "reg": (backprop.MLPRegressor, sk.MLPRegressor)}
+TARGET_CELLS = list(itertools.product(TARGETS, ["adam", "sgd-nesterov", "sgd-adaptive", "lbfgs"], [False, True]))
+
+
+@pytest.mark.parametrize(("target", "solver", "weighted"), TARGET_CELLS)
+def test_losses_and_sample_weights_equal_scikit_learn(target, solver, weighted, threads_on_tiny_data):
+    """Regression (squared error, Poisson; one and two outputs), multilabel and the classifiers'
+    outputs, with and without sample weights."""
+    kind, extra, make = TARGETS[target]
+    ours_cls, theirs_cls = ESTIMATORS[kind]
+    X, y = make()
+    batch_size, early_stopping, n_threads = VARIANTS[TARGET_CELLS.index((target, solver, weighted)) % len(VARIANTS)]
+    params = dict(hidden_layer_sizes=(4,), activation="tanh", max_iter=6, random_state=5, batch_size=batch_size,
+                  early_stopping=early_stopping and solver != "lbfgs", validation_fraction=0.25, alpha=0.01,
+                  **extra, **{**SOLVERS[solver], "learning_rate_init": 0.01} if solver != "lbfgs" else SOLVERS[solver])
+    sw = sample_weights(len(X)) if weighted else None
+    ours, theirs = fit_both(lambda: ours_cls(**params, n_threads=n_threads), lambda: theirs_cls(**params),
+                            lambda m: m.fit(X, y, sample_weight=sw))
+    assert_same_model(ours, theirs)
+    if kind == "reg":
+        np.testing.assert_allclose(ours.predict(X), theirs.predict(X), rtol=1e-12, atol=1e-14)
+    else:
+        np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+        np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(ours.score(X, y, sample_weight=sw), theirs.score(X, y, sample_weight=sw), rtol=1e-12)
+
+
+@pytest.mark.parametrize("target", ["squared_error-2", "poisson-1", "multilabel"])
+def test_partial_fit_of_other_targets_equals_scikit_learn(target):
+    kind, extra, make = TARGETS[target]
+    ours_cls, theirs_cls = ESTIMATORS[kind]
+    X, y = make()
+    sw = sample_weights(len(X))
+    params = dict(hidden_layer_sizes=(5,), random_state=0, batch_size=6, learning_rate_init=0.01, **extra)
+
+    classes = dict(classes=np.arange(3)) if kind == "clf" else {}  # required by the first call
+
+    def calls(model):
+        for k in range(3):
+            model.partial_fit(X[k::2], y[k::2], sample_weight=sw[k::2], **classes)
+        return model
+
+    ours, theirs = fit_both(lambda: ours_cls(**params), lambda: theirs_cls(**params), calls)
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("target", ["squared_error-2", "poisson-1", "multilabel"])
+def test_float32_other_targets(target):
+    kind, extra, make = TARGETS[target]
+    ours_cls, theirs_cls = ESTIMATORS[kind]
+    X, y = make()
+    X = X.astype(np.float32)
+    params = dict(hidden_layer_sizes=(4,), max_iter=4, random_state=0, batch_size=10, learning_rate_init=0.01, **extra)
+    ours, theirs = fit_both(lambda: ours_cls(**params), lambda: theirs_cls(**params), lambda m: m.fit(X, y))
+    assert_same_model(ours, theirs, np.float32)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "sgd-invscaling", "sgd-adaptive", "lbfgs"])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_warm_start_equals_scikit_learn(solver, n_threads, threads_on_tiny_data):
@@ -175,9 +260,9 @@ def test_float32_training_runs_in_float32(monkeypatch):
     train = _sklearn._BACKEND.train
 
     class Spy:
-        def train(self, X, T, weights, *rest):
+        def train(self, X, T, weights, *rest, **options):
             seen.append({X.dtype, T.dtype, *(W.dtype for W in weights)})
-            return train(X, T, weights, *rest)
+            return train(X, T, weights, *rest, **options)
 
         def __getattr__(self, name):
             return getattr(_sklearn.BACKENDS["cpp"], name)

@@ -16,6 +16,9 @@ schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's 
   and early stopping;
 * ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
 
+Every output layer of scikit-learn's MLPs runs on the kernels (``out_activation_``: logistic,
+multilabel included, softmax, identity, exp), with ``sample_weight``.
+
 Weight layout: backprop's ``W`` of layer i is ``(n_out, 1 + n_in)`` with the bias in column 0;
 scikit-learn's ``coefs_[i] = W[:, 1:].T`` and ``intercepts_[i] = W[:, 0]``.  The arithmetic runs
 in X's dtype (float32 in, float32 trained); ``coefs_`` and ``intercepts_`` keep theirs.  Sparse
@@ -42,7 +45,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from ._backends import BACKENDS, SolverState, network_output
+from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -59,9 +62,9 @@ _BACKEND = BACKENDS["cpp"]
 _MIN_WORK_PER_THREAD = 2_000_000
 
 
-def _kernel_outputs(out_activation: str, n_outputs: int) -> bool:
-    """Whether the kernels compute this output layer: one sigmoid unit or a softmax."""
-    return (out_activation == "logistic" and n_outputs == 1) or out_activation == "softmax"
+def _weights_of(sample_weight, dtype):
+    """Per-sample weights as the kernels take them (None: every weight 1)."""
+    return None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype)
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,11 @@ class _KernelArithmetic:
     """
 
     # ------------------------------------------------------------------ layout and data
-    def _on_kernels(self) -> bool:
-        return _kernel_outputs(self.out_activation_, self.n_outputs_)
+    def _output_options(self) -> dict:
+        """The kernels' output layer: scikit-learn's ``out_activation_`` (logistic, multilabel
+        included; softmax; identity; exp), and the squared error reported as scikit-learn reports
+        it (averaged over the outputs; the gradient is not)."""
+        return dict(output=self.out_activation_, average_outputs=self.out_activation_ == "identity")
 
     def _kernel_weights(self, dtype) -> list:
         """backprop's weights, C-contiguous in ``dtype``, from ``coefs_`` and ``intercepts_``."""
@@ -123,12 +129,11 @@ class _KernelArithmetic:
 
     # ------------------------------------------------------------------ loss and gradient
     def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
-        if sample_weight is not None or not self._on_kernels():
-            return super()._backprop(X, y, sample_weight, activations, deltas, coef_grads, intercept_grads)
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
         loss, grads = _BACKEND.loss_and_gradient(
             X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
-            HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
+            HIDDEN_ACTIVATIONS[self.activation], float(self.alpha), sample_weight=_weights_of(sample_weight, X.dtype),
+            **self._output_options(),
         )
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
@@ -146,16 +151,17 @@ class _KernelArithmetic:
     def _forward_pass_fast(self, X, check_input=True):
         if check_input:
             X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
-        if not self._on_kernels():
-            return super()._forward_pass_fast(X, check_input=False)
         X = X.toarray() if sp.issparse(X) else np.asarray(X)
         # numpy's promotion of X @ coefs_ + intercepts_, as scikit-learn computes it
         dtype = np.result_type(X.dtype, *self.coefs_, *self.intercepts_)
         if dtype not in (np.float32, np.float64):
             dtype = np.float64
         X = np.ascontiguousarray(X, dtype=dtype)
-        p = network_output(
-            _BACKEND, X, self._kernel_weights(dtype), self._threads(X.shape[0]), HIDDEN_ACTIVATIONS[self.activation]
+        # The plain forward pass, as scikit-learn's: sums that overflow give inf or NaN outputs (a
+        # diverged fit's validation score is NaN), where NeuralNetwork takes an exact path.
+        p = _BACKEND.network_output(
+            X, self._kernel_weights(dtype), self._threads(X.shape[0]), HIDDEN_ACTIVATIONS[self.activation],
+            self.out_activation_,
         )
         return p.reshape(X.shape[0], -1)
 
@@ -204,11 +210,6 @@ class _KernelArithmetic:
     def _fit_stochastic(
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
-        if sample_weight is not None or not self._on_kernels():
-            self._solver_state = None  # scikit-learn's optimizer carries the state of this fit
-            return super()._fit_stochastic(
-                X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
-            )
         weights = self._kernel_weights(X.dtype)
         if not incremental or getattr(self, "_solver_state", None) is None or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
@@ -220,11 +221,12 @@ class _KernelArithmetic:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
         if early_stopping:
-            X_train, X_val, y_train, y_val, _, sw_val = self._early_stopping_split(X, y, sample_weight)
+            X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
         else:
-            X_train, y_train, X_val, y_val, sw_val = X, y, None, None, None
+            X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
         X_train = np.ascontiguousarray(X_train)
         T_train = self._kernel_targets(y_train, X.dtype)
+        sw_train = _weights_of(sw_train, X.dtype)
 
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=int)
@@ -243,7 +245,8 @@ class _KernelArithmetic:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                     order = sample_idx.astype(np.int64)
                 curve, _ = _BACKEND.train(
-                    X_train, T_train, weights, self._epoch_config(batch_size), state, 1, order, None
+                    X_train, T_train, weights, self._epoch_config(batch_size), state, 1, order, None,
+                    sample_weight=sw_train, **self._output_options(),
                 )
                 self._store_weights(weights)
                 self.n_iter_ += 1
