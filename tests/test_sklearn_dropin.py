@@ -342,3 +342,47 @@ def test_signature_is_scikit_learns_plus_n_threads(ours, theirs):
 def test_import_backprop_does_not_import_scikit_learn():
     code = "import sys, backprop; assert 'sklearn' not in sys.modules; backprop.MLPClassifier; assert 'sklearn' in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_kernels_do_the_arithmetic(monkeypatch):
+    """fit (stochastic and lbfgs), predict and the validation score call the backend, nothing else
+    computes: scikit-learn's own _backprop and forward pass are never reached."""
+    calls = []
+    cpp = _sklearn.BACKENDS["cpp"]
+
+    class Spy:
+        def __getattr__(self, name):
+            method = getattr(cpp, name)
+            return lambda *args, **kwargs: calls.append(name) or method(*args, **kwargs)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("scikit-learn's arithmetic was called")
+
+    monkeypatch.setattr(_sklearn, "_BACKEND", Spy())
+    for name in ("_backprop", "_forward_pass_fast", "_forward_pass"):
+        monkeypatch.setattr(sk.MLPClassifier, name, refuse)
+        monkeypatch.setattr(sk.MLPRegressor, name, refuse)
+    X, y = classification(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        backprop.MLPClassifier(hidden_layer_sizes=(3,), max_iter=3, early_stopping=True, validation_fraction=0.3).fit(X, y)
+        assert calls == ["train", "network_output"] * 3
+        calls.clear()
+        model = backprop.MLPRegressor(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=3).fit(X, X[:, 0])
+        assert set(calls) == {"loss_and_gradient"}
+        calls.clear()
+        model.predict(X)
+        assert calls == ["network_output"]
+
+
+@pytest.mark.no_kernels
+def test_the_overridden_methods_keep_scikit_learns_signatures():
+    """The drop-ins replace private methods of scikit-learn's classes: a release that renames them
+    or changes their arguments must fail here, not silently run scikit-learn's arithmetic."""
+    for name in ("_backprop", "_fit_stochastic", "_fit_lbfgs", "_forward_pass_fast", "_validate_input"):
+        theirs = inspect.signature(getattr(sk.MLPClassifier, name))
+        ours = inspect.signature(getattr(backprop.MLPClassifier, name))
+        if name != "_fit_lbfgs":  # ours forwards *args, **kwargs
+            assert ours == theirs, name
+    for name in ("_update_no_improvement_count", "_score", "_initialize"):
+        assert hasattr(sk.MLPClassifier, name) and hasattr(sk.MLPRegressor, name), name
