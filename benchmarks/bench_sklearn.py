@@ -2,7 +2,8 @@
 ``backprop.MLPRegressor`` and by scikit-learn's classes, side by side in one run.
 
     python benchmarks/bench_sklearn.py            # the rows below (a few minutes on 2 cores)
-    python benchmarks/bench_sklearn.py --quick    # shrunken sizes, seconds
+    python benchmarks/bench_sklearn.py --quick    # shrunken sizes, under half a minute
+    python benchmarks/bench_sklearn.py --smoke    # tiny sizes, seconds (what tests/test_bench_sklearn.py runs)
     python benchmarks/bench_sklearn.py --threads 1
 
 Rows (each in float64 and float32; the estimators' defaults unless named):
@@ -40,8 +41,8 @@ from suite.measure import limit_blas  # noqa: E402
 from suite.workloads import make_data  # noqa: E402
 
 
-def rows(quick: bool) -> list[dict]:
-    s = 10 if quick else 1
+def rows(mode: str) -> list[dict]:
+    s = {"full": 1, "quick": 10, "smoke": 100}[mode]
     return [
         dict(name=f"MLPClassifier() {60000 // s}x784, 10 classes", kind="clf", data=("classes", 60000 // s, 784, 10),
              params=dict(max_iter=2)),
@@ -87,6 +88,7 @@ def max_rel(a, b):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--smoke", action="store_true")
     ap.add_argument("--threads", type=int, default=N_CPUS)
     ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args(argv)
@@ -102,7 +104,7 @@ def main(argv=None):
     header = f"{'row':46} {'dtype':8} {'scikit-learn':>12} {'backprop':>10} {'ratio':>7} {'max rel diff':>13}"
     print(header)
     print("-" * len(header))
-    for row in rows(args.quick):
+    for row in rows("smoke" if args.smoke else "quick" if args.quick else "full"):
         ours = backprop.MLPClassifier if row["kind"] == "clf" else backprop.MLPRegressor
         theirs = sk.MLPClassifier if row["kind"] == "clf" else sk.MLPRegressor
         for dtype in (np.float64, np.float32):
