@@ -230,6 +230,15 @@ def test_partial_fit_equals_scikit_learn(solver, after_fit, threads_on_tiny_data
     assert_same_model(ours, theirs)
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd-nesterov"])
+def test_unshuffled_epochs_equal_scikit_learn(solver):
+    X, y = classification(3)
+    params = dict(hidden_layer_sizes=(5,), max_iter=4, random_state=0, batch_size=6, shuffle=False, **SOLVERS[solver])
+    ours, theirs = fit_both(lambda: backprop.MLPClassifier(**params), lambda: sk.MLPClassifier(**params),
+                            lambda m: m.fit(X, y))
+    assert_same_model(ours, theirs)
+
+
 def test_partial_fit_survives_pickling():
     import pickle
 

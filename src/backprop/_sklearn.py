@@ -40,7 +40,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
 from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
-from sklearn.utils import gen_batches, shuffle
+from sklearn.utils import shuffle
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
@@ -237,6 +237,8 @@ class _KernelArithmetic:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
+        # The kernel's batches are consecutive runs of batch_size rows of the epoch's order, the
+        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices.
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
@@ -274,6 +276,7 @@ class _KernelArithmetic:
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
+            self._store_weights(weights)  # the kernel stops after a whole batch's update
             warnings.warn("Training interrupted by user.")
 
         if early_stopping:
