@@ -61,7 +61,14 @@ def test_scikit_learns_mlp_tests_pass_on_the_drop_ins(tmp_path):
     assert re.search(r"\d+ passed", summary) and "failed" not in summary and "error" not in summary, summary
 
 
+def _every_check(estimators):
+    """parametrize_with_checks' mark, its checks listed (scikit-learn < 1.8 hands pytest a generator)."""
+    mark = parametrize_with_checks(estimators)
+    names, values = mark.args
+    return pytest.mark.parametrize(names, list(values), **mark.kwargs)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # the checks fit with max_iter=200
-@parametrize_with_checks([backprop.MLPClassifier(), backprop.MLPRegressor()])
+@_every_check([backprop.MLPClassifier(), backprop.MLPRegressor()])
 def test_check_estimator(estimator, check):
     check(estimator)
