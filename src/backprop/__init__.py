@@ -39,10 +39,17 @@ __all__ = [
 ]
 
 
+_SKLEARN_DROP_INS = ("MLPClassifier", "MLPRegressor")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SKLEARN_DROP_INS))
+
+
 def __getattr__(name: str):
     # scikit-learn's drop-ins import scikit-learn: loaded on first use, so that importing backprop
     # needs numpy only.
-    if name in ("MLPClassifier", "MLPRegressor"):
+    if name in _SKLEARN_DROP_INS:
         from . import _sklearn
 
         return getattr(_sklearn, name)
