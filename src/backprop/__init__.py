@@ -4,6 +4,9 @@ The hot kernels are C++ (``backprop._core``); ``backprop.reference`` is the same
 readable numpy, and the tests hold the two equal.  Start with :class:`NeuralNetwork`;
 :func:`save` and :func:`load` store fitted models as plain ``.npz`` files.
 
+``backprop.MLPClassifier`` and ``backprop.MLPRegressor`` are scikit-learn's estimators on
+backprop's kernels (they need scikit-learn: the ``[sklearn]`` extra).
+
 Command line: ``python -m backprop fit | predict | info`` (CSV in, model and predictions out),
 and ``python -m backprop.article`` reproduces the article with figures and timings.
 """
@@ -22,6 +25,8 @@ _install_threadpool_controller()  # threadpoolctl is not imported: its controlle
 
 __all__ = [
     "ConvergenceWarning",
+    "MLPClassifier",
+    "MLPRegressor",
     "NeuralNetwork",
     "NotFittedError",
     "StabilityWarning",
@@ -35,3 +40,20 @@ __all__ = [
     "to_onnx",
     "__version__",
 ]
+
+
+_SKLEARN_DROP_INS = ("MLPClassifier", "MLPRegressor")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_SKLEARN_DROP_INS))
+
+
+def __getattr__(name: str):
+    # scikit-learn's drop-ins import scikit-learn: loaded on first use, so that importing backprop
+    # needs numpy only.
+    if name in _SKLEARN_DROP_INS:
+        from . import _sklearn
+
+        return getattr(_sklearn, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,12 +2,19 @@
 
 A backend is an object with three methods (see :class:`Backend`):
 
-* ``train(X, T, weights, config, state, n_epochs, order, hook) -> (loss_curve, n_run)``: up to
-  ``n_epochs`` epochs in place on ``weights`` and ``state``, calling ``hook(epoch, loss)`` after
-  each (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
-* ``network_output(X, weights, n_threads, activation)``: the forward pass's output, P(class 1)
-  of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise, without input checks;
-* ``loss_and_gradient(X, T, weights, n_threads, activation, alpha) -> (loss, grads)``;
+* ``train(X, T, weights, config, state, n_epochs, order, hook, *, output=None,
+  sample_weight=None, average_outputs=False) -> (loss_curve, n_run)``: up to ``n_epochs``
+  epochs in place on ``weights`` and ``state``, calling ``hook(epoch, loss)`` after each
+  (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
+* ``network_output(X, weights, n_threads, activation, output=None)``: the forward pass's
+  output, P(class 1) of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise (or
+  ``output``'s activation, (n,) for one unit), without input checks;
+* ``loss_and_gradient(X, T, weights, n_threads, activation, alpha, *, output=None,
+  sample_weight=None, average_outputs=False) -> (loss, grads)``;
+
+``output``, ``sample_weight`` and ``average_outputs`` are the kernels' (``reference.OUTPUTS``,
+per-sample weights, scikit-learn's reported squared error); the defaults are the article's
+outputs without weights.
 * ``predict_lanes() -> {activation: predict}``: the one-call prediction of ``predict_proba``'s
   fast lane and ``predict_proba_unchecked`` (:data:`PREDICT`), so that a one-row call costs a
   few Python steps plus this call.
@@ -50,13 +57,17 @@ class SolverState:
 class Backend(Protocol):
     def train(
         self, X: np.ndarray, T: np.ndarray, weights: list, config: Any, state: SolverState, n_epochs: int,
-        order: Optional[np.ndarray], hook: Optional[Callable[[int, float], Any]],
+        order: Optional[np.ndarray], hook: Optional[Callable[[int, float], Any]], *, output: Optional[str] = None,
+        sample_weight: Optional[np.ndarray] = None, average_outputs: bool = False,
     ) -> tuple[np.ndarray, int]: ...
 
-    def network_output(self, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray: ...
+    def network_output(
+        self, X: np.ndarray, weights: list, n_threads: int, activation: str, output: Optional[str] = None
+    ) -> np.ndarray: ...
 
     def loss_and_gradient(
-        self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float
+        self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float, *,
+        output: Optional[str] = None, sample_weight: Optional[np.ndarray] = None, average_outputs: bool = False,
     ) -> tuple[float, list]: ...
 
     def predict_lanes(self) -> dict[str, Callable]: ...
@@ -65,18 +76,22 @@ class Backend(Protocol):
 class CppBackend:
     """``backprop._core``: every option is passed by keyword, as the config holds it."""
 
-    def train(self, X, T, weights, config, state, n_epochs, order, hook):
+    def train(self, X, T, weights, config, state, n_epochs, order, hook, *, output=None, sample_weight=None,
+              average_outputs=False):
         curve, n_run = _core.train(
             X, T, weights, config.learning_rate, n_epochs, config.n_threads, **config.kernel_options(),
             solver_state=state.arrays, counters=state.counters, order=order, epoch_hook=hook,
+            output=output, sample_weight=sample_weight, average_outputs=average_outputs,
         )
         return np.asarray(curve), int(n_run)
 
-    def network_output(self, X, weights, n_threads, activation):
-        return _core.predict_proba(X, weights, n_threads, False, False, activation)
+    def network_output(self, X, weights, n_threads, activation, output=None):
+        return _core.predict_proba(X, weights, n_threads, False, False, activation, output)
 
-    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
-        return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha)
+    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
+                          average_outputs=False):
+        return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha, output=output,
+                                       sample_weight=sample_weight, average_outputs=average_outputs)
 
     def predict_lanes(self):
         # One compiled function per activation, the activation bound in C++: a keyword would cost
@@ -87,19 +102,23 @@ class CppBackend:
 class NumpyBackend:
     """``backprop.reference``, single-threaded (``n_threads`` is ignored)."""
 
-    def train(self, X, T, weights, config, state, n_epochs, order, hook):
+    def train(self, X, T, weights, config, state, n_epochs, order, hook, *, output=None, sample_weight=None,
+              average_outputs=False):
         with np.errstate(all="ignore"):  # overflow is reported by the driver, as for the C++ backend
             curve = reference.train(
                 X, T, weights, config.learning_rate, n_epochs, **config.kernel_options(),
                 solver_state=state.arrays, counters=state.counters, order=order, epoch_hook=hook,
+                output=output, sample_weight=sample_weight, average_outputs=average_outputs,
             )
         return curve, len(curve)
 
-    def network_output(self, X, weights, n_threads, activation):
-        return reference.predict_proba(X, weights, activation)
+    def network_output(self, X, weights, n_threads, activation, output=None):
+        return reference.predict_proba(X, weights, activation, output)
 
-    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha):
-        return reference.loss_and_gradient(X, T, weights, activation, alpha)
+    def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
+                          average_outputs=False):
+        return reference.loss_and_gradient(X, T, weights, activation, alpha, output=output,
+                                           sample_weight=sample_weight, average_outputs=average_outputs)
 
     def predict_lanes(self):
         return {a: functools.partial(_reference_predict, activation=a) for a in reference.ACTIVATIONS}
@@ -126,26 +145,35 @@ def _reference_predict(
 PREDICT: dict = {name: backend.predict_lanes() for name, backend in BACKENDS.items()}
 
 
-def network_output(backend: Backend, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray:
+#: The first layer's function in :func:`network_output`'s exact path when it is the output layer.
+_OUTPUT_KIND = {"logistic": "sigmoid", "softmax": "softmax", "identity": "identity", "exp": "exp"}
+
+
+def network_output(backend: Backend, X: np.ndarray, weights: list, n_threads: int, activation: str,
+                   output: Optional[str] = None) -> np.ndarray:
     """The network's output on checked data, rows with huge values included.
 
     Rows whose first-layer sums could overflow (``reference.rows_that_may_overflow``) take the
     exact path: their first layer by ``reference.scaled_first_layer``, the rest of the network
-    on the backend; the other rows go to the backend as they are.
+    on the backend; the other rows go to the backend as they are.  A hidden first layer whose
+    activations overflow is an error; an identity or exp output that overflows is its answer
+    (inf, as the ordinary path gives for large logits).
     """
+    n_out = weights[-1].shape[0]
+    output = reference.output_name(n_out, output)
     rows = reference.rows_that_may_overflow(X, weights[0])
     if rows is None:
-        return backend.network_output(X, weights, n_threads, activation)
-    n_out = weights[-1].shape[0]
+        return backend.network_output(X, weights, n_threads, activation, output)
     p = np.empty((X.shape[0],) if n_out == 1 else (X.shape[0], n_out), dtype=X.dtype)
-    p[~rows] = backend.network_output(np.ascontiguousarray(X[~rows]), weights, n_threads, activation)
+    p[~rows] = backend.network_output(np.ascontiguousarray(X[~rows]), weights, n_threads, activation, output)
     last = len(weights) == 1
-    kind = ("sigmoid" if n_out == 1 else "softmax") if last else activation
+    kind = _OUTPUT_KIND[output] if last else activation
     a1 = reference.scaled_first_layer(X[rows], weights[0], kind)
-    if not np.isfinite(a1).all():
+    if not last and not np.isfinite(a1).all():
         raise ValueError(
             "X has values so large that the network's output is undefined in floating point "
             f"(the first layer's {kind} activations overflow)"
         )
-    p[rows] = (a1[:, 0] if n_out == 1 else a1) if last else backend.network_output(a1, weights[1:], n_threads, activation)
+    p[rows] = (a1[:, 0] if n_out == 1 else a1) if last else backend.network_output(a1, weights[1:], n_threads, activation,
+                                                                                   output)
     return p

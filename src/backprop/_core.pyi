@@ -56,6 +56,9 @@ def train(
     tol: Optional[float],
     n_iter_no_change: int,
     epoch_hook: Optional[Callable[[int, float], Any]],
+    output: Optional[str] = None,
+    sample_weight: Optional[Any] = None,
+    average_outputs: bool = False,
 ) -> Tuple[NDArray[_F], int]:
     """Trains the network for ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -67,7 +70,8 @@ def train(
         Features, C-contiguous float64 or float32.
     y : ndarray of shape (n,) or (n, m_L)
         Labels in {0, 1} when the last weight matrix has one row (one sigmoid output unit), else
-        one-hot rows (a softmax over its m_L rows); same dtype as ``X``.
+        one-hot rows (a softmax over its m_L rows); with ``output``, its targets ((n,) for one
+        output unit); same dtype as ``X``.
     weights : list of ndarray
         ``weights[l]`` of shape (m_l, k_l + 1), column 0 the bias, C-contiguous and writeable,
         same dtype as ``X``.  Updated in place.
@@ -102,6 +106,14 @@ def train(
         ``epoch_hook(epoch, loss)`` after each epoch (``epoch`` from 1 within this call; the
         weights already updated; the GIL held, the other threads waiting); returning ``False``
         stops training after that epoch, an exception stops it and propagates.
+    output : {"logistic", "softmax", "identity", "exp"} or None
+        The output layer and its loss (``backprop.reference.OUTPUTS``); None: one sigmoid unit,
+        or a softmax over m_L >= 2 units.
+    sample_weight : array of shape (n,) or None
+        Per-sample weights (>= 0, finite, not all zero; converted to X's dtype).
+    average_outputs : bool
+        The recorded loss (curve, ``tol``, hook) divides the data term by m_L, as scikit-learn
+        reports its squared error; the gradient is unchanged.
 
     Returns
     -------
@@ -119,12 +131,15 @@ def loss_and_gradient(
     *,
     activation: str,
     alpha: float,
+    output: Optional[str] = None,
+    sample_weight: Optional[Any] = None,
+    average_outputs: bool = False,
 ) -> Tuple[float, List[NDArray[_F]]]:
     """The mean loss (with the L2 term) and its gradient at ``weights``, over all of ``X``.
 
     Parameters
     ----------
-    X, y, weights, n_threads, activation, alpha
+    X, y, weights, n_threads, activation, alpha, output, sample_weight, average_outputs
         As for :func:`train` (the weights need not be writeable; they are not changed).
 
     Returns
@@ -142,6 +157,7 @@ def predict_proba(
     two_columns: bool,
     check_finite: bool,
     activation: str,
+    output: Optional[str] = None,
 ) -> Optional[NDArray[_F]]:
     """The network's output for each row of ``X``: P(class 1), or softmax rows.
 
@@ -161,14 +177,19 @@ def predict_proba(
         exact path).
     activation : {"sigmoid", "tanh", "relu", "identity"}
         The hidden layers' function.
+    output : {"logistic", "softmax", "identity", "exp"} or None
+        The output layer as for :func:`train`: its activation is applied (identity: z, exp:
+        exp(z)); ``two_columns`` applies to one sigmoid unit only.
 
     Returns
     -------
-    ndarray of shape (n,) or (n, 2), or (n, m_L) for a softmax output (m_L >= 2), or None
+    ndarray of shape (n,) or (n, 2), or (n, m_L) when m_L >= 2, or None
     """
 
-def predictor(activation: str) -> Callable[[NDArray[_F], List[NDArray[_F]], int, bool, bool], Optional[NDArray[_F]]]:
-    """:func:`predict_proba` with ``activation`` bound (checked here, once).
+def predictor(
+    activation: str, output: Optional[str] = None
+) -> Callable[[NDArray[_F], List[NDArray[_F]], int, bool, bool], Optional[NDArray[_F]]]:
+    """:func:`predict_proba` with ``activation`` (checked here, once) and ``output`` bound.
 
     Returns ``f(X, weights, n_threads, two_columns, check_finite)``, the one-row paths' call: it
     skips the keyword matching and the activation's parsing, a third of such a call.

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["check_array", "check_y", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
+__all__ = ["check_array", "check_y", "check_sample_weight", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
            "feature_names", "check_feature_names", "plain"]
 
 
@@ -182,6 +182,28 @@ def check_real(value: Any, name: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value:  # NaN != NaN
         raise ValueError(f"{name} must be a real number, got {value!r}")
     return float(value)
+
+
+def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> Optional[np.ndarray]:
+    """``sample_weight`` as a C-contiguous (n,) array of ``dtype`` (X's), or None.
+
+    The rule the kernels' bindings apply too: shape (n,), finite, every weight >= 0, and not all
+    zero (the loss divides by their sum).
+    """
+    if sample_weight is None:
+        return None
+    w = as_numeric_array(sample_weight, "sample_weight")
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per sample, got shape {w.shape}")
+    with np.errstate(over="ignore"):
+        w = np.ascontiguousarray(w, dtype=dtype)
+    if not all_finite(w):
+        raise ValueError("sample_weight contains NaN or infinity (or values too large for the model's dtype)")
+    if n and float(w.min()) < 0:
+        raise ValueError("sample_weight must be >= 0, got a negative weight")
+    if not w.any():
+        raise ValueError("sample_weight must not be all zero (the loss is divided by their sum)")
+    return w
 
 
 def check_n_features(X: np.ndarray, n_features: int) -> None:

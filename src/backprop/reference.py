@@ -28,6 +28,13 @@ Beyond the article (the defaults are the article's model, bit for bit):
   (``m_out == 1``, y of shape (n,), binary log-loss) or a softmax over ``m_out >= 2`` units
   (Y one-hot of shape (n, m_out), ``J = -(1/n) sum_i log P[i, y_i]``); both give
   ``delta^(L) = a^(L) - y``;
+* ``output`` picks another output layer and its loss (:data:`OUTPUTS`; None keeps the choice
+  by ``m_out`` above): ``"logistic"`` with any ``m_out >= 1`` (a binary log-loss per column,
+  summed: multilabel), ``"softmax"``, ``"identity"`` (half squared error) or ``"exp"`` (half
+  Poisson deviance); each is the canonical pair whose output delta is ``a^(L) - y``;
+* per-sample weights ``sample_weight`` ``w`` (scikit-learn's form): the data loss becomes
+  ``sum_i w_i l_i / sum_i w_i``, the output delta ``w_i (a^(L)_i - y_i)``, and every ``1/n``
+  (gradient and L2 term) becomes ``1 / sum_i w_i``; without weights ``w_i = 1``;
 * L2 penalty ``alpha`` (scikit-learn's), bias not penalised:
   ``J += 0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n`` and ``dJ/dW^(l) += alpha [0, W^(l)[:, 1:]] / n``;
 * mini-batches (consecutive slices of a row order), and the solvers ``gd``, ``momentum``
@@ -45,12 +52,18 @@ import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from ._params import DEFAULTS
+from ._validation import check_sample_weight
 
 #: A float32 or float64 array (every function keeps its input's dtype).
 Array = NDArray[np.floating]
 
 __all__ = [
     "ACTIVATIONS",
+    "OUTPUTS",
+    "output_name",
+    "output_activation",
+    "output_losses",
+    "data_loss",
     "SOLVERS",
     "INITS",
     "sigmoid",
@@ -214,6 +227,82 @@ def softmax_log_loss(P: Array, Y: Array) -> np.floating:
     return -np.mean(np.log(p_true))
 
 
+#: Output layers (``output=``) and the loss each is paired with, per sample i, summed over the
+#: m_out columns c (``P = a^(L)``, ``Y`` the targets as an (n, m_out) array):
+#:
+#: * ``"logistic"``: ``P = sigmoid(z)``, ``l_i = -sum_c [Y ln P + (1 - Y) ln(1 - P)]`` (P clipped
+#:   to [eps, 1 - eps]); one column is the article's output, several are independent labels;
+#: * ``"softmax"``: ``P = softmax(z)`` (m_out >= 2), ``l_i = -ln sum_c Y clip(P)`` (one-hot Y);
+#: * ``"identity"``: ``P = z``, ``l_i = 0.5 sum_c (P - Y)^2`` (half squared error);
+#: * ``"exp"``: ``P = exp(z)``, ``l_i = sum_c [Y ln(Y / P) - Y + P]`` (half Poisson deviance,
+#:   ``0 ln 0 = 0``); ``exp`` is not clipped (as scikit-learn's): it overflows to inf for z above
+#:   about 709 (float64) or 88 (float32), and the loss with it.
+#:
+#: Each pair is canonical, ``dl_i/dz = P_i - Y_i``, which is the output delta of all four.
+OUTPUTS = ("logistic", "softmax", "identity", "exp")
+
+
+def output_name(n_out: int, output: Optional[str] = None) -> str:
+    """The output layer of a network with ``n_out`` output units: ``output``, checked, or by
+    default the article's choice, ``"logistic"`` for one unit and ``"softmax"`` for more."""
+    if output is None:
+        return "logistic" if n_out == 1 else "softmax"
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be None or one of {OUTPUTS}, got {output!r}")
+    if output == "softmax" and n_out < 2:
+        raise ValueError("output='softmax' needs at least 2 output units (the last weight matrix has 1 row)")
+    return output
+
+
+def output_activation(z: Array, output: str) -> Array:
+    """The output layer's activation ``P = g(z)`` for ``output`` (see :data:`OUTPUTS`); z is (n, m)."""
+    if output == "logistic":
+        return sigmoid(z)
+    if output == "softmax":
+        return softmax(z)
+    if output == "identity":
+        return z
+    return np.exp(z)
+
+
+def output_losses(P: Array, Y: Array, output: str) -> Array:
+    """The per-sample losses ``l_i`` of :data:`OUTPUTS` for outputs ``P`` and targets ``Y``, both (n, m)."""
+    if output in ("logistic", "softmax"):
+        eps = np.finfo(P.dtype).eps
+        p = np.clip(P, eps, 1 - eps)
+        if output == "softmax":
+            return -np.log((Y * p).sum(axis=1))
+        return -np.log(np.where(Y != 0, p, 1 - p)).sum(axis=1)
+    if output == "identity":
+        return 0.5 * ((P - Y) ** 2).sum(axis=1)
+    positive = Y > 0
+    y_log_y_over_p = np.where(positive, Y * np.log(np.where(positive, Y, 1) / P), 0)  # xlogy(Y, Y / P)
+    return (y_log_y_over_p - Y + P).sum(axis=1)
+
+
+def weight_sum(sample_weight: Optional[Array], n: int) -> float:
+    """``sum_i w_i``, what every ``1/n`` of the loss and the gradient becomes with weights (n without)."""
+    return n if sample_weight is None else float(np.sum(sample_weight, dtype=np.float64))
+
+
+def data_loss(P: Array, Y: Array, output: str, sample_weight: Optional[Array] = None,
+              average_outputs: bool = False) -> Any:
+    """The data term of ``J``: ``sum_i w_i l_i / sum_i w_i`` (the mean of ``l_i`` without weights).
+
+    ``average_outputs`` divides it by m_out: scikit-learn's ``squared_error`` reports its loss so
+    (``np.average(...).mean()`` over the outputs) while its gradient is that of the sum; a
+    reported value only, never differentiated here.
+    """
+    l = output_losses(P, _as_columns(Y), output)
+    J = l.mean() if sample_weight is None else (sample_weight * l).sum() / P.dtype.type(weight_sum(sample_weight, 0))
+    return J / P.shape[1] if average_outputs else J
+
+
+def _as_columns(y: Array) -> Array:
+    """Targets as (n, m_out): labels (n,) of a one-unit output become one column."""
+    return y[:, None] if y.ndim == 1 else y
+
+
 def dense_forward(a_prev: Array, W: Array, activation_name: str = DEFAULTS.activation) -> Array:
     """One hidden layer forward: ``a = f(z)``, ``z = [1, a_prev] @ W.T``.
 
@@ -235,11 +324,13 @@ def dense_forward(a_prev: Array, W: Array, activation_name: str = DEFAULTS.activ
 
 
 def dense_backward(
-    a_prev: Array, W: Array, delta: Array, need_delta_prev: bool = True, activation_name: str = DEFAULTS.activation
+    a_prev: Array, W: Array, delta: Array, need_delta_prev: bool = True, activation_name: str = DEFAULTS.activation,
+    weight_sum: Optional[float] = None,
 ) -> Tuple[Array, Optional[Array]]:
     """One layer backward whose *input* ``a_prev`` came out of the activation ``activation_name``.
 
-    ``dW = delta.T @ [1, a_prev] / n`` (as :func:`dense_sigmoid_backward`) and
+    ``dW = delta.T @ [1, a_prev] / n`` (as :func:`dense_sigmoid_backward`; ``n`` is
+    ``weight_sum`` when given, the sum of the sample weights that ``delta`` carries) and
     ``delta_prev = (delta @ W[:, 1:]) * f'(a_prev)``, ``f'`` from :func:`activation_derivative`.
     With ``"sigmoid"`` this is :func:`dense_sigmoid_backward`, bit for bit.
 
@@ -252,13 +343,15 @@ def dense_backward(
     need_delta_prev : bool, default=True
     activation_name : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
         The activation that produced ``a_prev`` (irrelevant when ``need_delta_prev`` is false).
+    weight_sum : float, optional
+        The divisor of the sums over samples (default: the rows n).
 
     Returns
     -------
     dW : ndarray of shape (m, k + 1)
     delta_prev : ndarray of shape (n, k) or None
     """
-    n = a_prev.shape[0]
+    n = a_prev.shape[0] if weight_sum is None else W.dtype.type(weight_sum)
     dW = np.empty_like(W)
     dW[:, 0] = delta.sum(axis=0) / n  # bias: the column of ones in [1, a_prev]
     dW[:, 1:] = delta.T @ a_prev / n  # the transpose sums over the samples
@@ -359,11 +452,13 @@ def binary_log_loss_backward(y_hat: Array, y: Array) -> Array:
     return y_hat - y
 
 
-def network_forward(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation) -> List[Array]:
+def network_forward(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,
+                    output: Optional[str] = None) -> List[Array]:
     """Forward pass through every layer (the article's first two equations, repeated).
 
-    Hidden layers use ``activation``; the output layer is one sigmoid unit when the last
-    matrix has one row (the article's), else a softmax over its rows.
+    Hidden layers use ``activation``; the output layer applies ``output``'s activation (see
+    :data:`OUTPUTS`; by default one sigmoid unit when the last matrix has one row, the
+    article's, else a softmax over its rows).
 
     Parameters
     ----------
@@ -373,14 +468,17 @@ def network_forward(X: Array, weights: Sequence[Array], activation: str = DEFAUL
         ``W^(1), ..., W^(L)``; ``W^(i)`` has shape (m_i, m_(i-1) + 1).
     activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
         Activation of the hidden layers.
+    output : {"logistic", "softmax", "identity", "exp"} or None, default=None
+        The output layer (None: by the last matrix's rows, see :func:`output_name`).
 
     Returns
     -------
     list of ndarray
-        ``[a^(0) = X, a^(1), ..., a^(L)]``; ``a^(L)`` has shape (n, m_out): sigmoid
+        ``[a^(0) = X, a^(1), ..., a^(L)]``; ``a^(L)`` has shape (n, m_out): by default sigmoid
         probabilities of class 1 (m_out = 1) or softmax rows.
     """
     _check_activation(activation)
+    output = output_name(weights[-1].shape[0], output)
     activations = [X]
     for i, W in enumerate(weights):
         if i == 0:
@@ -389,10 +487,8 @@ def network_forward(X: Array, weights: Sequence[Array], activation: str = DEFAUL
             z = activations[-1] @ W[:, 1:].T + W[:, 0]  # z^(i) = W^(i) a^(i-1) + b^(i)
         if i < len(weights) - 1:
             activations.append(ACTIVATIONS[activation](z))  # a^(i) = f(z^(i))
-        elif W.shape[0] == 1:
-            activations.append(sigmoid(z))  # y_hat = sigmoid(z^(L))
         else:
-            activations.append(softmax(z))  # P = softmax(z^(L))
+            activations.append(output_activation(z, output))  # P = g(z^(L))
     return activations
 
 
@@ -486,13 +582,14 @@ def scaled_first_layer(X: Array, W1: Array, kind: str = "sigmoid") -> Array:
     With ``(t, s)`` from :func:`scaled_logits`, ``z = s t`` may round to +-inf, but with the right
     sign, and sigmoid(+-inf) is 1 or 0 (tanh: +-1; relu and identity may give inf, which the
     caller reports).  ``kind="softmax"`` computes ``softmax(s t)`` as ``exp(s (t - max t))``
-    normalised: exponents <= 0, no inf - inf.  The activation is applied in float64, then cast.
+    normalised: exponents <= 0, no inf - inf; ``kind="exp"`` (the exp output) is ``exp(s t)``.
+    The activation is applied in float64, then cast.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
     W1 : ndarray of shape (m, d + 1)
-    kind : {"sigmoid", "tanh", "relu", "identity", "softmax"}, default="sigmoid"
+    kind : {"sigmoid", "tanh", "relu", "identity", "softmax", "exp"}, default="sigmoid"
 
     Returns
     -------
@@ -503,7 +600,7 @@ def scaled_first_layer(X: Array, W1: Array, kind: str = "sigmoid") -> Array:
         if kind == "softmax":
             e = np.exp((t - t.max(axis=1, keepdims=True)) * s)
             return np.ascontiguousarray(e / e.sum(axis=1, keepdims=True), dtype=W1.dtype)
-        a = activation(t * s, kind)
+        a = np.exp(t * s) if kind == "exp" else activation(t * s, kind)
     return np.ascontiguousarray(a, dtype=W1.dtype)
 
 
@@ -513,8 +610,12 @@ def network_backward(
     y: Array,
     activation: str = DEFAULTS.activation,
     alpha: float = DEFAULTS.alpha,
+    sample_weight: Optional[Array] = None,
 ) -> List[Array]:
     """Backward pass: the delta recurrence from the output layer down to the first.
+
+    ``delta^(L) = w_i (a^(L)_i - y_i)`` for every output of :data:`OUTPUTS` (``w_i = 1`` without
+    weights), and every sum over samples is divided by ``sum_i w_i`` (n without weights).
 
     Parameters
     ----------
@@ -523,11 +624,14 @@ def network_backward(
     weights : sequence of ndarray
         ``W^(1), ..., W^(L)``.
     y : ndarray of shape (n,) or (n, m_out)
-        Labels 0/1 (one sigmoid output) or one-hot rows (softmax), in the activations' dtype.
+        Labels 0/1 (one sigmoid output) or one-hot rows (softmax), or the targets of the other
+        outputs (one column: (n,)), in the activations' dtype.
     activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
         Activation of the hidden layers.
     alpha : float, default=0.0
         L2 penalty: adds ``alpha * [0, W[:, 1:]] / n`` to each gradient (bias not penalised).
+    sample_weight : ndarray of shape (n,), optional
+        Per-sample weights ``w_i``, in the activations' dtype.
 
     Returns
     -------
@@ -535,14 +639,17 @@ def network_backward(
         ``[dJ/dW^(1), ..., dJ/dW^(L)]``, each shaped like its weight matrix.
     """
     n = activations[0].shape[0]
+    sw = None if sample_weight is None else activations[0].dtype.type(weight_sum(sample_weight, n))
     grads: List[Any] = [None] * len(weights)
-    y_out = y[:, None] if y.ndim == 1 else y
-    # delta^(L) = a^(L) - y: for sigmoid + binary log-loss and for softmax + cross-entropy alike
-    delta: Any = binary_log_loss_backward(activations[-1], y_out)
+    # delta^(L) = a^(L) - y: the canonical pairs of OUTPUTS alike; times w_i with weights
+    delta: Any = binary_log_loss_backward(activations[-1], _as_columns(y))
+    if sample_weight is not None:
+        delta = delta * sample_weight[:, None]
     for i in range(len(weights) - 1, -1, -1):  # layers L .. 1
-        grads[i], delta = dense_backward(activations[i], weights[i], delta, need_delta_prev=i > 0, activation_name=activation)
-        if alpha > 0:
-            grads[i][:, 1:] += alpha * weights[i][:, 1:] / n  # dJ/dW += alpha [0, W[:, 1:]] / n
+        grads[i], delta = dense_backward(activations[i], weights[i], delta, need_delta_prev=i > 0,
+                                         activation_name=activation, weight_sum=sw)
+        if alpha > 0:  # dJ/dW += alpha [0, W[:, 1:]] / n  (n: sum_i w_i with weights)
+            grads[i][:, 1:] += alpha * weights[i][:, 1:] / (n if sw is None else sw)
     return grads
 
 
@@ -675,36 +782,48 @@ def init_weights(
     return weights
 
 
-def _data_loss(y_hat: Array, y: Array) -> np.floating:
-    """Mean data loss of the output ``a^(L)``: binary log-loss (one unit) or softmax cross-entropy."""
-    if y_hat.shape[1] == 1:
-        return binary_log_loss(y_hat[:, 0], y)
-    return softmax_log_loss(y_hat, y)
-
-
-def _penalty(weights: Sequence[Array], alpha: float, n: int) -> Any:
-    """``0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n`` (the bias column is not penalised)."""
+def _penalty(weights: Sequence[Array], alpha: float, n: Any) -> Any:
+    """``0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n`` (the bias column is not penalised; n is
+    ``sum_i w_i`` with sample weights)."""
     sq = sum(np.sum(W[:, 1:] ** 2) for W in weights)
     return 0.5 * alpha * sq / n
 
 
+def _loss(P: Array, y: Array, weights: Sequence[Array], alpha: float, output: str,
+          sample_weight: Optional[Array], average_outputs: bool) -> Any:
+    """``J`` of one batch: :func:`data_loss` plus the L2 term over ``sum_i w_i`` (n without weights)."""
+    J = data_loss(P, y, output, sample_weight, average_outputs)
+    if alpha > 0:
+        J = J + _penalty(weights, alpha, weight_sum(sample_weight, P.shape[0]))
+    return J
+
+
 def loss_and_gradient(
-    X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation, alpha: float = DEFAULTS.alpha
+    X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation, alpha: float = DEFAULTS.alpha,
+    output: Optional[str] = None, sample_weight: Optional[Array] = None, average_outputs: bool = False,
 ) -> Tuple[float, List[Array]]:
     """The full-batch loss ``J`` and its gradient ``dJ/dW^(l)`` for every layer (no update).
 
-    ``J = data loss + 0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / n``, where the data loss is the mean
-    binary log-loss (one output unit) or the softmax cross-entropy (several), as :func:`train`
-    records it; the gradient is :func:`network_backward`'s.
+    ``J = sum_i w_i l_i / sum_i w_i + 0.5 alpha sum_l ||W^(l)[:, 1:]||^2 / sum_i w_i`` with the
+    per-sample loss ``l_i`` of ``output`` (:data:`OUTPUTS`; by default the binary log-loss of one
+    output unit or the softmax cross-entropy of several) and ``w_i = 1`` without
+    ``sample_weight``, as :func:`train` records it; the gradient is :func:`network_backward`'s.
 
     Parameters
     ----------
     X : ndarray of shape (n, d)
     y : ndarray of shape (n,) or (n, m_out)
-        Labels 0/1, or one-hot rows for a softmax output; in ``X``'s dtype.
+        Labels 0/1, or one-hot rows for a softmax output, or the targets of the other outputs
+        ((n,) for one output unit); in ``X``'s dtype.
     weights : sequence of ndarray
     activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
     alpha : float, default=0.0
+    output : {"logistic", "softmax", "identity", "exp"} or None, default=None
+    sample_weight : ndarray of shape (n,), optional
+        Per-sample weights (see :func:`backprop._validation.check_sample_weight` for the rule).
+    average_outputs : bool, default=False
+        The returned loss divides the data term by m_out (scikit-learn's reported
+        ``squared_error``); the gradient is unchanged (it stays that of ``J``).
 
     Returns
     -------
@@ -712,57 +831,72 @@ def loss_and_gradient(
     grads : list of ndarray
         Shaped like ``weights``, in their dtype.
     """
-    activations = network_forward(X, weights, activation)
-    loss = _data_loss(activations[-1], y)
-    if alpha > 0:
-        loss = loss + _penalty(weights, alpha, X.shape[0])
-    return float(loss), network_backward(activations, weights, y, activation, alpha)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
+    output = output_name(weights[-1].shape[0], output)
+    activations = network_forward(X, weights, activation, output)
+    loss = _loss(activations[-1], y, weights, alpha, output, sample_weight, average_outputs)
+    return float(loss), network_backward(activations, weights, y, activation, alpha, sample_weight)
 
 
 def exact_loss(X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,
-               alpha: float = DEFAULTS.alpha) -> float:
+               alpha: float = DEFAULTS.alpha, output: Optional[str] = None,
+               sample_weight: Optional[Array] = None) -> float:
     """The training loss ``J`` computed exactly from the output logits, in float64.
 
     ``binary_log_loss`` and ``softmax_log_loss`` clip the probabilities to ``[eps, 1 - eps]``
     (scikit-learn's definition, which ``loss_curve_`` follows) and lose digits in ``log(1 - p)``
     when ``p`` is near 1; their value flattens once a logit passes about 36.  This is the same
-    loss without either: per sample ``log(1 + e^z) - y z`` for one sigmoid unit (log-sigmoid),
-    ``logsumexp(z) - z_y`` for a softmax (log-softmax), plus ``0.5 alpha sum ||W[:, 1:]||^2 / n``.
-    Its gradient is the backpropagated one exactly (``delta^(L) = a^(L) - y`` is the derivative
+    loss without either, per sample and summed over the output columns: ``log(1 + e^z) - y z``
+    for ``"logistic"`` (log-sigmoid), ``logsumexp(z) - z_y`` for a softmax (log-softmax),
+    ``0.5 (z - y)^2`` for ``"identity"`` and ``y ln y - y z - y + e^z`` for ``"exp"``; then
+    weighted by ``sample_weight`` as :func:`loss_and_gradient` does, plus the L2 term.  Its
+    gradient is the backpropagated one exactly (``delta^(L) = w (a^(L) - y)`` is the derivative
     of the unclipped loss), so finite differences of it check that gradient at any logit.
     """
     X = np.asarray(X, dtype=np.float64)
     ws = [np.asarray(W, dtype=np.float64) for W in weights]
+    output = output_name(ws[-1].shape[0], output)
     a = X
     for i, W in enumerate(ws):  # the hidden layers as network_forward computes them, then the logits
         z = first_layer_logits(a, W) if i == 0 else a @ W[:, 1:].T + W[:, 0]
         if i < len(ws) - 1:
             a = ACTIVATIONS[activation](z)
-    y = np.asarray(y, dtype=np.float64)
-    if z.shape[1] == 1:
-        z = z[:, 0]
-        per_sample = np.logaddexp(0.0, z) - y * z  # -log sigmoid(z) if y else -log(1 - sigmoid(z))
-    else:
+    Y = _as_columns(np.asarray(y, dtype=np.float64))
+    if output == "logistic":
+        per_sample = (np.logaddexp(0.0, z) - Y * z).sum(axis=1)  # -log sigmoid(z) if y else -log(1 - sigmoid(z))
+    elif output == "softmax":
         top = z.max(axis=1, keepdims=True)
         lse = top[:, 0] + np.log(np.exp(z - top).sum(axis=1))
-        per_sample = lse - (y * z).sum(axis=1)  # -log softmax(z)_y
-    J = float(per_sample.mean())
+        per_sample = lse - (Y * z).sum(axis=1)  # -log softmax(z)_y
+    elif output == "identity":
+        per_sample = 0.5 * ((z - Y) ** 2).sum(axis=1)
+    else:
+        y_log_y = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1)), 0)  # xlogy(y, y)
+        per_sample = (y_log_y - Y * z - Y + np.exp(z)).sum(axis=1)  # y ln(y / e^z) - y + e^z
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    J = float(per_sample.mean()) if w is None else float((w * per_sample).sum() / w.sum())
     if alpha > 0:
-        J += float(_penalty(ws, alpha, X.shape[0]))
+        J += float(_penalty(ws, alpha, weight_sum(w, X.shape[0])))
     return J
 
 
 def _batch_loss_and_step(
-    X: Array, y: Array, weights: List[Array], activation: str, alpha: float, step: Callable[[List[Array]], None]
+    X: Array, y: Array, weights: List[Array], activation: str, alpha: float, step: Callable[[List[Array]], None],
+    output: str, sample_weight: Optional[Array], average_outputs: bool,
 ) -> Any:
-    """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / n_b``) at the current weights, then
-    ``step`` with its gradient.  Returns ``(J_b, activations)``: the caller keeps the activations
-    until the next batch has made its own, see :func:`train`."""
-    activations = network_forward(X, weights, activation)
-    J = _data_loss(activations[-1], y)
-    if alpha > 0:
-        J = J + _penalty(weights, alpha, X.shape[0])
-    step(network_backward(activations, weights, y, activation, alpha))
+    """One batch: its loss ``J_b`` (data loss + ``0.5 alpha sq / sum_b w``) at the current weights,
+    then ``step`` with its gradient.  Returns ``(J_b, activations)``: the caller keeps the
+    activations until the next batch has made its own, see :func:`train`.
+
+    A batch whose weights are all zero holds no data: its loss and its gradient (L2 term
+    included) are 0, and the solver steps with that zero gradient.  (scikit-learn divides 0 by 0
+    there, which makes its weights NaN.)"""
+    activations = network_forward(X, weights, activation, output)
+    if sample_weight is not None and weight_sum(sample_weight, 0) == 0:
+        step([np.zeros_like(W) for W in weights])
+        return X.dtype.type(0), activations
+    J = _loss(activations[-1], y, weights, alpha, output, sample_weight, average_outputs)
+    step(network_backward(activations, weights, y, activation, alpha, sample_weight))
     return J, activations
 
 
@@ -788,6 +922,9 @@ def train(
     tol: Optional[float] = DEFAULTS.tol,
     n_iter_no_change: int = DEFAULTS.n_iter_no_change,
     epoch_hook: Optional[Callable[[int, float], Any]] = None,
+    output: Optional[str] = None,
+    sample_weight: Optional[Array] = None,
+    average_outputs: bool = False,
 ) -> Array:
     """Train for up to ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -804,8 +941,9 @@ def train(
     * ``"adam"``: see :func:`adam_step`.
 
     The loss recorded for an epoch is ``J`` of the single batch (full batch), else
-    ``sum_b J_b n_b / n`` over its batches, each ``J_b`` computed with the weights before that
-    batch's update (the penalty term uses ``n_b``, as the gradient does).
+    ``sum_b J_b n_b / n`` over its batches (``n_b`` its rows, also with weights: scikit-learn's
+    accumulation), each ``J_b`` computed with the weights before that batch's update (the
+    penalty term uses ``n_b``, or the batch's ``sum w`` with weights, as the gradient does).
 
     Parameters
     ----------
@@ -849,6 +987,13 @@ def train(
         Called after each epoch as ``epoch_hook(epoch, loss)`` (``epoch`` counts from 1 within
         this call, the weights already updated); returning ``False`` stops training after that
         epoch.  This is how the estimator runs callbacks, early stopping and progress reports.
+    output : {"logistic", "softmax", "identity", "exp"} or None, default=None
+        The output layer and its loss (:data:`OUTPUTS`; None: by the last matrix's rows).
+    sample_weight : ndarray of shape (n,), optional
+        Per-sample weights of the loss, its gradient and the L2 term (scikit-learn's form).
+    average_outputs : bool, default=False
+        The recorded loss (and so ``tol``'s rule and ``epoch_hook``) divides the data term by
+        m_out, as scikit-learn reports ``squared_error``; the gradient is unchanged.
 
     Returns
     -------
@@ -856,6 +1001,8 @@ def train(
         The loss curve, one value per epoch run (``max_iter`` unless ``tol`` stopped it).
     """
     _check_activation(activation)
+    output = output_name(weights[-1].shape[0], output)
+    sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {tuple(SOLVERS)}, got {solver!r}")
     L = len(weights)
@@ -885,12 +1032,15 @@ def train(
     held = None
     for epoch in range(max_iter):
         if full_batch:
-            loss, held = _batch_loss_and_step(X, y, weights, activation, alpha, step)
+            loss, held = _batch_loss_and_step(X, y, weights, activation, alpha, step, output, sample_weight,
+                                              average_outputs)
         else:
             acc = 0.0
             rows = orders[epoch % len(orders)]  # this epoch's row order
             for idx in (rows[s : s + batch_size] for s in range(0, n, batch_size)):
-                J_b, held = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step)
+                w_b = None if sample_weight is None else sample_weight[idx]
+                J_b, held = _batch_loss_and_step(X[idx], y[idx], weights, activation, alpha, step, output, w_b,
+                                                 average_outputs)
                 acc += float(J_b) * idx.shape[0]  # acc += J_b n_b
             loss = acc / n  # J = sum_b J_b n_b / n
         loss_curve[epoch] = loss
@@ -905,8 +1055,9 @@ def train(
     return loss_curve
 
 
-def predict_proba(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation) -> Array:
-    """Output probabilities for every row of ``X``: the forward pass's output ``a^(L)``.
+def predict_proba(X: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,
+                  output: Optional[str] = None) -> Array:
+    """The network's output for every row of ``X``: the forward pass's ``a^(L)``.
 
     Parameters
     ----------
@@ -916,12 +1067,15 @@ def predict_proba(X: Array, weights: Sequence[Array], activation: str = DEFAULTS
         The network's weights.
     activation : {"sigmoid", "tanh", "relu", "identity"}, default="sigmoid"
         Hidden activation.
+    output : {"logistic", "softmax", "identity", "exp"} or None, default=None
+        The output layer's activation (:data:`OUTPUTS`; None: by the last matrix's rows).
 
     Returns
     -------
     ndarray of shape (n,) or (n, m_out)
-        P(class 1) for one sigmoid output unit (the article's); softmax rows when the last
-        matrix has ``m_out >= 2`` rows.
+        By default P(class 1) for one sigmoid output unit (the article's) and softmax rows when
+        the last matrix has ``m_out >= 2`` rows; else ``output``'s activation of the logits,
+        (n,) for one output unit.
     """
-    a_out = network_forward(X, weights, activation)[-1]
+    a_out = network_forward(X, weights, activation, output)[-1]
     return a_out[:, 0] if a_out.shape[1] == 1 else a_out

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -132,20 +133,41 @@ Solver parse_solver(const std::string& name) {
     throw py::value_error("solver must be one of 'gd', 'momentum', 'adam', got '" + name + "'");
 }
 
+// The output layer and its loss from the `output` argument (None: by the number of output units,
+// one sigmoid unit or a softmax), for a network of n_out output units.
+Loss parse_output(const py::object& output, idx n_out) {
+    if (output.is_none()) return loss_for_outputs(n_out);
+    if (!py::isinstance<py::str>(output))
+        throw py::type_error("output must be None or a string, got " +
+                             std::string(py::str(py::type::of(output).attr("__name__"))));
+    const std::string name = output.cast<std::string>();
+    if (name == "logistic") return Loss::binary_log;
+    if (name == "identity") return Loss::squared;
+    if (name == "exp") return Loss::poisson;
+    if (name == "softmax") {
+        if (n_out < 2)
+            throw py::value_error("output='softmax' needs at least 2 output units (the last weight matrix has 1 row)");
+        return Loss::softmax_log;
+    }
+    throw py::value_error("output must be None or one of ('logistic', 'softmax', 'identity', 'exp'), got '" + name +
+                          "'");
+}
+
 // Raises ValueError unless v is finite and within the range described by `range` (e.g. "[0, 1)").
 void check_real(double v, const char* name, bool ok, const char* range) {
     if (!(std::isfinite(v) && ok))
         throw py::value_error(std::string(name) + " must be a finite number in " + range + ", got " + py::repr(py::float_(v)).cast<std::string>());
 }
 
-// The targets: (n,) labels for one output unit, (n, m_L) one-hot rows for a softmax output.
+// The targets: (n,) for one output unit, (n, m_L) rows (one-hot for a softmax) for m_L >= 2.
 template <class T>
 py::array_t<T> require_targets(const py::array& y_, idx n, const Shape& s, idx& ldy) {
     const idx n_out = s.m.back();
     if (n_out >= 2 && y_.ndim() != 2)
-        throw py::value_error("y must be 2-D (n, " + std::to_string(n_out) + "), one-hot rows, for a network with " +
-                              std::to_string(n_out) + " output units (a softmax), got shape " + shape_str(y_) +
-                              "; labels (n,) need a last weight matrix with exactly one row (one sigmoid unit)");
+        throw py::value_error("y must be 2-D (n, " + std::to_string(n_out) + "), one row of targets (one-hot for a "
+                              "softmax) per sample, for a network with " + std::to_string(n_out) +
+                              " output units, got shape " + shape_str(y_) +
+                              "; targets (n,) need a last weight matrix with exactly one row (one output unit)");
     auto y = require<T>(y_, "y", n_out == 1 ? 1 : 2);
     if (y.shape(0) != n)
         throw py::value_error("X and y have different numbers of samples: " + std::to_string(n) + " and " +
@@ -155,6 +177,36 @@ py::array_t<T> require_targets(const py::array& y_, idx n, const Shape& s, idx& 
                               "output unit), got " + shape_str(y));
     ldy = n_out;
     return y;
+}
+
+// The per-sample weights: None, or (n,) numbers converted to T (a copy only when the dtype or
+// layout differs), finite, >= 0 and not all zero (the loss is divided by their sum); the rule of
+// backprop._validation.check_sample_weight, with its messages.
+template <class T>
+std::optional<py::array_t<T>> require_sample_weight(const py::object& sample_weight, idx n) {
+    if (sample_weight.is_none()) return std::nullopt;
+    const py::array given = py::array::ensure(sample_weight);
+    if (!given) throw py::type_error("sample_weight must be None or an array of numbers");
+    const char kind = given.dtype().kind();
+    if (kind != 'f' && kind != 'i' && kind != 'u' && kind != 'b')
+        throw py::type_error("sample_weight must hold numbers, got dtype " + std::string(py::str(given.dtype())));
+    if (given.ndim() != 1 || given.shape(0) != n)
+        throw py::value_error("sample_weight must have shape (" + std::to_string(n) +
+                              ",), one weight per sample, got shape " + shape_str(given));
+    auto w = py::array_t<T, py::array::c_style | py::array::forcecast>::ensure(given);
+    if (!w) throw py::error_already_set();
+    bool finite = true, negative = false, any = false;
+    for (idx i = 0; i < n; ++i) {
+        const T v = w.data()[i];
+        finite = finite && std::isfinite(v);
+        negative = negative || v < T(0);
+        any = any || v != T(0);
+    }
+    if (!finite)
+        throw py::value_error("sample_weight contains NaN or infinity (or values too large for the model's dtype)");
+    if (negative) throw py::value_error("sample_weight must be >= 0, got a negative weight");
+    if (!any) throw py::value_error("sample_weight must not be all zero (the loss is divided by their sum)");
+    return w;
 }
 
 // Checks the arrays that are written (weights, solver state) against each other and the inputs.
@@ -299,6 +351,9 @@ struct TrainArgs {
     py::object tol;
     long long n_iter_no_change;
     py::object epoch_hook;
+    py::object output;
+    py::object sample_weight;
+    bool average_outputs;
 };
 
 template <class T>
@@ -320,6 +375,10 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
 
     TrainOptions<T> o;
     o.act = parse_activation(a.activation);
+    o.loss = parse_output(a.output, s.m.back());
+    const std::optional<py::array_t<T>> sw = require_sample_weight<T>(a.sample_weight, n);
+    o.sample_weight = sw ? sw->data() : nullptr;
+    o.average_outputs = a.average_outputs;
     o.solver = parse_solver(a.solver);
     o.learning_rate = learning_rate;
     o.max_iter = static_cast<idx>(max_iter);
@@ -358,7 +417,9 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     }
     // The weights and the solver state are written while X, y, order and each other are read: no
     // two may share memory.
-    check_train_overlap(W, state, o.counters ? py::object(counters) : py::none(), {X, y},
+    std::vector<py::array> read = {X, y};
+    if (sw) read.push_back(*sw);
+    check_train_overlap(W, state, o.counters ? py::object(counters) : py::none(), read,
                         o.order ? py::object(order) : py::none());
 
     std::vector<T*> Wp;
@@ -384,7 +445,8 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
 // The mean loss and its gradient dJ/dW_l at the given weights (full batch, no update).
 template <class T>
 py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const py::list& weights, int n_threads,
-                                 const std::string& activation, double alpha) {
+                                 const std::string& activation, double alpha, const py::object& output,
+                                 const py::object& sample_weight, bool average_outputs) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
@@ -394,6 +456,9 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     idx ldy = 1;
     auto y = require_targets<T>(y_, n, s, ldy);
     const Act act = parse_activation(activation);
+    const Loss loss_kind = parse_output(output, s.m.back());
+    const std::optional<py::array_t<T>> sw = require_sample_weight<T>(sample_weight, n);
+    const T* wp = sw ? sw->data() : nullptr;
     check_real(alpha, "alpha", alpha >= 0, "[0, inf)");
     py::list grads;
     std::vector<T*> G;
@@ -409,14 +474,14 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     double loss = 0.0;
     {
         py::gil_scoped_release release;
-        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, alpha, n_threads, G);
+        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha, n_threads, G);
     }
     return py::make_tuple(loss, grads);
 }
 
 template <class T>
 py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
-                       bool check_finite, Act act) {
+                       bool check_finite, Act act, const py::object& output) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (d < 1) throw py::value_error("X must have at least one feature");
@@ -424,7 +489,8 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
     auto W = require_weights<T>(weights, false);
     const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
     const idx n_out = s.m.back();
-    if (n_out >= 2) two_columns = false;  // a softmax output: one column per unit already
+    const Loss loss = parse_output(output, n_out);
+    if (n_out >= 2 || loss != Loss::binary_log) two_columns = false;  // [1 - p, p] is one sigmoid unit's
     if (check_finite) {
         if (!all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
         if (may_overflow(X.data(), n, d, W[0].data(), s.m[0])) return py::none();  // caller takes the exact path
@@ -433,13 +499,13 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
     Wp.reserve(W.size());
     for (auto& w : W) Wp.push_back(w.data());
     py::array_t<T> out = two_columns || n_out >= 2
-                             ? py::array_t<T>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(std::max<idx>(2, n_out))})
+                             ? py::array_t<T>({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(two_columns ? 2 : n_out)})
                              : py::array_t<T>(static_cast<py::ssize_t>(n));
     T* op = out.mutable_data();
     const T* Xp = X.data();
     if (n > 0) {
         py::gil_scoped_release release;
-        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act, two_columns);
+        predict_proba<T>(Xp, n, s, Wp, op, n_threads, act, loss, two_columns);
     }
     return out;
 }
@@ -548,10 +614,10 @@ auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
 
 // predict_proba's dtype dispatch, shared by predict_proba and predictor.
 py::object predict(const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
-                   Act act) {
+                   Act act, const py::object& output) {
     return dispatch(
-        X, "X", [&] { return predict_impl<double>(X, weights, n_threads, two_columns, check_finite, act); },
-        [&] { return predict_impl<float>(X, weights, n_threads, two_columns, check_finite, act); });
+        X, "X", [&] { return predict_impl<double>(X, weights, n_threads, two_columns, check_finite, act, output); },
+        [&] { return predict_impl<float>(X, weights, n_threads, two_columns, check_finite, act, output); });
 }
 
 }  // namespace
@@ -578,7 +644,8 @@ PYBIND11_MODULE(_core, m) {
            int n_threads, const std::string& activation, double alpha, const py::object& batch_size,
            const py::object& order, const std::string& solver, double momentum, bool nesterov, double beta_1,
            double beta_2, double epsilon, const py::list& solver_state, const py::object& counters,
-           const py::object& tol, long long n_iter_no_change, const py::object& epoch_hook) {
+           const py::object& tol, long long n_iter_no_change, const py::object& epoch_hook, const py::object& output,
+           const py::object& sample_weight, bool average_outputs) {
             TrainArgs a;
             a.activation = activation;
             a.alpha = alpha;
@@ -595,6 +662,9 @@ PYBIND11_MODULE(_core, m) {
             a.tol = tol;
             a.n_iter_no_change = n_iter_no_change;
             a.epoch_hook = epoch_hook;
+            a.output = output;
+            a.sample_weight = sample_weight;
+            a.average_outputs = average_outputs;
             return dispatch(
                 X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads, a); },
                 [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads, a); });
@@ -604,10 +674,13 @@ PYBIND11_MODULE(_core, m) {
         py::arg("order").none(true), py::arg("solver"), py::arg("momentum"), py::arg("nesterov"), py::arg("beta_1"),
         py::arg("beta_2"), py::arg("epsilon"), py::arg("solver_state"), py::arg("counters").none(true),
         py::arg("tol").none(true), py::arg("n_iter_no_change"), py::arg("epoch_hook").none(true),
+        py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
+        py::arg("average_outputs") = false,
         R"pbdoc(Trains the network in place for max_iter epochs (numpy twin: backprop.reference.train).
 
 X (n, d) C-contiguous float64 or float32; y: (n,) labels in {0, 1} when the last weight matrix
-has one row (sigmoid output), else (n, m_L) one-hot rows (softmax output); weights: list of
+has one row (sigmoid output), else (n, m_L) one-hot rows (softmax output), or the targets of
+the output given by `output` ((n,) for one output unit); weights: list of
 C-contiguous writeable (m_l, k_l + 1) arrays of X's dtype, updated in place.  Keywords (all
 required; NeuralNetwork's parameter table holds their defaults): hidden
 activation, L2 alpha, batch_size (None: full batch), order (int64 permutation of the rows that
@@ -616,46 +689,62 @@ the batches follow), solver ('gd', 'momentum', 'adam') with its parameters and s
 loss, epochs without improvement; updated in place), tol (None: off) and n_iter_no_change;
 order may also be (max_iter, n), one permutation per epoch; epoch_hook(epoch, loss) is called
 after each epoch (thread 0, GIL held, weights updated) and stops training by returning False.
+output: None (one sigmoid unit, or a softmax over m_L >= 2) or 'logistic' (m_L >= 1
+independent sigmoids), 'softmax', 'identity' (half squared error), 'exp' (half Poisson
+deviance); sample_weight: None or (n,) weights >= 0, not all zero, converted to X's dtype;
+average_outputs: the recorded loss divides the data term by m_L (scikit-learn's reported
+squared error), the gradient unchanged.
 Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
 
     m.def(
         "loss_and_gradient",
         [](const py::array& X, const py::array& y, const py::list& weights, int n_threads, const std::string& activation,
-           double alpha) {
+           double alpha, const py::object& output, const py::object& sample_weight, bool average_outputs) {
             return dispatch(
-                X, "X", [&] { return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha); },
-                [&] { return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha); });
+                X, "X",
+                [&] {
+                    return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha, output,
+                                                          sample_weight, average_outputs);
+                },
+                [&] {
+                    return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha, output,
+                                                         sample_weight, average_outputs);
+                });
         },
         py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(), py::arg("activation"),
-        py::arg("alpha"),
-        R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's), weights unchanged.)pbdoc");
+        py::arg("alpha"), py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
+        py::arg("average_outputs") = false,
+        R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's, output,
+sample_weight and average_outputs included), weights unchanged.)pbdoc");
 
     m.def(
         "predict_proba",
         [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
-           const std::string& activation) {
-            return predict(X, weights, n_threads, two_columns, check_finite, parse_activation(activation));
+           const std::string& activation, const py::object& output) {
+            return predict(X, weights, n_threads, two_columns, check_finite, parse_activation(activation), output);
         },
         py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"),
-        py::arg("activation"),
+        py::arg("activation"), py::arg("output").none(true) = py::none(),
         R"pbdoc(P(class 1) for each row of X (n, d): the network's forward pass, as an (n,) array, or
 as (n, 2) columns [1 - p, p] with two_columns=True.  check_finite=True raises ValueError when X
 holds NaN or infinity, and returns None when values are so large that a first-layer sum could
 overflow (the estimator then takes its exact path).  When the last weight matrix has m >= 2
 rows (a softmax output), returns the (n, m) softmax rows (two_columns is ignored).
-activation: the hidden layers' function.)pbdoc");
+activation: the hidden layers' function; output: the output layer as train's (identity: z,
+exp: exp(z); two_columns only for one sigmoid unit), (n,) for one output unit.)pbdoc");
 
     m.def(
         "predictor",
-        [](const std::string& activation) {
+        [](const std::string& activation, const py::object& output) {
             const Act act = parse_activation(activation);
             return py::cpp_function(
-                [act](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite) {
-                    return predict(X, weights, n_threads, two_columns, check_finite, act);
+                [act, output](const py::array& X, const py::list& weights, int n_threads, bool two_columns,
+                              bool check_finite) {
+                    return predict(X, weights, n_threads, two_columns, check_finite, act, output);
                 },
                 py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"));
         },
-        py::arg("activation"),
+        py::arg("activation"), py::arg("output").none(true) = py::none(),
         R"pbdoc(predict_proba with the activation bound: f(X, weights, n_threads, two_columns, check_finite).
 
 The estimator's one-row paths call it: matching a keyword costs a third of such a call.)pbdoc");

@@ -6,9 +6,10 @@
 //
 // One epoch, as in backprop.reference.train: for each batch of n_b rows (all n by default,
 // the article's full-batch gradient descent)
-//   forward   a_0 = X;  a_l = f(a_{l-1} W_l[:, 1:]^T + W_l[:, 0])   (the output: sigmoid or softmax)
+//   forward   a_0 = X;  a_l = f(a_{l-1} W_l[:, 1:]^T + W_l[:, 0])   (the output: its Loss's activation)
 //   loss      J = (1/n_b) sum_i loss_i + alpha / (2 n_b) sum |W[:, 1:]|^2          (losses.hpp)
 //   backward  delta_L = a_L - y;  delta_{l-1} = (delta_l W_l[:, 1:]) f'(a_{l-1})
+//             (with sample weights w: delta_L = w (a_L - y) and n_b = the batch's sum of w)
 //             dW_l = [sum_i delta_l,i ,  delta_l^T a_{l-1}] / n_b + alpha [0, W_l[:, 1:]] / n_b
 //   update    W_l -= the solver's step for dW_l                                 (solvers.hpp)
 // then the epoch's loss (the batches' losses weighted by n_b / n), the tol rule and the hook.
@@ -41,6 +42,9 @@ struct TrainOptions {
     // The bindings set every field from the caller's arguments (the defaults of the options live
     // in the estimator's parameter table); the initialisers here only mean "not given".
     Act act{};                       // hidden layers' activation
+    Loss loss{};                     // the output layer and its loss
+    const T* sample_weight = nullptr;  // (n,) per-sample weights, or none
+    bool average_outputs = false;    // the recorded loss divides the data term by m_L
     double learning_rate{};
     idx max_iter = 0;                // epochs
     int n_threads = 1;
@@ -86,8 +90,8 @@ SolverStep<T> solver_step(const TrainOptions<T>& o) {
 }
 
 // Trains in place for o.max_iter epochs.  W[l] points to (m_l, k_l + 1) row-major weights; y
-// holds the targets with row stride ldy: 0/1 labels (ldy = 1) for one sigmoid output unit,
-// one-hot rows (ldy = m_L) for a softmax output of m_L >= 2 units.  loss_out receives one value
+// holds the targets with row stride ldy: one per row (ldy = 1) for one output unit, rows of m_L
+// (ldy = m_L) else (0/1 labels or columns, one-hot rows for a softmax, real targets).  loss_out receives one value
 // per epoch run.  Each batch: block forward and backward (sw.gradient), reduce and update
 // (sw.for_each_gradient_run with the solver), then thread 0 records the loss and applies the
 // stopping rule.
@@ -95,8 +99,8 @@ template <class T>
 TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const std::vector<T*>& W, T* loss_out,
                   const TrainOptions<T>& o) {
     const idx L = s.layers();
-    BatchSweep<T> sw(X, y, ldy, n, s, std::vector<const T*>(W.begin(), W.end()), o.act, o.batch_size, o.order,
-                     o.n_threads, o.should_stop);
+    BatchSweep<T> sw(X, y, ldy, n, s, std::vector<const T*>(W.begin(), W.end()), o.act, o.loss, o.sample_weight,
+                     o.average_outputs, o.batch_size, o.order, o.n_threads, o.should_stop);
     const int n_state = solver_state_arrays(o.solver);
     T* const* const state0 = n_state >= 1 ? o.state.data() : nullptr;
     T* const* const state1 = n_state >= 2 ? o.state.data() + L : nullptr;
@@ -112,7 +116,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
             const std::int64_t* const ord = sw.epoch_order(it, o.order_stride);
             for (idx bi = 0; bi < sw.n_batches; ++bi, ++step) {
                 const Batch b = sw.batch(bi);
-                sw.begin_batch(t, step, o.alpha > 0);
+                sw.begin_batch(t, step, o.alpha > 0, ord, b);
                 // Adam's step t is advanced by thread 0 after the last barrier of the batch
                 SolverStep<T> st = base_step;
                 const double t_next = counters[0] + 1.0;
@@ -154,16 +158,19 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
 }
 
 // The mean loss (L2 term included, in double) and its gradient grad_out[l] (shaped like W[l])
-// over all n rows at the given weights, which are only read.  Targets as for train.
+// over all n rows at the given weights, which are only read.  Targets, loss, weights (w, or
+// nullptr) and average_outputs as for train.
 template <class T>
 double loss_and_gradient(const T* X, const T* y, idx ldy, idx n, const Shape& s, const std::vector<const T*>& W,
-                         Act act, double alpha, int n_threads, const std::vector<T*>& grad_out) {
-    BatchSweep<T> sw(X, y, ldy, n, s, W, act, /*batch_size=*/0, /*order=*/nullptr, n_threads, /*should_stop=*/{});
+                         Act act, Loss loss_kind, const T* w, bool average_outputs, double alpha, int n_threads,
+                         const std::vector<T*>& grad_out) {
+    BatchSweep<T> sw(X, y, ldy, n, s, W, act, loss_kind, w, average_outputs, /*batch_size=*/0, /*order=*/nullptr,
+                     n_threads, /*should_stop=*/{});
     const typename BatchSweep<T>::RowArrays ahead = {W.data(), nullptr, nullptr};
     double loss = 0.0;
     sw.run([&](int t) {
         const Batch b = sw.batch(0);
-        sw.begin_batch(t, 0, alpha > 0);
+        sw.begin_batch(t, 0, alpha > 0, nullptr, b);
         if (!sw.gradient(t, nullptr, b, 0)) return;
         sw.for_each_gradient_run(0, b, alpha, ahead, [&](idx l, idx j, idx q0, idx len, const T* g) {
             T* out = grad_out[l] + j * (s.k[l] + 1) + q0;
@@ -185,13 +192,14 @@ void fill_two_columns(idx n, T* p) {
     }
 }
 
-// The network's output for n rows: p[i] = P(class 1 | X[i]) for one sigmoid output unit (as
-// (n, 2) columns [1 - p, p] with two_columns), or the softmax row p[i, 0..m_L) for m_L >= 2
-// output units (two_columns ignored); hidden layers use `act`.  Rows are processed in blocks
+// The network's output for n rows, the output activation of `loss` applied: p[i] for one output
+// unit (P(class 1 | X[i]) for one sigmoid unit, as (n, 2) columns [1 - p, p] with two_columns),
+// else the row p[i, 0..m_L) (softmax, sigmoids, z or exp(z); two_columns ignored); hidden
+// layers use `act`.  Rows are processed in blocks
 // of kBlock through two small ping-pong buffers, so memory stays small whatever n is.
 template <class T>
 void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*>& W, T* p, int n_threads, Act act,
-                   bool two_columns) {
+                   Loss loss, bool two_columns) {
     constexpr int VW = simd<T>::width;
     const idx L = s.layers();
     // The packed weights and every thread's block buffers live in the calling thread's scratch.
@@ -204,7 +212,6 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
     }
     const idx block_rows = std::min(n, kBlock);
     const idx n_out = s.m[L - 1];
-    const Loss loss = loss_for_outputs(n_out);
     const bool softmax = loss == Loss::softmax_log;
     const idx buf_size = 2 * block_rows * widest + (softmax ? 64 * n_out : 0);  // + softmax scratch
     const idx n_blocks = (n + kBlock - 1) / kBlock;
@@ -243,14 +250,20 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
                 softmax_rows(rows, out, lda, n_out, buf + 2 * block_rows * widest);
                 for (idx i = 0; i < rows; ++i)
                     for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = out[i * lda + c];
-            } else {
+            } else if (loss == Loss::poisson) {
+                for (idx i = 0; i < rows; ++i)
+                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = std::exp(a_prev[i * lda + c]);
+            } else if (n_out == 1) {
                 for (idx i = 0; i < rows; ++i) p[r0 + i] = a_prev[i * lda];  // the single output unit
+            } else {
+                for (idx i = 0; i < rows; ++i)
+                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = a_prev[i * lda + c];
             }
         }
     };
     if (n_threads == 1) body(0);
     else run_team(n_threads, body);
-    if (two_columns && !softmax) fill_two_columns(n, p);
+    if (two_columns && loss == Loss::binary_log && n_out == 1) fill_two_columns(n, p);
 }
 
 }  // namespace backprop

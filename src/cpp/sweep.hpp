@@ -9,7 +9,9 @@
 //   block forward   a_0 = X;  a_l = f(a_{l-1} W_l[:, 1:]^T + W_l[:, 0]); the loss sums; delta_L
 //   block backward  G_l += [1, a_{l-1}]^T delta_l;  delta_{l-1} = (delta_l W_l[:, 1:]) f'(a_{l-1})
 //   reduce          g_l = (sum of the parts' G_l) / n_b + alpha [0, W_l[:, 1:]] / n_b
-// and the update (solvers.hpp) is applied to g by the caller, row piece by row piece.
+// and the update (solvers.hpp) is applied to g by the caller, row piece by row piece.  With
+// per-sample weights w, delta_L carries w_i (losses.hpp) and n_b is the batch's sum of w, summed
+// in double in the batch's row order by thread 0 before the sweep (begin_batch).
 //
 // A batch's gradient is accumulated block by block: a block of kBlock samples goes forward
 // through every layer, then backward, adding its share to the gradient sums, and only then does
@@ -97,8 +99,10 @@ struct Batch {
 // The gradient of one batch at a time for the threads of one call (train, loss_and_gradient).
 // Built once per call: the batches and their schedules, the packed weights, the block
 // workspaces, the narrow tail and the tiles of the cooperative mode.  W is read here (and
-// repacked by repack after each update); y holds the targets with row stride ldy (0/1 labels,
-// ldy = 1, for one sigmoid output; one-hot rows, ldy = m_L, for a softmax).
+// repacked by repack after each update); y holds the targets with row stride ldy (one value per
+// row, ldy = 1, for one output unit; rows of m_L, ldy = m_L, else), for the output's `loss`;
+// w the per-sample weights (nullptr: none).  average_outputs: batch_loss divides the data term
+// by m_L (the reported loss only; the gradient is that of the sum).
 //
 // Thread 0 asks should_stop() between blocks and batches, so that a long batch can still be
 // interrupted within a fraction of a second.  Its verdict may be read anywhere to skip work,
@@ -117,8 +121,8 @@ public:
     int n_threads = 1;
 
     BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape, const std::vector<const T*>& W,
-               Act act, idx batch_size, const std::int64_t* order, int n_threads_wanted,
-               std::function<bool()> should_stop);
+               Act act, Loss loss, const T* w, bool average_outputs, idx batch_size, const std::int64_t* order,
+               int n_threads_wanted, std::function<bool()> should_stop);
 
     void run(const std::function<void(int)>& body) { run_team(n_threads, body); }
 
@@ -133,9 +137,10 @@ public:
     }
 
     // Thread 0, before the batch's sweep: resets the other parity's claim counters (last used
-    // before the previous barrier) and, with an L2 term, sums the squared non-bias weights (they
-    // are only written after the next barrier).
-    void begin_batch(int t, idx step, bool l2);
+    // before the previous barrier), with an L2 term sums the squared non-bias weights (they are
+    // only written after the next barrier), and with sample weights sums those of the batch
+    // (rows of `ord`, or in place).
+    void begin_batch(int t, idx step, bool l2, const std::int64_t* ord, const Batch& b);
     // Block forward and backward over the batch's blocks, into the gradient sums.  False (on
     // every thread alike) when interrupted.
     bool gradient(int t, const std::int64_t* ord, const Batch& b, idx step);
@@ -151,6 +156,8 @@ public:
     inline __attribute__((always_inline)) void repack(idx l, idx j, idx q0, idx len, const T* Wr);
     // The batch's mean loss (thread 0, after gradient()), with the L2 term.
     double batch_loss(idx bn, double alpha) const;
+    // What the batch's sums are divided by: its rows, or its sum of weights.
+    double batch_divisor(idx bn) const { return w_ ? w_sum_ : static_cast<double>(bn); }
     // Thread 0 asks should_stop (rate-limited by the caller); the verdict sticks.
     bool poll(int t);
     bool interrupted() const { return abort_.load(); }
@@ -170,6 +177,9 @@ private:
     const std::vector<const T*> W_;
     const Act act_;
     const Loss loss_;
+    const T* const w_;
+    const bool average_outputs_;
+    double w_sum_ = 0.0;  // the batch's sum of weights, by thread 0 in begin_batch
     const std::int64_t* order_ = nullptr;
     std::function<bool()> should_stop_;
     std::vector<idx> m_pad_, ld_, grad_offset_;
@@ -177,7 +187,7 @@ private:
     bool huge_inputs_ = false;
     Schedule sched_full_, sched_last_;
     std::vector<PackedLayer<T>> packed_;
-    Buffer<T> grads_, work_, gx_, gy_, loss_tmp_, tail_work_;
+    Buffer<T> grads_, work_, gx_, gy_, gw_, loss_tmp_, tail_work_;
     idx n_work_ = 1, loss_tmp_size_ = 0, tail_ws_ = 0, t0_ = 0;
     bool has_tail_ = false;
     std::vector<double> loss_part_;
@@ -206,10 +216,12 @@ private:
 
 template <class T>
 BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape,
-                          const std::vector<const T*>& W, Act act, idx batch_size, const std::int64_t* order,
-                          int n_threads_wanted, std::function<bool()> should_stop)
+                          const std::vector<const T*>& W, Act act, Loss loss, const T* w, bool average_outputs,
+                          idx batch_size, const std::int64_t* order, int n_threads_wanted,
+                          std::function<bool()> should_stop)
     : s(shape), L(shape.layers()), n(n_rows), d(shape.n_features), n_out(shape.m[shape.layers() - 1]), X_(X), y_(y),
-      ldy_(ldy), W_(W), act_(act), loss_(loss_for_outputs(n_out)), should_stop_(std::move(should_stop)) {
+      ldy_(ldy), W_(W), act_(act), loss_(loss), w_(w), average_outputs_(average_outputs),
+      should_stop_(std::move(should_stop)) {
     // Batches: consecutive runs of `order` (or of the rows) of batch_size rows, the last shorter.
     bs = (batch_size > 0 && batch_size < n) ? batch_size : n;
     n_batches = (n + bs - 1) / bs;
@@ -248,16 +260,18 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     // Rows gathered in `order` (only when an order is given): one block of X and y per workspace.
     gx_ = Buffer<T>(order_ ? n_work_ * kBlock * d : 0);
     gy_ = Buffer<T>(order_ ? n_work_ * kBlock * ldy : 0);
+    gw_ = Buffer<T>(order_ && w_ ? n_work_ * kBlock : 0);
     loss_part_.assign(static_cast<std::size_t>(sched_full_.n_blocks * (kBlock / kLossRows)), 0.0);
     loss_tmp_size_ = std::max<idx>(kBlock, 64 * n_out);
     loss_tmp_ = Buffer<T>(static_cast<idx>(n_threads) * loss_tmp_size_);
 
     // The narrow tail: the last layers, from t0 on, when they are all narrower than a vector and
-    // the output is one sigmoid unit.  Taken by batches handed out in parts (the cooperative mode
-    // keeps the row kernels), so whether a batch takes it depends on the problem only.
+    // the output is one sigmoid unit without sample weights.  Taken by batches handed out in parts
+    // (the cooperative mode keeps the row kernels), so whether a batch takes it depends on the
+    // problem only.
     static_assert(kTailRows == kBlock, "the tail takes whole blocks");
     t0_ = L;
-    if (loss_ == Loss::binary_log && ldy == 1)
+    if (loss_ == Loss::binary_log && ldy == 1 && !w_)
         while (t0_ - 1 >= 1 && L - (t0_ - 1) <= kTailMaxLayers && tail_pays<T>(s.k[t0_ - 1], s.m[t0_ - 1])) --t0_;
     has_tail_ = t0_ < L && any_parts;
     tails_.resize(has_tail_ ? n_work_ : 0);
@@ -297,6 +311,7 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
     const idx g0 = block * kBlock + r0;  // row of the batch of the first row
     const T* a_prev;
     const T* yb;
+    const T* wb = nullptr;
     if (ord) {
         T* xg = gx_.get() + w * kBlock * d + r0 * d;
         T* yg = gy_.get() + w * kBlock * ldy_ + r0 * ldy_;
@@ -305,11 +320,17 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
             for (idx j = 0; j < d; ++j) xg[i * d + j] = X_[src * d + j];
             for (idx j = 0; j < ldy_; ++j) yg[i * ldy_ + j] = y_[src * ldy_ + j];
         }
+        if (w_) {
+            T* wg = gw_.get() + w * kBlock + r0;
+            for (idx i = 0; i < rows; ++i) wg[i] = w_[ord[b0 + g0 + i]];
+            wb = wg;
+        }
         a_prev = xg;
         yb = yg;
     } else {
         a_prev = X_ + (b0 + g0) * d;
         yb = y_ + (b0 + g0) * ldy_;
+        if (w_) wb = w_ + b0 + g0;
     }
     idx lda = d;
     for (idx l = 0; l < upto; ++l) {
@@ -323,7 +344,7 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
         lda = ld_[l];
     }
     if (upto < L) return;
-    output_loss_and_delta(loss_, rows, act_of(w, L - 1) + r0 * ld_[L - 1], ld_[L - 1], n_out, yb, ldy_,
+    output_loss_and_delta(loss_, rows, act_of(w, L - 1) + r0 * ld_[L - 1], ld_[L - 1], n_out, yb, ldy_, wb,
                           &loss_part_[g0 / kLossRows], loss_tmp_.get() + t * loss_tmp_size_);
 }
 
@@ -406,8 +427,13 @@ void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
 }
 
 template <class T>
-void BatchSweep<T>::begin_batch(int t, idx step, bool l2) {
+void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* ord, const Batch& b) {
     if (t != 0) return;
+    if (w_) {
+        double sum = 0.0;
+        for (idx i = 0; i < b.bn; ++i) sum += static_cast<double>(w_[ord ? ord[b.b0 + i] : b.b0 + i]);
+        w_sum_ = sum;
+    }
     claim_part_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     if (l2) {
@@ -437,7 +463,8 @@ void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha
                                           Apply&& apply) {
     using GV = typename simd<T>::vec;
     constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
-    const T tn = static_cast<T>(b.bn), alpha = static_cast<T>(alpha_d);
+    const T tn = w_ ? static_cast<T>(w_sum_) : static_cast<T>(b.bn), alpha = static_cast<T>(alpha_d);
+    const bool no_data = w_ && w_sum_ == 0.0;  // all weights zero: the gradient is 0 (see batch_loss)
     const idx parts = b.parts;
     // The gradient of rows [j0, j0 + VW), columns [q0, q1) of layer l (at most kColChunk):
     // gt[i][jj] = (sum of the parts of G[q0 + i, j0 + jj]) / n_b, in part order.  A column of W
@@ -477,6 +504,8 @@ void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha
         for (idx i = 0; i < len; ++i) g[i] = gt[i][jj];
         if (alpha_d > 0)
             for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) g[i] += alpha * Wr[i] / tn;  // not the bias
+        if (no_data)
+            for (idx i = 0; i < len; ++i) g[i] = T(0);
         apply(l, j, q0, len, static_cast<const T*>(g));
     };
     const idx n_cols = static_cast<idx>(cols_.size());
@@ -511,10 +540,15 @@ inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j, i
 
 template <class T>
 double BatchSweep<T>::batch_loss(idx bn, double alpha) const {
+    // A batch whose weights are all zero holds no data: loss and gradient 0 (scikit-learn divides
+    // 0 by 0 there), and the solver steps with that zero gradient.
+    if (w_ && w_sum_ == 0.0) return 0.0;
     double total = 0.0;
     for (idx r = 0; r < (bn + kLossRows - 1) / kLossRows; ++r) total += loss_part_[r];
-    double loss = total / static_cast<double>(bn);
-    if (alpha > 0) loss += 0.5 * alpha * sq_weights_ / static_cast<double>(bn);
+    const double divisor = batch_divisor(bn);
+    double loss = total / divisor;
+    if (average_outputs_) loss /= static_cast<double>(n_out);
+    if (alpha > 0) loss += 0.5 * alpha * sq_weights_ / divisor;
     return loss;
 }
 

@@ -1,0 +1,390 @@
+"""scikit-learn's ``MLPClassifier`` and ``MLPRegressor`` with backprop's kernels doing the arithmetic.
+
+The classes subclass scikit-learn's and replace only the arithmetic, so that everything else
+(parameters and their validation, input checks, label binarisation, initialisation and its draws
+from ``random_state``, the early-stopping split, L-BFGS-B driven by scipy with ``max_fun``,
+schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's own code:
+
+* ``_backprop`` (the loss and its gradient, which scikit-learn's L-BFGS objective
+  ``_loss_grad_lbfgs`` calls) runs ``loss_and_gradient`` of the C++ backend;
+* ``_fit_stochastic`` (``sgd``, ``adam``) draws each epoch's row order as scikit-learn does
+  (its ``shuffle`` with the estimator's ``_random_state``) and runs that epoch in one call of
+  the C++ ``train``, the solver's state (momentum velocities, Adam's moments and step count) kept
+  in backprop's weight layout from epoch to epoch and, for ``partial_fit``, from call to call;
+  between epochs scikit-learn's optimizer object sets the learning rate (``invscaling``,
+  ``adaptive``) and its ``_update_no_improvement_count`` applies ``tol`` / ``n_iter_no_change``
+  and early stopping;
+* ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
+
+Every output layer of scikit-learn's MLPs runs on the kernels (``out_activation_``: logistic,
+multilabel included, softmax, identity, exp), with ``sample_weight``.
+
+Weight layout: backprop's ``W`` of layer i is ``(n_out, 1 + n_in)`` with the bias in column 0;
+scikit-learn's ``coefs_[i] = W[:, 1:].T`` and ``intercepts_[i] = W[:, 0]``.  The arithmetic runs
+in X's dtype (float32 in, float32 trained); ``coefs_`` and ``intercepts_`` keep theirs.  Sparse
+X is converted to a dense array (the kernels read dense rows).  This module imports
+scikit-learn: ``backprop.MLPClassifier`` loads it on first use.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier as _SkMLPClassifier
+from sklearn.neural_network import MLPRegressor as _SkMLPRegressor
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer, SGDOptimizer
+from sklearn.utils import shuffle
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import validate_data
+from threadpoolctl import threadpool_limits
+
+from ._backends import BACKENDS, SolverState
+from ._params import resolved_threads
+
+__all__ = ["MLPClassifier", "MLPRegressor"]
+
+#: scikit-learn's hidden activations by backprop's names.
+HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+
+_BACKEND = BACKENDS["cpp"]
+
+# Multiply-adds of a batch's forward pass below which each further thread costs more to start
+# than it saves (the rule the C++ predict_proba applies to its rows): scikit-learn's solvers
+# call the kernels once per epoch or per L-BFGS evaluation, so small problems would pay a team
+# start on every call.
+_MIN_WORK_PER_THREAD = 2_000_000
+
+
+def _weights_of(sample_weight, dtype):
+    """Per-sample weights as the kernels take them (None: every weight 1)."""
+    return None if sample_weight is None else np.ascontiguousarray(sample_weight, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class _EpochConfig:
+    """What the backend's ``train`` reads of a configuration, for one epoch of scikit-learn's
+    stochastic solvers (``tol`` off: the stopping rule is applied between epochs)."""
+
+    learning_rate: float
+    n_threads: int
+    options: dict
+
+    def kernel_options(self) -> dict:
+        return self.options
+
+
+class _KernelArithmetic:
+    """The arithmetic of scikit-learn's ``BaseMultilayerPerceptron`` on backprop's kernels.
+
+    Placed before scikit-learn's class in the bases: its methods replace theirs of the same
+    name, with their signatures and contracts.
+    """
+
+    # ------------------------------------------------------------------ layout and data
+    def _output_options(self) -> dict:
+        """The kernels' output layer: scikit-learn's ``out_activation_`` (logistic, multilabel
+        included; softmax; identity; exp), and the squared error reported as scikit-learn reports
+        it (averaged over the outputs; the gradient is not)."""
+        return dict(output=self.out_activation_, average_outputs=self.out_activation_ == "identity")
+
+    def _kernel_weights(self, dtype) -> list:
+        """backprop's weights, C-contiguous in ``dtype``, from ``coefs_`` and ``intercepts_``."""
+        return [
+            np.ascontiguousarray(np.hstack([np.reshape(b, (-1, 1)), np.asarray(c).T]), dtype=dtype)
+            for c, b in zip(self.coefs_, self.intercepts_)
+        ]
+
+    def _store_weights(self, weights: list) -> None:
+        """Writes backprop's weights into ``coefs_`` and ``intercepts_`` in place (their dtype kept,
+        and every alias of them, such as scikit-learn's best-weights lists, sees the update as it
+        sees its own optimizer's in-place steps)."""
+        for c, b, W in zip(self.coefs_, self.intercepts_, weights):
+            np.copyto(c, W[:, 1:].T, casting="unsafe")
+            np.copyto(b, W[:, 0], casting="unsafe")
+
+    @staticmethod
+    def _kernel_targets(y, dtype) -> np.ndarray:
+        """The targets as the kernels take them: (n,) for one output unit, else (n, m), in ``dtype``."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def _threads(self, rows: int) -> int:
+        """The threads for a call whose batches have ``rows`` rows: ``n_threads``, fewer for small work."""
+        work = rows * sum(np.size(c) for c in self.coefs_)
+        return int(max(1, min(resolved_threads(self.n_threads), work // _MIN_WORK_PER_THREAD)))
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = super()._validate_input(X, y, incremental, reset)
+        X = X.toarray() if sp.issparse(X) else X
+        return np.ascontiguousarray(X), y
+
+    # ------------------------------------------------------------------ loss and gradient
+    def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
+        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+        loss, grads = _BACKEND.loss_and_gradient(
+            X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
+            HIDDEN_ACTIVATIONS[self.activation], float(self.alpha), sample_weight=_weights_of(sample_weight, X.dtype),
+            **self._output_options(),
+        )
+        for i, G in enumerate(grads):
+            coef_grads[i] = G[:, 1:].T
+            intercept_grads[i] = G[:, 0]
+        return loss, coef_grads, intercept_grads
+
+    def _fit_lbfgs(self, *args, **kwargs):
+        # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
+        # update, level-1 operations on vectors of the parameters' length, whose threads cost
+        # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
+        with threadpool_limits(limits=1, user_api="blas"):
+            return super()._fit_lbfgs(*args, **kwargs)
+
+    # ------------------------------------------------------------------ prediction
+    def _forward_pass_fast(self, X, check_input=True):
+        if check_input:
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
+        X = X.toarray() if sp.issparse(X) else np.asarray(X)
+        # numpy's promotion of X @ coefs_ + intercepts_, as scikit-learn computes it
+        dtype = np.result_type(X.dtype, *self.coefs_, *self.intercepts_)
+        if dtype not in (np.float32, np.float64):
+            dtype = np.float64
+        X = np.ascontiguousarray(X, dtype=dtype)
+        # The plain forward pass, as scikit-learn's: sums that overflow give inf or NaN outputs (a
+        # diverged fit's validation score is NaN), where NeuralNetwork takes an exact path.
+        p = _BACKEND.network_output(
+            X, self._kernel_weights(dtype), self._threads(X.shape[0]), HIDDEN_ACTIVATIONS[self.activation],
+            self.out_activation_,
+        )
+        return p.reshape(X.shape[0], -1)
+
+    # ------------------------------------------------------------------ stochastic solvers
+    def _new_optimizer(self):
+        """scikit-learn's optimizer object, kept for its learning-rate schedule and stopping
+        decision (``learning_rate``, ``iteration_ends``, ``trigger_stopping``); its own update
+        arrays are never used."""
+        params = self.coefs_ + self.intercepts_
+        if self.solver == "sgd":
+            return SGDOptimizer(
+                params, self.learning_rate_init, self.learning_rate, self.momentum, self.nesterovs_momentum,
+                self.power_t,
+            )
+        return AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+
+    def _epoch_config(self, batch_size: int) -> _EpochConfig:
+        sgd = self.solver == "sgd"
+        options = dict(
+            activation=HIDDEN_ACTIVATIONS[self.activation], alpha=float(self.alpha), batch_size=int(batch_size),
+            solver="momentum" if sgd else "adam", momentum=float(self.momentum),
+            nesterov=bool(self.nesterovs_momentum), beta_1=float(self.beta_1), beta_2=float(self.beta_2),
+            epsilon=float(self.epsilon), tol=None, n_iter_no_change=1,
+        )
+        # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
+        lr = self._optimizer.learning_rate if sgd else self.learning_rate_init
+        return _EpochConfig(float(lr), self._threads(int(batch_size)), options)
+
+    def _early_stopping_split(self, X, y, sample_weight):
+        """scikit-learn's validation split: the same call, with the same draws from ``_random_state``."""
+        stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None  # not for multilabel
+        arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+        parts = train_test_split(
+            *arrays, random_state=self._random_state, test_size=self.validation_fraction, stratify=stratify
+        )
+        X_train, X_val, y_train, y_val = parts[:4]
+        sw_train, sw_val = parts[4:] if sample_weight is not None else (None, None)
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+            )
+        if is_classifier(self):
+            y_val = self._label_binarizer.inverse_transform(y_val)
+        return X_train, X_val, y_train, y_val, sw_train, sw_val
+
+    def _fit_stochastic(
+        self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
+    ):
+        weights = self._kernel_weights(X.dtype)
+        if not incremental or getattr(self, "_solver_state", None) is None or not hasattr(self, "_optimizer"):
+            self._optimizer = self._new_optimizer()
+            self._solver_state = SolverState.zeros("momentum" if self.solver == "sgd" else "adam", weights)
+        state = self._solver_state
+        state.arrays = [np.ascontiguousarray(S, dtype=X.dtype) for S in state.arrays]
+
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
+        else:
+            X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
+        X_train = np.ascontiguousarray(X_train)
+        T_train = self._kernel_targets(y_train, X.dtype)
+        sw_train = _weights_of(sw_train, X.dtype)
+
+        n_samples = X_train.shape[0]
+        sample_idx = np.arange(n_samples, dtype=int)
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = np.clip(self.batch_size, 1, n_samples)
+
+        # The kernel's batches are consecutive runs of batch_size rows of the epoch's order, the
+        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices.
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                order = None
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    order = sample_idx.astype(np.int64)
+                curve, _ = _BACKEND.train(
+                    X_train, T_train, weights, self._epoch_config(batch_size), state, 1, order, None,
+                    sample_weight=sw_train, **self._output_options(),
+                )
+                self._store_weights(weights)
+                self.n_iter_ += 1
+                self.loss_ = float(curve[0])
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+                self._update_no_improvement_count(early_stopping, X_val, y_val, sw_val)
+                self._optimizer.iteration_ends(self.t_)
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score did not improve more than" if early_stopping else (
+                        "Training loss did not improve more than"
+                    )
+                    msg = "%s tol=%f for %d consecutive epochs." % (what, self.tol, self.n_iter_no_change)
+                    if self._optimizer.trigger_stopping(msg, self.verbose):
+                        break
+                    self._no_improvement_count = 0
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and the optimization hasn't "
+                        "converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            self._store_weights(weights)  # the kernel stops after a whole batch's update
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            self.coefs_ = self._best_coefs
+            self.intercepts_ = self._best_intercepts
+
+
+_N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")]}
+
+_N_THREADS_DOC = """
+    n_threads : int or None, default=None
+        Threads of backprop's kernels (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` when
+        it is set lower.  Results do not depend on it.
+"""
+
+
+class MLPClassifier(_KernelArithmetic, _SkMLPClassifier):
+    __doc__ = (
+        "scikit-learn's MLPClassifier trained and evaluated by backprop's kernels: same parameters "
+        "(plus ``n_threads``), same model, same fitted attributes.\n\n"
+        "See ``sklearn.neural_network.MLPClassifier`` for the parameters; backprop adds:\n" + _N_THREADS_DOC
+    )
+
+    _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+        )
+        self.n_threads = n_threads
+
+
+class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
+    __doc__ = (
+        "scikit-learn's MLPRegressor trained and evaluated by backprop's kernels: same parameters "
+        "(plus ``n_threads``), same model, same fitted attributes.\n\n"
+        "See ``sklearn.neural_network.MLPRegressor`` for the parameters; backprop adds:\n" + _N_THREADS_DOC
+    )
+
+    _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
+
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        n_threads=None,
+    ):
+        super().__init__(
+            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
+            batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
+            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+        )
+        self.n_threads = n_threads
