@@ -89,6 +89,8 @@ __all__ = [
     "momentum_step",
     "adam_step",
     "init_weights",
+    "losses_from_logits",
+    "output_logits",
     "train",
     "predict_proba",
 ]
@@ -265,8 +267,32 @@ def output_activation(z: Array, output: str) -> Array:
     return np.exp(z)
 
 
-def output_losses(P: Array, Y: Array, output: str) -> Array:
-    """The per-sample losses ``l_i`` of :data:`OUTPUTS` for outputs ``P`` and targets ``Y``, both (n, m)."""
+def losses_from_logits(Z: Array, Y: Array, output: str) -> NDArray[np.float64]:
+    """The per-sample log-losses ``l_i`` of ``"logistic"`` or ``"softmax"`` from the output
+    layer's logits ``Z`` (n, m), in float64, with the clip of ``Z``'s dtype applied to the log
+    (``log clip(p, eps, 1 - eps) = clip(log p, log eps, log(1 - eps))``).
+
+    What float32 training reports: from ``P`` in float32, ``1 - P`` has lost its digits once
+    ``|z|`` passes about 8 (and ``-log(1 - P)`` with them); ``log sigmoid(z) = -log(1 + e^-z)``
+    and ``log softmax(z) = z - logsumexp(z)`` have not.  (The softmax's ``-sum_c Y log P`` equals
+    ``-log sum_c Y P`` for the one-hot ``Y`` it is trained on.)
+    """
+    eps = float(np.finfo(Z.dtype).eps)
+    z = np.asarray(Z, dtype=np.float64)
+    if output == "logistic":
+        log_p = -np.logaddexp(0.0, np.where(Y != 0, -z, z))  # log P(the label) = log sigmoid(+-z)
+        return -np.clip(log_p, np.log(eps), np.log1p(-eps)).sum(axis=1)
+    shifted = z - z.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -(Y * np.clip(log_p, np.log(eps), np.log1p(-eps))).sum(axis=1)
+
+
+def output_losses(P: Array, Y: Array, output: str, Z: Optional[Array] = None) -> Array:
+    """The per-sample losses ``l_i`` of :data:`OUTPUTS` for outputs ``P`` and targets ``Y``, both
+    (n, m).  In float32, given the logits ``Z``, the log-losses come from them
+    (:func:`losses_from_logits`, as the kernels compute them)."""
+    if Z is not None and P.dtype == np.float32 and output in ("logistic", "softmax"):
+        return losses_from_logits(Z, Y, output).astype(P.dtype)
     if output in ("logistic", "softmax"):
         eps = np.finfo(P.dtype).eps
         p = np.clip(P, eps, 1 - eps)
@@ -286,14 +312,14 @@ def weight_sum(sample_weight: Optional[Array], n: int) -> float:
 
 
 def data_loss(P: Array, Y: Array, output: str, sample_weight: Optional[Array] = None,
-              average_outputs: bool = False) -> Any:
+              average_outputs: bool = False, Z: Optional[Array] = None) -> Any:
     """The data term of ``J``: ``sum_i w_i l_i / sum_i w_i`` (the mean of ``l_i`` without weights).
 
     ``average_outputs`` divides it by m_out: scikit-learn's ``squared_error`` reports its loss so
     (``np.average(...).mean()`` over the outputs) while its gradient is that of the sum; a
     reported value only, never differentiated here.
     """
-    l = output_losses(P, _as_columns(Y), output)
+    l = output_losses(P, _as_columns(Y), output, Z)
     J = l.mean() if sample_weight is None else (sample_weight * l).sum() / P.dtype.type(weight_sum(sample_weight, 0))
     return J / P.shape[1] if average_outputs else J
 
@@ -789,10 +815,19 @@ def _penalty(weights: Sequence[Array], alpha: float, n: Any) -> Any:
     return 0.5 * alpha * sq / n
 
 
-def _loss(P: Array, y: Array, weights: Sequence[Array], alpha: float, output: str,
+def output_logits(activations: Sequence[Array], weights: Sequence[Array]) -> Array:
+    """``z^(L)``, the output layer's logits, from ``a^(L-1)`` as :func:`network_forward` computes them."""
+    a, W = activations[-2], weights[-1]
+    return first_layer_logits(a, W) if len(weights) == 1 else a @ W[:, 1:].T + W[:, 0]
+
+
+def _loss(activations: Sequence[Array], y: Array, weights: Sequence[Array], alpha: float, output: str,
           sample_weight: Optional[Array], average_outputs: bool) -> Any:
-    """``J`` of one batch: :func:`data_loss` plus the L2 term over ``sum_i w_i`` (n without weights)."""
-    J = data_loss(P, y, output, sample_weight, average_outputs)
+    """``J`` of one batch: :func:`data_loss` plus the L2 term over ``sum_i w_i`` (n without weights).
+    float32 log-losses are taken from the logits (see :func:`losses_from_logits`)."""
+    P = activations[-1]
+    Z = output_logits(activations, weights) if P.dtype == np.float32 and output in ("logistic", "softmax") else None
+    J = data_loss(P, y, output, sample_weight, average_outputs, Z)
     if alpha > 0:
         J = J + _penalty(weights, alpha, weight_sum(sample_weight, P.shape[0]))
     return J
@@ -834,7 +869,7 @@ def loss_and_gradient(
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     output = output_name(weights[-1].shape[0], output)
     activations = network_forward(X, weights, activation, output)
-    loss = _loss(activations[-1], y, weights, alpha, output, sample_weight, average_outputs)
+    loss = _loss(activations, y, weights, alpha, output, sample_weight, average_outputs)
     return float(loss), network_backward(activations, weights, y, activation, alpha, sample_weight)
 
 
@@ -895,7 +930,7 @@ def _batch_loss_and_step(
     if sample_weight is not None and weight_sum(sample_weight, 0) == 0:
         step([np.zeros_like(W) for W in weights])
         return X.dtype.type(0), activations
-    J = _loss(activations[-1], y, weights, alpha, output, sample_weight, average_outputs)
+    J = _loss(activations, y, weights, alpha, output, sample_weight, average_outputs)
     step(network_backward(activations, weights, y, activation, alpha, sample_weight))
     return J, activations
 

@@ -18,6 +18,15 @@
 // The loss sums are returned undivided (the division by the batch's n or weight sum is applied
 // once), in double.
 //
+// float32 training computes the two log-losses from the logits z (kLossFromLogits): in float32,
+// 1 - P has lost its digits once |z| passes about 8, and -log(1 - P) with it (4e-4 relative on
+// saturated networks).  From z, -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|)) (s = z, or -z
+// for a 0 label) and log softmax(z)_c = (z_c - max) - log1p(sum of the other exp(z - max)) are
+// accurate to a few float32 ulps; the clipping is the same, applied to the log (to [log eps,
+// log(1 - eps)]).  The probabilities themselves (and so the deltas and every weight) are the
+// same bits as the fused activation gives.  float64 keeps the formulas above, scikit-learn's to
+// the last bit.
+//
 // scikit-learn reports its squared error averaged over the m outputs, while its gradient is that
 // of the sum over outputs.  The kernels keep J (the sum) as the loss whose gradient they compute
 // (finite differences hold them together); the caller may ask for the reported loss to divide
@@ -29,6 +38,7 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include <algorithm>
 
@@ -125,9 +135,118 @@ void softmax_log_loss_backward(idx n, idx m, T* P, idx ldp, const T* Y, idx ldy)
         for (idx c = 0; c < m; ++c) P[i * ldp + c] -= Y[i * ldy + c];
 }
 
+// float32 training takes its log-losses from the logits (see the header).
+template <class T>
+constexpr bool kLossFromLogits = std::is_same_v<T, float>;
+
+// The clip of the probabilities inside the logs, applied to the log: [log eps, log(1 - eps)].
+template <class T>
+struct LogClip {
+    const double lo = std::log(static_cast<double>(std::numeric_limits<T>::epsilon()));
+    const double hi = std::log1p(-static_cast<double>(std::numeric_limits<T>::epsilon()));
+    double operator()(double log_p) const { return log_p < lo ? lo : (log_p > hi ? hi : log_p); }
+};
+
+// log1p(e) for e in [0, 1] from w = 1 + e and log(w): exact where w - 1 is (Sterbenz), e where w
+// rounds to 1, so accurate to a few ulps (log(w) alone loses the digits of small e).
+template <class T>
+inline T log1p_from(T e, T w, T log_w) {
+    return w == T(1) ? e : log_w * (e / (w - T(1)));
+}
+
+// Sigmoid outputs from logits, m >= 1 columns (multilabel when m > 1): Z (n <= kLossRows rows,
+// stride ldz) holds z and is overwritten with P = sigmoid(z), the same bits as sigmoid_inplace;
+// returns sum_i w_i sum_c -log clip(Y ? P : 1 - P) computed from z.  tmp holds 2 n m values.
+template <class T>
+double binary_log_loss_sum_from_logits(idx n, idx m, T* __restrict Z, idx ldz, const T* __restrict Y, idx ldy,
+                                       const T* __restrict w, T* __restrict tmp) {
+    const idx k = n * m;
+    T* const e = tmp;       // exp(-|z|), then the probabilities' numerators
+    T* const lw = tmp + k;  // 1 + exp(-|z|), then its log
+    bool nan = false;
+    for (idx i = 0; i < n; ++i)
+        for (idx c = 0; c < m; ++c) {
+            const T z = Z[i * ldz + c];
+            nan |= z != z;
+            e[i * m + c] = z >= T(0) ? T(0) - z : z;  // sigmoid_group's argument, -|z|
+        }
+    exp_nonpositive_inplace(e, k);
+    for (idx j = 0; j < k; ++j) lw[j] = T(1) + e[j];
+    log_inplace(lw, k);
+    const LogClip<T> clip;
+    double total = 0.0;
+    for (idx i = 0; i < n; ++i) {
+        double l = 0.0;
+        for (idx c = 0; c < m; ++c) {
+            const idx j = i * m + c;
+            T& z = Z[i * ldz + c];
+            const T ej = e[j], wj = T(1) + ej;
+            const bool label = Y[i * ldy + c] != T(0);
+            const T s = label ? z : T(0) - z;  // log P(the label) = log sigmoid(s)
+            const T softplus = (s < T(0) ? T(0) - s : T(0)) + log1p_from(ej, wj, lw[j]);
+            l -= clip(-static_cast<double>(softplus));
+            z = (z >= T(0) ? T(1) : ej) / wj;  // sigmoid_group: select(pos, 1, e) / (1 + e)
+        }
+        total += w ? static_cast<double>(w[i]) * l : l;
+    }
+    return nan ? std::numeric_limits<double>::quiet_NaN() : total;  // (P is NaN where z is, as sigmoid's)
+}
+
+// Softmax outputs from logits (m >= 2, n <= kLossRows rows of Z, stride ldz, left as they are):
+// sum_i w_i sum_c -Y[i, c] log clip(softmax(z_i)_c), computed from z.  tmp holds 2 n m + 2 n
+// values.
+template <class T>
+double softmax_log_loss_sum_from_logits(idx n, idx m, const T* __restrict Z, idx ldz, const T* __restrict Y, idx ldy,
+                                        const T* __restrict w, T* __restrict tmp) {
+    T* const shifted = tmp;         // z - max (<= 0; the max's own is 0)
+    T* const e = tmp + n * m;       // exp(z - max)
+    T* const others = e + n * m;    // per row: the sum of exp(z - max) but the max's (its 1)
+    T* const lw = others + n;       // per row: log(1 + others)
+    auto top = [&](idx i) {
+        idx t = 0;
+        for (idx c = 1; c < m; ++c) t = Z[i * ldz + c] > Z[i * ldz + t] ? c : t;
+        return t;
+    };
+    bool nan = false;
+    for (idx i = 0; i < n; ++i) {
+        const T mx = Z[i * ldz + top(i)];
+        for (idx c = 0; c < m; ++c) {
+            const T z = Z[i * ldz + c];
+            nan |= z != z;
+            shifted[i * m + c] = e[i * m + c] = z - mx;
+        }
+    }
+    if (nan) return std::numeric_limits<double>::quiet_NaN();
+    exp_nonpositive_inplace(e, n * m);
+    for (idx i = 0; i < n; ++i) {
+        const idx t = top(i);
+        T sum = T(0);
+        for (idx c = 0; c < m; ++c) sum += c == t ? T(0) : e[i * m + c];
+        others[i] = sum;
+        lw[i] = T(1) + sum;
+    }
+    log_inplace(lw, n);
+    const LogClip<T> clip;
+    double total = 0.0;
+    for (idx i = 0; i < n; ++i) {
+        const double lse = log1p_from(others[i], T(1) + others[i], lw[i]);  // log sum_c exp(z_c - max)
+        double l = 0.0;
+        for (idx c = 0; c < m; ++c) {
+            const T y = Y[i * ldy + c];
+            if (y != T(0)) l -= static_cast<double>(y) * clip(static_cast<double>(shifted[i * m + c]) - lse);
+        }
+        total += w ? static_cast<double>(w[i]) * l : l;
+    }
+    return total;
+}
+
 enum class Loss : int { binary_log = 0, softmax_log = 1, squared = 2, poisson = 3 };
 
 constexpr idx kLossRows = 32;  // loss sums are taken over fixed runs of rows, whatever the split
+
+// Values of scratch output_loss_and_delta needs for m output units (softmax_rows takes 64 m, the
+// losses from logits 2 m + 2 per row of a run).
+constexpr idx loss_scratch_size(idx m) { return std::max<idx>(256, 64 * m) + 2 * kLossRows * (m + 1); }
 
 // The default loss of a network with m_out output units: one unit is a sigmoid with the binary
 // log-loss, more a softmax with the cross-entropy.
@@ -136,6 +255,12 @@ constexpr Loss loss_for_outputs(idx m_out) { return m_out >= 2 ? Loss::softmax_l
 // The activation the output layer's product applies (the softmax normalises across units and
 // exp is the poisson output's, so output_loss_and_delta applies those instead).
 constexpr Act output_activation(Loss loss) { return loss == Loss::binary_log ? Act::sigmoid : Act::identity; }
+
+// The same in training, where float32 keeps the sigmoid's logits for its loss.
+template <class T>
+constexpr Act training_output_activation(Loss loss) {
+    return kLossFromLogits<T> && loss == Loss::binary_log ? Act::identity : output_activation(loss);
+}
 
 // sum_i w_i l_i over n <= kLossRows rows (w_i = 1 when w is nullptr), l_i the loss's per-row sum
 // over the m columns; P holds the finished outputs.  The unweighted one-unit log-loss and the
@@ -198,18 +323,30 @@ double weighted_loss_sum(Loss loss, idx n, idx m, const T* __restrict P, idx ldp
     return total;
 }
 
-// For n rows of the output layer (out, stride ld, m units, holding f(z) of output_activation)
-// and their targets y (stride ldy) and weights w (nullptr: none): completes the output function,
-// writes to loss_runs[r] the (weighted) loss sum of rows [kLossRows r, kLossRows (r + 1)), and
-// overwrites out with the delta w (P - Y).  tmp holds max(kLossRows, 64 m) values.
+// For n rows of the output layer (out, stride ld, m units, holding f(z) of
+// training_output_activation) and their targets y (stride ldy) and weights w (nullptr: none):
+// completes the output function, writes to loss_runs[r] the (weighted) loss sum of rows
+// [kLossRows r, kLossRows (r + 1)), and overwrites out with the delta w (P - Y).  tmp holds
+// loss_scratch_size(m) values.
 template <class T>
 void output_loss_and_delta(Loss loss, idx n, T* out, idx ld, idx m, const T* y, idx ldy, const T* w,
                            double* loss_runs, T* tmp) {
+    const bool from_logits = kLossFromLogits<T> && (loss == Loss::binary_log || loss == Loss::softmax_log);
+    if (from_logits) {
+        for (idx q = 0; q < n; q += kLossRows) {
+            const idx rows = std::min(kLossRows, n - q);
+            const T* wq = w ? w + q : nullptr;
+            loss_runs[q / kLossRows] =
+                loss == Loss::binary_log
+                    ? binary_log_loss_sum_from_logits(rows, m, out + q * ld, ld, y + q * ldy, ldy, wq, tmp)
+                    : softmax_log_loss_sum_from_logits(rows, m, out + q * ld, ld, y + q * ldy, ldy, wq, tmp);
+        }
+    }
     if (loss == Loss::softmax_log) softmax_rows(n, out, ld, m, tmp);
     if (loss == Loss::poisson)
         for (idx i = 0; i < n; ++i)
             for (idx c = 0; c < m; ++c) out[i * ld + c] = std::exp(out[i * ld + c]);
-    for (idx q = 0; q < n; q += kLossRows) {
+    for (idx q = 0; !from_logits && q < n; q += kLossRows) {
         const idx rows = std::min(kLossRows, n - q);
         double& run = loss_runs[q / kLossRows];
         if (!w && loss == Loss::binary_log && m == 1)

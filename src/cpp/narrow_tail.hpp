@@ -145,8 +145,8 @@ inline void combine_units(idx groups, const T* src, idx ld_unit, idx S, const T*
 // One block of `rows` samples (rows <= kTailRows, a multiple of 32 except the last) through the
 // tail: a_in (rows x tail[0].k, row stride ld_in: the activations, f = A, of the layer before
 // the tail) is replaced by that layer's delta; y holds the 0/1 labels (stride 1); the gradient
-// sums are added to each layer's G; loss_runs[r] receives binary_log_loss_sum over rows
-// [32 r, 32 r + 32), as the row kernels compute it.  work holds tail_workspace(tail) values,
+// sums are added to each layer's G; loss_runs[r] receives the loss sum over rows [32 r, 32 r +
+// 32), as the row kernels compute it (output_loss_and_delta).  work holds tail_workspace(tail) values,
 // 64-byte aligned.  Within a layer, every unit's values for the block are contiguous (ld_unit
 // apart), so each step below runs over independent vectors of VW samples.
 template <class T, Act A>
@@ -191,13 +191,15 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
             combine_units(groups, in, ld_unit, t.k, w + 1, 1, vbroadcast<V>(w[0]), out + c * ld_unit,
                           [](V z, idx) __attribute__((always_inline)) { return z; });
         }
-        if (j == n_layers - 1) act_inplace<T, Act::sigmoid>(out, ld_unit);
-        else act_inplace<T, A>(out, t.m * ld_unit);
+        if (j < n_layers - 1) act_inplace<T, A>(out, t.m * ld_unit);
+        else if (!kLossFromLogits<T>) act_inplace<T, Act::sigmoid>(out, ld_unit);  // (else with the loss)
     }
     // ---- the loss over runs of 32 rows, and the output delta p - y (past `rows`: 0)
     T* const p_out = in_at[n_layers];
     for (idx q = 0; q < rows; q += kRun)
-        loss_runs[q / kRun] = binary_log_loss_sum(std::min(kRun, rows - q), p_out + q, 1, y + q, tmp);
+        loss_runs[q / kRun] = kLossFromLogits<T>
+            ? binary_log_loss_sum_from_logits<T>(std::min(kRun, rows - q), 1, p_out + q, 1, y + q, 1, nullptr, tmp)
+            : binary_log_loss_sum(std::min(kRun, rows - q), p_out + q, 1, y + q, tmp);
     binary_log_loss_backward(rows, p_out, 1, y, p_out, 1);
     for (idx i = rows; i < ld_unit; ++i) p_out[i] = T(0);
     // ---- backward: each layer's gradient sums, then the delta of its input (in place)

@@ -262,7 +262,7 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     gy_ = Buffer<T>(order_ ? n_work_ * kBlock * ldy : 0);
     gw_ = Buffer<T>(order_ && w_ ? n_work_ * kBlock : 0);
     loss_part_.assign(static_cast<std::size_t>(sched_full_.n_blocks * (kBlock / kLossRows)), 0.0);
-    loss_tmp_size_ = std::max<idx>(kBlock, 64 * n_out);
+    loss_tmp_size_ = loss_scratch_size(n_out);
     loss_tmp_ = Buffer<T>(static_cast<idx>(n_threads) * loss_tmp_size_);
 
     // The narrow tail: the last layers, from t0 on, when they are all narrower than a vector and
@@ -335,7 +335,7 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
     idx lda = d;
     for (idx l = 0; l < upto; ++l) {
         T* a = act_of(w, l) + r0 * ld_[l];
-        const Act act = l < L - 1 ? act_ : output_activation(loss_);
+        const Act act = l < L - 1 ? act_ : training_output_activation<T>(loss_);
         if (l == 0 && huge_inputs_)
             dense_forward_overflow_safe(act, rows, a_prev, lda, packed_[0].fwd, W_[0], d, a, ld_[0]);
         else
