@@ -75,11 +75,12 @@ def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optio
 
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
-          incremental: bool, extra: Optional[dict] = None, drop: tuple = ()) -> None:
+          incremental: bool, extra: Optional[dict] = None, drop: tuple = (), run_type: Optional[type] = None) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
     publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
     ``drop`` removed.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the
-    stability guard.
+    stability guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is
+    not in memory (``_dask``) brings a subclass that holds it its own way.
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -89,7 +90,7 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     original = model.__dict__
     model.__dict__ = dict(original)
     try:
-        run = _Run(model, X, y_index, classes, weights, warm, rng, config, backend)
+        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend)
         fitted, guard = run.run(incremental)
         pending = []
         if guard is not None:
@@ -167,15 +168,7 @@ class _Run:
     def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend) -> None:
         self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
         self.config, self.backend = config, backend
-        T = targets(y_index, weights[-1].shape[0], X.dtype)
-        self.X_val = self.y_val = None
-        if config.early_stopping:  # the held-out split, drawn after the initial weights
-            train_rows, val_rows = stratified_split(y_index, len(classes), config.validation_fraction, rng)
-            self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
-            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
-        self.X, self.T = X, T
-        self.y_train = y_index if self.X_val is None else y_index[train_rows]
-        self.shuffle = config.batch_size is not None and config.batch_size < X.shape[0]
+        self.set_data(X, y_index)
         # the solver's state carries over from the previous fit of this object when warm
         self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
         previous = model.__dict__.get("_solver_state")
@@ -199,6 +192,19 @@ class _Run:
         self.curve_buf = np.empty(0, dtype=X.dtype)
         self.score_buf = np.empty(0)
         self.start = self.last_print = time.perf_counter()
+
+    def set_data(self, X, y_index) -> None:
+        """The training data (``X``, ``T``, ``y_train``), the validation part of ``early_stopping``
+        (``X_val``, ``y_val``, drawn after the initial weights) and whether epochs shuffle."""
+        T = targets(y_index, self.weights[-1].shape[0], X.dtype)
+        self.X_val = self.y_val = None
+        if self.config.early_stopping:
+            train_rows, val_rows = stratified_split(y_index, len(self.classes), self.config.validation_fraction, self.rng)
+            self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
+            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
+        self.X, self.T = X, T
+        self.y_train = y_index if self.X_val is None else y_index[train_rows]
+        self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
     def run(self, incremental: bool) -> tuple[dict, Optional[tuple]]:
         """The epochs; returns the fitted attributes, and the stability guard's arguments when it applies."""
