@@ -2,6 +2,8 @@
 dask's local schedulers: the full-batch fit equals the in-memory one, bitwise the same for any
 number of workers; mini-batches train block by block, reproducibly."""
 
+import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -268,3 +270,33 @@ def test_a_failing_fit_leaves_the_fitted_model_as_it_was(client):
 def test_importing_backprop_does_not_import_dask():
     code = "import sys, backprop; backprop.NeuralNetwork().get_params(); assert 'dask' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_worker_killed_mid_fit_is_replaced_and_the_fit_is_the_same():
+    X, y = data(n=1200)
+    Xd, yd = blocks(X, y, 200)
+    kw = dict(n_hidden=(4,), learning_rate=0.5, max_iter=8, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = distributed.Client(cluster, set_as_default=False)
+    killed = []
+
+    def kill_a_worker(model, i, loss):
+        if i == 3:  # the blocks held by this worker are lost: dask recomputes them from their source
+            worker = sorted(client.scheduler_info()["workers"])[0]
+            pid = client.run(os.getpid, workers=[worker])[worker]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(worker)
+
+    try:
+        with client.as_current():
+            undisturbed = NeuralNetwork(**kw).fit(Xd, yd)
+            disturbed = NeuralNetwork(**kw, callback=kill_a_worker).fit(Xd, yd)
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            client.close()
+            cluster.close()
+    assert killed
+    assert_same_fit(undisturbed, disturbed)

@@ -39,6 +39,8 @@ __all__ = ["is_dask_collection", "fit", "predict_proba", "predict"]
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
+#: Attempts of one cluster step (an iteration's sums, an epoch's chain) when workers are lost.
+ATTEMPTS = 3
 
 
 def is_dask_collection(obj: Any) -> bool:
@@ -225,39 +227,63 @@ class Blocks:
     def max(self) -> float:
         return self.high
 
+    def on_cluster(self, step, *args: Any) -> Any:
+        """``step(*args)`` on the cluster, again when it fails for a lost worker (a connection
+        closed, data lost): dask recomputes the lost blocks from their source, and the step, a pure
+        function of its arguments, gives the same result.  After ``ATTEMPTS`` failures a
+        RuntimeError says so."""
+        from concurrent.futures import CancelledError
+
+        for attempt in range(ATTEMPTS):
+            try:
+                return step(*args)
+            except (OSError, CancelledError) as exc:
+                if attempt == ATTEMPTS - 1:
+                    raise RuntimeError(
+                        f"the dask cluster lost workers or data {ATTEMPTS} times in one step of the fit ({exc!r}); "
+                        "the estimator was left unchanged"
+                    ) from exc
+                self.client.wait_for_workers(1)
+
     def map(self, fn, *, with_targets: bool = True, small: Any = None, **static: Any) -> list:
         """``fn(X_block, [T_block,] small, **static)`` for every block, the results in block order.
         ``small`` (the weights) is shipped to the workers once per call."""
         dask, _ = _dask_array()
         columns = [self.X_blocks, self.T_blocks] if with_targets else [self.X_blocks]
         if self.client is not None:
-            if small is not None:
-                [shipped] = self.client.scatter([small], broadcast=True, hash=False)
-                columns.append([shipped] * len(self.rows))
-            futures = self.client.map(fn, *columns, pure=False, **static)
-            try:
-                return self.client.gather(futures)
-            finally:
-                for f in futures:
-                    f.release()
+            return self.on_cluster(self._map_on_cluster, fn, columns, small, static)
         if small is not None:
             columns.append([small] * len(self.rows))
         task = dask.delayed(fn, pure=False)
         return list(dask.compute(*[task(*blocks, **static) for blocks in zip(*columns)]))
+
+    def _map_on_cluster(self, fn, columns: list, small: Any, static: dict) -> list:
+        if small is not None:
+            [shipped] = self.client.scatter([small], broadcast=True, hash=False)
+            columns = columns + [[shipped] * len(self.rows)]
+        futures = self.client.map(fn, *columns, pure=False, **static)
+        try:
+            return self.client.gather(futures)
+        finally:
+            for f in futures:
+                f.release()
 
     def chain(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
         """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
         block's worker, the carry passed from one to the next; returns the last carry."""
         dask, _ = _dask_array()
         if self.client is not None:
-            for block, seed in plan:
-                carry = self.client.submit(_block_train, self.X_blocks[block], self.T_blocks[block], carry, int(seed),
-                                           config, pure=False)
-            return carry.result()
+            return self.on_cluster(self._chain_on_cluster, plan, carry, config)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
             carry = task(self.X_blocks[block], self.T_blocks[block], carry, int(seed), config)
         return carry.compute()
+
+    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+        for block, seed in plan:
+            carry = self.client.submit(_block_train, self.X_blocks[block], self.T_blocks[block], carry, int(seed),
+                                       config, pure=False)
+        return carry.result()
 
     def augmented_gram(self) -> np.ndarray:
         """``X~^T X~`` (float64, ``X~ = [1, X]``), the blocks' terms added in block order."""
