@@ -246,6 +246,8 @@ def test_clear_errors_leave_the_estimator_unchanged(client):
         nn.fit(da.from_array(X.astype(complex), chunks=(100, 4)), da.from_array(y, chunks=100))
     with pytest.raises(ValueError, match="not fitted"):
         nn.predict(da.from_array(X, chunks=(100, 4)))
+    with pytest.raises(TypeError, match="partial_fit takes in-memory data"):
+        nn.partial_fit(*blocks(X, y, 100), classes=[0, 1])
     assert not hasattr(nn, "weights_")
     nn.fit(X, y)
     with pytest.raises(ValueError, match="features"):

@@ -275,6 +275,8 @@ class NeuralNetwork:
             ``classes_`` later, or ``y`` holds a label outside it.
         """
         config = _params.validate(self.get_params(), max_iter=1, tol=None, early_stopping=False)
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
+            raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
         first = not self.__sklearn_is_fitted__()
         if not first:
             check_feature_names(self.__dict__.get("feature_names_in_"), X)

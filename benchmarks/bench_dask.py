@@ -1,0 +1,140 @@
+"""Full-batch gradient descent on dask against the in-memory fit: time per iteration and overhead.
+
+    python benchmarks/bench_dask.py                      # 600,000 x 100, [64] hidden units, 5 iterations
+    python benchmarks/bench_dask.py --rows 300000 --features 50
+    python benchmarks/bench_dask.py --rows 20000 --iterations 2 --small-iterations 5   # a quick run
+
+The same float64 data (generated block by block, so that a cluster's workers make their own blocks
+and nothing is shipped from the client) trains:
+
+* in memory, ``NeuralNetwork.fit`` on a numpy array with ``n_threads=2``;
+* on dask's local scheduler (2 threads, one block per task);
+* on a ``distributed.LocalCluster`` of 1 and of 2 worker processes x 1 thread.
+
+Time per iteration is the median gap between the callbacks of consecutive iterations; the set-up
+(the classes and min/max reductions, the blocks computed into the workers' memory) is the time to
+the first callback minus one iteration.  The overhead is the
+time per iteration against the in-memory fit's.  A second, small problem shows the fixed cost of
+one iteration (broadcast of the weights, one task per block, gathering the sums), in ms.
+Needs the [dask] extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+
+from _timing import ensure_clean_blas_env, machine_line
+
+BLAS_NOTE = ensure_clean_blas_env()
+
+import numpy as np  # noqa: E402
+
+from backprop import NeuralNetwork  # noqa: E402
+
+
+def make_block(block_info=None, features=100, seed=0):
+    """Block ``i`` of the data: Gaussian features from a seed of its own, labels from a fixed rule."""
+    (start, stop), _ = block_info[None]["array-location"]
+    rng = np.random.default_rng([seed, start])
+    X = rng.standard_normal((stop - start, features))
+    return X
+
+
+def labels(X):
+    s = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.5 * X[:, 1] * X[:, 2]
+    return (s > -0.4).astype(np.int64)
+
+
+def dataset(rows, features, block_rows):
+    import dask.array as da
+
+    chunks = ((block_rows,) * (rows // block_rows) + ((rows % block_rows,) if rows % block_rows else ()), (features,))
+    X = da.map_blocks(make_block, dtype=np.float64, chunks=chunks, features=features)
+    y = X.map_blocks(labels, dtype=np.int64, drop_axis=1)
+    return X, y
+
+
+def per_iteration(X, y, hidden, k, **params):
+    """(seconds per iteration, set-up seconds, fitted model of 1 + k iterations), after a warm-up fit
+    (the workers import backprop once).  Iterations are timed by the callback: the median gap
+    between consecutive ones; the set-up is the time to the first callback minus one iteration."""
+    kw = dict(n_hidden=hidden, learning_rate=0.5, random_state=0, **params)
+    NeuralNetwork(max_iter=1, **kw).fit(X, y)
+    stamps = []
+    model = NeuralNetwork(max_iter=1 + k, callback=lambda m, i, loss: stamps.append(time.perf_counter()), **kw)
+    start = time.perf_counter()
+    model.fit(X, y)
+    it = float(np.median(np.diff(stamps)))
+    return it, max(stamps[0] - start - it, 0.0), model
+
+
+def measure(rows, features, hidden, block_rows, k):
+    """The rows of one table: (where, s per iteration, set-up s, max relative weight difference)."""
+    import dask
+    import distributed
+
+    X, y = dataset(rows, features, block_rows)
+    Xm, ym = dask.compute(X, y, scheduler="threads")
+    results = []
+    it, setup, ref = per_iteration(Xm, ym, hidden, k, n_threads=2)
+    results.append(("in memory, n_threads=2", it, setup, 0.0))
+
+    def rel(model):
+        return max(float(np.max(np.abs(A - B)) / np.max(np.abs(A))) for A, B in zip(ref.weights_, model.weights_))
+
+    with dask.config.set(scheduler="threads", num_workers=2):
+        it, setup, model = per_iteration(X, y, hidden, k)
+    results.append(("dask local scheduler, 2 threads", it, setup, rel(model)))
+    for workers in (1, 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
+            client = distributed.Client(cluster, set_as_default=False)
+        try:
+            with client.as_current():
+                it, setup, model = per_iteration(X, y, hidden, k)
+        finally:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                client.close()
+                cluster.close()
+        results.append((f"LocalCluster, {workers} worker{'s' if workers > 1 else ''} x 1 thread", it, setup, rel(model)))
+    return results
+
+
+def table(title, results, unit, scale):
+    base = results[0][1]
+    print(f"\n{title}\n")
+    print(f"| where | {unit} per iteration | against in memory | set-up, s | max rel. weight diff |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for where, it, setup, diff in results:
+        print(f"| {where} | {it * scale:.3g} | {it / base:.2f}x | {setup:.2f} | {diff:.1e} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=600_000)
+    parser.add_argument("--features", type=int, default=100)
+    parser.add_argument("--hidden", type=int, default=64)
+    parser.add_argument("--block-rows", type=int, default=37_500, help="rows per dask block (default: 16 blocks)")
+    parser.add_argument("--iterations", type=int, default=5, help="iterations timed (after a first one)")
+    parser.add_argument("--small-iterations", type=int, default=20, help="iterations of the small problem")
+    args = parser.parse_args()
+    print(machine_line())
+    if BLAS_NOTE:
+        print(BLAS_NOTE)
+    print(f"python {sys.version.split()[0]}, numpy {np.__version__}")
+    big = measure(args.rows, args.features, (args.hidden,), args.block_rows, args.iterations)
+    table(f"{args.rows} x {args.features}, [{args.hidden}] hidden units, float64, blocks of {args.block_rows} rows",
+          big, "s", 1.0)
+    small = measure(4096, 20, (16,), 512, args.small_iterations)
+    table("the fixed cost: 4096 x 20, [16] hidden units, blocks of 512 rows (8 blocks)", small, "ms", 1e3)
+
+
+if __name__ == "__main__":
+    main()
