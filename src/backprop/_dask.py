@@ -142,17 +142,21 @@ def _training_arrays(X: Any, y: Any) -> tuple:
 
 
 # ---------------------------------------------------------------------- the blocks' tasks
-def _block_targets(y_block: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
-    return _training.targets(np.searchsorted(classes, y_block), n_out, dtype)
+# A block is one pair (X, T) of a row chunk: the features in the model's dtype, C-contiguous, and
+# the targets (training.targets), computed by one task so that a worker holds both.
+def _block(X_chunk: np.ndarray, y_chunk: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype) -> tuple:
+    T = _training.targets(np.searchsorted(classes, y_chunk), n_out, dtype)
+    return np.ascontiguousarray(X_chunk, dtype=dtype), T
 
 
-def _block_array(X_block: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    return np.ascontiguousarray(X_block, dtype=dtype)
+def _block_float64(block: tuple) -> tuple:
+    return tuple(np.ascontiguousarray(A, dtype=np.float64) for A in block)
 
 
-def _block_sums(X: np.ndarray, T: np.ndarray, weights: list, backend: str, activation: str) -> tuple:
+def _block_sums(block: tuple, weights: list, backend: str, activation: str) -> tuple:
     """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
     means times the block's rows (exact when that count is a power of two, else one rounding)."""
+    X, T = block
     n = X.shape[0]
     if n == 0:
         return 0.0, [np.zeros_like(W) for W in weights]
@@ -161,13 +165,15 @@ def _block_sums(X: np.ndarray, T: np.ndarray, weights: list, backend: str, activ
     return float(loss) * n, [g * rows for g in grads]
 
 
-def _block_gram(X: np.ndarray) -> np.ndarray:
+def _block_gram(block: tuple) -> np.ndarray:
+    X = block[0]
     X1 = np.hstack([np.ones((X.shape[0], 1)), np.asarray(X, dtype=np.float64)])
     return X1.T @ X1
 
 
-def _block_labels_range(X: np.ndarray, weights: list, backend: str, activation: str, threshold: float) -> Any:
+def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float) -> Any:
     """(lowest, highest) predicted class index of the block's rows, or None when undefined."""
+    X = block[0]
     if X.shape[0] == 0:
         return ()
     try:
@@ -178,9 +184,10 @@ def _block_labels_range(X: np.ndarray, weights: list, backend: str, activation: 
     return int(index.min()), int(index.max())
 
 
-def _block_train(X: np.ndarray, T: np.ndarray, carry: tuple, seed: int, config: Any) -> tuple:
+def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
     """One epoch of mini-batches over the block's rows, shuffled by ``seed``, from ``carry`` =
     (weights, solver state, the epoch's loss sum so far); returns the carry after it."""
+    X, T = block
     weights, state, loss_sum = carry
     weights = [W.copy() for W in weights]  # the scheduler may hand the same objects to others
     state = state.copy()
@@ -206,17 +213,16 @@ def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, 
 
 # ---------------------------------------------------------------------- the data on dask
 class Blocks:
-    """The training data as dask holds it: one (X, T) pair per row block, in block order, with what
+    """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
     the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``).  On a cluster the
     blocks are computed once into the workers' memory (futures); with the local scheduler they are
     recomputed from their source (their files) in every pass, so that they need not fit in memory."""
 
-    def __init__(self, X_blocks: list, T_blocks: list, rows: tuple, n_features: int, dtype: np.dtype,
-                 low: float, high: float, client: Any) -> None:
+    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: float, high: float,
+                 client: Any) -> None:
         self.client = client
-        if client is not None:
-            X_blocks, T_blocks = client.compute(X_blocks), client.compute(T_blocks)
-        self.X_blocks, self.T_blocks, self.rows = X_blocks, T_blocks, rows
+        self.blocks = blocks if client is None else client.compute(blocks)
+        self.rows = rows
         self.shape = (int(sum(rows)), n_features)
         self.dtype = np.dtype(dtype)
         self.low, self.high = low, high
@@ -245,22 +251,21 @@ class Blocks:
                     ) from exc
                 self.client.wait_for_workers(1)
 
-    def map(self, fn, *, with_targets: bool = True, small: Any = None, **static: Any) -> list:
-        """``fn(X_block, [T_block,] small, **static)`` for every block, the results in block order.
-        ``small`` (the weights) is shipped to the workers once per call."""
+    def map(self, fn, small: Any = None, **static: Any) -> list:
+        """``fn(block, [small,] **static)`` for every block, the results in block order.  ``small``
+        (the weights) is shipped to the workers once per call."""
         dask, _ = _dask_array()
-        columns = [self.X_blocks, self.T_blocks] if with_targets else [self.X_blocks]
         if self.client is not None:
-            return self.on_cluster(self._map_on_cluster, fn, columns, small, static)
-        if small is not None:
-            columns.append([small] * len(self.rows))
+            return self.on_cluster(self._map_on_cluster, fn, small, static)
+        columns = [self.blocks] if small is None else [self.blocks, [small] * len(self.rows)]
         task = dask.delayed(fn, pure=False)
-        return list(dask.compute(*[task(*blocks, **static) for blocks in zip(*columns)]))
+        return list(dask.compute(*[task(*args, **static) for args in zip(*columns)]))
 
-    def _map_on_cluster(self, fn, columns: list, small: Any, static: dict) -> list:
+    def _map_on_cluster(self, fn, small: Any, static: dict) -> list:
+        columns = [self.blocks]
         if small is not None:
             [shipped] = self.client.scatter([small], broadcast=True, hash=False)
-            columns = columns + [[shipped] * len(self.rows)]
+            columns.append([shipped] * len(self.rows))
         futures = self.client.map(fn, *columns, pure=False, **static)
         try:
             return self.client.gather(futures)
@@ -276,19 +281,18 @@ class Blocks:
             return self.on_cluster(self._chain_on_cluster, plan, carry, config)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
-            carry = task(self.X_blocks[block], self.T_blocks[block], carry, int(seed), config)
+            carry = task(self.blocks[block], carry, int(seed), config)
         return carry.compute()
 
     def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
         for block, seed in plan:
-            carry = self.client.submit(_block_train, self.X_blocks[block], self.T_blocks[block], carry, int(seed),
-                                       config, pure=False)
+            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False)
         return carry.result()
 
     def augmented_gram(self) -> np.ndarray:
         """``X~^T X~`` (float64, ``X~ = [1, X]``), the blocks' terms added in block order."""
         total = None
-        for G in self.map(_block_gram, with_targets=False):
+        for G in self.map(_block_gram):
             total = G if total is None else total + G
         return total
 
@@ -297,14 +301,13 @@ class Blocks:
         if self.dtype == np.float64:
             return self
         dask, _ = _dask_array()
-        cast = dask.delayed(_block_array, pure=True)
-        X = [cast(b, np.float64) for b in self.X_blocks]
-        T = [cast(b, np.float64) for b in self.T_blocks]
-        return Blocks(X, T, self.rows, self.shape[1], np.float64, self.low, self.high, self.client)
+        cast = dask.delayed(_block_float64, pure=True)
+        return Blocks([cast(b) for b in self.blocks], self.rows, self.shape[1], np.float64, self.low, self.high,
+                      self.client)
 
     def release(self) -> None:
         if self.client is not None:
-            for f in self.X_blocks + self.T_blocks:
+            for f in self.blocks:
                 f.release()
 
 
@@ -425,7 +428,7 @@ class DaskRun(_training._Run):
 
     def learned_nothing_warnings(self) -> list:
         """The driver's ConvergenceWarning, from every block's range of predicted classes."""
-        ranges = self.X.map(_block_labels_range, with_targets=False, small=self.weights, backend=self.backend.kernels,
+        ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
                             activation=self.config.activation, threshold=self.config.threshold)
         if any(r is None for r in ranges):
             return []
@@ -473,11 +476,10 @@ def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
     dtype = X.dtype
     rng = np.random.default_rng(config.random_state)
     weights, warm = model._initial_weights(d, len(classes), dtype, config, rng, config.warm_start)
-    to_block = dask.delayed(_block_array, pure=True)
-    to_targets = dask.delayed(_block_targets, pure=True)
-    X_blocks = [to_block(b, dtype) for b in X.to_delayed(optimize_graph=False).ravel()]
-    T_blocks = [to_targets(b, classes, weights[-1].shape[0], dtype) for b in y.to_delayed(optimize_graph=False).ravel()]
-    data = Blocks(X_blocks, T_blocks, X.chunks[0], d, dtype, float(low), float(high), client)
+    block = dask.delayed(_block, pure=True)
+    chunks = zip(X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel())
+    blocks = [block(x, t, classes, weights[-1].shape[0], dtype) for x, t in chunks]
+    data = Blocks(blocks, X.chunks[0], d, dtype, float(low), float(high), client)
     named = {} if continuing or names is None else {"feature_names_in_": names}
     drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
     try:
