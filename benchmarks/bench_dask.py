@@ -8,7 +8,8 @@ The same float64 data (generated block by block, so that a cluster's workers mak
 and nothing is shipped from the client) trains:
 
 * in memory, ``NeuralNetwork.fit`` on a numpy array with ``n_threads=2``;
-* on dask's local scheduler (2 threads, one block per task);
+* on dask's local scheduler (2 threads, one block per task), the blocks sliced from the in-memory
+  array, and read from a memmapped ``.npy`` file (in every iteration: out of core);
 * on a ``distributed.LocalCluster`` of 1 and of 2 worker processes x 1 thread.
 
 Time per iteration is the median gap between the callbacks of consecutive iterations; the set-up
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import warnings
 
@@ -75,6 +77,7 @@ def per_iteration(X, y, hidden, k, **params):
 def measure(rows, features, hidden, block_rows, k):
     """The rows of one table: (where, s per iteration, set-up s, max relative weight difference)."""
     import dask
+    import dask.array as da
     import distributed
 
     X, y = dataset(rows, features, block_rows)
@@ -86,9 +89,14 @@ def measure(rows, features, hidden, block_rows, k):
     def rel(model):
         return max(float(np.max(np.abs(A - B)) / np.max(np.abs(A))) for A, B in zip(ref.weights_, model.weights_))
 
-    with dask.config.set(scheduler="threads", num_workers=2):
-        it, setup, model = per_iteration(X, y, hidden, k)
-    results.append(("dask local scheduler, 2 threads", it, setup, rel(model)))
+    chunks = (X.chunks[0], (features,))
+    with tempfile.TemporaryDirectory() as folder, dask.config.set(scheduler="threads", num_workers=2):
+        it, setup, model = per_iteration(da.from_array(Xm, chunks=chunks), y, hidden, k)
+        results.append(("dask local scheduler, 2 threads: blocks of an in-memory array", it, setup, rel(model)))
+        np.save(os.path.join(folder, "X.npy"), Xm)
+        on_disk = da.from_array(np.load(os.path.join(folder, "X.npy"), mmap_mode="r"), chunks=chunks)
+        it, setup, model = per_iteration(on_disk, y, hidden, k)
+        results.append(("dask local scheduler, 2 threads: blocks read from a memmapped .npy", it, setup, rel(model)))
     for workers in (1, 2):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -240,8 +240,8 @@ def test_clear_errors_leave_the_estimator_unchanged(client):
         nn.fit(*blocks(bad, y, 100))
     with pytest.raises(ValueError, match="only 1 class"):
         nn.fit(*blocks(X, np.zeros(300, dtype=int), 100))
-    with pytest.raises(ValueError, match="early_stopping"):
-        NeuralNetwork(early_stopping=True).fit(*blocks(X, y, 100))
+    with pytest.raises(ValueError, match="empty validation set"):
+        NeuralNetwork(early_stopping=True, validation_fraction=0.001).fit(*blocks(X, y, 100))
     with pytest.raises(TypeError, match="numbers"):
         nn.fit(da.from_array(X.astype(complex), chunks=(100, 4)), da.from_array(y, chunks=100))
     with pytest.raises(ValueError, match="not fitted"):
@@ -302,3 +302,26 @@ def test_a_worker_killed_mid_fit_is_replaced_and_the_fit_is_the_same():
             cluster.close()
     assert killed
     assert_same_fit(undisturbed, disturbed)
+
+
+@pytest.mark.parametrize("batch_size", [None, 40])
+def test_early_stopping_holds_out_a_stratified_split_of_every_block(client, batch_size):
+    X, y = data(n=1000, k=3)
+    Xd, yd = blocks(X, y, (300, 300, 250, 150))
+    seen = []
+    kw = dict(n_hidden=(6,), learning_rate=0.5, max_iter=60, early_stopping=True, validation_fraction=0.2,
+              n_iter_no_change=3, tol=0.01, batch_size=batch_size, random_state=4)
+    with client.as_current():
+        a = NeuralNetwork(**kw, callback=lambda m, i, loss: seen.append([W.copy() for W in m.weights_])).fit(Xd, yd)
+    b = NeuralNetwork(**kw).fit(Xd, yd)  # local scheduler
+    assert_same_fit(a, b)
+    np.testing.assert_array_equal(a.validation_scores_, b.validation_scores_)
+    scores = a.validation_scores_
+    assert len(scores) == a.n_iter_ < 60  # stopped by the rule
+    # 20% of each class of each block: the scores are counts of right predictions out of those rows
+    per_block = [np.bincount(y[s:e], minlength=3) for s, e in ((0, 300), (300, 600), (600, 850), (850, 1000))]
+    n_val = sum(int(np.minimum(np.floor(0.2 * c + 0.5), c - 1).sum()) for c in per_block)
+    np.testing.assert_allclose(scores * n_val, np.round(scores * n_val), atol=1e-9)
+    assert scores.max() > 0.5
+    best = int(np.argmax(scores))  # the fit ends with the weights of the (first) best epoch
+    assert all(np.array_equal(A, B) for A, B in zip(a.weights_, seen[best]))

@@ -20,6 +20,7 @@ Mini-batches move the model to the data: each epoch visits the blocks in an orde
 ``random_state``), and trains that block's batches in one kernel call on the worker holding it;
 the weights and the solver's state pass from task to task.  Batches never span two blocks, so
 this is another model than the in-memory fit's (whose batches are drawn from all rows).
+``early_stopping`` holds out a stratified split of every chunk (a seed per chunk).
 """
 
 from __future__ import annotations
@@ -142,11 +143,25 @@ def _training_arrays(X: Any, y: Any) -> tuple:
 
 
 # ---------------------------------------------------------------------- the blocks' tasks
+def _label_counts(y_chunk: np.ndarray) -> tuple:
+    return np.unique(np.asarray(y_chunk), return_counts=True)
+
+
 # A block is one pair (X, T) of a row chunk: the features in the model's dtype, C-contiguous, and
-# the targets (training.targets), computed by one task so that a worker holds both.
-def _block(X_chunk: np.ndarray, y_chunk: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype) -> tuple:
-    T = _training.targets(np.searchsorted(classes, y_chunk), n_out, dtype)
-    return np.ascontiguousarray(X_chunk, dtype=dtype), T
+# the targets (training.targets), computed by one task so that a worker holds both.  With
+# ``split`` = (seed, fraction, part) it is the training part of the chunk, or for part
+# "validation" the pair (X, class index) of its validation rows: the chunk's stratified split.
+def _block(X_chunk: np.ndarray, y_chunk: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype,
+           split: Optional[tuple] = None) -> tuple:
+    X, y_index = np.ascontiguousarray(X_chunk, dtype=dtype), np.searchsorted(classes, y_chunk)
+    if split is not None:
+        seed, fraction, part = split
+        rows = _training.stratified_split(y_index, len(classes), fraction, np.random.default_rng(seed),
+                                          allow_empty=True)[part == "validation"]
+        X, y_index = np.ascontiguousarray(X[rows]), y_index[rows]
+        if part == "validation":
+            return X, y_index
+    return X, _training.targets(y_index, n_out, dtype)
 
 
 def _block_float64(block: tuple) -> tuple:
@@ -182,6 +197,14 @@ def _block_labels_range(block: tuple, weights: list, backend: str, activation: s
         return None
     index = (p >= threshold).astype(np.intp) if p.ndim == 1 else np.argmax(p, axis=1)
     return int(index.min()), int(index.max())
+
+
+def _block_correct(block: tuple, weights: list, config: Any) -> int:
+    """How many of the block's validation rows the network predicts right."""
+    X, y_index = block
+    if X.shape[0] == 0:
+        return 0
+    return int(np.count_nonzero(_training.predicted_index(BACKENDS[config.backend], X, weights, config) == y_index))
 
 
 def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
@@ -401,11 +424,14 @@ class DaskRun(_training._Run):
     """A fit of the training driver on :class:`Blocks`: the epochs are :class:`DaskBackend`'s (mini-
     batch plans drawn from ``random_state`` in steps of bounded size), the rest is the driver's."""
 
-    def set_data(self, X: Blocks, y_index: Any) -> None:
-        self.X, self.T = X, None
-        self.X_val = self.y_val = None
-        self.y_train = None
-        self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
+    def set_data(self, X: tuple, y_index: Any) -> None:
+        """``X`` = (the training blocks, the validation blocks or None)."""
+        (self.X, self.X_val), self.T, self.y_val, self.y_train = X, None, None, None
+        self.shuffle = self.config.batch_size is not None and self.config.batch_size < self.X.shape[0]
+
+    def validation_accuracy(self) -> float:
+        config = dataclasses.replace(self.config, backend=self.backend.kernels, n_threads=1, callback=None)
+        return sum(self.X_val.map(_block_correct, small=self.weights, config=config)) / self.X_val.shape[0]
 
     def run_epochs(self, hook) -> tuple[np.ndarray, int]:
         max_iter, n_blocks = self.config.max_iter, len(self.X.rows)
@@ -451,11 +477,7 @@ class DaskRun(_training._Run):
 # ---------------------------------------------------------------------- the estimator's entry points
 def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
     """``model.fit(X, y)`` for dask input, with the in-memory fit's checks and its driver."""
-    if config.early_stopping:
-        raise ValueError(
-            "early_stopping=True does not take dask input; fit without it (or on an in-memory sample)"
-        )
-    dask, da = _dask_array()
+    dask, _ = _dask_array()
     continuing = config.warm_start and model.__sklearn_is_fitted__()
     if continuing:
         check_feature_names(model.__dict__.get("feature_names_in_"), X)
@@ -467,26 +489,45 @@ def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
     if d < 1:
         raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     client = _current_client()
-    found, low, high = dask.compute(da.unique(y), X.min(), X.max())  # one pass over the data
+    X_chunks, y_chunks = X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel()
+    count = dask.delayed(_label_counts, pure=True)
+    counted, low, high = dask.compute([count(c) for c in y_chunks], X.min(), X.max())  # one pass over the data
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError("X contains NaN or infinity")
-    _, classes = check_y(np.asarray(found), len(found))
+    _, classes = check_y(np.concatenate([labels for labels, _ in counted]), sum(len(labels) for labels, _ in counted))
     if continuing and not np.array_equal(model.classes_, classes):
         raise ValueError(f"warm_start: y has classes {classes!r}, but the model was fitted with {model.classes_!r}")
     dtype = X.dtype
     rng = np.random.default_rng(config.random_state)
     weights, warm = model._initial_weights(d, len(classes), dtype, config, rng, config.warm_start)
     block = dask.delayed(_block, pure=True)
-    chunks = zip(X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel())
-    blocks = [block(x, t, classes, weights[-1].shape[0], dtype) for x, t in chunks]
-    data = Blocks(blocks, X.chunks[0], d, dtype, float(low), float(high), client)
+    n_out = weights[-1].shape[0]
+    if config.early_stopping:  # each chunk's stratified split, from a seed drawn after the initial weights
+        seeds = rng.integers(0, 2**63, size=len(X_chunks))
+        per_class = np.zeros((len(X_chunks), len(classes)), dtype=np.int64)
+        for row, (labels, counts) in zip(per_class, counted):
+            row[np.searchsorted(classes, labels)] = counts
+        val_rows = _training.held_out_count(per_class, config.validation_fraction).sum(axis=1)
+        if val_rows.sum() == 0:
+            raise _training.empty_validation_error(config.validation_fraction, n)
+        parts = []
+        for part, rows in (("train", np.asarray(X.chunks[0]) - val_rows), ("validation", val_rows)):
+            blocks = [block(x, c, classes, n_out, dtype, (int(seed), config.validation_fraction, part))
+                      for x, c, seed in zip(X_chunks, y_chunks, seeds)]
+            parts.append(Blocks(blocks, tuple(int(r) for r in rows), d, dtype, float(low), float(high), client))
+        data, validation = parts
+    else:
+        blocks = [block(x, c, classes, n_out, dtype) for x, c in zip(X_chunks, y_chunks)]
+        data, validation = Blocks(blocks, X.chunks[0], d, dtype, float(low), float(high), client), None
     named = {} if continuing or names is None else {"feature_names_in_": names}
     drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
     try:
-        _training.train(model, data, None, classes, weights, warm, rng, config, DaskBackend(config.backend), False,
-                        extra=named, drop=drop, run_type=DaskRun)
+        _training.train(model, (data, validation), None, classes, weights, warm, rng, config,
+                        DaskBackend(config.backend), False, extra=named, drop=drop, run_type=DaskRun)
     finally:
         data.release()
+        if validation is not None:
+            validation.release()
     return model
 
 

@@ -20,7 +20,7 @@ from ._backends import Backend, SolverState, network_output
 from ._exceptions import ConvergenceWarning
 from ._validation import abs_max
 
-__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "check_memory"]
+__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory"]
 
 #: Epochs of the first backend call of an unshuffled fit; later calls double the epochs run.
 FIRST_CHUNK = 4096
@@ -143,23 +143,35 @@ def targets(y_index: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
     return T
 
 
-def stratified_split(y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator):
-    """Rows of the training and of the validation part: ``round(fraction * n_c)`` random rows of each
-    class c go to validation (at most n_c - 1, so every class keeps a training row); both sorted."""
+def held_out_count(n_c, fraction: float):
+    """Validation rows of a class of ``n_c`` rows: ``round(fraction * n_c)``, at most ``n_c - 1``
+    (every class keeps a training row); ``n_c`` may be an array of counts."""
+    n_c = np.asarray(n_c)
+    return np.minimum(np.floor(fraction * n_c + 0.5).astype(np.int64), np.maximum(n_c - 1, 0))
+
+
+def stratified_split(y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator,
+                     allow_empty: bool = False):
+    """Rows of the training and of the validation part: :func:`held_out_count` random rows of each
+    class c go to validation; both sorted.  An empty validation part raises ``ValueError`` unless
+    ``allow_empty`` (one block of several)."""
     n = y_index.shape[0]
     held_out = []
     for c in range(n_classes):
         rows = rng.permutation(np.flatnonzero(y_index == c))
-        n_val = min(int(np.floor(fraction * rows.shape[0] + 0.5)), max(rows.shape[0] - 1, 0))
-        held_out.append(rows[:n_val])
+        held_out.append(rows[: int(held_out_count(rows.shape[0], fraction))])
     val = np.sort(np.concatenate(held_out))
-    if val.shape[0] == 0:
-        raise ValueError(
-            f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
-            "raise validation_fraction or pass more data"
-        )
+    if val.shape[0] == 0 and not allow_empty:
+        raise empty_validation_error(fraction, n)
     train_rows = np.setdiff1d(np.arange(n), val, assume_unique=True)
     return train_rows, val
+
+
+def empty_validation_error(fraction: float, n: int) -> ValueError:
+    return ValueError(
+        f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
+        "raise validation_fraction or pass more data"
+    )
 
 
 class _Run:
@@ -170,7 +182,7 @@ class _Run:
         self.config, self.backend = config, backend
         self.set_data(X, y_index)
         # the solver's state carries over from the previous fit of this object when warm
-        self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
+        self.state_key = (config.solver, self.X.dtype.str, tuple(W.shape for W in weights))
         previous = model.__dict__.get("_solver_state")
         if warm and model.__dict__.get("_solver_key") == self.state_key:
             self.state = previous.copy()
@@ -189,7 +201,7 @@ class _Run:
         # the epochs run (publishing costs O(1) per epoch), grown by doubling with the epochs run
         # (never sized by max_iter, which may be far more than an early stop lets run)
         self.n_prev = 0 if self.previous_curve is None else len(self.previous_curve)
-        self.curve_buf = np.empty(0, dtype=X.dtype)
+        self.curve_buf = np.empty(0, dtype=self.X.dtype)
         self.score_buf = np.empty(0)
         self.start = self.last_print = time.perf_counter()
 
@@ -327,14 +339,17 @@ class _Run:
 
     def score_epoch(self) -> bool:
         """scikit-learn's early-stopping rule on the validation accuracy; False: stop."""
-        index = predicted_index(self.backend, self.X_val, self.weights, self.config)
-        score = float(np.mean(index == self.y_val))
+        score = self.validation_accuracy()
         self.scores.append(score)
         tol = 0.0 if self.config.tol is None else self.config.tol
         self.no_improvement = self.no_improvement + 1 if score < self.best_score + tol else 0
         if score > self.best_score:
             self.best_score, self.best_weights = score, [W.copy() for W in self.weights]
         return self.no_improvement <= self.config.n_iter_no_change
+
+    def validation_accuracy(self) -> float:
+        index = predicted_index(self.backend, self.X_val, self.weights, self.config)
+        return float(np.mean(index == self.y_val))
 
     def report(self, force: bool = False) -> None:
         """The progress line, about every half second (and after the first and the last epoch)."""
