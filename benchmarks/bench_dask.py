@@ -90,12 +90,13 @@ def measure(rows, features, hidden, block_rows, k):
         return max(float(np.max(np.abs(A - B)) / np.max(np.abs(A))) for A, B in zip(ref.weights_, model.weights_))
 
     chunks = (X.chunks[0], (features,))
+    yl = da.from_array(ym, chunks=X.chunks[0])
     with tempfile.TemporaryDirectory() as folder, dask.config.set(scheduler="threads", num_workers=2):
-        it, setup, model = per_iteration(da.from_array(Xm, chunks=chunks), y, hidden, k)
+        it, setup, model = per_iteration(da.from_array(Xm, chunks=chunks), yl, hidden, k)
         results.append(("dask local scheduler, 2 threads: blocks of an in-memory array", it, setup, rel(model)))
         np.save(os.path.join(folder, "X.npy"), Xm)
         on_disk = da.from_array(np.load(os.path.join(folder, "X.npy"), mmap_mode="r"), chunks=chunks)
-        it, setup, model = per_iteration(on_disk, y, hidden, k)
+        it, setup, model = per_iteration(on_disk, yl, hidden, k)
         results.append(("dask local scheduler, 2 threads: blocks read from a memmapped .npy", it, setup, rel(model)))
     for workers in (1, 2):
         with warnings.catch_warnings():

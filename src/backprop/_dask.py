@@ -33,7 +33,6 @@ import numpy as np
 
 from . import _training, reference
 from ._backends import BACKENDS, SolverState, network_output
-from ._exceptions import ConvergenceWarning
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
 __all__ = ["is_dask_collection", "fit", "predict_proba", "predict"]
@@ -461,17 +460,7 @@ class DaskRun(_training._Run):
         ranges = [r for r in ranges if r]
         if min(r[0] for r in ranges) != max(r[1] for r in ranges):
             return []
-        label = self.classes[ranges[0][0]]
-        label = label.item() if isinstance(label, np.generic) else label
-        return [
-            ConvergenceWarning(
-                f"the fitted model predicts the single class {label!r} for every training sample, while the "
-                f"training data holds {len(self.classes)} classes: it learned nothing. Likely causes: unscaled "
-                "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
-                f"too large or too small (learning_rate={self.config.learning_rate:g}), or too few iterations "
-                f"(max_iter={self.config.max_iter})"
-            )
-        ]
+        return [_training.learned_nothing_warning(self.classes[ranges[0][0]], len(self.classes), self.config)]
 
 
 # ---------------------------------------------------------------------- the estimator's entry points

@@ -194,7 +194,9 @@ class NeuralNetwork:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, finite; float32 trains in float32, anything else in float64.
+            Training data, finite; float32 trains in float32, anything else in float64.  A dask
+            array or DataFrame (X or y) trains where dask holds it, block by block: see the
+            README's "Training on dask".
         y : array-like of shape (n_samples,)
             Labels: two or more distinct values (numbers, strings, bools).
 
@@ -402,7 +404,8 @@ class NeuralNetwork:
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In [0, 1], rows summing to 1; in the dtype of ``weights_``.
+            In [0, 1], rows summing to 1; in the dtype of ``weights_``.  For a dask X, a dask
+            array computed block by block.
 
         Raises
         ------
@@ -461,7 +464,8 @@ class NeuralNetwork:
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Values from ``classes_`` (and of its dtype).
+            Values from ``classes_`` (and of its dtype).  For a dask X, a dask array computed
+            block by block.
 
         Raises
         ------

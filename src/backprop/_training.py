@@ -174,6 +174,19 @@ def empty_validation_error(fraction: float, n: int) -> ValueError:
     )
 
 
+def learned_nothing_warning(label: Any, n_classes: int, config: Any) -> ConvergenceWarning:
+    """The warning of a fit whose model predicts the one class ``label`` for every training row of
+    ``n_classes`` classes."""
+    label = label.item() if isinstance(label, np.generic) else label
+    return ConvergenceWarning(
+        f"the fitted model predicts the single class {label!r} for every training sample, while the "
+        f"training data holds {n_classes} classes: it learned nothing. Likely causes: unscaled "
+        "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
+        f"too large or too small (learning_rate={config.learning_rate:g}), or too few iterations "
+        f"(max_iter={config.max_iter})"
+    )
+
+
 class _Run:
     """One fit: the data, the solver's state, and what the epoch hook accumulates."""
 
@@ -269,17 +282,7 @@ class _Run:
             predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
             if predicted.min() != predicted.max():
                 return []
-        label = self.classes[int(predicted[0])]
-        label = label.item() if isinstance(label, np.generic) else label
-        return [
-            ConvergenceWarning(
-                f"the fitted model predicts the single class {label!r} for every training sample, while the "
-                f"training data holds {present.shape[0]} classes: it learned nothing. Likely causes: unscaled "
-                "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
-                f"too large or too small (learning_rate={self.config.learning_rate:g}), or too few iterations "
-                f"(max_iter={self.config.max_iter})"
-            )
-        ]
+        return [learned_nothing_warning(self.classes[int(predicted[0])], present.shape[0], self.config)]
 
     def run_epochs(self, hook) -> tuple[np.ndarray, int]:
         """Every epoch in backend calls; with shuffling each call takes the row orders of several
