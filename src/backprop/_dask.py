@@ -167,43 +167,54 @@ def _block_float64(block: tuple) -> tuple:
     return tuple(np.ascontiguousarray(A, dtype=np.float64) for A in block)
 
 
-def _block_sums(block: tuple, weights: list, backend: str, activation: str) -> tuple:
+def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1) -> tuple:
     """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
     means times the block's rows (exact when that count is a power of two, else one rounding)."""
     X, T = block
     n = X.shape[0]
     if n == 0:
         return 0.0, [np.zeros_like(W) for W in weights]
-    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, 1, activation, 0.0)
+    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0)
     rows = X.dtype.type(n)
     return float(loss) * n, [g * rows for g in grads]
 
 
-def _block_gram(block: tuple) -> np.ndarray:
+def _block_gram(block: tuple, n_threads: int = 1) -> np.ndarray:
     X = block[0]
     X1 = np.hstack([np.ones((X.shape[0], 1)), np.asarray(X, dtype=np.float64)])
     return X1.T @ X1
 
 
-def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float) -> Any:
+def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float,
+                        n_threads: int = 1) -> Any:
     """(lowest, highest) predicted class index of the block's rows, or None when undefined."""
     X = block[0]
     if X.shape[0] == 0:
         return ()
     try:
-        p = network_output(BACKENDS[backend], X, weights, 1, activation)
+        p = network_output(BACKENDS[backend], X, weights, n_threads, activation)
     except ValueError:  # outputs undefined in floating point
         return None
     index = (p >= threshold).astype(np.intp) if p.ndim == 1 else np.argmax(p, axis=1)
     return int(index.min()), int(index.max())
 
 
-def _block_correct(block: tuple, weights: list, config: Any) -> int:
+def _block_correct(block: tuple, weights: list, config: Any, n_threads: int = 1) -> int:
     """How many of the block's validation rows the network predicts right."""
     X, y_index = block
     if X.shape[0] == 0:
         return 0
+    config = dataclasses.replace(config, n_threads=n_threads)
     return int(np.count_nonzero(_training.predicted_index(BACKENDS[config.backend], X, weights, config) == y_index))
+
+
+def _on_worker(fn, blocks: list, small: Any, static: dict) -> list:
+    """``fn`` over the blocks one worker holds, in their order, the kernels on the worker's threads."""
+    from distributed import get_worker
+
+    threads = max(1, int(getattr(get_worker().state, "nthreads", 1)))
+    extra = () if small is None else (small,)
+    return [fn(block, *extra, n_threads=threads, **static) for block in blocks]
 
 
 def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
@@ -244,6 +255,7 @@ class Blocks:
                  client: Any) -> None:
         self.client = client
         self.blocks = blocks if client is None else client.compute(blocks)
+        self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
         self.rows = rows
         self.shape = (int(sum(rows)), n_features)
         self.dtype = np.dtype(dtype)
@@ -284,16 +296,38 @@ class Blocks:
         return list(dask.compute(*[task(*args, **static) for args in zip(*columns)]))
 
     def _map_on_cluster(self, fn, small: Any, static: dict) -> list:
-        columns = [self.blocks]
+        """One task per worker, over the blocks it holds (what dask's scheduler knows of where they
+        are, asked once and again after a failure; a task whose worker has gone runs elsewhere)."""
+        if self.holders is None:
+            from distributed import wait
+
+            wait(self.blocks)  # computed, so that dask knows where each one is
+            who_has = self.client.who_has(self.blocks)
+            self.holders = {}
+            for i, future in enumerate(self.blocks):
+                where = who_has.get(future.key) or (None,)
+                self.holders.setdefault(where[0], []).append(i)
+        shipped = None
         if small is not None:
             [shipped] = self.client.scatter([small], broadcast=True, hash=False)
-            columns.append([shipped] * len(self.rows))
-        futures = self.client.map(fn, *columns, pure=False, **static)
+        futures = {}
+        for worker, held in self.holders.items():
+            where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], shipped, static,
+                                                 pure=False, **where)
         try:
-            return self.client.gather(futures)
+            done = dict(zip(futures, self.client.gather(list(futures.values()))))
+        except BaseException:
+            self.holders = None
+            raise
         finally:
-            for f in futures:
+            for f in futures.values():
                 f.release()
+        results = [None] * len(self.blocks)
+        for worker, held in self.holders.items():
+            for i, result in zip(held, done[worker]):
+                results[i] = result
+        return results
 
     def chain(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
         """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
