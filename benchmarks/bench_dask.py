@@ -7,7 +7,8 @@
 The same float64 data (generated block by block, so that a cluster's workers make their own blocks
 and nothing is shipped from the client) trains:
 
-* in memory, ``NeuralNetwork.fit`` on a numpy array with ``n_threads=2``;
+* in memory, ``NeuralNetwork.fit`` on a numpy array with ``n_threads=2``, and with 1 (how much
+  a second core gives on this machine, the bound of any 2-worker speed-up);
 * on dask's local scheduler (2 threads, one block per task), the blocks sliced from the in-memory
   array, and read from a memmapped ``.npy`` file (in every iteration: out of core);
 * on a ``distributed.LocalCluster`` of 1 and of 2 worker processes x 1 thread.
@@ -85,6 +86,8 @@ def measure(rows, features, hidden, block_rows, k):
     results = []
     it, setup, ref = per_iteration(Xm, ym, hidden, k, n_threads=2)
     results.append(("in memory, n_threads=2", it, setup, 0.0))
+    it, setup, _ = per_iteration(Xm, ym, hidden, k, n_threads=1)
+    results.append(("in memory, n_threads=1 (what one core does)", it, setup, 0.0))
 
     def rel(model):
         return max(float(np.max(np.abs(A - B)) / np.max(np.abs(A))) for A, B in zip(ref.weights_, model.weights_))

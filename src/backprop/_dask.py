@@ -8,10 +8,11 @@ on the cluster of the current ``dask.distributed`` client (``Client(...)``, or
 data on disk (zarr, HDF5, a memmapped ``.npy``) block by block, out of core.
 
 Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
-sum over samples: each iteration ships the weights to the workers once (a broadcast), each block's
-task returns its loss and gradient *sums* computed by the backend's kernel, the client adds them
-in block order (never in order of arrival) and applies the solver's update (the weights are
-small).  A fit is therefore the in-memory fit of the same rows up to the order of the sums
+sum over samples: each iteration ships the weights to the workers once (a broadcast), each
+worker's task returns the loss and gradient *sums* of every block it holds, computed by the
+backend's kernel on the worker's threads (on the local scheduler: one task and thread per block),
+the client adds them in block order (never in order of arrival) and applies the solver's update
+(the weights are small).  A fit is therefore the in-memory fit of the same rows up to the order of the sums
 (<= 1e-12 relative in float64) and bitwise the same from run to run, whatever the number of
 workers or the order in which they answer.
 
@@ -146,25 +147,38 @@ def _label_counts(y_chunk: np.ndarray) -> tuple:
     return np.unique(np.asarray(y_chunk), return_counts=True)
 
 
+def _aligned(A: np.ndarray) -> np.ndarray:
+    """``A``, C-contiguous and starting on a cache line (64 bytes), copied when it is not: arrays
+    that came over the network may start at any byte, and the kernels copy a misaligned input in
+    every call, where a block is copied once."""
+    if A.flags.c_contiguous and A.ctypes.data % 64 == 0:
+        return A
+    buffer = np.empty(A.nbytes + 64, dtype=np.uint8)
+    start = -buffer.ctypes.data % 64
+    out = buffer[start : start + A.nbytes].view(A.dtype).reshape(A.shape)
+    out[...] = A
+    return out
+
+
 # A block is one pair (X, T) of a row chunk: the features in the model's dtype, C-contiguous, and
 # the targets (training.targets), computed by one task so that a worker holds both.  With
 # ``split`` = (seed, fraction, part) it is the training part of the chunk, or for part
 # "validation" the pair (X, class index) of its validation rows: the chunk's stratified split.
 def _block(X_chunk: np.ndarray, y_chunk: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype,
            split: Optional[tuple] = None) -> tuple:
-    X, y_index = np.ascontiguousarray(X_chunk, dtype=dtype), np.searchsorted(classes, y_chunk)
+    X, y_index = _aligned(np.asarray(X_chunk, dtype=dtype)), np.searchsorted(classes, y_chunk)
     if split is not None:
         seed, fraction, part = split
         rows = _training.stratified_split(y_index, len(classes), fraction, np.random.default_rng(seed),
                                           allow_empty=True)[part == "validation"]
-        X, y_index = np.ascontiguousarray(X[rows]), y_index[rows]
+        X, y_index = _aligned(X[rows]), y_index[rows]
         if part == "validation":
             return X, y_index
     return X, _training.targets(y_index, n_out, dtype)
 
 
 def _block_float64(block: tuple) -> tuple:
-    return tuple(np.ascontiguousarray(A, dtype=np.float64) for A in block)
+    return tuple(_aligned(np.asarray(A, dtype=np.float64)) for A in block)
 
 
 def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1) -> tuple:
