@@ -17,7 +17,10 @@ Time per iteration is the median gap between the callbacks of consecutive iterat
 (the classes and min/max reductions, the blocks computed into the workers' memory) is the time to
 the first callback minus one iteration.  The overhead is the
 time per iteration against the in-memory fit's.  A second, small problem shows the fixed cost of
-one iteration (broadcast of the weights, one task per block, gathering the sums), in ms.
+one iteration (broadcast of the weights, one task per worker, gathering the sums), in ms.  Last,
+an out-of-core fit: a memmapped ``.npy`` (2,000,000 x 100 float64 by default, 1.5 GiB) on the
+local scheduler, with the peak of the fitting process's own memory (its anonymous pages; the
+file's pages are the operating system's cache, which it reclaims under pressure).
 Needs the [dask] extra.
 """
 
@@ -119,6 +122,54 @@ def measure(rows, features, hidden, block_rows, k):
     return results
 
 
+OUT_OF_CORE = r"""
+import sys, threading, time
+import numpy as np, dask, dask.array as da
+from backprop import NeuralNetwork
+
+def anonymous_kib():  # the process's own memory (heap), without the file pages a memmap maps
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
+
+path, labels, block_rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+peak, done = [anonymous_kib()], threading.Event()
+def sample():
+    while not done.wait(0.005):
+        peak.append(anonymous_kib())
+threading.Thread(target=sample, daemon=True).start()
+base = peak[0]
+X = da.from_array(np.load(path, mmap_mode="r"), chunks=(block_rows, -1))
+y = da.from_array(np.load(labels, mmap_mode="r"), chunks=block_rows)
+start = time.perf_counter()
+with dask.config.set(scheduler="threads", num_workers=2):
+    NeuralNetwork(n_hidden=(64,), learning_rate=0.5, max_iter=3, random_state=0).fit(X, y)
+done.set()
+print(time.perf_counter() - start, (max(peak) - base) / 1024)
+"""
+
+
+def out_of_core(rows, features, block_rows):
+    """(file MiB, seconds for 3 iterations, peak MiB of the fitting process's own memory) of a fit on
+    the local scheduler reading a memmapped .npy, in a process of its own."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory() as folder:
+        X_path, y_path = os.path.join(folder, "X.npy"), os.path.join(folder, "y.npy")
+        X = np.lib.format.open_memmap(X_path, mode="w+", dtype=np.float64, shape=(rows, features))
+        y = np.lib.format.open_memmap(y_path, mode="w+", dtype=np.int64, shape=(rows,))
+        for start in range(0, rows, block_rows):  # written block by block: the writer stays small too
+            block = make_block({None: {"array-location": [(start, min(rows, start + block_rows)), (0, features)]}},
+                               features=features)
+            X[start : start + block.shape[0]] = block
+            y[start : start + block.shape[0]] = labels(block)
+        X.flush(), y.flush()
+        del X, y
+        out = subprocess.run([sys.executable, "-c", OUT_OF_CORE, X_path, y_path, str(block_rows)],
+                             capture_output=True, text=True, check=True)
+        seconds, peak = map(float, out.stdout.split())
+        return rows * features * 8 / 2**20, seconds, peak
+
+
 def table(title, results, unit, scale):
     base = results[0][1]
     print(f"\n{title}\n")
@@ -136,6 +187,8 @@ def main() -> None:
     parser.add_argument("--block-rows", type=int, default=37_500, help="rows per dask block (default: 16 blocks)")
     parser.add_argument("--iterations", type=int, default=5, help="iterations timed (after a first one)")
     parser.add_argument("--small-iterations", type=int, default=20, help="iterations of the small problem")
+    parser.add_argument("--out-of-core-rows", type=int, default=2_000_000,
+                        help="rows of the memmapped .npy of the out-of-core fit (0: skip it)")
     args = parser.parse_args()
     print(machine_line())
     if BLAS_NOTE:
@@ -146,6 +199,11 @@ def main() -> None:
           big, "s", 1.0)
     small = measure(4096, 20, (16,), 512, args.small_iterations)
     table("the fixed cost: 4096 x 20, [16] hidden units, blocks of 512 rows (8 blocks)", small, "ms", 1e3)
+    if args.out_of_core_rows and os.path.exists("/proc/self/status"):
+        size, seconds, peak = out_of_core(args.out_of_core_rows, args.features, args.block_rows)
+        print(f"\nout of core: a memmapped .npy of {size:.0f} MiB ({args.out_of_core_rows} x {args.features}), "
+              f"local scheduler, 3 iterations in {seconds:.1f} s; peak memory of the fitting process beyond "
+              f"its start (anonymous, without the file's cached pages): {peak:.0f} MiB")
 
 
 if __name__ == "__main__":
