@@ -10,7 +10,8 @@ and nothing is shipped from the client) trains:
 * in memory, ``NeuralNetwork.fit`` on a numpy array with ``n_threads=2``, and with 1 (how much
   a second core gives on this machine, the bound of any 2-worker speed-up);
 * on dask's local scheduler (2 threads, one block per task), the blocks sliced from the in-memory
-  array, and read from a memmapped ``.npy`` file (in every iteration: out of core);
+  array, and read from a ``.npy`` file, each block a memmapped view of its rows (in every
+  iteration: out of core);
 * on a ``distributed.LocalCluster`` of 1 and of 2 worker processes x 1 thread.
 
 Time per iteration is the median gap between the callbacks of consecutive iterations; the set-up
@@ -53,6 +54,13 @@ def make_block(block_info=None, features=100, seed=0):
 def labels(X):
     s = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.5 * X[:, 1] * X[:, 2]
     return (s > -0.4).astype(np.int64)
+
+
+def file_rows(path, block_info=None):
+    """The block's rows of the .npy file at ``path``, a view of the file (read when used, never
+    copied): ``da.from_array`` of a ``np.memmap`` would copy every chunk into memory up front."""
+    (start, stop), _ = block_info[None]["array-location"]
+    return np.load(path, mmap_mode="r")[start:stop]
 
 
 def dataset(rows, features, block_rows):
@@ -101,7 +109,7 @@ def measure(rows, features, hidden, block_rows, k):
         it, setup, model = per_iteration(da.from_array(Xm, chunks=chunks), yl, hidden, k)
         results.append(("dask local scheduler, 2 threads: blocks of an in-memory array", it, setup, rel(model)))
         np.save(os.path.join(folder, "X.npy"), Xm)
-        on_disk = da.from_array(np.load(os.path.join(folder, "X.npy"), mmap_mode="r"), chunks=chunks)
+        on_disk = da.map_blocks(file_rows, os.path.join(folder, "X.npy"), dtype=np.float64, chunks=chunks)
         it, setup, model = per_iteration(on_disk, yl, hidden, k)
         results.append(("dask local scheduler, 2 threads: blocks read from a memmapped .npy", it, setup, rel(model)))
     for workers in (1, 2):
@@ -131,6 +139,10 @@ def anonymous_kib():  # the process's own memory (heap), without the file pages 
     with open("/proc/self/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("RssAnon:"))
 
+def file_rows(path, block_info=None):
+    (start, stop), _ = block_info[None]["array-location"]
+    return np.load(path, mmap_mode="r")[start:stop]
+
 path, labels, block_rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
 peak, done = [anonymous_kib()], threading.Event()
 def sample():
@@ -138,8 +150,10 @@ def sample():
         peak.append(anonymous_kib())
 threading.Thread(target=sample, daemon=True).start()
 base = peak[0]
-X = da.from_array(np.load(path, mmap_mode="r"), chunks=(block_rows, -1))
-y = da.from_array(np.load(labels, mmap_mode="r"), chunks=block_rows)
+rows, features = np.load(path, mmap_mode="r").shape
+chunks = ((block_rows,) * (rows // block_rows) + ((rows % block_rows,) if rows % block_rows else ()), (features,))
+X = da.map_blocks(file_rows, path, dtype=np.float64, chunks=chunks)
+y = da.from_array(np.load(labels), chunks=chunks[0])  # the labels, small, in memory
 start = time.perf_counter()
 with dask.config.set(scheduler="threads", num_workers=2):
     NeuralNetwork(n_hidden=(64,), learning_rate=0.5, max_iter=3, random_state=0).fit(X, y)

@@ -5,7 +5,7 @@ here.  The rows are split as dask chunks them, one *block* per row chunk (X must
 one chunk along the columns).  Where the work runs is dask's choice, as for any dask computation:
 on the cluster of the current ``dask.distributed`` client (``Client(...)``, or
 ``with client.as_current():`` for another one), else on dask's local scheduler, which reads
-data on disk (zarr, HDF5, a memmapped ``.npy``) block by block, out of core.
+data on disk (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
 
 Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
 sum over samples: each iteration ships the weights to the workers once (a broadcast), each
