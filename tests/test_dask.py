@@ -330,3 +330,31 @@ def test_early_stopping_holds_out_a_stratified_split_of_every_block(client, batc
     assert scores.max() > 0.5
     best = int(np.argmax(scores))  # the fit ends with the weights of the (first) best epoch
     assert all(np.array_equal(A, B) for A, B in zip(a.weights_, seen[best]))
+
+
+def test_one_side_in_memory_is_chunked_like_the_other():
+    X, y = data(n=500)
+    kw = dict(n_hidden=(3,), max_iter=5, random_state=0)
+    a = NeuralNetwork(**kw).fit(X, y)
+    Xd, yd = blocks(X, y, 120)
+    assert_weights_close(a, NeuralNetwork(**kw).fit(Xd, y), 1e-12)
+    assert_weights_close(a, NeuralNetwork(**kw).fit(X, yd), 1e-12)
+
+
+def test_a_cluster_that_keeps_failing_raises_and_leaves_the_estimator_unchanged(client, monkeypatch):
+    from backprop import _dask
+
+    X, y = data(n=300, d=4)
+    nn = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=0).fit(X, y)
+    before = [W.copy() for W in nn.weights_]
+    calls = []
+
+    def lost(self, *args):
+        calls.append(1)
+        raise OSError("connection closed")
+
+    monkeypatch.setattr(_dask.Blocks, "_map_on_cluster", lost)
+    with client.as_current(), pytest.raises(RuntimeError, match="lost workers or data 3 times"):
+        nn.set_params(warm_start=True).fit(*blocks(X, y, 100))
+    assert len(calls) == _dask.ATTEMPTS
+    assert all(np.array_equal(A, B) for A, B in zip(before, nn.weights_)) and nn.n_iter_ == 3
