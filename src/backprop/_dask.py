@@ -385,7 +385,8 @@ class DaskBackend:
     """The data-parallel side of a fit on :class:`Blocks`: ``train`` and ``loss_and_gradient`` as the
     ``_backends.Backend`` interface has them (what the training driver and the stability guard
     call), with the blocks in place of X (T is unused: the blocks hold the targets).  Each block's
-    arithmetic runs on ``kernels``, the fit's backend, one thread per task (dask runs the tasks in
+    arithmetic runs on ``kernels``, the fit's backend: on a cluster in one task per worker, on its
+    threads; on the local scheduler in one task per block, on one thread (dask runs the tasks in
     parallel)."""
 
     def __init__(self, kernels: str) -> None:
@@ -396,12 +397,11 @@ class DaskBackend:
         """The full-batch loss and gradient: the blocks' sums added in block order, divided by the
         rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype)."""
         parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation)
-        total, sums = 0.0, [G.copy() for G in parts[0][1]]
+        total, sums = parts[0][0], [G.copy() for G in parts[0][1]]
         for loss_sum, block in parts[1:]:
             total += loss_sum
             for G, B in zip(sums, block):
                 G += B
-        total += parts[0][0]
         n = data.shape[0]
         rows = data.dtype.type(n)
         grads = [G / rows for G in sums]
