@@ -21,7 +21,7 @@ C_BLOCKS = re.findall(r"^```c\n(.*?)^```", TEXT, re.S | re.M)
 
 def needs(block):
     """The optional packages a block imports: its test skips when one is missing."""
-    return [m for m in ("onnx", "onnxruntime", "skl2onnx", "sklearn") if re.search(rf"^\s*(import|from) {m}\b", block, re.M)]
+    return [m for m in ("onnx", "onnxruntime", "skl2onnx", "sklearn", "dask", "distributed") if re.search(rf"^\s*(import|from) {m}\b", block, re.M)]
 
 
 def run_python(block, cwd):

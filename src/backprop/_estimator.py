@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from . import _params, _persistence, _threadpool, _training, reference
+from . import _dask, _params, _persistence, _threadpool, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
@@ -193,7 +193,9 @@ class NeuralNetwork:
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Training data, finite; float32 trains in float32, anything else in float64.
+            Training data, finite; float32 trains in float32, anything else in float64.  A dask
+            array or DataFrame (X or y) trains where dask holds it, block by block: see the
+            README's "Training on dask".
         y : array-like of shape (n_samples,)
             Labels: two or more distinct values (numbers, strings, bools).
 
@@ -220,6 +222,8 @@ class NeuralNetwork:
             message names the largest stable learning rate it estimates.
         """
         config = _params.validate(self.get_params())
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
+            return _dask.fit(self, X, y, config)
         continuing = config.warm_start and self.__sklearn_is_fitted__()
         if continuing:  # a warm start continues the fit it starts from: the same columns
             check_feature_names(self.__dict__.get("feature_names_in_"), X)
@@ -272,6 +276,8 @@ class NeuralNetwork:
             ``classes_`` later, or ``y`` holds a label outside it.
         """
         config = _params.validate(self.get_params(), max_iter=1, tol=None, early_stopping=False)
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
+            raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
         first = not self.__sklearn_is_fitted__()
         if not first:
             check_feature_names(self.__dict__.get("feature_names_in_"), X)
@@ -330,23 +336,32 @@ class NeuralNetwork:
         return weights, True
 
     # ------------------------------------------------------------------ prediction
-    def _check_X_predict(self, X: Any) -> np.ndarray:
+    def _check_fitted(self) -> None:
         if not self.__sklearn_is_fitted__():
             raise not_fitted_error(
                 "This NeuralNetwork instance is not fitted yet. Call 'fit' with appropriate arguments first."
             )
+
+    def _check_X_predict(self, X: Any) -> np.ndarray:
+        self._check_fitted()
         check_feature_names(self.__dict__.get("feature_names_in_"), X)
         X = check_array(X, dtype=self.weights_[0].dtype)
         check_n_features(X, self.n_features_in_)
         return X
 
+    def _backend_name(self) -> str:
+        return _params.check("backend", self.backend)
+
     def _backend(self) -> Backend:
-        return BACKENDS[_params.check("backend", self.backend)]
+        return BACKENDS[self._backend_name()]
+
+    def _activation(self) -> str:
+        return _params.check("activation", self.activation)
 
     def _network_output(self, X: np.ndarray) -> np.ndarray:
         """The network's output on checked X: P(classes_[1]) of shape (n,) for two classes, else (n, k)."""
         backend, n_threads = self._backend(), resolved_threads(self.n_threads)
-        return network_output(backend, X, self.weights_, n_threads, _params.check("activation", self.activation))
+        return network_output(backend, X, self.weights_, n_threads, self._activation())
 
     def _fast_lane(self, X: Any, two_columns: bool) -> np.ndarray | None:
         """The backend's one-call answer for the common case: a fitted model and X an ndarray already
@@ -388,7 +403,8 @@ class NeuralNetwork:
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
-            In [0, 1], rows summing to 1; in the dtype of ``weights_``.
+            In [0, 1], rows summing to 1; in the dtype of ``weights_``.  For a dask X, a dask
+            array computed block by block.
 
         Raises
         ------
@@ -401,6 +417,9 @@ class NeuralNetwork:
         fast = self._fast_lane(X, True)
         if fast is not None:
             return fast
+        if _dask.is_dask_collection(X):  # a dask array, computed block by block
+            self._check_fitted()
+            return _dask.predict_proba(self, X, self._backend_name(), self._activation())
         p = self._network_output(self._check_X_predict(X))
         return np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
 
@@ -444,7 +463,8 @@ class NeuralNetwork:
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            Values from ``classes_`` (and of its dtype).
+            Values from ``classes_`` (and of its dtype).  For a dask X, a dask array computed
+            block by block.
 
         Raises
         ------
@@ -455,6 +475,9 @@ class NeuralNetwork:
         """
         threshold = _check_threshold(self.threshold)
         p = self._fast_lane(X, False)
+        if p is None and _dask.is_dask_collection(X):  # a dask array, computed block by block
+            self._check_fitted()
+            return _dask.predict(self, X, self._backend_name(), self._activation(), threshold)
         if p is None:
             p = self._network_output(self._check_X_predict(X))
         if p.ndim == 2:

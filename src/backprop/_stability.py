@@ -10,7 +10,8 @@ import numpy as np
 from ._backends import Backend
 from ._exceptions import StabilityWarning
 
-__all__ = ["MIN_ITER", "loss_rises_or_cycles", "largest_stable_learning_rate", "unstable_warnings", "gram"]
+__all__ = ["MIN_ITER", "loss_rises_or_cycles", "largest_stable_learning_rate", "unstable_warnings", "gram",
+           "augmented_gram", "float64_data"]
 
 
 #: The guard looks at fits of at least this many full-batch gradient-descent iterations.
@@ -54,6 +55,23 @@ def gram(A: np.ndarray) -> np.ndarray:
     return A.T @ A
 
 
+def augmented_gram(X) -> np.ndarray:
+    """``X~^T X~`` in float64, ``X~ = [1, X]``.  Data not held in memory (the blocks of
+    ``_dask``) computes it itself (its ``augmented_gram`` method)."""
+    if hasattr(X, "augmented_gram"):
+        return X.augmented_gram()
+    X = np.asarray(X, dtype=np.float64)
+    return gram(np.hstack([np.ones((X.shape[0], 1)), X]))
+
+
+def float64_data(X, T) -> tuple:
+    """``X`` and ``T`` as C-contiguous float64, what the guard's gradients are computed on; data not
+    held in memory converts itself (its ``float64`` method gives both)."""
+    if hasattr(X, "float64"):
+        return X.float64(), None
+    return np.ascontiguousarray(X, dtype=np.float64), np.ascontiguousarray(T, dtype=np.float64)
+
+
 def largest_stable_learning_rate(
     X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float, backend: Backend, n_threads: int
 ) -> tuple[float, str]:
@@ -72,17 +90,14 @@ def largest_stable_learning_rate(
     -------
     (learning_rate, how) : the estimate and a short description of the formula used.
     """
-    X = np.asarray(X, dtype=np.float64)
     n = X.shape[0]
     if len(weights) == 1:
-        X1 = np.hstack([np.ones((n, 1)), X])
-        lam = float(np.linalg.eigvalsh(gram(X1))[-1])
+        lam = float(np.linalg.eigvalsh(augmented_gram(X))[-1])
         softmax = weights[0].shape[0] > 1
         L = lam / ((2 if softmax else 4) * n) + alpha / n
         how = f"2/L, L = lambda_max(X~'X~)/({'2' if softmax else '4'}N){' + alpha/N' if alpha else ''} = {L:.4g}, X~ = [1, X]"
         return 2.0 / L, how
-    X = np.ascontiguousarray(X)
-    T = np.ascontiguousarray(T, dtype=np.float64)
+    X, T = float64_data(X, T)
     w = [np.array(W, dtype=np.float64) for W in weights]
     shapes = [W.shape for W in w]
     sizes = [W.size for W in w]

@@ -20,7 +20,7 @@ from ._backends import Backend, SolverState, network_output
 from ._exceptions import ConvergenceWarning
 from ._validation import abs_max, plain
 
-__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "check_memory"]
+__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory"]
 
 #: Epochs of the first backend call of an unshuffled fit; later calls double the epochs run.
 FIRST_CHUNK = 4096
@@ -75,11 +75,12 @@ def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optio
 
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
-          incremental: bool, extra: Optional[dict] = None, drop: tuple = ()) -> None:
+          incremental: bool, extra: Optional[dict] = None, drop: tuple = (), run_type: Optional[type] = None) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
     publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
     ``drop`` removed.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the
-    stability guard.
+    stability guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is
+    not in memory (``_dask``) brings a subclass that holds it its own way.
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -89,7 +90,7 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     original = model.__dict__
     model.__dict__ = dict(original)
     try:
-        run = _Run(model, X, y_index, classes, weights, warm, rng, config, backend)
+        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend)
         fitted, guard = run.run(incremental)
         pending = []
         if guard is not None:
@@ -142,23 +143,48 @@ def targets(y_index: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
     return T
 
 
-def stratified_split(y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator):
-    """Rows of the training and of the validation part: ``round(fraction * n_c)`` random rows of each
-    class c go to validation (at most n_c - 1, so every class keeps a training row); both sorted."""
+def held_out_count(n_c, fraction: float):
+    """Validation rows of a class of ``n_c`` rows: ``round(fraction * n_c)``, at most ``n_c - 1``
+    (every class keeps a training row); ``n_c`` may be an array of counts."""
+    n_c = np.asarray(n_c)
+    return np.minimum(np.floor(fraction * n_c + 0.5).astype(np.int64), np.maximum(n_c - 1, 0))
+
+
+def stratified_split(y_index: np.ndarray, n_classes: int, fraction: float, rng: np.random.Generator,
+                     allow_empty: bool = False):
+    """Rows of the training and of the validation part: :func:`held_out_count` random rows of each
+    class c go to validation; both sorted.  An empty validation part raises ``ValueError`` unless
+    ``allow_empty`` (one block of several)."""
     n = y_index.shape[0]
     held_out = []
     for c in range(n_classes):
         rows = rng.permutation(np.flatnonzero(y_index == c))
-        n_val = min(int(np.floor(fraction * rows.shape[0] + 0.5)), max(rows.shape[0] - 1, 0))
-        held_out.append(rows[:n_val])
+        held_out.append(rows[: int(held_out_count(rows.shape[0], fraction))])
     val = np.sort(np.concatenate(held_out))
-    if val.shape[0] == 0:
-        raise ValueError(
-            f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
-            "raise validation_fraction or pass more data"
-        )
+    if val.shape[0] == 0 and not allow_empty:
+        raise empty_validation_error(fraction, n)
     train_rows = np.setdiff1d(np.arange(n), val, assume_unique=True)
     return train_rows, val
+
+
+def empty_validation_error(fraction: float, n: int) -> ValueError:
+    return ValueError(
+        f"early_stopping: validation_fraction={fraction} of {n} samples leaves an empty validation set; "
+        "raise validation_fraction or pass more data"
+    )
+
+
+def learned_nothing_warning(label: Any, n_classes: int, config: Any) -> ConvergenceWarning:
+    """The warning of a fit whose model predicts the one class ``label`` for every training row of
+    ``n_classes`` classes."""
+    label = plain(label)
+    return ConvergenceWarning(
+        f"the fitted model predicts the single class {label!r} for every training sample, while the "
+        f"training data holds {n_classes} classes: it learned nothing. Likely causes: unscaled "
+        "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
+        f"too large or too small (learning_rate={config.learning_rate:g}), or too few iterations "
+        f"(max_iter={config.max_iter})"
+    )
 
 
 class _Run:
@@ -167,17 +193,9 @@ class _Run:
     def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend) -> None:
         self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
         self.config, self.backend = config, backend
-        T = targets(y_index, weights[-1].shape[0], X.dtype)
-        self.X_val = self.y_val = None
-        if config.early_stopping:  # the held-out split, drawn after the initial weights
-            train_rows, val_rows = stratified_split(y_index, len(classes), config.validation_fraction, rng)
-            self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
-            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
-        self.X, self.T = X, T
-        self.y_train = y_index if self.X_val is None else y_index[train_rows]
-        self.shuffle = config.batch_size is not None and config.batch_size < X.shape[0]
+        self.set_data(X, y_index)
         # the solver's state carries over from the previous fit of this object when warm
-        self.state_key = (config.solver, X.dtype.str, tuple(W.shape for W in weights))
+        self.state_key = (config.solver, self.X.dtype.str, tuple(W.shape for W in weights))
         previous = model.__dict__.get("_solver_state")
         if warm and model.__dict__.get("_solver_key") == self.state_key:
             self.state = previous.copy()
@@ -196,9 +214,22 @@ class _Run:
         # the epochs run (publishing costs O(1) per epoch), grown by doubling with the epochs run
         # (never sized by max_iter, which may be far more than an early stop lets run)
         self.n_prev = 0 if self.previous_curve is None else len(self.previous_curve)
-        self.curve_buf = np.empty(0, dtype=X.dtype)
+        self.curve_buf = np.empty(0, dtype=self.X.dtype)
         self.score_buf = np.empty(0)
         self.start = self.last_print = time.perf_counter()
+
+    def set_data(self, X, y_index) -> None:
+        """The training data (``X``, ``T``, ``y_train``), the validation part of ``early_stopping``
+        (``X_val``, ``y_val``, drawn after the initial weights) and whether epochs shuffle."""
+        T = targets(y_index, self.weights[-1].shape[0], X.dtype)
+        self.X_val = self.y_val = None
+        if self.config.early_stopping:
+            train_rows, val_rows = stratified_split(y_index, len(self.classes), self.config.validation_fraction, self.rng)
+            self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
+            X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
+        self.X, self.T = X, T
+        self.y_train = y_index if self.X_val is None else y_index[train_rows]
+        self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
     def run(self, incremental: bool) -> tuple[dict, Optional[tuple]]:
         """The epochs; returns the fitted attributes, and the stability guard's arguments when it applies."""
@@ -251,16 +282,7 @@ class _Run:
             predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
             if predicted.min() != predicted.max():
                 return []
-        label = plain(self.classes[int(predicted[0])])
-        return [
-            ConvergenceWarning(
-                f"the fitted model predicts the single class {label!r} for every training sample, while the "
-                f"training data holds {present.shape[0]} classes: it learned nothing. Likely causes: unscaled "
-                "features (standardize them, e.g. with sklearn.preprocessing.StandardScaler), a learning_rate "
-                f"too large or too small (learning_rate={self.config.learning_rate:g}), or too few iterations "
-                f"(max_iter={self.config.max_iter})"
-            )
-        ]
+        return [learned_nothing_warning(self.classes[int(predicted[0])], present.shape[0], self.config)]
 
     def run_epochs(self, hook) -> tuple[np.ndarray, int]:
         """Every epoch in backend calls; with shuffling each call takes the row orders of several
@@ -320,14 +342,17 @@ class _Run:
 
     def score_epoch(self) -> bool:
         """scikit-learn's early-stopping rule on the validation accuracy; False: stop."""
-        index = predicted_index(self.backend, self.X_val, self.weights, self.config)
-        score = float(np.mean(index == self.y_val))
+        score = self.validation_accuracy()
         self.scores.append(score)
         tol = 0.0 if self.config.tol is None else self.config.tol
         self.no_improvement = self.no_improvement + 1 if score < self.best_score + tol else 0
         if score > self.best_score:
             self.best_score, self.best_weights = score, [W.copy() for W in self.weights]
         return self.no_improvement <= self.config.n_iter_no_change
+
+    def validation_accuracy(self) -> float:
+        index = predicted_index(self.backend, self.X_val, self.weights, self.config)
+        return float(np.mean(index == self.y_val))
 
     def report(self, force: bool = False) -> None:
         """The progress line, about every half second (and after the first and the last epoch)."""

@@ -1,0 +1,593 @@
+"""``fit``, ``predict`` and ``predict_proba`` on dask collections: the data stays in dask's blocks.
+
+``NeuralNetwork.fit`` hands dask input (a dask array, DataFrame or Series as ``X`` or ``y``)
+here.  The rows are split as dask chunks them, one *block* per row chunk (X must hold whole rows:
+one chunk along the columns).  Where the work runs is dask's choice, as for any dask computation:
+on the cluster of the current ``dask.distributed`` client (``Client(...)``, or
+``with client.as_current():`` for another one), else on dask's local scheduler, which reads
+data on disk (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
+
+Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
+sum over samples: each iteration ships the weights to the workers once (a broadcast), each
+worker's task returns the loss and gradient *sums* of every block it holds, computed by the
+backend's kernel on the worker's threads (on the local scheduler: one task and thread per block),
+the client adds them in block order (never in order of arrival) and applies the solver's update
+(the weights are small).  A fit is therefore the in-memory fit of the same rows up to the order of the sums
+(<= 1e-12 relative in float64) and bitwise the same from run to run, whatever the number of
+workers or the order in which they answer.
+
+Mini-batches move the model to the data: each epoch visits the blocks in an order drawn from
+``random_state``, shuffles the rows of each block (a seed per block, also drawn from
+``random_state``), and trains that block's batches in one kernel call on the worker holding it;
+the weights and the solver's state pass from task to task.  Batches never span two blocks, so
+this is another model than the in-memory fit's (whose batches are drawn from all rows).
+``early_stopping`` holds out a stratified split of every chunk (a seed per chunk).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _training, reference
+from ._backends import BACKENDS, SolverState, network_output
+from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
+
+__all__ = ["is_dask_collection", "fit", "predict_proba", "predict"]
+
+#: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
+PLAN_VALUES = 1 << 17
+#: Attempts of one cluster step (an iteration's sums, an epoch's chain) when workers are lost.
+ATTEMPTS = 3
+
+
+def is_dask_collection(obj: Any) -> bool:
+    """Whether ``obj`` is a dask collection; never imports dask (a dask object means it is imported)."""
+    if "dask" not in sys.modules:
+        return False
+    import dask
+
+    return dask.is_dask_collection(obj)
+
+
+def _dask_array():
+    try:
+        import dask
+        import dask.array as da
+    except ImportError as exc:  # dask without its array extra
+        raise ImportError("dask input needs dask.array: pip install 'backprop[dask]'") from exc
+    return dask, da
+
+
+def _current_client() -> Any:
+    """The ``dask.distributed`` client dask computes on (the current one), or None: dask's local scheduler."""
+    if "distributed" not in sys.modules:
+        return None
+    import dask
+    from distributed import default_client
+
+    try:
+        client = default_client()
+    except ValueError:
+        return None
+    scheduler = dask.base.get_scheduler()
+    return client if getattr(scheduler, "__self__", None) is client else None
+
+
+# ---------------------------------------------------------------------- input
+def _as_dask_array(obj: Any, name: str, lengths: bool):
+    """A dask array of ``obj``: a dask DataFrame or Series by ``to_dask_array`` (with its chunks'
+    lengths when ``lengths``), a dask array as it is."""
+    _, da = _dask_array()
+    if hasattr(obj, "to_dask_array"):
+        return obj.to_dask_array(lengths=True if lengths else None)
+    if not isinstance(obj, da.Array):
+        raise TypeError(f"{name} must be a dask array, DataFrame or Series, got {type(obj).__name__}")
+    return obj
+
+
+def check_row_blocks(X: Any, name: str = "X") -> None:
+    """X must be 2-D and hold whole rows in each block (one chunk along the columns)."""
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got a dask array of shape {X.shape}")
+    if X.numblocks[1] != 1:
+        raise ValueError(
+            f"{name} is chunked along its columns (chunks {X.chunks[1]}); each block must hold whole rows: "
+            f"rechunk it with {name}.rechunk({{1: -1}})"
+        )
+
+
+def _model_dtype(X: Any) -> np.dtype:
+    """float32 trains in float32, float64 and bool/integer data in float64 (as ``check_array``)."""
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"X must hold numbers (bool, integer or float), got dtype {X.dtype}")
+    return np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64)
+
+
+def _training_arrays(X: Any, y: Any) -> tuple:
+    """``(X, y)`` as dask arrays of the model's dtype and labels, chunked alike along the rows."""
+    _, da = _dask_array()
+    if y is None:
+        raise ValueError("NeuralNetwork requires y to be passed, but the target y is None")
+    if not is_dask_collection(X):
+        X = check_array(X)
+        X = da.from_array(X, chunks=(_as_dask_array(y, "y", True).chunks[0], X.shape[1]))
+    X = _as_dask_array(X, "X", True)
+    if any(np.isnan(c) for c in X.chunks[0]):  # a dask array of unknown block lengths
+        X = X.compute_chunk_sizes()
+    check_row_blocks(X)
+    X = X.astype(_model_dtype(X))
+    if not is_dask_collection(y):
+        y = np.asarray(y)
+        if y.ndim == 1 and y.shape[0] == X.shape[0]:
+            y = da.from_array(y, chunks=(X.chunks[0],))
+        else:
+            check_y(y, X.shape[0])  # raises the in-memory fit's error
+    y = _as_dask_array(y, "y", True)
+    if any(np.isnan(c) for c in y.chunks[0]):
+        y = y.compute_chunk_sizes()
+    if y.ndim != 1:
+        hint = " (a column vector: pass y.ravel())" if y.ndim == 2 and y.shape[1] == 1 else ""
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
+            "rechunk y like X: y.rechunk(X.chunks[0])"
+        )
+    return X, y
+
+
+# ---------------------------------------------------------------------- the blocks' tasks
+def _label_counts(y_chunk: np.ndarray) -> tuple:
+    return np.unique(np.asarray(y_chunk), return_counts=True)
+
+
+def _aligned(A: np.ndarray) -> np.ndarray:
+    """``A``, C-contiguous and starting on a cache line (64 bytes), copied when it is not: arrays
+    that came over the network may start at any byte, and the kernels copy a misaligned input in
+    every call, where a block is copied once."""
+    if A.flags.c_contiguous and A.ctypes.data % 64 == 0:
+        return A
+    buffer = np.empty(A.nbytes + 64, dtype=np.uint8)
+    start = -buffer.ctypes.data % 64
+    out = buffer[start : start + A.nbytes].view(A.dtype).reshape(A.shape)
+    out[...] = A
+    return out
+
+
+# A block is one pair (X, T) of a row chunk: the features in the model's dtype, C-contiguous, and
+# the targets (training.targets), computed by one task so that a worker holds both.  With
+# ``split`` = (seed, fraction, part) it is the training part of the chunk, or for part
+# "validation" the pair (X, class index) of its validation rows: the chunk's stratified split.
+def _block(X_chunk: np.ndarray, y_chunk: np.ndarray, classes: np.ndarray, n_out: int, dtype: np.dtype,
+           split: Optional[tuple] = None) -> tuple:
+    X, y_index = _aligned(np.asarray(X_chunk, dtype=dtype)), np.searchsorted(classes, y_chunk)
+    if split is not None:
+        seed, fraction, part = split
+        rows = _training.stratified_split(y_index, len(classes), fraction, np.random.default_rng(seed),
+                                          allow_empty=True)[part == "validation"]
+        X, y_index = _aligned(X[rows]), y_index[rows]
+        if part == "validation":
+            return X, y_index
+    return X, _training.targets(y_index, n_out, dtype)
+
+
+def _block_float64(block: tuple) -> tuple:
+    return tuple(_aligned(np.asarray(A, dtype=np.float64)) for A in block)
+
+
+def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1) -> tuple:
+    """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
+    means times the block's rows (exact when that count is a power of two, else one rounding)."""
+    X, T = block
+    n = X.shape[0]
+    if n == 0:
+        return 0.0, [np.zeros_like(W) for W in weights]
+    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0)
+    rows = X.dtype.type(n)
+    return float(loss) * n, [g * rows for g in grads]
+
+
+def _block_gram(block: tuple, n_threads: int = 1) -> np.ndarray:
+    X = block[0]
+    X1 = np.hstack([np.ones((X.shape[0], 1)), np.asarray(X, dtype=np.float64)])
+    return X1.T @ X1
+
+
+def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float,
+                        n_threads: int = 1) -> Any:
+    """(lowest, highest) predicted class index of the block's rows, or None when undefined."""
+    X = block[0]
+    if X.shape[0] == 0:
+        return ()
+    try:
+        p = network_output(BACKENDS[backend], X, weights, n_threads, activation)
+    except ValueError:  # outputs undefined in floating point
+        return None
+    index = (p >= threshold).astype(np.intp) if p.ndim == 1 else np.argmax(p, axis=1)
+    return int(index.min()), int(index.max())
+
+
+def _block_correct(block: tuple, weights: list, config: Any, n_threads: int = 1) -> int:
+    """How many of the block's validation rows the network predicts right."""
+    X, y_index = block
+    if X.shape[0] == 0:
+        return 0
+    config = dataclasses.replace(config, n_threads=n_threads)
+    return int(np.count_nonzero(_training.predicted_index(BACKENDS[config.backend], X, weights, config) == y_index))
+
+
+def _on_worker(fn, blocks: list, small: Any, static: dict) -> list:
+    """``fn`` over the blocks one worker holds, in their order, the kernels on the worker's threads."""
+    from distributed import get_worker
+
+    threads = max(1, int(getattr(get_worker().state, "nthreads", 1)))
+    extra = () if small is None else (small,)
+    return [fn(block, *extra, n_threads=threads, **static) for block in blocks]
+
+
+def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
+    """One epoch of mini-batches over the block's rows, shuffled by ``seed``, from ``carry`` =
+    (weights, solver state, the epoch's loss sum so far); returns the carry after it."""
+    X, T = block
+    weights, state, loss_sum = carry
+    weights = [W.copy() for W in weights]  # the scheduler may hand the same objects to others
+    state = state.copy()
+    n = X.shape[0]
+    if n == 0:
+        return weights, state, loss_sum
+    order = np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
+    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None)
+    return weights, state, loss_sum + float(curve[0]) * n
+
+
+def _block_proba(X: np.ndarray, weights: list, backend: str, activation: str, two_columns: bool) -> np.ndarray:
+    X = check_array(X, dtype=weights[0].dtype)
+    p = network_output(BACKENDS[backend], X, weights, 1, activation)
+    return np.stack([1 - p, p], axis=1) if two_columns and p.ndim == 1 else p
+
+
+def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, classes: np.ndarray,
+                   threshold: float) -> np.ndarray:
+    p = _block_proba(X, weights, backend, activation, False)
+    return classes[np.argmax(p, axis=1)] if p.ndim == 2 else classes[(p >= threshold).astype(np.intp)]
+
+
+# ---------------------------------------------------------------------- the data on dask
+class Blocks:
+    """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
+    the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``).  On a cluster the
+    blocks are computed once into the workers' memory (futures); with the local scheduler they are
+    recomputed from their source (their files) in every pass, so that they need not fit in memory."""
+
+    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: float, high: float,
+                 client: Any) -> None:
+        self.client = client
+        self.blocks = blocks if client is None else client.compute(blocks)
+        self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
+        self.rows = rows
+        self.shape = (int(sum(rows)), n_features)
+        self.dtype = np.dtype(dtype)
+        self.low, self.high = low, high
+
+    def min(self) -> float:
+        return self.low
+
+    def max(self) -> float:
+        return self.high
+
+    def on_cluster(self, step, *args: Any) -> Any:
+        """``step(*args)`` on the cluster, again when it fails for a lost worker (a connection
+        closed, data lost): dask recomputes the lost blocks from their source, and the step, a pure
+        function of its arguments, gives the same result.  After ``ATTEMPTS`` failures a
+        RuntimeError says so."""
+        from concurrent.futures import CancelledError
+
+        for attempt in range(ATTEMPTS):
+            try:
+                return step(*args)
+            except (OSError, CancelledError) as exc:
+                if attempt == ATTEMPTS - 1:
+                    raise RuntimeError(
+                        f"the dask cluster lost workers or data {ATTEMPTS} times in one step of the fit ({exc!r}); "
+                        "the estimator was left unchanged"
+                    ) from exc
+                self.client.wait_for_workers(1)
+
+    def map(self, fn, small: Any = None, **static: Any) -> list:
+        """``fn(block, [small,] **static)`` for every block, the results in block order.  ``small``
+        (the weights) is shipped to the workers once per call."""
+        dask, _ = _dask_array()
+        if self.client is not None:
+            return self.on_cluster(self._map_on_cluster, fn, small, static)
+        columns = [self.blocks] if small is None else [self.blocks, [small] * len(self.rows)]
+        task = dask.delayed(fn, pure=False)
+        return list(dask.compute(*[task(*args, **static) for args in zip(*columns)]))
+
+    def _map_on_cluster(self, fn, small: Any, static: dict) -> list:
+        """One task per worker, over the blocks it holds (what dask's scheduler knows of where they
+        are, asked once and again after a failure; a task whose worker has gone runs elsewhere)."""
+        if self.holders is None:
+            from distributed import wait
+
+            wait(self.blocks)  # computed, so that dask knows where each one is
+            who_has = self.client.who_has(self.blocks)
+            self.holders = {}
+            for i, future in enumerate(self.blocks):
+                where = who_has.get(future.key) or (None,)
+                self.holders.setdefault(where[0], []).append(i)
+        shipped = None
+        if small is not None:
+            [shipped] = self.client.scatter([small], broadcast=True, hash=False)
+        futures = {}
+        for worker, held in self.holders.items():
+            where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
+            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], shipped, static,
+                                                 pure=False, **where)
+        try:
+            done = dict(zip(futures, self.client.gather(list(futures.values()))))
+        except BaseException:
+            self.holders = None
+            raise
+        finally:
+            for f in futures.values():
+                f.release()
+        results = [None] * len(self.blocks)
+        for worker, held in self.holders.items():
+            for i, result in zip(held, done[worker]):
+                results[i] = result
+        return results
+
+    def chain(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+        """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
+        block's worker, the carry passed from one to the next; returns the last carry."""
+        dask, _ = _dask_array()
+        if self.client is not None:
+            return self.on_cluster(self._chain_on_cluster, plan, carry, config)
+        task = dask.delayed(_block_train, pure=False)
+        for block, seed in plan:
+            carry = task(self.blocks[block], carry, int(seed), config)
+        return carry.compute()
+
+    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+        for block, seed in plan:
+            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False)
+        return carry.result()
+
+    def augmented_gram(self) -> np.ndarray:
+        """``X~^T X~`` (float64, ``X~ = [1, X]``), the blocks' terms added in block order."""
+        total = None
+        for G in self.map(_block_gram):
+            total = G if total is None else total + G
+        return total
+
+    def float64(self) -> Blocks:
+        """The same blocks in float64 (the stability guard's data)."""
+        if self.dtype == np.float64:
+            return self
+        dask, _ = _dask_array()
+        cast = dask.delayed(_block_float64, pure=True)
+        return Blocks([cast(b) for b in self.blocks], self.rows, self.shape[1], np.float64, self.low, self.high,
+                      self.client)
+
+    def release(self) -> None:
+        if self.client is not None:
+            for f in self.blocks:
+                f.release()
+
+
+class DaskBackend:
+    """The data-parallel side of a fit on :class:`Blocks`: ``train`` and ``loss_and_gradient`` as the
+    ``_backends.Backend`` interface has them (what the training driver and the stability guard
+    call), with the blocks in place of X (T is unused: the blocks hold the targets).  Each block's
+    arithmetic runs on ``kernels``, the fit's backend: on a cluster in one task per worker, on its
+    threads; on the local scheduler in one task per block, on one thread (dask runs the tasks in
+    parallel)."""
+
+    def __init__(self, kernels: str) -> None:
+        self.kernels = kernels
+
+    def loss_and_gradient(self, data: Blocks, T: Any, weights: list, n_threads: int, activation: str,
+                          alpha: float) -> tuple[float, list]:
+        """The full-batch loss and gradient: the blocks' sums added in block order, divided by the
+        rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype)."""
+        parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation)
+        total, sums = parts[0][0], [G.copy() for G in parts[0][1]]
+        for loss_sum, block in parts[1:]:
+            total += loss_sum
+            for G, B in zip(sums, block):
+                G += B
+        n = data.shape[0]
+        rows = data.dtype.type(n)
+        grads = [G / rows for G in sums]
+        loss = total / n
+        if alpha > 0:
+            a = data.dtype.type(alpha)
+            for g, W in zip(grads, weights):
+                g[:, 1:] += a * W[:, 1:] / rows
+            loss += 0.5 * alpha * sum(float(np.sum(np.square(W[:, 1:], dtype=np.float64))) for W in weights) / n
+        return loss, grads
+
+    def train(self, data: Blocks, T: Any, weights: list, config: Any, state: SolverState, n_epochs: int,
+              order: Optional[np.ndarray], hook: Any) -> tuple[np.ndarray, int]:
+        """Up to ``n_epochs`` epochs in place on ``weights`` and ``state``: full-batch steps without
+        ``order``; with it, mini-batch epochs, ``order[e]`` the (block, seed) plan of epoch e."""
+        curve = []
+        for epoch in range(n_epochs):
+            if order is None:
+                loss, grads = self.loss_and_gradient(data, None, weights, 1, config.activation, config.alpha)
+                _step(config, weights, grads, state)
+            else:
+                loss = self._epoch_on_blocks(data, weights, config, state, order[epoch])
+            recorded = float(data.dtype.type(loss))
+            curve.append(recorded)
+            stop = config.tol is not None and not config.early_stopping and _no_improvement(recorded, config, state)
+            if hook is not None and hook(epoch + 1, recorded) is False:
+                stop = True
+            if stop or not np.isfinite(recorded):
+                break
+        return np.asarray(curve, dtype=data.dtype), len(curve)
+
+    def _epoch_on_blocks(self, data: Blocks, weights: list, config: Any, state: SolverState, plan: np.ndarray) -> float:
+        block_config = dataclasses.replace(config, backend=self.kernels, n_threads=1, tol=None, early_stopping=False,
+                                           callback=None, verbose=False)
+        carry = ([W.copy() for W in weights], state.copy(), 0.0)
+        new_weights, new_state, loss_sum = data.chain(plan, carry, block_config)
+        for W, N in zip(weights, new_weights):
+            W[...] = N
+        for S, N in zip(state.arrays, new_state.arrays):
+            S[...] = N
+        state.counters[0] = new_state.counters[0]  # Adam's step count; the tol rule's stay here
+        return loss_sum / data.shape[0]
+
+
+def _step(config: Any, weights: list, grads: list, state: SolverState) -> None:
+    """The solver's update for a full-batch gradient (``reference``'s step functions)."""
+    if config.solver == "gd":
+        reference.gradient_descent_step(weights, grads, config.learning_rate)
+    elif config.solver == "momentum":
+        reference.momentum_step(weights, grads, state.arrays, config.learning_rate, config.momentum, config.nesterov)
+    else:
+        state.counters[0] += 1
+        L = len(weights)
+        reference.adam_step(weights, grads, state.arrays[:L], state.arrays[L:], int(state.counters[0]),
+                            config.learning_rate, config.beta_1, config.beta_2, config.epsilon)
+
+
+def _no_improvement(loss: float, config: Any, state: SolverState) -> bool:
+    """scikit-learn's rule on the training loss (the kernels' ``no_improvement_stop``); True: stop."""
+    c = state.counters
+    c[2] = c[2] + 1 if loss > c[1] - config.tol else 0.0
+    c[1] = min(c[1], loss)
+    return c[2] > config.n_iter_no_change
+
+
+class DaskRun(_training._Run):
+    """A fit of the training driver on :class:`Blocks`: the epochs are :class:`DaskBackend`'s (mini-
+    batch plans drawn from ``random_state`` in steps of bounded size), the rest is the driver's."""
+
+    def set_data(self, X: tuple, y_index: Any) -> None:
+        """``X`` = (the training blocks, the validation blocks or None)."""
+        (self.X, self.X_val), self.T, self.y_val, self.y_train = X, None, None, None
+        self.shuffle = self.config.batch_size is not None and self.config.batch_size < self.X.shape[0]
+
+    def validation_accuracy(self) -> float:
+        config = dataclasses.replace(self.config, backend=self.backend.kernels, n_threads=1, callback=None)
+        return sum(self.X_val.map(_block_correct, small=self.weights, config=config)) / self.X_val.shape[0]
+
+    def run_epochs(self, hook) -> tuple[np.ndarray, int]:
+        max_iter, n_blocks = self.config.max_iter, len(self.X.rows)
+        chunk = max(1, PLAN_VALUES // n_blocks) if self.shuffle else max_iter
+        curves, epochs = [], 0
+        while epochs < max_iter:
+            m = min(chunk, max_iter - epochs)
+            plan = None
+            if self.shuffle:  # each epoch: the block order, then one seed per block
+                plan = np.stack([
+                    np.stack([self.rng.permutation(n_blocks), self.rng.integers(0, 2**63, size=n_blocks)], axis=1)
+                    for _ in range(m)
+                ])
+            curve, ran = self.backend.train(self.X, None, self.weights, self.config, self.state, m, plan, hook)
+            epochs += ran
+            curves.append(curve)
+            if ran < m or not np.isfinite(curve).all():
+                break
+        return (np.concatenate(curves) if curves else np.empty(0, dtype=self.X.dtype)), epochs
+
+    def learned_nothing_warnings(self) -> list:
+        """The driver's ConvergenceWarning, from every block's range of predicted classes."""
+        ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
+                            activation=self.config.activation, threshold=self.config.threshold)
+        if any(r is None for r in ranges):
+            return []
+        ranges = [r for r in ranges if r]
+        if min(r[0] for r in ranges) != max(r[1] for r in ranges):
+            return []
+        return [_training.learned_nothing_warning(self.classes[ranges[0][0]], len(self.classes), self.config)]
+
+
+# ---------------------------------------------------------------------- the estimator's entry points
+def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
+    """``model.fit(X, y)`` for dask input, with the in-memory fit's checks and its driver."""
+    dask, _ = _dask_array()
+    continuing = config.warm_start and model.__sklearn_is_fitted__()
+    if continuing:
+        check_feature_names(model.__dict__.get("feature_names_in_"), X)
+    names = feature_names(X)
+    X, y = _training_arrays(X, y)
+    n, d = X.shape
+    if n < 1:
+        raise ValueError(f"X has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
+    if d < 1:
+        raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
+    client = _current_client()
+    X_chunks, y_chunks = X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel()
+    count = dask.delayed(_label_counts, pure=True)
+    counted, low, high = dask.compute([count(c) for c in y_chunks], X.min(), X.max())  # one pass over the data
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError("X contains NaN or infinity")
+    _, classes = check_y(np.concatenate([labels for labels, _ in counted]), sum(len(labels) for labels, _ in counted))
+    if continuing and not np.array_equal(model.classes_, classes):
+        raise ValueError(f"warm_start: y has classes {classes!r}, but the model was fitted with {model.classes_!r}")
+    dtype = X.dtype
+    rng = np.random.default_rng(config.random_state)
+    weights, warm = model._initial_weights(d, len(classes), dtype, config, rng, config.warm_start)
+    block = dask.delayed(_block, pure=True)
+    n_out = weights[-1].shape[0]
+    if config.early_stopping:  # each chunk's stratified split, from a seed drawn after the initial weights
+        seeds = rng.integers(0, 2**63, size=len(X_chunks))
+        per_class = np.zeros((len(X_chunks), len(classes)), dtype=np.int64)
+        for row, (labels, counts) in zip(per_class, counted):
+            row[np.searchsorted(classes, labels)] = counts
+        val_rows = _training.held_out_count(per_class, config.validation_fraction).sum(axis=1)
+        if val_rows.sum() == 0:
+            raise _training.empty_validation_error(config.validation_fraction, n)
+        parts = []
+        for part, rows in (("train", np.asarray(X.chunks[0]) - val_rows), ("validation", val_rows)):
+            blocks = [block(x, c, classes, n_out, dtype, (int(seed), config.validation_fraction, part))
+                      for x, c, seed in zip(X_chunks, y_chunks, seeds)]
+            parts.append(Blocks(blocks, tuple(int(r) for r in rows), d, dtype, float(low), float(high), client))
+        data, validation = parts
+    else:
+        blocks = [block(x, c, classes, n_out, dtype) for x, c in zip(X_chunks, y_chunks)]
+        data, validation = Blocks(blocks, X.chunks[0], d, dtype, float(low), float(high), client), None
+    named = {} if continuing or names is None else {"feature_names_in_": names}
+    drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
+    try:
+        _training.train(model, (data, validation), None, classes, weights, warm, rng, config,
+                        DaskBackend(config.backend), False, extra=named, drop=drop, run_type=DaskRun)
+    finally:
+        data.release()
+        if validation is not None:
+            validation.release()
+    return model
+
+
+def _prediction_input(model: Any, X: Any):
+    check_feature_names(model.__dict__.get("feature_names_in_"), X)
+    X = _as_dask_array(X, "X", False)
+    check_row_blocks(X)
+    check_n_features(X, model.n_features_in_)
+    return X
+
+
+def predict_proba(model: Any, X: Any, backend: str, activation: str) -> Any:
+    """``model.predict_proba(X)`` of a dask array: a dask array of the blocks' probabilities."""
+    X = _prediction_input(model, X)
+    weights = model.weights_
+    k = max(2, weights[-1].shape[0])
+    return X.map_blocks(_block_proba, weights, backend, activation, True, dtype=weights[0].dtype,
+                        chunks=(X.chunks[0], (k,)))
+
+
+def predict(model: Any, X: Any, backend: str, activation: str, threshold: float) -> Any:
+    """``model.predict(X)`` of a dask array: a dask array of the blocks' labels."""
+    X = _prediction_input(model, X)
+    classes = model.classes_
+    return X.map_blocks(_block_predict, model.weights_, backend, activation, classes, threshold,
+                        dtype=classes.dtype, drop_axis=1, chunks=(X.chunks[0],))
