@@ -358,3 +358,30 @@ def test_core_output_is_checked():
         _core.predict_proba(X, weights, 1, False, False, "tanh", output="softmax")
     with pytest.raises(TypeError, match="output must be None or a string"):
         core_train(X, y, weights, 0.1, 1, 1, output=3)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("output,n_out", CASES, ids=CASE_IDS)
+def test_gradient_check_covers_every_output_with_weights(output, n_out, backend):
+    from backprop._gradcheck import gradient_check
+
+    X, y, weights, w = make_problem(output, n_out, n=40, n_hidden=(4,))
+    result = gradient_check(X, y, weights, backend=backend, n_threads=2, activation="tanh", alpha=0.3, output=output,
+                            sample_weight=w)
+    assert result.ok, str(result)
+    assert result.n_checked == sum(W.size for W in weights)
+    want, _ = reference.loss_and_gradient(X, y, weights, "tanh", 0.3, output=output, sample_weight=w)
+    assert result.loss == pytest.approx(want, rel=1e-10)
+
+
+def test_check_gradients_takes_sample_weight():
+    import backprop
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 3
+    w = np.random.default_rng(1).uniform(0, 2, size=30)
+    for backend in ("cpp", "numpy"):
+        model = backprop.NeuralNetwork(n_hidden=(4,), activation="tanh", backend=backend, alpha=0.1)
+        assert backprop.check_gradients(model, X, y, sample_weight=w).ok
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        backprop.check_gradients(model, X, y, sample_weight=w[:5])

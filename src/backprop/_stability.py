@@ -3,7 +3,7 @@ naming the largest stable learning rate, estimated from the loss's curvature."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -55,13 +55,15 @@ def gram(A: np.ndarray) -> np.ndarray:
 
 
 def largest_stable_learning_rate(
-    X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float, backend: Backend, n_threads: int
+    X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float, backend: Backend, n_threads: int,
+    sample_weight: Optional[np.ndarray] = None,
 ) -> tuple[float, str]:
     """Estimate ``2 / lambda_max`` of the loss's Hessian (gradient descent is stable below it).
 
     * No hidden layer, one sigmoid unit: the log-loss's Hessian is
       ``X~^T diag(p (1 - p)) X~ / N <= X~^T X~ / (4N)`` with ``X~ = [1, X]``, so
       ``L = lambda_max(X~^T X~) / (4N)`` bounds the curvature everywhere (plus ``alpha / N``).
+      With sample weights w, ``X~^T X~`` is ``X~^T diag(w) X~`` and N is ``sum_i w_i``.
     * No hidden layer, softmax: the Hessian is ``sum_i (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T / N``
       and ``lambda_max(diag(p) - p p^T) <= 1/2``, so ``L = lambda_max(X~^T X~) / (2N)`` (plus ``alpha / N``).
     * Hidden layers: ``lambda`` is the top eigenvalue (in magnitude) of the Hessian at the final
@@ -73,9 +75,12 @@ def largest_stable_learning_rate(
     (learning_rate, how) : the estimate and a short description of the formula used.
     """
     X = np.asarray(X, dtype=np.float64)
-    n = X.shape[0]
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    n = X.shape[0] if sw is None else float(sw.sum())
     if len(weights) == 1:
-        X1 = np.hstack([np.ones((n, 1)), X])
+        X1 = np.hstack([np.ones((X.shape[0], 1)), X])
+        if sw is not None:
+            X1 *= np.sqrt(sw)[:, None]  # X~^T diag(w) X~ = (sqrt(w) X~)^T (sqrt(w) X~)
         lam = float(np.linalg.eigvalsh(gram(X1))[-1])
         softmax = weights[0].shape[0] > 1
         L = lam / ((2 if softmax else 4) * n) + alpha / n
@@ -90,7 +95,8 @@ def largest_stable_learning_rate(
     def grad(flat: np.ndarray) -> np.ndarray:
         parts = np.split(flat, np.cumsum(sizes)[:-1])
         ws = [p.reshape(s) for p, s in zip(parts, shapes)]
-        _, g = backend.loss_and_gradient(X, T, ws, n_threads, activation, alpha)  # up to 100 of them
+        weighted = {} if sw is None else {"sample_weight": sw}
+        _, g = backend.loss_and_gradient(X, T, ws, n_threads, activation, alpha, **weighted)  # up to 100 of them
         return np.concatenate([G.ravel() for G in g])
 
     w0 = np.concatenate([W.ravel() for W in w])
@@ -114,14 +120,16 @@ def largest_stable_learning_rate(
     return (2.0 / lam if lam > 0 else np.inf), how
 
 
-def unstable_warnings(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray) -> list:
+def unstable_warnings(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray,
+                      sample_weight: Optional[np.ndarray] = None) -> list:
     """The StabilityWarning (a list of zero or one) of a full-batch gradient-descent fit whose loss
     rises or cycles with a learning rate above the estimated stability limit (both must hold:
     conservative).  Returned, not issued: the training driver issues it before it publishes the fit."""
     if not loss_rises_or_cycles(loss_curve):
         return []
     lr = config.learning_rate
-    lr_max, how = largest_stable_learning_rate(X, T, weights, config.activation, config.alpha, backend, config.n_threads)
+    lr_max, how = largest_stable_learning_rate(X, T, weights, config.activation, config.alpha, backend, config.n_threads,
+                                               sample_weight)
     if not lr > lr_max:
         return []  # the step size does not explain the rises (e.g. saturated units): stay silent
     return [
