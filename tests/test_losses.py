@@ -343,11 +343,17 @@ def test_core_sample_weight_is_checked(bad, error, match):
 
 def test_core_sample_weight_is_converted_to_the_dtype_of_X():
     X, y, weights, w = make_problem("identity", 3, dtype=np.float32)
-    a = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", w)
-    for other in (w.astype(np.float64), list(w.astype(np.float64)), np.arange(23) % 3):
-        b = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", np.asarray(other))
-        if other is not None and np.asarray(other).dtype.kind == "f":
-            assert a[0] == b[0]
+    want = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", w)
+    integers = np.arange(23) % 3
+    want_int = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", integers.astype(np.float32))
+    for given, expected in ((w.astype(np.float64), want), (list(w.astype(np.float64)), want),
+                            (w[::-1].copy()[::-1], want), (integers, want_int), (integers.astype(bool), None)):
+        got = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", given)
+        assert got[1][0].dtype == np.float32
+        if expected is not None:
+            assert got[0] == expected[0]
+            for a, b in zip(got[1], expected[1]):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_core_output_is_checked():
