@@ -391,3 +391,24 @@ def test_check_gradients_takes_sample_weight():
         assert backprop.check_gradients(model, X, y, sample_weight=w).ok
     with pytest.raises(ValueError, match="sample_weight must have shape"):
         backprop.check_gradients(model, X, y, sample_weight=w[:5])
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["natural", "perm"])
+def test_core_weighted_narrow_tail_equals_reference(shuffled, dtype):
+    """Batches of several blocks, handed out in parts: the network's narrow sigmoid end runs in the
+    narrow tail, weighted as the row kernels are."""
+    n = 2000
+    X, y, weights, w = make_problem("logistic", 1, n=n, d=5, n_hidden=(6, 3), dtype=dtype)
+    order = np.stack([np.random.default_rng(e).permutation(n) for e in range(2)]) if shuffled else None
+    options = dict(activation="sigmoid", alpha=0.2, batch_size=1024, order=order, solver="adam", tol=None,
+                   sample_weight=w)
+    ref_w = [W.copy() for W in weights]
+    ref_state = [np.zeros_like(W) for _ in range(2) for W in ref_w]
+    want = reference.train(X, y, ref_w, 0.01, 2, solver_state=ref_state, **options)
+    for threads in (1, 2):
+        ws = [W.copy() for W in weights]
+        state = [np.zeros_like(W) for _ in range(2) for W in ws]
+        curve, _ = core_train(X, y, ws, 0.01, 2, threads, solver_state=state, **options)
+        assert_close(curve, want, dtype, "loss curve")
+        for a, b in zip(ws, ref_w):
+            assert_close(a, b, dtype, "weights")
