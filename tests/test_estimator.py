@@ -54,6 +54,7 @@ def test_get_params_set_params_round_trip():
         validation_fraction=0.1,
         verbose=False,
         callback=None,
+        class_weight=None,
     )
     assert nn.set_params(max_iter=5, n_hidden=(2,)) is nn
     assert nn.get_params()["max_iter"] == 5 and nn.n_hidden == (2,)

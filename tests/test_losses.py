@@ -343,11 +343,17 @@ def test_core_sample_weight_is_checked(bad, error, match):
 
 def test_core_sample_weight_is_converted_to_the_dtype_of_X():
     X, y, weights, w = make_problem("identity", 3, dtype=np.float32)
-    a = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", w)
-    for other in (w.astype(np.float64), list(w.astype(np.float64)), np.arange(23) % 3):
-        b = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", np.asarray(other))
-        if other is not None and np.asarray(other).dtype.kind == "f":
-            assert a[0] == b[0]
+    want = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", w)
+    integers = np.arange(23) % 3
+    want_int = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", integers.astype(np.float32))
+    for given, expected in ((w.astype(np.float64), want), (list(w.astype(np.float64)), want),
+                            (w[::-1].copy()[::-1], want), (integers, want_int), (integers.astype(bool), None)):
+        got = core_loss_and_gradient(X, y, weights, 1, "tanh", 0.1, "identity", given)
+        assert got[1][0].dtype == np.float32
+        if expected is not None:
+            assert got[0] == expected[0]
+            for a, b in zip(got[1], expected[1]):
+                np.testing.assert_array_equal(a, b)
 
 
 def test_core_output_is_checked():
@@ -358,3 +364,51 @@ def test_core_output_is_checked():
         _core.predict_proba(X, weights, 1, False, False, "tanh", output="softmax")
     with pytest.raises(TypeError, match="output must be None or a string"):
         core_train(X, y, weights, 0.1, 1, 1, output=3)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("output,n_out", CASES, ids=CASE_IDS)
+def test_gradient_check_covers_every_output_with_weights(output, n_out, backend):
+    from backprop._gradcheck import gradient_check
+
+    X, y, weights, w = make_problem(output, n_out, n=40, n_hidden=(4,))
+    result = gradient_check(X, y, weights, backend=backend, n_threads=2, activation="tanh", alpha=0.3, output=output,
+                            sample_weight=w)
+    assert result.ok, str(result)
+    assert result.n_checked == sum(W.size for W in weights)
+    want, _ = reference.loss_and_gradient(X, y, weights, "tanh", 0.3, output=output, sample_weight=w)
+    assert result.loss == pytest.approx(want, rel=1e-10)
+
+
+def test_check_gradients_takes_sample_weight():
+    import backprop
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 3
+    w = np.random.default_rng(1).uniform(0, 2, size=30)
+    for backend in ("cpp", "numpy"):
+        model = backprop.NeuralNetwork(n_hidden=(4,), activation="tanh", backend=backend, alpha=0.1)
+        assert backprop.check_gradients(model, X, y, sample_weight=w).ok
+    with pytest.raises(ValueError, match="sample_weight must have shape"):
+        backprop.check_gradients(model, X, y, sample_weight=w[:5])
+
+
+@pytest.mark.parametrize("shuffled", [False, True], ids=["natural", "perm"])
+def test_core_weighted_narrow_tail_equals_reference(shuffled, dtype):
+    """Batches of several blocks, handed out in parts: the network's narrow sigmoid end runs in the
+    narrow tail, weighted as the row kernels are."""
+    n = 2000
+    X, y, weights, w = make_problem("logistic", 1, n=n, d=5, n_hidden=(6, 3), dtype=dtype)
+    order = np.stack([np.random.default_rng(e).permutation(n) for e in range(2)]) if shuffled else None
+    options = dict(activation="sigmoid", alpha=0.2, batch_size=1024, order=order, solver="adam", tol=None,
+                   sample_weight=w)
+    ref_w = [W.copy() for W in weights]
+    ref_state = [np.zeros_like(W) for _ in range(2) for W in ref_w]
+    want = reference.train(X, y, ref_w, 0.01, 2, solver_state=ref_state, **options)
+    for threads in (1, 2):
+        ws = [W.copy() for W in weights]
+        state = [np.zeros_like(W) for _ in range(2) for W in ws]
+        curve, _ = core_train(X, y, ws, 0.01, 2, threads, solver_state=state, **options)
+        assert_close(curve, want, dtype, "loss curve")
+        for a, b in zip(ws, ref_w):
+            assert_close(a, b, dtype, "weights")

@@ -91,8 +91,10 @@ def test_unchecked_prediction_follows_the_backend():
 
 def test_pickle_format_parameter_lists():
     assert _params.param_names(1) == _params.param_names()[:8]
-    assert _params.param_names(2) == _params.param_names()
+    assert _params.param_names(2) == _params.param_names(3) == _params.param_names()[:-1]
+    assert _params.param_names(4) == _params.param_names()  # class_weight
     assert backprop.NeuralNetwork().__getstate__()["_format_version"] == 2
+    assert backprop.NeuralNetwork(class_weight="balanced").__getstate__()["_format_version"] == 4
 
 
 @pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit, not a learning test

@@ -46,7 +46,7 @@ def test_state_is_plain_data_with_a_format_version(dtype):
     assert state["_format_version"] == 2 and state["backprop_version"] == backprop.__version__
     assert _plain(state), state
     assert set(state["fitted"]) == {"weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_"}
-    assert set(state["params"]) == set(NeuralNetwork().get_params())
+    assert set(state["params"]) == set(_params.param_names(2))  # the parameters format 2 stores (not class_weight)
     assert all(W.dtype == dtype for W in state["fitted"]["weights_"])
     unfitted = NeuralNetwork(n_hidden=[3]).__getstate__()
     assert unfitted["fitted"] == {} and unfitted["params"]["n_hidden"] == [3]
@@ -135,7 +135,7 @@ def _corrupt(edit):
 
 
 BAD_STATES = {
-    "newer format": (lambda s: s.update(_format_version=4), "format version 4.*upgrade backprop"),
+    "newer format": (lambda s: s.update(_format_version=5), "format version 5.*upgrade backprop"),
     "no format version": (lambda s: s.pop("_format_version"), "not a pickled backprop NeuralNetwork"),
     "format version a string": (lambda s: s.update(_format_version="1"), "_format_version is '1'"),
     "unknown key": (lambda s: s.update(extra=1), "unexpected keys"),

@@ -471,9 +471,12 @@ class DaskRun(_training._Run):
     """A fit of the training driver on :class:`Blocks`: the epochs are :class:`DaskBackend`'s (mini-
     batch plans drawn from ``random_state`` in steps of bounded size), the rest is the driver's."""
 
-    def set_data(self, X: tuple, y_index: Any) -> None:
-        """``X`` = (the training blocks, the validation blocks or None)."""
+    def set_data(self, X: tuple, y_index: Any, sample_weight: Any) -> None:
+        """``X`` = (the training blocks, the validation blocks or None); no sample weights (the
+        estimator refuses them with dask input)."""
+        assert sample_weight is None
         (self.X, self.X_val), self.T, self.y_val, self.y_train = X, None, None, None
+        self.sample_weight = self.w_val = None
         self.shuffle = self.config.batch_size is not None and self.config.batch_size < self.X.shape[0]
 
     def validation_accuracy(self) -> float:

@@ -17,7 +17,8 @@ from . import _dask, _params, _persistence, _threadpool, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import as_labels, check_array, check_feature_names, check_n_features, check_y, feature_names, plain
+from ._validation import (as_labels, check_array, check_feature_names, check_n_features, check_sample_weight, check_y,
+                          feature_names, plain)
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
@@ -187,7 +188,7 @@ class NeuralNetwork:
         self.__dict__.update(restored)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: ArrayLike, y: ArrayLike) -> NeuralNetwork:
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> NeuralNetwork:
         """Train the network for up to ``max_iter`` epochs.
 
         Parameters
@@ -198,6 +199,10 @@ class NeuralNetwork:
             README's "Training on dask".
         y : array-like of shape (n_samples,)
             Labels: two or more distinct values (numbers, strings, bools).
+        sample_weight : array-like of shape (n_samples,), optional
+            Weight of each sample in the loss (finite, >= 0, not all zero), scikit-learn's form:
+            ``J = sum_i w_i l_i / sum_i w_i + 0.5 alpha sum ||W[:, 1:]||^2 / sum_i w_i`` over each
+            batch (``w_i`` times ``class_weight``'s weight of its class); None weighs every sample 1.
 
         Returns
         -------
@@ -223,6 +228,8 @@ class NeuralNetwork:
         """
         config = _params.validate(self.get_params())
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
+            if sample_weight is not None or config.class_weight is not None:
+                raise ValueError("sample_weight and class_weight are not supported with dask input: fit in memory")
             return _dask.fit(self, X, y, config)
         continuing = config.warm_start and self.__sklearn_is_fitted__()
         if continuing:  # a warm start continues the fit it starts from: the same columns
@@ -235,6 +242,9 @@ class NeuralNetwork:
         if d < 1:
             raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
         y, classes = check_y(y, n)
+        sample_weight = check_sample_weight(sample_weight, n, X.dtype)
+        y_index = np.searchsorted(classes, y)
+        sample_weight = _training.training_weights(sample_weight, config.class_weight, classes, y_index, X.dtype)
         warm = config.warm_start and getattr(self, "weights_", None) is not None
         if warm and getattr(self, "classes_", None) is not None and not np.array_equal(self.classes_, classes):
             raise ValueError(f"warm_start: y has classes {plain(classes)!r}, but the model was fitted with {plain(self.classes_)!r}")
@@ -244,11 +254,12 @@ class NeuralNetwork:
         # a later partial_fit draws its permutations afresh: the stream's generator is dropped
         named = {} if continuing or names is None else {"feature_names_in_": names}
         drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
-        _training.train(self, X, np.searchsorted(classes, y), classes, weights, warm, rng, config, backend, False,
-                        extra=named, drop=drop)
+        _training.train(self, X, y_index, classes, weights, warm, rng, config, backend, False,
+                        extra=named, drop=drop, sample_weight=sample_weight)
         return self
 
-    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None) -> NeuralNetwork:
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
+                    sample_weight: ArrayLike | None = None) -> NeuralNetwork:
         """Train one epoch on ``(X, y)``, continuing from the current weights (streaming data).
 
         The first call (on an unfitted model) draws the initial weights from ``random_state``
@@ -264,6 +275,8 @@ class NeuralNetwork:
             Labels, each among ``classes`` (or ``classes_``).
         classes : array-like of shape (n_classes,), optional
             All the labels (at least two); required on the first call, else must equal ``classes_``.
+        sample_weight : array-like of shape (n_samples,), optional
+            As for ``fit``.
 
         Returns
         -------
@@ -273,11 +286,17 @@ class NeuralNetwork:
         ------
         ValueError
             As ``fit``; also when ``classes`` is missing on the first call, differs from
-            ``classes_`` later, or ``y`` holds a label outside it.
+            ``classes_`` later, or ``y`` holds a label outside it, and for
+            ``class_weight="balanced"`` (one call sees part of the data: pass a dict).
         """
         config = _params.validate(self.get_params(), max_iter=1, tol=None, early_stopping=False)
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):
             raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
+        if isinstance(config.class_weight, str):
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit (each call sees part of the data); pass a "
+                "dict of class weights, e.g. computed on the whole stream's labels as n / (k * n_c)"
+            )
         first = not self.__sklearn_is_fitted__()
         if not first:
             check_feature_names(self.__dict__.get("feature_names_in_"), X)
@@ -290,6 +309,8 @@ class NeuralNetwork:
         if not first:
             check_n_features(X, self.n_features_in_)
         y_index = _label_index(y, n, classes)
+        sample_weight = check_sample_weight(sample_weight, n, X.dtype)
+        sample_weight = _training.training_weights(sample_weight, config.class_weight, classes, y_index, X.dtype)
         rng = self.__dict__.get("_rng")
         # the stream's generator advances on a copy, published with the fit (atomic: a failed call
         # leaves the stored one where it was)
@@ -297,7 +318,8 @@ class NeuralNetwork:
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, not first)
         extra = {"_rng": rng, **({} if names is None else {"feature_names_in_": names})}
         _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True,
-                        extra=extra, drop=("feature_names_in_",) if first and names is None else ())
+                        extra=extra, drop=("feature_names_in_",) if first and names is None else (),
+                        sample_weight=sample_weight)
         return self
 
     def _stream_classes(self, classes: Any, first: bool) -> np.ndarray:
@@ -423,6 +445,41 @@ class NeuralNetwork:
         p = self._network_output(self._check_X_predict(X))
         return np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
 
+    def predict_log_proba(self, X: ArrayLike) -> NDArray[np.floating]:
+        """Logarithms of the class probabilities, columns in ``classes_`` order, computed from the
+        output logits z (not as ``log(predict_proba(X))``, which rounds to ``log 1 = 0`` and
+        ``log 0 = -inf`` once a probability is within an ulp of 1):
+
+        two classes: ``[log(1 - sigmoid(z)), log sigmoid(z)] = [-log(1 + e^z), -log(1 + e^-z)]``;
+        more: ``z - logsumexp(z)`` (log-softmax).  In float64, returned in the dtype of ``weights_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Finite data with the number of features seen by ``fit``.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            ``<= 0``; ``exp`` of it is ``predict_proba(X)`` up to rounding.
+
+        Raises
+        ------
+        NotFittedError, ValueError
+            As ``predict_proba``.
+        """
+        X = self._check_X_predict(X)
+        backend, n_threads = self._backend(), resolved_threads(self.n_threads)
+        z = network_output(backend, X, self.weights_, n_threads, _params.check("activation", self.activation),
+                           output="identity")  # the output layer's logits
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim == 1:
+            log_p = np.stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)], axis=1)
+        else:
+            top = z.max(axis=1, keepdims=True)
+            log_p = z - (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))
+        return log_p.astype(self.weights_[0].dtype)
+
     def predict_proba_unchecked(self, X: np.ndarray) -> NDArray[np.floating]:
         """``predict_proba`` without input validation: the documented low-latency path.
 
@@ -484,7 +541,7 @@ class NeuralNetwork:
             return self.classes_[np.argmax(p, axis=1)]
         return self.classes_[(p >= threshold).astype(np.intp)]
 
-    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+    def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy of ``predict(X)`` against ``y``.
 
         Parameters
@@ -493,17 +550,21 @@ class NeuralNetwork:
             Test data.
         y : array-like of shape (n_samples,)
             True labels.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples (the rule of ``fit``'s).
 
         Returns
         -------
         accuracy : float
-            Fraction of samples whose predicted label equals ``y``.
+            Fraction of samples whose predicted label equals ``y``; with weights,
+            ``sum_i w_i [correct_i] / sum_i w_i``.
         """
         y = as_labels(y)
         y_pred = self.predict(X)
         if y.shape != y_pred.shape:
             raise ValueError(f"y must have shape {y_pred.shape}, got {y.shape}")
-        return float(np.mean(y_pred == y))
+        w = check_sample_weight(sample_weight, y.shape[0], np.float64)
+        return _training.accuracy(y_pred == y, w)
 
 
 if NeuralNetwork.__doc__:  # None under python -OO

@@ -27,9 +27,9 @@ from ._backends import BACKENDS
 from ._estimator import NeuralNetwork
 from ._persistence import n_outputs
 from ._training import targets
-from ._validation import as_labels, check_array, check_y
+from ._validation import as_labels, check_array, check_sample_weight, check_y
 
-__all__ = ["GradientCheck", "check_gradients"]
+__all__ = ["GradientCheck", "check_gradients", "gradient_check"]
 
 #: Default limit of the weights checked (all of them when the model has no more).
 MAX_CHECKS = 1000
@@ -99,6 +99,7 @@ def check_gradients(
     rtol: float = 1e-5,
     atol: float = 1e-7,
     random_state: Any = 0,
+    sample_weight: Optional[ArrayLike] = None,
 ) -> GradientCheck:
     """Compare the model backend's analytic gradient with central finite differences of the exact loss.
 
@@ -128,6 +129,9 @@ def check_gradients(
         spuriously (rare for continuous data).
     random_state : int, default=0
         Seed of the subset of weights checked.
+    sample_weight : array-like of shape (n_samples,), optional
+        Per-sample weights of the loss (as ``fit(X, y, sample_weight)`` uses them; the model's
+        ``class_weight`` is not applied here).
 
     Returns
     -------
@@ -143,21 +147,49 @@ def check_gradients(
     """
     if not isinstance(model, NeuralNetwork):
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
-    if not (np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
     config = _params.validate(model.get_params())
     X = check_array(X, dtype=np.float64)
     weights, T = _problem(model, X, y, config)
-    backend = BACKENDS[config.backend]
+    w = check_sample_weight(sample_weight, X.shape[0], np.float64)
+    return gradient_check(X, T, weights, backend=config.backend, n_threads=config.n_threads,
+                          activation=config.activation, alpha=config.alpha, sample_weight=w, epsilon=epsilon,
+                          n_checks=n_checks, rtol=rtol, atol=atol, random_state=random_state)
+
+
+def gradient_check(
+    X: np.ndarray,
+    T: np.ndarray,
+    weights: List[np.ndarray],
+    *,
+    backend: str,
+    n_threads: int,
+    activation: str,
+    alpha: float,
+    output: Optional[str] = None,
+    sample_weight: Optional[np.ndarray] = None,
+    epsilon: float = 1e-6,
+    n_checks: Optional[int] = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-7,
+    random_state: Any = 0,
+) -> GradientCheck:
+    """:func:`check_gradients` on a problem given in the kernels' terms: float64 ``X`` (n, d),
+    targets ``T`` as the kernels take them, ``weights`` (float64, changed and restored), the
+    backend's name and the loss's options, any output of ``reference.OUTPUTS`` included (the
+    scikit-learn drop-ins check their regressors and multilabel models with it)."""
+    if not (np.isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    kernels = BACKENDS[backend]
 
     def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
-        loss, grads = backend.loss_and_gradient(X, T, ws, config.n_threads, config.activation, config.alpha)
+        loss, grads = kernels.loss_and_gradient(X, T, ws, n_threads, activation, alpha, output=output,
+                                                sample_weight=sample_weight)
         return float(loss), [np.asarray(g) for g in grads]
 
     loss, analytic = loss_and_gradient(weights)
     layers, all_abs, all_rel, ok = [], [], [], True
     for l, (W, idx) in enumerate(zip(weights, _choose(weights, n_checks, random_state))):
-        exact = lambda: reference.exact_loss(X, T, weights, config.activation, config.alpha)  # noqa: E731
+        exact = lambda: reference.exact_loss(X, T, weights, activation, alpha, output, sample_weight)  # noqa: E731
         abs_err, rel_err, layer_ok = _check_layer(W, idx, analytic[l], exact, epsilon, rtol, atol)
         layers.append(LayerCheck(l, len(idx), max(abs_err, default=0.0), max(rel_err, default=0.0)))
         all_abs += abs_err

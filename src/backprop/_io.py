@@ -1,6 +1,7 @@
 """Saving and loading fitted models as plain ``.npz`` files (no pickle).
 
-Format version 2, or 3 for a model saved with feature scaling (version 1 lacks
+Format version 3 for a model with feature scaling (the ``scaling_*`` entries) or class weights
+(``class_weight`` in ``params``), else version 2, which earlier versions of backprop read (version 1 lacks
 ``feature_names_in``, and loads without names): a numpy ``.npz`` archive (``numpy.savez``)
 holding only numeric and unicode arrays, so ``numpy.load(path, allow_pickle=False)`` reads every
 entry:
@@ -9,9 +10,10 @@ entry:
 key               content
 ================  =====================================================================
 ``format``        the string ``"backprop.NeuralNetwork"``
-``format_version``  integer, 2 (3 with the ``scaling_*`` entries)
+``format_version``  integer, 2, or 3 with the ``scaling_*`` entries or a ``class_weight``
 ``backprop_version``  version of backprop that wrote the file
-``params``        JSON string: the estimator's ``get_params()``
+``params``        JSON string: the estimator's ``get_params()`` (``class_weight``: omitted when
+                  None, ``"balanced"``, or a list of ``[label, weight]`` pairs for a dict)
 ``n_layers``      integer L, the number of weight matrices
 ``weights_0``...  ``weights_{L-1}``: ``weights_[i]``, shape (n_out, n_in + 1), column 0 the bias
 ``classes``       ``classes_`` (numbers, or strings stored as a unicode array); two classes
@@ -64,7 +66,7 @@ from ._scaling import Scaling, split_pipeline
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "backprop.NeuralNetwork"
-FORMAT_VERSION = 3  #: the newest version read; files without scaling are written as version 2
+FORMAT_VERSION = 3  #: the newest version read; files without scaling or class weights are written as version 2
 _SCALING_VERSION = 3
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -92,7 +94,16 @@ def _json_param(name: str, value: Any) -> Any:
     if name == "random_state":
         # A numpy Generator (or RandomState) has no JSON form; it only matters for a future fit.
         return None
+    if name == "class_weight":  # a dict: [label, weight] pairs (JSON object keys are strings only)
+        return [[_json_label(label), float(weight)] for label, weight in value.items()]
     raise TypeError(f"cannot save parameter {name}={value!r}: not a number, string, bool or None")
+
+
+def _json_label(label: Any) -> Any:
+    label = label.item() if isinstance(label, np.generic) else label
+    if not isinstance(label, (str, int, float)):
+        raise TypeError(f"cannot save class_weight: label {label!r} is not a number, string or bool")
+    return label
 
 
 def _classes_array(classes: Any) -> np.ndarray:
@@ -172,10 +183,12 @@ def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping
     if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
         raise NotFittedError("This NeuralNetwork instance is not fitted yet: fit it before saving")
     params = {name: _json_param(name, value) for name, value in model.get_params().items()}
+    if params["class_weight"] is None:  # the version-2 layout, which earlier versions read
+        del params["class_weight"]
     weights = [np.ascontiguousarray(W) for W in model.weights_]
     arrays: Dict[str, np.ndarray] = {
         "format": np.array(FORMAT),
-        "format_version": np.array(2 if scaling is None else _SCALING_VERSION, dtype=np.int64),
+        "format_version": np.array(FORMAT_VERSION if scaling is not None or "class_weight" in params else 2, dtype=np.int64),
         "backprop_version": np.array(_version()),
         "params": np.array(json.dumps(params, sort_keys=True)),
         "n_layers": np.array(len(weights), dtype=np.int64),
@@ -437,6 +450,11 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
         raise ValueError(f"{not_a_model}: metadata is not a JSON object")
     if isinstance(params.get("n_hidden"), list):
         params["n_hidden"] = tuple(params["n_hidden"])
+    if isinstance(params.get("class_weight"), list):
+        try:
+            params["class_weight"] = {label: weight for label, weight in params["class_weight"]}
+        except (TypeError, ValueError):
+            raise ValueError(f"{not_a_model}: class_weight is not a list of [label, weight] pairs") from None
     model = NeuralNetwork()
     try:
         model.set_params(**params)

@@ -137,6 +137,18 @@ def _callback(value: Any) -> Any:
     return value
 
 
+def _class_weight(value: Any) -> Any:
+    """None, ``"balanced"``, or a dict of label -> weight (finite, >= 0), copied."""
+    if value is None or (isinstance(value, str) and value == "balanced"):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict {{label: weight}}, got {value!r}")
+    for label, weight in value.items():
+        if not isinstance(weight, numbers.Real) or isinstance(weight, bool) or not (np.isfinite(weight) and weight >= 0):
+            raise ValueError(f"class_weight must map labels to finite weights >= 0, got {label!r}: {weight!r}")
+    return dict(value)
+
+
 # ---------------------------------------------------------------------- the table
 class Param(NamedTuple):
     name: str
@@ -286,6 +298,16 @@ PARAMS: tuple[Param, ...] = (
         "``model.loss_curve_`` up to date and ``iteration`` = ``model.n_iter_``; returning ``False`` "
         "stops training (the model is then fitted with the epochs run so far).",
         since_format=2,
+    ),
+    Param(
+        "class_weight", None, _class_weight, "Any", 'None, "balanced" or dict',
+        "Weights of the classes in the loss: sample i counts ``class_weight[y_i]`` times (times its "
+        "``sample_weight``), in the log-loss, its gradient, the L2 term's divisor (``sum_i w_i``) and "
+        "the validation accuracy of ``early_stopping``.  A dict maps labels to weights (>= 0; labels it "
+        "omits weigh 1); ``\"balanced\"`` gives class c the weight ``n / (k * n_c)`` (n rows of ``y``, k "
+        "classes, n_c rows of class c: scikit-learn's ``compute_class_weight``; ``sample_weight`` does not "
+        "enter it), computed from the ``y`` of each ``fit`` (``partial_fit`` needs a dict).",
+        since_format=4,
     ),
 )
 

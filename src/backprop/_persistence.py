@@ -5,7 +5,8 @@ A pickle holds a dict: ``_format_version``, ``backprop_version``, ``params`` (th
 given) and ``fitted`` (plain numpy arrays and Python ints, nothing of the C++ module), so it loads
 on any machine and in later versions.  Format 1 stores the eight parameters of the binary model;
 format 2 adds the training options, any number of classes and ``validation_scores_``; format 3
-adds ``feature_names_in_``.  Bump
+adds ``feature_names_in_``; format 4 adds the parameter ``class_weight`` (a model without class
+weights is written in the oldest format that holds it, 2 or 3).  Bump
 :data:`FORMAT_VERSION` when the layout changes, and teach :func:`restore` every older version.
 """
 
@@ -20,11 +21,11 @@ from ._validation import all_finite, check_labels
 
 __all__ = ["FORMAT_VERSION", "FITTED_ATTRIBUTES", "state_of", "restore", "check_model", "check_weights", "n_outputs"]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_",
                      "feature_names_in_")
 #: The fitted attributes each pickle format may hold.
-_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES}
+_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES, 4: FITTED_ATTRIBUTES}
 
 
 def n_outputs(n_classes: int) -> int:
@@ -98,8 +99,10 @@ def state_of(model: Any) -> dict[str, Any]:
             value = int(value)
         fitted[name] = value
     # the oldest format that holds the state, so that earlier versions of backprop read it when they can
-    version = FORMAT_VERSION if "feature_names_in_" in fitted else 2
-    return {"_format_version": version, "backprop_version": __version__, "params": model.get_params(), "fitted": fitted}
+    params = model.get_params()
+    version = 4 if params["class_weight"] is not None else 3 if "feature_names_in_" in fitted else 2
+    params = {name: params[name] for name in param_names(version)}
+    return {"_format_version": version, "backprop_version": __version__, "params": params, "fitted": fitted}
 
 
 def restore(state: Any) -> dict[str, Any]:

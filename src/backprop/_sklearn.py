@@ -28,6 +28,7 @@ scikit-learn: ``backprop.MLPClassifier`` loads it on first use.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from numbers import Integral
@@ -286,6 +287,23 @@ class _KernelArithmetic:
 
 _N_THREADS_CONSTRAINT = {"n_threads": [None, Interval(Integral, 1, None, closed="left")]}
 
+
+def _init_with_n_threads(base: type):
+    """An ``__init__`` taking ``base``'s parameters and, keyword-only, ``n_threads``: its signature
+    (what scikit-learn's ``get_params``, ``clone`` and checks read) is ``base.__init__``'s plus
+    that one, so that scikit-learn's defaults stay written in scikit-learn only."""
+    base_init = base.__init__
+
+    def __init__(self, *args, n_threads=None, **kwargs):
+        base_init(self, *args, **kwargs)
+        self.n_threads = n_threads
+
+    n_threads = inspect.Parameter("n_threads", inspect.Parameter.KEYWORD_ONLY, default=None)
+    __init__.__signature__ = inspect.signature(base_init).replace(  # type: ignore[attr-defined]
+        parameters=[*inspect.signature(base_init).parameters.values(), n_threads])
+    __init__.__doc__ = base_init.__doc__
+    return __init__
+
 _N_THREADS_DOC = """
     n_threads : int or None, default=None
         Threads of backprop's kernels (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` when
@@ -302,43 +320,7 @@ class MLPClassifier(_KernelArithmetic, _SkMLPClassifier):
 
     _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
-    def __init__(
-        self,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        n_threads=None,
-    ):
-        super().__init__(
-            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
-        self.n_threads = n_threads
+    __init__ = _init_with_n_threads(_SkMLPClassifier)
 
 
 class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
@@ -350,41 +332,4 @@ class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
 
     _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
-    def __init__(
-        self,
-        loss="squared_error",
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        *,
-        solver="adam",
-        alpha=0.0001,
-        batch_size="auto",
-        learning_rate="constant",
-        learning_rate_init=0.001,
-        power_t=0.5,
-        max_iter=200,
-        shuffle=True,
-        random_state=None,
-        tol=1e-4,
-        verbose=False,
-        warm_start=False,
-        momentum=0.9,
-        nesterovs_momentum=True,
-        early_stopping=False,
-        validation_fraction=0.1,
-        beta_1=0.9,
-        beta_2=0.999,
-        epsilon=1e-8,
-        n_iter_no_change=10,
-        max_fun=15000,
-        n_threads=None,
-    ):
-        super().__init__(
-            loss=loss, hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver, alpha=alpha,
-            batch_size=batch_size, learning_rate=learning_rate, learning_rate_init=learning_rate_init,
-            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state, tol=tol,
-            verbose=verbose, warm_start=warm_start, momentum=momentum, nesterovs_momentum=nesterovs_momentum,
-            early_stopping=early_stopping, validation_fraction=validation_fraction, beta_1=beta_1,
-            beta_2=beta_2, epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
-        )
-        self.n_threads = n_threads
+    __init__ = _init_with_n_threads(_SkMLPRegressor)

@@ -3,7 +3,7 @@ naming the largest stable learning rate, estimated from the loss's curvature."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -55,13 +55,17 @@ def gram(A: np.ndarray) -> np.ndarray:
     return A.T @ A
 
 
-def augmented_gram(X) -> np.ndarray:
-    """``X~^T X~`` in float64, ``X~ = [1, X]``.  Data not held in memory (the blocks of
-    ``_dask``) computes it itself (its ``augmented_gram`` method)."""
+def augmented_gram(X, sample_weight: Optional[np.ndarray] = None) -> np.ndarray:
+    """``X~^T diag(w) X~`` in float64, ``X~ = [1, X]`` (w = 1 without weights).  Data not held in
+    memory (the blocks of ``_dask``, which take no weights) computes it itself (its
+    ``augmented_gram`` method)."""
     if hasattr(X, "augmented_gram"):
         return X.augmented_gram()
     X = np.asarray(X, dtype=np.float64)
-    return gram(np.hstack([np.ones((X.shape[0], 1)), X]))
+    X1 = np.hstack([np.ones((X.shape[0], 1)), X])
+    if sample_weight is not None:
+        X1 *= np.sqrt(sample_weight)[:, None]  # X~^T diag(w) X~ = (sqrt(w) X~)^T (sqrt(w) X~)
+    return gram(X1)
 
 
 def float64_data(X, T) -> tuple:
@@ -73,13 +77,15 @@ def float64_data(X, T) -> tuple:
 
 
 def largest_stable_learning_rate(
-    X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float, backend: Backend, n_threads: int
+    X: np.ndarray, T: np.ndarray, weights: list, activation: str, alpha: float, backend: Backend, n_threads: int,
+    sample_weight: Optional[np.ndarray] = None,
 ) -> tuple[float, str]:
     """Estimate ``2 / lambda_max`` of the loss's Hessian (gradient descent is stable below it).
 
     * No hidden layer, one sigmoid unit: the log-loss's Hessian is
       ``X~^T diag(p (1 - p)) X~ / N <= X~^T X~ / (4N)`` with ``X~ = [1, X]``, so
       ``L = lambda_max(X~^T X~) / (4N)`` bounds the curvature everywhere (plus ``alpha / N``).
+      With sample weights w, ``X~^T X~`` is ``X~^T diag(w) X~`` and N is ``sum_i w_i``.
     * No hidden layer, softmax: the Hessian is ``sum_i (diag(p_i) - p_i p_i^T) (x) x~_i x~_i^T / N``
       and ``lambda_max(diag(p) - p p^T) <= 1/2``, so ``L = lambda_max(X~^T X~) / (2N)`` (plus ``alpha / N``).
     * Hidden layers: ``lambda`` is the top eigenvalue (in magnitude) of the Hessian at the final
@@ -90,9 +96,10 @@ def largest_stable_learning_rate(
     -------
     (learning_rate, how) : the estimate and a short description of the formula used.
     """
-    n = X.shape[0]
+    sw = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    n = X.shape[0] if sw is None else float(sw.sum())
     if len(weights) == 1:
-        lam = float(np.linalg.eigvalsh(augmented_gram(X))[-1])
+        lam = float(np.linalg.eigvalsh(augmented_gram(X, sw))[-1])
         softmax = weights[0].shape[0] > 1
         L = lam / ((2 if softmax else 4) * n) + alpha / n
         how = f"2/L, L = lambda_max(X~'X~)/({'2' if softmax else '4'}N){' + alpha/N' if alpha else ''} = {L:.4g}, X~ = [1, X]"
@@ -105,7 +112,8 @@ def largest_stable_learning_rate(
     def grad(flat: np.ndarray) -> np.ndarray:
         parts = np.split(flat, np.cumsum(sizes)[:-1])
         ws = [p.reshape(s) for p, s in zip(parts, shapes)]
-        _, g = backend.loss_and_gradient(X, T, ws, n_threads, activation, alpha)  # up to 100 of them
+        weighted = {} if sw is None else {"sample_weight": sw}
+        _, g = backend.loss_and_gradient(X, T, ws, n_threads, activation, alpha, **weighted)  # up to 100 of them
         return np.concatenate([G.ravel() for G in g])
 
     w0 = np.concatenate([W.ravel() for W in w])
@@ -129,14 +137,16 @@ def largest_stable_learning_rate(
     return (2.0 / lam if lam > 0 else np.inf), how
 
 
-def unstable_warnings(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray) -> list:
+def unstable_warnings(X, T, weights, config: Any, backend: Backend, loss_curve: np.ndarray,
+                      sample_weight: Optional[np.ndarray] = None) -> list:
     """The StabilityWarning (a list of zero or one) of a full-batch gradient-descent fit whose loss
     rises or cycles with a learning rate above the estimated stability limit (both must hold:
     conservative).  Returned, not issued: the training driver issues it before it publishes the fit."""
     if not loss_rises_or_cycles(loss_curve):
         return []
     lr = config.learning_rate
-    lr_max, how = largest_stable_learning_rate(X, T, weights, config.activation, config.alpha, backend, config.n_threads)
+    lr_max, how = largest_stable_learning_rate(X, T, weights, config.activation, config.alpha, backend, config.n_threads,
+                                               sample_weight)
     if not lr > lr_max:
         return []  # the step size does not explain the rises (e.g. saturated units): stay silent
     return [

@@ -20,7 +20,8 @@ from ._backends import Backend, SolverState, network_output
 from ._exceptions import ConvergenceWarning
 from ._validation import abs_max, plain
 
-__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory"]
+__all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory",
+           "class_weights", "training_weights"]
 
 #: Epochs of the first backend call of an unshuffled fit; later calls double the epochs run.
 FIRST_CHUNK = 4096
@@ -75,12 +76,14 @@ def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optio
 
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
-          incremental: bool, extra: Optional[dict] = None, drop: tuple = (), run_type: Optional[type] = None) -> None:
+          incremental: bool, extra: Optional[dict] = None, drop: tuple = (),
+          sample_weight: Optional[np.ndarray] = None, run_type: Optional[type] = None) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
     publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
-    ``drop`` removed.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the
-    stability guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is
-    not in memory (``_dask``) brings a subclass that holds it its own way.
+    ``drop`` removed.  ``sample_weight``: the rows' weights in the loss (:func:`training_weights`),
+    or None.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the stability
+    guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is not in
+    memory (``_dask``) brings a subclass that holds it its own way.
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -90,7 +93,7 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     original = model.__dict__
     model.__dict__ = dict(original)
     try:
-        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend)
+        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight)
         fitted, guard = run.run(incremental)
         pending = []
         if guard is not None:
@@ -143,6 +146,50 @@ def targets(y_index: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
     return T
 
 
+def accuracy(correct: np.ndarray, weights: Optional[np.ndarray] = None) -> float:
+    """The fraction of correct predictions, ``sum_i w_i [correct_i] / sum_i w_i`` with weights."""
+    if weights is None:
+        return float(np.mean(correct))
+    return float(np.dot(weights, correct) / np.sum(weights))
+
+
+def class_weights(class_weight: Any, classes: np.ndarray, y_index: np.ndarray) -> Optional[np.ndarray]:
+    """The weight of each class (float64, shape (k,)) for the ``class_weight`` parameter, or None.
+
+    ``"balanced"``: ``n / (k * n_c)`` for class c with n_c of the n rows (scikit-learn's
+    ``compute_class_weight``; a class without rows gets 1, it weighs no row); a dict: its value
+    for each class it names, 1 for the others (ValueError for a label that is not a class).
+    """
+    if class_weight is None:
+        return None
+    k = classes.shape[0]
+    if isinstance(class_weight, str):  # "balanced"
+        counts = np.bincount(y_index, minlength=k)
+        return np.where(counts > 0, y_index.shape[0] / (k * np.maximum(counts, 1)), 1.0)
+    known = {plain(c): i for i, c in enumerate(classes)}
+    unknown = [label for label in class_weight if plain(label) not in known]
+    if unknown:
+        raise ValueError(f"class_weight has labels that are not classes: {unknown!r} (classes: {plain(classes)!r})")
+    weights = np.ones(k)
+    for label, weight in class_weight.items():
+        weights[known[plain(label)]] = float(weight)
+    return weights
+
+
+def training_weights(sample_weight: Optional[np.ndarray], class_weight: Any, classes: np.ndarray,
+                     y_index: np.ndarray, dtype: np.dtype) -> Optional[np.ndarray]:
+    """The rows' weights in the loss: ``sample_weight`` (checked, or None) times the class weight
+    of each row's label (:func:`class_weights`), in ``dtype``; None when neither is given."""
+    per_class = class_weights(class_weight, classes, y_index)
+    if per_class is None:
+        return sample_weight
+    w = per_class[y_index] if sample_weight is None else sample_weight * per_class[y_index]
+    w = np.ascontiguousarray(w, dtype=dtype)
+    if not w.any():
+        raise ValueError("sample_weight times class_weight is zero for every sample: nothing to fit")
+    return w
+
+
 def held_out_count(n_c, fraction: float):
     """Validation rows of a class of ``n_c`` rows: ``round(fraction * n_c)``, at most ``n_c - 1``
     (every class keeps a training row); ``n_c`` may be an array of counts."""
@@ -190,10 +237,10 @@ def learned_nothing_warning(label: Any, n_classes: int, config: Any) -> Converge
 class _Run:
     """One fit: the data, the solver's state, and what the epoch hook accumulates."""
 
-    def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend) -> None:
+    def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight) -> None:
         self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
         self.config, self.backend = config, backend
-        self.set_data(X, y_index)
+        self.set_data(X, y_index, sample_weight)
         # the solver's state carries over from the previous fit of this object when warm
         self.state_key = (config.solver, self.X.dtype.str, tuple(W.shape for W in weights))
         previous = model.__dict__.get("_solver_state")
@@ -218,16 +265,24 @@ class _Run:
         self.score_buf = np.empty(0)
         self.start = self.last_print = time.perf_counter()
 
-    def set_data(self, X, y_index) -> None:
-        """The training data (``X``, ``T``, ``y_train``), the validation part of ``early_stopping``
-        (``X_val``, ``y_val``, drawn after the initial weights) and whether epochs shuffle."""
+    def set_data(self, X, y_index, sample_weight) -> None:
+        """The training data (``X``, ``T``, ``y_train``, ``sample_weight``), the validation part of
+        ``early_stopping`` (``X_val``, ``y_val``, ``w_val``, drawn after the initial weights) and
+        whether epochs shuffle."""
         T = targets(y_index, self.weights[-1].shape[0], X.dtype)
-        self.X_val = self.y_val = None
+        self.X_val = self.y_val = self.w_val = None
         if self.config.early_stopping:
             train_rows, val_rows = stratified_split(y_index, len(self.classes), self.config.validation_fraction, self.rng)
             self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
             X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
-        self.X, self.T = X, T
+            if sample_weight is not None:
+                self.w_val = np.asarray(sample_weight[val_rows], dtype=np.float64)
+                sample_weight = np.ascontiguousarray(sample_weight[train_rows])
+                for part, w in (("training", sample_weight), ("validation", self.w_val)):
+                    if not w.any():
+                        raise ValueError(f"early_stopping: the weights of the {part} rows are all zero "
+                                         "(sample_weight times class_weight); change the weights or validation_fraction")
+        self.X, self.T, self.sample_weight = X, T, sample_weight
         self.y_train = y_index if self.X_val is None else y_index[train_rows]
         self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
@@ -261,7 +316,7 @@ class _Run:
         guard = None
         full_batch_gd = config.solver == "gd" and not self.shuffle and not incremental
         if full_batch_gd and len(loss_curve) >= _stability.MIN_ITER:
-            guard = self.X, self.T, final_weights, config, self.backend, loss_curve
+            guard = self.X, self.T, final_weights, config, self.backend, loss_curve, self.sample_weight
         return fitted, guard
 
     def learned_nothing_warnings(self) -> list:
@@ -302,7 +357,10 @@ class _Run:
             order = None
             if self.shuffle:
                 order = np.stack([self.rng.permutation(n_train) for _ in range(m)]).astype(np.int64)
-            curve, ran = self.backend.train(self.X, self.T, self.weights, self.config, self.state, m, order, hook)
+            # (the keyword only with weights: a backend written for unweighted fits keeps working)
+            weighted = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+            curve, ran = self.backend.train(self.X, self.T, self.weights, self.config, self.state, m, order, hook,
+                                            **weighted)
             epochs += ran
             curves.append(curve)
             if ran < m or not np.isfinite(curve).all():
@@ -341,7 +399,8 @@ class _Run:
         return go_on
 
     def score_epoch(self) -> bool:
-        """scikit-learn's early-stopping rule on the validation accuracy; False: stop."""
+        """scikit-learn's early-stopping rule on the validation accuracy (weighted by the rows'
+        weights in the loss when there are any); False: stop."""
         score = self.validation_accuracy()
         self.scores.append(score)
         tol = 0.0 if self.config.tol is None else self.config.tol
@@ -351,8 +410,9 @@ class _Run:
         return self.no_improvement <= self.config.n_iter_no_change
 
     def validation_accuracy(self) -> float:
+        """The accuracy on the validation part, weighted by its rows' weights when there are any."""
         index = predicted_index(self.backend, self.X_val, self.weights, self.config)
-        return float(np.mean(index == self.y_val))
+        return accuracy(index == self.y_val, self.w_val)
 
     def report(self, force: bool = False) -> None:
         """The progress line, about every half second (and after the first and the last epoch)."""

@@ -133,25 +133,36 @@ Solver parse_solver(const std::string& name) {
     throw py::value_error("solver must be one of 'gd', 'momentum', 'adam', got '" + name + "'");
 }
 
-// The output layer and its loss from the `output` argument (None: by the number of output units,
-// one sigmoid unit or a softmax), for a network of n_out output units.
-Loss parse_output(const py::object& output, idx n_out) {
-    if (output.is_none()) return loss_for_outputs(n_out);
+// The `output` argument, parsed: None (by_units: by the number of output units, one sigmoid unit
+// or a softmax) or the named output layer and its loss.
+struct OutputChoice {
+    bool by_units = true;
+    Loss loss{};
+};
+
+OutputChoice parse_output_name(const py::object& output) {
+    if (output.is_none()) return {};
     if (!py::isinstance<py::str>(output))
         throw py::type_error("output must be None or a string, got " +
                              std::string(py::str(py::type::of(output).attr("__name__"))));
     const std::string name = output.cast<std::string>();
-    if (name == "logistic") return Loss::binary_log;
-    if (name == "identity") return Loss::squared;
-    if (name == "exp") return Loss::poisson;
-    if (name == "softmax") {
-        if (n_out < 2)
-            throw py::value_error("output='softmax' needs at least 2 output units (the last weight matrix has 1 row)");
-        return Loss::softmax_log;
-    }
+    if (name == "logistic") return {false, Loss::binary_log};
+    if (name == "softmax") return {false, Loss::softmax_log};
+    if (name == "identity") return {false, Loss::squared};
+    if (name == "exp") return {false, Loss::poisson};
     throw py::value_error("output must be None or one of ('logistic', 'softmax', 'identity', 'exp'), got '" + name +
                           "'");
 }
+
+// The loss of a network with n_out output units for the parsed `output`.
+Loss output_loss(const OutputChoice& output, idx n_out) {
+    if (output.by_units) return loss_for_outputs(n_out);
+    if (output.loss == Loss::softmax_log && n_out < 2)
+        throw py::value_error("output='softmax' needs at least 2 output units (the last weight matrix has 1 row)");
+    return output.loss;
+}
+
+Loss parse_output(const py::object& output, idx n_out) { return output_loss(parse_output_name(output), n_out); }
 
 // Raises ValueError unless v is finite and within the range described by `range` (e.g. "[0, 1)").
 void check_real(double v, const char* name, bool ok, const char* range) {
@@ -481,7 +492,7 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
 
 template <class T>
 py::object predict_impl(const py::array& X_, const py::list& weights, int n_threads, bool two_columns,
-                       bool check_finite, Act act, const py::object& output) {
+                       bool check_finite, Act act, const OutputChoice& output) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (d < 1) throw py::value_error("X must have at least one feature");
@@ -489,7 +500,7 @@ py::object predict_impl(const py::array& X_, const py::list& weights, int n_thre
     auto W = require_weights<T>(weights, false);
     const Shape s = check_weights<T>(W, d, /*need_single_output=*/false);
     const idx n_out = s.m.back();
-    const Loss loss = parse_output(output, n_out);
+    const Loss loss = output_loss(output, n_out);
     if (n_out >= 2 || loss != Loss::binary_log) two_columns = false;  // [1 - p, p] is one sigmoid unit's
     if (check_finite) {
         if (!all_finite(X.data(), n * d)) throw py::value_error("X contains NaN or infinity");
@@ -614,7 +625,7 @@ auto dispatch(const py::array& first, const char* name, F64 f64, F32 f32) {
 
 // predict_proba's dtype dispatch, shared by predict_proba and predictor.
 py::object predict(const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
-                   Act act, const py::object& output) {
+                   Act act, const OutputChoice& output) {
     return dispatch(
         X, "X", [&] { return predict_impl<double>(X, weights, n_threads, two_columns, check_finite, act, output); },
         [&] { return predict_impl<float>(X, weights, n_threads, two_columns, check_finite, act, output); });
@@ -721,7 +732,8 @@ sample_weight and average_outputs included), weights unchanged.)pbdoc");
         "predict_proba",
         [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
            const std::string& activation, const py::object& output) {
-            return predict(X, weights, n_threads, two_columns, check_finite, parse_activation(activation), output);
+            return predict(X, weights, n_threads, two_columns, check_finite, parse_activation(activation),
+                           parse_output_name(output));
         },
         py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"),
         py::arg("activation"), py::arg("output").none(true) = py::none(),
@@ -737,10 +749,11 @@ exp: exp(z); two_columns only for one sigmoid unit), (n,) for one output unit.)p
         "predictor",
         [](const std::string& activation, const py::object& output) {
             const Act act = parse_activation(activation);
+            const OutputChoice out = parse_output_name(output);
             return py::cpp_function(
-                [act, output](const py::array& X, const py::list& weights, int n_threads, bool two_columns,
-                              bool check_finite) {
-                    return predict(X, weights, n_threads, two_columns, check_finite, act, output);
+                [act, out](const py::array& X, const py::list& weights, int n_threads, bool two_columns,
+                           bool check_finite) {
+                    return predict(X, weights, n_threads, two_columns, check_finite, act, out);
                 },
                 py::arg("X"), py::arg("weights"), py::arg("n_threads"), py::arg("two_columns"), py::arg("check_finite"));
         },

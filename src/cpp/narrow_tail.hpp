@@ -144,14 +144,15 @@ inline void combine_units(idx groups, const T* src, idx ld_unit, idx S, const T*
 
 // One block of `rows` samples (rows <= kTailRows, a multiple of 32 except the last) through the
 // tail: a_in (rows x tail[0].k, row stride ld_in: the activations, f = A, of the layer before
-// the tail) is replaced by that layer's delta; y holds the 0/1 labels (stride 1); the gradient
-// sums are added to each layer's G; loss_runs[r] receives the loss sum over rows [32 r, 32 r +
-// 32), as the row kernels compute it (output_loss_and_delta).  work holds tail_workspace(tail) values,
+// the tail) is replaced by that layer's delta; y holds the 0/1 labels (stride 1) and w the
+// sample weights (nullptr: none); the gradient sums are added to each layer's G; loss_runs[r]
+// receives the (weighted) loss sum over rows [32 r, 32 r + 32) and the output delta is
+// w (p - y), as the row kernels (output_loss_and_delta) compute them.  work holds tail_workspace(tail) values,
 // 64-byte aligned.  Within a layer, every unit's values for the block are contiguous (ld_unit
 // apart), so each step below runs over independent vectors of VW samples.
 template <class T, Act A>
-void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<TailLayer<T>>& tail, T* work,
-                double* loss_runs) {
+void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const T* w, const std::vector<TailLayer<T>>& tail,
+                T* work, double* loss_runs) {
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
     constexpr idx kRun = kLossRows;
@@ -194,13 +195,17 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
         if (j < n_layers - 1) act_inplace<T, A>(out, t.m * ld_unit);
         else if (!kLossFromLogits<T>) act_inplace<T, Act::sigmoid>(out, ld_unit);  // (else with the loss)
     }
-    // ---- the loss over runs of 32 rows, and the output delta p - y (past `rows`: 0)
+    // ---- the loss over runs of 32 rows, and the output delta w (p - y) (past `rows`: 0)
     T* const p_out = in_at[n_layers];
     for (idx q = 0; q < rows; q += kRun)
-        loss_runs[q / kRun] = kLossFromLogits<T>
-            ? binary_log_loss_sum_from_logits<T>(std::min(kRun, rows - q), 1, p_out + q, 1, y + q, 1, nullptr, tmp)
-            : binary_log_loss_sum(std::min(kRun, rows - q), p_out + q, 1, y + q, tmp);
+        loss_runs[q / kRun] =
+            kLossFromLogits<T>
+                ? binary_log_loss_sum_from_logits<T>(std::min(kRun, rows - q), 1, p_out + q, 1, y + q, 1, w ? w + q : nullptr, tmp)
+            : w ? weighted_loss_sum(Loss::binary_log, std::min(kRun, rows - q), 1, p_out + q, 1, y + q, 1, w + q, tmp)
+                : binary_log_loss_sum(std::min(kRun, rows - q), p_out + q, 1, y + q, tmp);
     binary_log_loss_backward(rows, p_out, 1, y, p_out, 1);
+    if (w)
+        for (idx i = 0; i < rows; ++i) p_out[i] *= w[i];
     for (idx i = rows; i < ld_unit; ++i) p_out[i] = T(0);
     // ---- backward: each layer's gradient sums, then the delta of its input (in place)
     for (idx j = n_layers - 1; j >= 0; --j) {
@@ -247,9 +252,9 @@ void tail_block(idx rows, T* a_in, idx ld_in, const T* y, const std::vector<Tail
 
 // tail_block with the hidden activation chosen at run time.
 template <class T>
-void tail_block(Act act, idx rows, T* a_in, idx ld_in, const T* y, const std::vector<TailLayer<T>>& tail, T* work,
-                double* loss_runs) {
-    with_act(act, [&](auto A) { tail_block<T, decltype(A)::value>(rows, a_in, ld_in, y, tail, work, loss_runs); });
+void tail_block(Act act, idx rows, T* a_in, idx ld_in, const T* y, const T* w, const std::vector<TailLayer<T>>& tail,
+                T* work, double* loss_runs) {
+    with_act(act, [&](auto A) { tail_block<T, decltype(A)::value>(rows, a_in, ld_in, y, w, tail, work, loss_runs); });
 }
 
 }  // namespace backprop

@@ -266,12 +266,11 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     loss_tmp_ = Buffer<T>(static_cast<idx>(n_threads) * loss_tmp_size_);
 
     // The narrow tail: the last layers, from t0 on, when they are all narrower than a vector and
-    // the output is one sigmoid unit without sample weights.  Taken by batches handed out in parts
-    // (the cooperative mode keeps the row kernels), so whether a batch takes it depends on the
-    // problem only.
+    // the output is one sigmoid unit.  Taken by batches handed out in parts (the cooperative mode
+    // keeps the row kernels), so whether a batch takes it depends on the problem only.
     static_assert(kTailRows == kBlock, "the tail takes whole blocks");
     t0_ = L;
-    if (loss_ == Loss::binary_log && ldy == 1 && !w_)
+    if (loss_ == Loss::binary_log && ldy == 1)
         while (t0_ - 1 >= 1 && L - (t0_ - 1) <= kTailMaxLayers && tail_pays<T>(s.k[t0_ - 1], s.m[t0_ - 1])) --t0_;
     has_tail_ = t0_ < L && any_parts;
     tails_.resize(has_tail_ ? n_work_ : 0);
@@ -381,7 +380,8 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
             if (has_tail_) {
                 for (idx l = t0_; l < L; ++l) tails_[t][l - t0_].G = grads_.get() + q * grad_size_ + grad_offset_[l];
                 const T* yb = ord ? gy_.get() + t * kBlock : y_ + b.b0 + blk * kBlock;
-                tail_block(act_, rows, act_of(t, t0_ - 1), ld_[t0_ - 1], yb, tails_[t], tail_work_.get() + t * tail_ws_,
+                const T* wb = !w_ ? nullptr : ord ? gw_.get() + t * kBlock : w_ + b.b0 + blk * kBlock;
+                tail_block(act_, rows, act_of(t, t0_ - 1), ld_[t0_ - 1], yb, wb, tails_[t], tail_work_.get() + t * tail_ws_,
                            &loss_part_[blk * kBlock / kLossRows]);
             }
             for (idx l = upto - 1; l >= 0; --l) {
