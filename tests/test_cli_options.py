@@ -368,3 +368,16 @@ def test_one_class_error_shows_a_plain_value(tmp_path, label, shown):
     path = write_csv(tmp_path / "one.csv", ["a", "y"], [[1, label], [2, label]])
     msg = one_line_error(run("fit", path, "--target", "y", "--out", tmp_path / "m.npz"), "only 1 class", shown)
     assert "np." not in msg
+
+
+@pytest.mark.parametrize(("text", "value"), [("balanced", "balanced"), ("none", None), ("0=1,1=4", {0: 1.0, 1: 4.0}),
+                                             ("a=2.5", {"a": 2.5})])
+def test_class_weight_option(text, value):
+    args = _cli.build_parser().parse_args(["fit", "d.csv", "--target", "y", "--out", "m.npz", "--class-weight", text])
+    assert args.class_weight == value
+
+
+def test_class_weight_option_refuses_other_text(capsys):
+    with pytest.raises(SystemExit) as exc:
+        _cli.build_parser().parse_args(["fit", "d.csv", "--target", "y", "--out", "m.npz", "--class-weight", "0=x"])
+    assert exc.value.code == 2 and "class_weight" in capsys.readouterr().err

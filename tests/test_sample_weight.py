@@ -10,6 +10,10 @@ from backprop import NeuralNetwork, _training, reference
 
 from conftest import make_data
 
+# Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
+# and many end predicting one class, which ConvergenceWarning rightly reports.
+pytestmark = pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")
+
 
 def _data(n=60, d=3, k=2, seed=0):
     rng = np.random.default_rng(seed)

@@ -57,7 +57,10 @@ _ARTICLE_DEFAULTS: Dict[str, Any] = {"n_hidden": (8, 3), "max_iter": 2000, "lear
 #: Parameters whose option is not ``--kebab-case`` of their name.
 _FLAGS = {"n_hidden": "--hidden"}
 #: How an option's value is spelled where the parameter's doc says it in Python.
-_SPELLING = {"n_hidden": "Here comma-separated, e.g. 8,3, and 'none' for ()."}
+_SPELLING = {
+    "n_hidden": "Here comma-separated, e.g. 8,3, and 'none' for ().",
+    "class_weight": "Here 'balanced' or LABEL=WEIGHT,... (e.g. 0=1,1=4), the labels as in the target column.",
+}
 
 
 def option_of(name: str) -> str:
@@ -89,12 +92,26 @@ def _hidden(text: str) -> Tuple[int, ...]:
     return sizes
 
 
+def _class_weight(text: str) -> Any:
+    """``balanced``, or ``LABEL=WEIGHT,...`` -> {label: weight}, the labels read as the target
+    column's are (:func:`parse_labels`)."""
+    if "=" not in text:
+        return text
+    pairs = [item.split("=", 1) for item in text.split(",")]
+    if any(len(pair) != 2 for pair in pairs):
+        raise ValueError(text)
+    labels = parse_labels([label for label, _ in pairs]).tolist()
+    return dict(zip(labels, (float(weight) for _, weight in pairs)))
+
+
 def _option_type(p: Any) -> Callable[[str], Any]:
     """Text -> value for parameter ``p``: converted by the type its annotation names (``none``
     for None where it is allowed), then checked by the parameter's own constraint, so that a bad
     value gets the estimator's message."""
     if p.name == "n_hidden":
         convert: Callable[[str], Any] = _hidden
+    elif p.name == "class_weight":
+        convert = _class_weight
     else:
         convert = {"int": int, "float": float, "str": str}.get(p.annotation.split(" | ")[0], int)  # Any: random_state's seed
     nullable = p.default is None or "None" in p.annotation
