@@ -95,8 +95,9 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     or None.  ``validation``: the validation set given by the user, ``(X_val, y_val_index, w_val)``
     checked (``w_val`` in X's dtype, or None); it replaces ``early_stopping``'s split (all of X
     trains), and without ``early_stopping`` it is only scored.  Full-batch gradient descent
-    (``fit``, not ``partial_fit``) also runs the stability guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is not in
-    memory (``_dask``) brings a subclass that holds it its own way.
+    (``fit``, not ``partial_fit``) also runs the stability guard.  ``run_type`` (default
+    :class:`_Run`) is the class of the run: data that is not in memory (``_dask``) brings a
+    subclass that holds it its own way.
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -279,7 +280,7 @@ class _Run:
         scores = model.__dict__.get("validation_scores_") if warm else None
         self.previous_scores = np.empty(0) if scores is None else np.asarray(scores, dtype=np.float64)
         val_losses = model.__dict__.get("validation_loss_curve_") if warm else None
-        self.previous_val_losses = np.empty(0, dtype=self.X.dtype) if val_losses is None else np.asarray(val_losses, dtype=self.X.dtype)
+        self.previous_val_losses = np.asarray([] if val_losses is None else val_losses, dtype=self.X.dtype)
         self.previous_n_iter = int(model.__dict__.get("n_iter_", 0)) if warm else 0
         self.losses: list = []  # every epoch's loss so far (with a hook)
         self.scores: list = []
