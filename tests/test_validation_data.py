@@ -292,6 +292,15 @@ def test_dask_input_is_refused():
         NeuralNetwork(max_iter=1).fit(X, y, X_val=da.from_array(X_val, chunks=20), y_val=y_val)
 
 
+def test_dask_fits_record_no_validation_loss():
+    """Documented: the dask run scores its held-out blocks but records no validation loss."""
+    da = pytest.importorskip("dask.array")
+    X, y, _, _ = _sets()
+    m = NeuralNetwork(n_hidden=(3,), max_iter=5, early_stopping=True, random_state=0).fit(
+        da.from_array(X, chunks=40), da.from_array(y, chunks=40))
+    assert len(m.validation_scores_) == 5 and m.validation_loss_curve_ is None
+
+
 # ---------------------------------------------------------------------- persistence
 def test_pickle_keeps_the_validation_loss_curve():
     X, y, X_val, y_val = _sets()
