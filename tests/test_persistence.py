@@ -14,6 +14,7 @@ from conftest import make_data
 import backprop
 from backprop import NeuralNetwork, NotFittedError
 from backprop import _params
+from backprop._persistence import FORMAT_VERSION
 
 # Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
 # and many end predicting one class, which ConvergenceWarning rightly reports.
@@ -135,7 +136,7 @@ def _corrupt(edit):
 
 
 BAD_STATES = {
-    "newer format": (lambda s: s.update(_format_version=5), "format version 5.*upgrade backprop"),
+    "newer format": (lambda s: s.update(_format_version=FORMAT_VERSION + 1), f"format version {FORMAT_VERSION + 1}.*upgrade backprop"),
     "no format version": (lambda s: s.pop("_format_version"), "not a pickled backprop NeuralNetwork"),
     "format version a string": (lambda s: s.update(_format_version="1"), "_format_version is '1'"),
     "unknown key": (lambda s: s.update(extra=1), "unexpected keys"),

@@ -66,7 +66,15 @@ class NeuralNetwork:
         Training loss of each epoch (log-loss plus the L2 term), concatenated over warm-started
         fits; with full batches, the loss of each iteration's forward pass.
     validation_scores_ : ndarray or None
-        With ``early_stopping``: the validation accuracy after each epoch; else None.
+        The validation accuracy after each epoch, when the fit has a validation set (the one
+        given to ``fit`` as ``X_val``/``y_val``, or ``early_stopping``'s split); else None.
+    validation_loss_curve_ : ndarray or None
+        The validation set's loss after each epoch, beside ``validation_scores_``: ``J`` with the
+        training loss's formula (``fit``'s), on the validation rows and their weights
+        (``sample_weight_val`` or the split's share of ``sample_weight``, times ``class_weight``),
+        the L2 term included (divided by the validation weights' sum); with ``alpha=0``, the
+        validation set's mean (weighted) log-loss.  In the dtype of ``loss_curve_``.  Not
+        recorded for dask input (None).
 
     Notes
     -----
@@ -90,7 +98,11 @@ class NeuralNetwork:
     not pickled: warm-starting a loaded model restarts momentum or Adam from zero.
 
     ``partial_fit(X, y, classes)`` trains one epoch per call (the first call needs ``classes``);
-    ``tol`` and ``early_stopping`` do not apply to it.
+    ``tol`` and ``early_stopping`` do not apply to it, and it records no validation scores or loss.
+
+    ``validation_scores_`` and ``validation_loss_curve_`` are concatenated over warm-started fits
+    that have a validation set (a fit without one sets both to None); pickles keep both, model
+    files (``save``) neither.
 
     Full-batch gradient descent above the stability limit makes the loss oscillate instead of
     decrease (the article's logistic regression at ``learning_rate=1.0`` does): ``fit`` then
@@ -188,8 +200,16 @@ class NeuralNetwork:
         self.__dict__.update(restored)
 
     # ------------------------------------------------------------------ training
-    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> NeuralNetwork:
+    def fit(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None, *, X_val: ArrayLike | None = None,
+            y_val: ArrayLike | None = None, sample_weight_val: ArrayLike | None = None) -> NeuralNetwork:
         """Train the network for up to ``max_iter`` epochs.
+
+        A validation set may be given (``X_val``, ``y_val``, optionally ``sample_weight_val``):
+        scikit-learn's own form (``HistGradientBoostingClassifier.fit``, 1.7+, what its MLP request
+        #18748 asks), the three beside ``X``, ``y``, ``sample_weight`` and named alike.  With
+        ``early_stopping`` it replaces the split of ``validation_fraction`` (none is drawn: all of
+        ``X`` trains); without, it is only scored.  Either way ``validation_scores_`` and
+        ``validation_loss_curve_`` record its accuracy and loss after every epoch.
 
         Parameters
         ----------
@@ -203,6 +223,15 @@ class NeuralNetwork:
             Weight of each sample in the loss (finite, >= 0, not all zero), scikit-learn's form:
             ``J = sum_i w_i l_i / sum_i w_i + 0.5 alpha sum ||W[:, 1:]||^2 / sum_i w_i`` over each
             batch (``w_i`` times ``class_weight``'s weight of its class); None weighs every sample 1.
+        X_val : array-like of shape (n_val, n_features), optional
+            Validation data, checked as X (finite, X's features and column names; converted to
+            X's dtype).  Keyword only, with ``y_val``; not with dask input.
+        y_val : array-like of shape (n_val,), optional
+            Its labels, each one of the classes of ``y``.
+        sample_weight_val : array-like of shape (n_val,), optional
+            Weights of the validation rows in their accuracy and loss, checked as
+            ``sample_weight``, times ``class_weight``'s weight of each row's class (``"balanced"``
+            counts the classes of ``y``); None weighs every row 1 (times ``class_weight``).
 
         Returns
         -------
@@ -213,8 +242,10 @@ class NeuralNetwork:
         ------
         ValueError
             If a parameter is invalid (the message names it), X or y are malformed, empty or
-            non-finite, y holds fewer than two classes, or training overflowed (weights or
-            loss not finite).  The estimator is then left as it was.
+            non-finite, y holds fewer than two classes, the validation set is malformed (only one
+            of ``X_val``/``y_val``, other features, labels not in ``y``'s classes: the message
+            names the argument), or training overflowed (weights or loss not finite).  The
+            estimator is then left as it was.
         TypeError
             If X is sparse, or is not an array-like of numbers.
         KeyboardInterrupt
@@ -227,9 +258,13 @@ class NeuralNetwork:
             message names the largest stable learning rate it estimates.
         """
         config = _params.validate(self.get_params())
+        given_validation = X_val is not None or y_val is not None or sample_weight_val is not None
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
             if sample_weight is not None or config.class_weight is not None:
                 raise ValueError("sample_weight and class_weight are not supported with dask input: fit in memory")
+            if given_validation:
+                raise ValueError("X_val, y_val and sample_weight_val are not supported with dask input: fit in "
+                                 "memory, or use early_stopping's split")
             return _dask.fit(self, X, y, config)
         continuing = config.warm_start and self.__sklearn_is_fitted__()
         if continuing:  # a warm start continues the fit it starts from: the same columns
@@ -248,6 +283,9 @@ class NeuralNetwork:
         warm = config.warm_start and getattr(self, "weights_", None) is not None
         if warm and getattr(self, "classes_", None) is not None and not np.array_equal(self.classes_, classes):
             raise ValueError(f"warm_start: y has classes {plain(classes)!r}, but the model was fitted with {plain(self.classes_)!r}")
+        validation = None
+        if given_validation:
+            validation = _validation_set(X_val, y_val, sample_weight_val, names, X, classes, y_index, config.class_weight)
         rng = np.random.default_rng(config.random_state)
         weights, warm = self._initial_weights(d, len(classes), X.dtype, config, rng, config.warm_start)
         backend = BACKENDS[config.backend]
@@ -255,7 +293,7 @@ class NeuralNetwork:
         named = {} if continuing or names is None else {"feature_names_in_": names}
         drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
         _training.train(self, X, y_index, classes, weights, warm, rng, config, backend, False,
-                        extra=named, drop=drop, sample_weight=sample_weight)
+                        extra=named, drop=drop, sample_weight=sample_weight, validation=validation)
         return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
@@ -572,16 +610,43 @@ if NeuralNetwork.__doc__:  # None under python -OO
     NeuralNetwork.__doc__ = NeuralNetwork.__doc__.replace("    {parameters}", _params.docstring())
 
 
-def _label_index(y: Any, n: int, classes: np.ndarray) -> np.ndarray:
-    """Index into ``classes`` of each of the ``n`` labels of ``y`` (ValueError for a label outside it)."""
-    y = as_labels(y)
+def _label_index(y: Any, n: int, classes: np.ndarray, name: str = "y") -> np.ndarray:
+    """Index into ``classes`` of each of the ``n`` labels of ``y`` (ValueError, naming ``name``, for
+    a label outside it)."""
+    y = as_labels(y, name)
     if y.ndim != 1 or y.shape[0] != n:
-        raise ValueError(f"y must be 1-D with {n} labels, got shape {y.shape}")
+        raise ValueError(f"{name} must be 1-D with {n} labels, got shape {y.shape}")
     y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     unknown = classes[y_index] != y
     if unknown.any():
-        raise ValueError(f"y holds labels not in classes {plain(classes)!r}: {plain(np.unique(y[unknown])[:10])!r}")
+        raise ValueError(f"{name} holds labels not in classes {plain(classes)!r}: {plain(np.unique(y[unknown])[:10])!r}")
     return y_index
+
+
+def _validation_set(X_val: Any, y_val: Any, sample_weight_val: Any, names: Any, X: np.ndarray, classes: np.ndarray,
+                    y_index: np.ndarray, class_weight: Any) -> tuple:
+    """``fit``'s validation set, checked as the training data is: ``(X_val, y_val_index, w_val)``,
+    X_val in X's dtype, ``w_val`` (X's dtype, or None) ``sample_weight_val`` times the class weight
+    of each row's label (``"balanced"`` counted on the training labels ``y_index``)."""
+    if X_val is None or y_val is None:
+        given, missing = ("X_val", "y_val") if y_val is None else ("y_val", "X_val")
+        if X_val is None and y_val is None:
+            given, missing = "sample_weight_val", "X_val and y_val"
+        raise ValueError(f"{given} is given but {missing} is not: a validation set needs X_val and y_val")
+    if _dask.is_dask_collection(X_val) or _dask.is_dask_collection(y_val):
+        raise TypeError("X_val and y_val must be in memory (dask input is not supported for the validation set)")
+    check_feature_names(names, X_val, name="X_val")
+    X_val = check_array(X_val, "X_val", dtype=X.dtype)
+    n_val = X_val.shape[0]
+    if n_val < 1:
+        raise ValueError(f"X_val has 0 sample(s) (shape={X_val.shape}) while a minimum of 1 is required.")
+    if X_val.shape[1] != X.shape[1]:
+        raise ValueError(f"X_val has {X_val.shape[1]} features, but X has {X.shape[1]}")
+    y_val_index = _label_index(y_val, n_val, classes, "y_val")
+    w_val = check_sample_weight(sample_weight_val, n_val, X.dtype, "sample_weight_val")
+    w_val = _training.training_weights(w_val, class_weight, classes, y_val_index, X.dtype, counted=y_index,
+                                       name="sample_weight_val")
+    return X_val, y_val_index, w_val
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -276,14 +276,15 @@ PARAMS: tuple[Param, ...] = (
     Param(
         "early_stopping", False, _flag("early_stopping"), "bool", "bool",
         "Hold out ``validation_fraction`` of the training data (a stratified split drawn from "
-        "``random_state``), record its accuracy after every epoch in ``validation_scores_``, stop when "
+        "``random_state``), or use the validation set given to ``fit`` (``X_val``, ``y_val``: nothing is "
+        "held out), record its accuracy after every epoch in ``validation_scores_``, stop when "
         "it no longer improves (``tol``; None counts as 0.0 here) and end with the weights of the best "
         "epoch.",
         since_format=2,
     ),
     Param(
         "validation_fraction", 0.1, _interval("validation_fraction", 0.0, 1.0, True, True), "float", "float",
-        "Fraction of the data held out by ``early_stopping``, in (0, 1).",
+        "Fraction of the data held out by ``early_stopping``, in (0, 1); unused when ``fit`` is given ``X_val``.",
         since_format=2,
     ),
     Param(

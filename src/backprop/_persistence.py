@@ -5,8 +5,9 @@ A pickle holds a dict: ``_format_version``, ``backprop_version``, ``params`` (th
 given) and ``fitted`` (plain numpy arrays and Python ints, nothing of the C++ module), so it loads
 on any machine and in later versions.  Format 1 stores the eight parameters of the binary model;
 format 2 adds the training options, any number of classes and ``validation_scores_``; format 3
-adds ``feature_names_in_``; format 4 adds the parameter ``class_weight`` (a model without class
-weights is written in the oldest format that holds it, 2 or 3).  Bump
+adds ``feature_names_in_``; format 4 adds the parameter ``class_weight``; format 5 adds
+``validation_loss_curve_`` (a model is written in the oldest format that holds its state, so a
+model without a validation loss curve or class weights is format 2 or 3).  Bump
 :data:`FORMAT_VERSION` when the layout changes, and teach :func:`restore` every older version.
 """
 
@@ -21,11 +22,14 @@ from ._validation import all_finite, check_labels
 
 __all__ = ["FORMAT_VERSION", "FITTED_ATTRIBUTES", "state_of", "restore", "check_model", "check_weights", "n_outputs"]
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 FITTED_ATTRIBUTES = ("weights_", "classes_", "n_features_in_", "n_iter_", "loss_curve_", "validation_scores_",
-                     "feature_names_in_")
+                     "feature_names_in_", "validation_loss_curve_")
 #: The fitted attributes each pickle format may hold.
-_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES, 4: FITTED_ATTRIBUTES}
+_FORMAT_ATTRIBUTES = {1: FITTED_ATTRIBUTES[:5], 2: FITTED_ATTRIBUTES[:6], 3: FITTED_ATTRIBUTES[:7],
+                      4: FITTED_ATTRIBUTES[:7], 5: FITTED_ATTRIBUTES}
+#: Fitted attributes that may be None (no validation set), and are then not stored.
+_OPTIONAL = ("validation_scores_", "validation_loss_curve_")
 
 
 def n_outputs(n_classes: int) -> int:
@@ -91,7 +95,7 @@ def state_of(model: Any) -> dict[str, Any]:
         if name == "weights_":
             value = [np.array(W) for W in value]
             value = [W if W.dtype.type in (np.float32, np.float64) else W.astype(np.float64) for W in value]
-        elif name in ("classes_", "loss_curve_", "validation_scores_"):
+        elif name in ("classes_", "loss_curve_", "validation_scores_", "validation_loss_curve_"):
             value = np.array(value)
         elif name == "feature_names_in_":
             value = np.array([str(v) for v in value], dtype=object)
@@ -100,7 +104,8 @@ def state_of(model: Any) -> dict[str, Any]:
         fitted[name] = value
     # the oldest format that holds the state, so that earlier versions of backprop read it when they can
     params = model.get_params()
-    version = 4 if params["class_weight"] is not None else 3 if "feature_names_in_" in fitted else 2
+    version = (5 if "validation_loss_curve_" in fitted else 4 if params["class_weight"] is not None
+               else 3 if "feature_names_in_" in fitted else 2)
     params = {name: params[name] for name in param_names(version)}
     return {"_format_version": version, "backprop_version": __version__, "params": params, "fitted": fitted}
 
@@ -153,12 +158,13 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> di
     byte order), or raises ``ValueError`` naming the problem.
 
     Each attribute must have its type (weights finite float arrays, ``n_iter_`` an int >= 0,
-    ``loss_curve_`` finite and at most ``n_iter_`` long, validation scores in [0, 1], classes
-    at least two labels, sorted, distinct, none missing or NaN).  A fitted state (one with
+    ``loss_curve_`` and ``validation_loss_curve_`` finite and at most ``n_iter_`` long,
+    validation scores in [0, 1], classes at least two labels, sorted, distinct, none missing or
+    NaN).  A fitted state (one with
     ``classes_``) must also have parameters that pass the estimator's own validation, and
     weights shaped by them, ``n_features_in_`` (>= 1) and the classes.
     """
-    present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name == "validation_scores_" and fitted[name] is None)]
+    present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name in _OPTIONAL and fitted[name] is None)]
     out = {name: _checked_attribute(name, fitted[name], version) for name in present}
     n_hidden = None
     if "classes_" in out or "n_features_in_" in out:
@@ -175,7 +181,7 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> di
         out["weights_"] = check_weights(out["weights_"])
     if "feature_names_in_" in out and len(out["feature_names_in_"]) != out.get("n_features_in_"):
         raise ValueError("feature_names_in_ must hold n_features_in_ names")
-    for name in ("loss_curve_", "validation_scores_"):
+    for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
         if name in out and "n_iter_" in out and len(out[name]) > out["n_iter_"]:
             raise ValueError(f"{name} holds {len(out[name])} epochs, more than n_iter_ = {out['n_iter_']}")
     return out

@@ -38,6 +38,16 @@ def _grown(buf: np.ndarray, needed: int, head: Optional[np.ndarray]) -> np.ndarr
     return new
 
 
+def _appended(buf: np.ndarray, previous: np.ndarray, values: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(buf, view)``: ``buf`` (grown when full) with the last of ``values`` written after
+    ``previous`` and the values before it, and the view of all of them (what the callback sees)."""
+    n = len(previous) + len(values)
+    if buf.shape[0] < n:
+        buf = _grown(buf, n, previous)
+    buf[n - 1] = values[-1]
+    return buf, buf[:n]
+
+
 def memory_limit() -> Optional[int]:
     """Bytes this process may use: the machine's physical memory, or a lower limit of its cgroup
     (a container's), or None where neither can be read."""
@@ -77,13 +87,17 @@ def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optio
 
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
           incremental: bool, extra: Optional[dict] = None, drop: tuple = (),
-          sample_weight: Optional[np.ndarray] = None, run_type: Optional[type] = None) -> None:
+          sample_weight: Optional[np.ndarray] = None, run_type: Optional[type] = None,
+          validation: Optional[tuple] = None) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
     publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
     ``drop`` removed.  ``sample_weight``: the rows' weights in the loss (:func:`training_weights`),
-    or None.  Full-batch gradient descent (``fit``, not ``partial_fit``) also runs the stability
-    guard.  ``run_type`` (default :class:`_Run`) is the class of the run: data that is not in
-    memory (``_dask``) brings a subclass that holds it its own way.
+    or None.  ``validation``: the validation set given by the user, ``(X_val, y_val_index, w_val)``
+    checked (``w_val`` in X's dtype, or None); it replaces ``early_stopping``'s split (all of X
+    trains), and without ``early_stopping`` it is only scored.  Full-batch gradient descent
+    (``fit``, not ``partial_fit``) also runs the stability guard.  ``run_type`` (default
+    :class:`_Run`) is the class of the run: data that is not in memory (``_dask``) brings a
+    subclass that holds it its own way.
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -93,7 +107,8 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     original = model.__dict__
     model.__dict__ = dict(original)
     try:
-        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight)
+        run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight,
+                                 validation=validation)
         fitted, guard = run.run(incremental)
         pending = []
         if guard is not None:
@@ -113,15 +128,19 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
         raise
 
 
-def publish(model: Any, weights, classes, n_features, loss_curve, validation_scores, n_iter) -> None:
+def publish(model: Any, weights, classes, n_features, loss_curve, validation_scores, n_iter,
+            validation_loss_curve=None) -> None:
     """Sets the fitted attributes the callback sees (on the working copy of the model's state)."""
-    model.__dict__.update(fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter))
+    model.__dict__.update(fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter,
+                                            validation_loss_curve))
 
 
-def fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter) -> dict:
+def fitted_attributes(weights, classes, n_features, loss_curve, validation_scores, n_iter,
+                      validation_loss_curve=None) -> dict:
     return {
         "loss_curve_": loss_curve,
         "validation_scores_": validation_scores,
+        "validation_loss_curve_": validation_loss_curve,
         "n_iter_": int(n_iter),
         "weights_": weights,
         "classes_": classes,
@@ -177,16 +196,19 @@ def class_weights(class_weight: Any, classes: np.ndarray, y_index: np.ndarray) -
 
 
 def training_weights(sample_weight: Optional[np.ndarray], class_weight: Any, classes: np.ndarray,
-                     y_index: np.ndarray, dtype: np.dtype) -> Optional[np.ndarray]:
+                     y_index: np.ndarray, dtype: np.dtype, counted: Optional[np.ndarray] = None,
+                     name: str = "sample_weight") -> Optional[np.ndarray]:
     """The rows' weights in the loss: ``sample_weight`` (checked, or None) times the class weight
-    of each row's label (:func:`class_weights`), in ``dtype``; None when neither is given."""
-    per_class = class_weights(class_weight, classes, y_index)
+    of each row's label (:func:`class_weights`), in ``dtype``; None when neither is given.
+    ``counted``: the labels ``"balanced"`` counts (default ``y_index``; a validation set given to
+    ``fit`` is weighed by the training labels' counts); ``name``: the weights' name in the error."""
+    per_class = class_weights(class_weight, classes, y_index if counted is None else counted)
     if per_class is None:
         return sample_weight
     w = per_class[y_index] if sample_weight is None else sample_weight * per_class[y_index]
     w = np.ascontiguousarray(w, dtype=dtype)
     if not w.any():
-        raise ValueError("sample_weight times class_weight is zero for every sample: nothing to fit")
+        raise ValueError(f"{name} times class_weight is zero for every sample: nothing to fit")
     return w
 
 
@@ -237,9 +259,13 @@ def learned_nothing_warning(label: Any, n_classes: int, config: Any) -> Converge
 class _Run:
     """One fit: the data, the solver's state, and what the epoch hook accumulates."""
 
-    def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight) -> None:
+    def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight,
+                 validation: Optional[tuple] = None) -> None:
         self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
         self.config, self.backend = config, backend
+        self.given_validation = validation
+        # the validation set's targets and loss weights (X's dtype): its loss is recorded when set_data sets them
+        self.T_val = self.w_val_loss = None
         self.set_data(X, y_index, sample_weight)
         # the solver's state carries over from the previous fit of this object when warm
         self.state_key = (config.solver, self.X.dtype.str, tuple(W.shape for W in weights))
@@ -253,9 +279,12 @@ class _Run:
         self.previous_curve = model.__dict__.get("loss_curve_") if warm else None
         scores = model.__dict__.get("validation_scores_") if warm else None
         self.previous_scores = np.empty(0) if scores is None else np.asarray(scores, dtype=np.float64)
+        val_losses = model.__dict__.get("validation_loss_curve_") if warm else None
+        self.previous_val_losses = np.asarray([] if val_losses is None else val_losses, dtype=self.X.dtype)
         self.previous_n_iter = int(model.__dict__.get("n_iter_", 0)) if warm else 0
         self.losses: list = []  # every epoch's loss so far (with a hook)
         self.scores: list = []
+        self.val_losses: list = []
         self.best_score, self.no_improvement, self.best_weights = -np.inf, 0, None
         # what the callback sees as loss_curve_ / validation_scores_: views of buffers filled as
         # the epochs run (publishing costs O(1) per epoch), grown by doubling with the epochs run
@@ -263,33 +292,43 @@ class _Run:
         self.n_prev = 0 if self.previous_curve is None else len(self.previous_curve)
         self.curve_buf = np.empty(0, dtype=self.X.dtype)
         self.score_buf = np.empty(0)
+        self.val_loss_buf = np.empty(0, dtype=self.X.dtype)
         self.start = self.last_print = time.perf_counter()
 
     def set_data(self, X, y_index, sample_weight) -> None:
-        """The training data (``X``, ``T``, ``y_train``, ``sample_weight``), the validation part of
-        ``early_stopping`` (``X_val``, ``y_val``, ``w_val``, drawn after the initial weights) and
-        whether epochs shuffle."""
-        T = targets(y_index, self.weights[-1].shape[0], X.dtype)
+        """The training data (``X``, ``T``, ``y_train``, ``sample_weight``), the validation set
+        (``X_val``, ``y_val``, ``T_val``, ``w_val`` in float64 for the accuracy and ``w_val_loss`` in
+        X's dtype for the loss): the one given to ``fit``, else ``early_stopping``'s split (drawn after
+        the initial weights), else none; and whether epochs shuffle."""
+        n_out = self.weights[-1].shape[0]
+        T = targets(y_index, n_out, X.dtype)
         self.X_val = self.y_val = self.w_val = None
-        if self.config.early_stopping:
+        train_rows = None
+        if self.given_validation is not None:
+            self.X_val, self.y_val, self.w_val_loss = self.given_validation
+        elif self.config.early_stopping:
             train_rows, val_rows = stratified_split(y_index, len(self.classes), self.config.validation_fraction, self.rng)
             self.X_val, self.y_val = np.ascontiguousarray(X[val_rows]), y_index[val_rows]
             X, T = np.ascontiguousarray(X[train_rows]), np.ascontiguousarray(T[train_rows])
             if sample_weight is not None:
-                self.w_val = np.asarray(sample_weight[val_rows], dtype=np.float64)
+                self.w_val_loss = np.ascontiguousarray(sample_weight[val_rows])
                 sample_weight = np.ascontiguousarray(sample_weight[train_rows])
-                for part, w in (("training", sample_weight), ("validation", self.w_val)):
+                for part, w in (("training", sample_weight), ("validation", self.w_val_loss)):
                     if not w.any():
                         raise ValueError(f"early_stopping: the weights of the {part} rows are all zero "
                                          "(sample_weight times class_weight); change the weights or validation_fraction")
+        if self.X_val is not None:
+            self.T_val = targets(self.y_val, n_out, X.dtype)
+            if self.w_val_loss is not None:
+                self.w_val = np.asarray(self.w_val_loss, dtype=np.float64)
         self.X, self.T, self.sample_weight = X, T, sample_weight
-        self.y_train = y_index if self.X_val is None else y_index[train_rows]
+        self.y_train = y_index if train_rows is None else y_index[train_rows]
         self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
     def run(self, incremental: bool) -> tuple[dict, Optional[tuple]]:
         """The epochs; returns the fitted attributes, and the stability guard's arguments when it applies."""
         config = self.config
-        hook = self.on_epoch if (config.callback is not None or config.verbose or config.early_stopping) else None
+        hook = self.on_epoch if (config.callback is not None or config.verbose or self.X_val is not None) else None
         loss_curve, n_epochs = self.run_epochs(hook)
         if config.verbose and self.losses:
             self.report(force=True)
@@ -307,11 +346,13 @@ class _Run:
         all_losses = loss_curve  # the curve of this fit, after those of the fits it continues
         if self.previous_curve is not None:
             all_losses = np.concatenate([np.asarray(self.previous_curve, dtype=self.X.dtype), loss_curve])
-        validation = None
-        if config.early_stopping:
+        validation = val_losses = None
+        if self.X_val is not None:
             validation = np.concatenate([self.previous_scores, np.asarray(self.scores, dtype=np.float64)])
+        if self.T_val is not None:
+            val_losses = np.concatenate([self.previous_val_losses, np.asarray(self.val_losses, dtype=self.X.dtype)])
         fitted = fitted_attributes(self.weights, self.classes, self.X.shape[1], all_losses, validation,
-                                   self.previous_n_iter + n_epochs)
+                                   self.previous_n_iter + n_epochs, val_losses)
         fitted.update(_solver_state=self.state, _solver_key=self.state_key)
         guard = None
         full_batch_gd = config.solver == "gd" and not self.shuffle and not incremental
@@ -369,29 +410,27 @@ class _Run:
 
     def on_epoch(self, _epoch: int, loss: float) -> bool:
         """After every epoch, inside the backend's loop (weights updated in place): the validation
-        score, the callback and the progress line.  False stops training."""
+        score and loss, the callback and the progress line.  False stops training."""
         config = self.config
         self.losses.append(loss)
         if not np.isfinite(loss):
             return False  # diverged: reported after the loop
         go_on = True
-        if config.early_stopping and not self.score_epoch():
+        if self.X_val is not None and not self.score_epoch():
             go_on = False
         if config.callback is not None:
             n = len(self.losses)
             if self.curve_buf.shape[0] < self.n_prev + n:
                 self.curve_buf = _grown(self.curve_buf, self.n_prev + n, self.previous_curve)
             self.curve_buf[self.n_prev + n - 1] = loss
-            validation = None
-            if config.early_stopping:
-                n_scores = len(self.previous_scores) + len(self.scores)
-                if self.score_buf.shape[0] < n_scores:
-                    self.score_buf = _grown(self.score_buf, n_scores, self.previous_scores)
-                self.score_buf[n_scores - 1] = self.scores[-1]
-                validation = self.score_buf[:n_scores]
+            validation = val_losses = None
+            if self.X_val is not None:
+                self.score_buf, validation = _appended(self.score_buf, self.previous_scores, self.scores)
+            if self.T_val is not None:
+                self.val_loss_buf, val_losses = _appended(self.val_loss_buf, self.previous_val_losses, self.val_losses)
             curve = self.curve_buf[: self.n_prev + n]
             n_iter = self.previous_n_iter + n
-            publish(self.model, self.weights, self.classes, self.X.shape[1], curve, validation, n_iter)
+            publish(self.model, self.weights, self.classes, self.X.shape[1], curve, validation, n_iter, val_losses)
             if config.callback(self.model, n_iter, float(loss)) is False:
                 go_on = False
         if config.verbose:
@@ -399,10 +438,15 @@ class _Run:
         return go_on
 
     def score_epoch(self) -> bool:
-        """scikit-learn's early-stopping rule on the validation accuracy (weighted by the rows'
-        weights in the loss when there are any); False: stop."""
+        """The validation set's accuracy (weighted by the rows' weights in the loss when there are
+        any) and loss after this epoch; with ``early_stopping``, scikit-learn's rule on the
+        accuracy, keeping the best epoch's weights.  False: stop."""
         score = self.validation_accuracy()
         self.scores.append(score)
+        if self.T_val is not None:
+            self.val_losses.append(self.validation_loss())
+        if not self.config.early_stopping:
+            return True
         tol = 0.0 if self.config.tol is None else self.config.tol
         self.no_improvement = self.no_improvement + 1 if score < self.best_score + tol else 0
         if score > self.best_score:
@@ -413,6 +457,14 @@ class _Run:
         """The accuracy on the validation part, weighted by its rows' weights when there are any."""
         index = predicted_index(self.backend, self.X_val, self.weights, self.config)
         return accuracy(index == self.y_val, self.w_val)
+
+    def validation_loss(self) -> float:
+        """The validation set's loss at the current weights: ``J`` as ``loss_and_gradient`` computes
+        it (the training loss's formula, the L2 term over the validation weights' sum included)."""
+        config = self.config
+        loss, _ = self.backend.loss_and_gradient(self.X_val, self.T_val, self.weights, config.n_threads, config.activation,
+                                                 config.alpha, sample_weight=self.w_val_loss)
+        return loss
 
     def report(self, force: bool = False) -> None:
         """The progress line, about every half second (and after the first and the last epoch)."""

@@ -184,25 +184,25 @@ def check_real(value: Any, name: str) -> float:
     return float(value)
 
 
-def check_sample_weight(sample_weight: Any, n: int, dtype: Any) -> Optional[np.ndarray]:
+def check_sample_weight(sample_weight: Any, n: int, dtype: Any, name: str = "sample_weight") -> Optional[np.ndarray]:
     """``sample_weight`` as a C-contiguous (n,) array of ``dtype`` (X's), or None.
 
     The rule the kernels' bindings apply too: shape (n,), finite, every weight >= 0, and not all
-    zero (the loss divides by their sum).
+    zero (the loss divides by their sum).  ``name``: the argument's name in the errors.
     """
     if sample_weight is None:
         return None
-    w = as_numeric_array(sample_weight, "sample_weight")
+    w = as_numeric_array(sample_weight, name)
     if w.ndim != 1 or w.shape[0] != n:
-        raise ValueError(f"sample_weight must have shape ({n},), one weight per sample, got shape {w.shape}")
+        raise ValueError(f"{name} must have shape ({n},), one weight per sample, got shape {w.shape}")
     with np.errstate(over="ignore"):
         w = np.ascontiguousarray(w, dtype=dtype)
     if not all_finite(w):
-        raise ValueError("sample_weight contains NaN or infinity (or values too large for the model's dtype)")
+        raise ValueError(f"{name} contains NaN or infinity (or values too large for the model's dtype)")
     if n and float(w.min()) < 0:
-        raise ValueError("sample_weight must be >= 0, got a negative weight")
+        raise ValueError(f"{name} must be >= 0, got a negative weight")
     if not w.any():
-        raise ValueError("sample_weight must not be all zero (the loss is divided by their sum)")
+        raise ValueError(f"{name} must not be all zero (the loss is divided by their sum)")
     return w
 
 
@@ -243,23 +243,26 @@ def feature_names(X: Any) -> Optional[np.ndarray]:
     return names if types == ["str"] else None
 
 
-def check_feature_names(fitted: Optional[np.ndarray], X: Any, estimator: str = "NeuralNetwork") -> None:
+def check_feature_names(fitted: Optional[np.ndarray], X: Any, estimator: str = "NeuralNetwork", name: str = "X") -> None:
     """The names of ``X``'s columns against ``feature_names_in_`` (``fitted``), with
-    scikit-learn's warnings (names on one side only) and ValueError (other names, or another order)."""
+    scikit-learn's warnings (names on one side only) and ValueError (other names, or another order).
+    ``name``: the argument's name in the warnings."""
     names = feature_names(X)
     if fitted is None and names is None:
         return
     if names is not None and fitted is None:
-        warnings.warn(f"X has feature names, but {estimator} was fitted without feature names", UserWarning, stacklevel=3)
+        warnings.warn(f"{name} has feature names, but {estimator} was fitted without feature names", UserWarning,
+                      stacklevel=3)
         return
     if names is None:
         warnings.warn(
-            f"X does not have valid feature names, but {estimator} was fitted with feature names", UserWarning, stacklevel=3
+            f"{name} does not have valid feature names, but {estimator} was fitted with feature names", UserWarning,
+            stacklevel=3
         )
         return
     if len(fitted) == len(names) and bool(np.all(fitted == names)):
         return
-    message = "The feature names should match those that were passed during fit.\n"
+    message = ("" if name == "X" else f"{name}: ") + "The feature names should match those that were passed during fit.\n"
     unexpected = sorted(set(names) - set(fitted))
     missing = sorted(set(fitted) - set(names))
 
