@@ -36,7 +36,8 @@ from . import _training, reference
 from ._backends import BACKENDS, SolverState, network_output
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
-__all__ = ["is_dask_collection", "fit", "predict_proba", "predict"]
+__all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "sklearn_input", "sklearn_blocks",
+           "sklearn_loss_and_gradient", "sklearn_predict"]
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
@@ -181,14 +182,16 @@ def _block_float64(block: tuple) -> tuple:
     return tuple(_aligned(np.asarray(A, dtype=np.float64)) for A in block)
 
 
-def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1) -> tuple:
+def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1,
+                **output: Any) -> tuple:
     """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
-    means times the block's rows (exact when that count is a power of two, else one rounding)."""
+    means times the block's rows (exact when that count is a power of two, else one rounding).
+    ``output`` holds the kernels' output options (``output``, ``average_outputs``)."""
     X, T = block
     n = X.shape[0]
     if n == 0:
         return 0.0, [np.zeros_like(W) for W in weights]
-    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0)
+    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0, **output)
     rows = X.dtype.type(n)
     return float(loss) * n, [g * rows for g in grads]
 
@@ -261,12 +264,13 @@ def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, 
 # ---------------------------------------------------------------------- the data on dask
 class Blocks:
     """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
-    the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``).  On a cluster the
+    the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``: None for blocks
+    that no driver reads, the drop-ins' L-BFGS).  On a cluster the
     blocks are computed once into the workers' memory (futures); with the local scheduler they are
     recomputed from their source (their files) in every pass, so that they need not fit in memory."""
 
-    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: float, high: float,
-                 client: Any) -> None:
+    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: Optional[float],
+                 high: Optional[float], client: Any) -> None:
         self.client = client
         self.blocks = blocks if client is None else client.compute(blocks)
         self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
@@ -393,10 +397,14 @@ class DaskBackend:
         self.kernels = kernels
 
     def loss_and_gradient(self, data: Blocks, T: Any, weights: list, n_threads: int, activation: str,
-                          alpha: float) -> tuple[float, list]:
+                          alpha: float, *, output: Optional[str] = None, sample_weight: Any = None,
+                          average_outputs: bool = False) -> tuple[float, list]:
         """The full-batch loss and gradient: the blocks' sums added in block order, divided by the
-        rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype)."""
-        parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation)
+        rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype).
+        ``output`` and ``average_outputs`` as the kernels have them; no sample weights."""
+        assert sample_weight is None
+        parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation, output=output,
+                         average_outputs=average_outputs)
         total, sums = parts[0][0], [G.copy() for G in parts[0][1]]
         for loss_sum, block in parts[1:]:
             total += loss_sum
@@ -594,3 +602,143 @@ def predict(model: Any, X: Any, backend: str, activation: str, threshold: float)
     classes = model.classes_
     return X.map_blocks(_block_predict, model.weights_, backend, activation, classes, threshold,
                         dtype=classes.dtype, drop_axis=1, chunks=(X.chunks[0],))
+
+
+# ---------------------------------------------------------------------- scikit-learn's drop-ins
+# backprop.MLPClassifier / MLPRegressor on dask input: solver="lbfgs" only (its objective is a full
+# batch).  scikit-learn's own code runs on the client as in memory (its input bookkeeping on a
+# summary of the data, its L-BFGS-B driver); each evaluation of the objective is the blocks' sums.
+def _known_rows(A: Any) -> Any:
+    """``A`` with its blocks' lengths known (a dask DataFrame's partitions may not know theirs)."""
+    return A.compute_chunk_sizes() if any(np.isnan(c) for c in A.chunks[0]) else A
+
+
+def _summary(like: Any, rows: int, dtype: np.dtype) -> Any:
+    """``rows`` rows of zeros with ``like``'s columns: a pandas DataFrame when ``like`` has named
+    columns (a dask DataFrame), else an array: what scikit-learn's feature checks read of X."""
+    X = np.zeros((rows, like.shape[1]), dtype=dtype)
+    if hasattr(like, "columns"):
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=like.columns)
+    return X
+
+
+def _label_indicators(y_chunk: np.ndarray, binarizer: Any) -> np.ndarray:
+    return binarizer.transform(np.asarray(y_chunk)).astype(bool)
+
+
+def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, validate: Any,
+                  classifier: bool) -> tuple:
+    """What a drop-in's ``_validate_input`` returns, for dask input (X or y a dask collection): X
+    as a dask array of the model's dtype, and the targets as a 2-D dask array chunked as X's rows
+    (the classifier's label indicators, the regressor's values).
+
+    The values are checked here, on the blocks, in one pass (numbers, finite, the labels);
+    ``validate`` is scikit-learn's own ``_validate_input``, called on a summary of the data (a row
+    per label, or one row; the columns' names kept), so that scikit-learn keeps its own books:
+    ``n_features_in_``, ``feature_names_in_``, ``classes_``, the label binarizer, the warm-start
+    checks, their errors and warnings."""
+    dask, da = _dask_array()
+    if incremental:
+        raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
+    if model.solver != "lbfgs":
+        raise ValueError(
+            f"dask input trains with solver='lbfgs' (full batches, data-parallel), got solver={model.solver!r}: "
+            "pass solver='lbfgs', fit in memory, or train backprop.NeuralNetwork on the dask input"
+        )
+    if y is None:
+        raise ValueError(f"{type(model).__name__} requires y to be passed, but the target y is None")
+    like = X
+    X = _known_rows(_as_dask_array(X, "X", True)) if is_dask_collection(X) else X
+    y = _known_rows(_as_dask_array(y, "y", True)) if is_dask_collection(y) else y
+    if not is_dask_collection(X):
+        X = np.asarray(X)
+        X = da.from_array(X, chunks=(y.chunks[0],) + X.shape[1:]) if X.ndim == 2 and len(X) == len(y) else X
+    if not is_dask_collection(y):
+        y = np.asarray(y)
+        y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:]) if y.ndim in (1, 2) and len(y) == len(X) else y
+    if not is_dask_collection(X) or not is_dask_collection(y):
+        raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
+    check_row_blocks(X)
+    dtype = _model_dtype(X)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
+            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
+        )
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X has shape {X.shape}: a minimum of 1 sample and 1 feature is required")
+    y = y.rechunk({1: -1}) if y.ndim == 2 else y
+    if not classifier and y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold numbers (bool, integer or float), got dtype {y.dtype}")
+    unique = dask.delayed(np.unique, pure=True)
+    checks = [X.min(), X.max()] + ([] if classifier else [y.min(), y.max()])
+    labels, *bounds = dask.compute([unique(c) for c in y.to_delayed(optimize_graph=False).ravel()] if classifier
+                                   else [], *checks)  # one pass over the data
+    if not np.isfinite(bounds).all():
+        raise ValueError("X contains NaN or infinity" if not np.isfinite(bounds[:2]).all() else
+                         "y contains NaN or infinity")
+    if classifier:  # a row per label: the labels' type (binary, multiclass, multilabel) is the data's
+        labels = np.unique(np.concatenate(labels))
+        y_summary = labels if y.ndim == 1 else np.repeat(labels[:, None], y.shape[1], axis=1)
+    else:
+        y_summary = np.zeros((1,) + y.shape[1:], dtype=y.dtype)
+    validate(_summary(like, len(y_summary), dtype), y_summary, incremental, reset)
+    y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y  # scikit-learn's column_or_1d (it warned)
+    if classifier:
+        binarizer = model._label_binarizer
+        width = _label_indicators(y_summary[:1] if y.ndim == 1 else y_summary[:1, :], binarizer).shape[1]
+        T = y.map_blocks(_label_indicators, binarizer, dtype=bool, chunks=(y.chunks[0], (width,)),
+                         **({"new_axis": 1} if y.ndim == 1 else {}))
+    else:
+        T = y[:, None] if y.ndim == 1 else y
+    return X.astype(dtype), T
+
+
+def _sklearn_block(X_chunk: np.ndarray, T_chunk: np.ndarray, targets: Any, dtype: np.dtype) -> tuple:
+    return _aligned(np.asarray(X_chunk, dtype=dtype)), _aligned(targets(T_chunk, dtype))
+
+
+def sklearn_blocks(X: Any, T: Any, targets: Any) -> Blocks:
+    """The blocks of :func:`sklearn_input`'s arrays, targets as ``targets(T_chunk, dtype)`` gives
+    them (the drop-ins' kernel targets), on the current client's workers or the local scheduler."""
+    dask, _ = _dask_array()
+    block = dask.delayed(_sklearn_block, pure=True)
+    pairs = zip(X.to_delayed(optimize_graph=False).ravel(), T.to_delayed(optimize_graph=False).ravel())
+    blocks = [block(x, t, targets, X.dtype) for x, t in pairs]
+    return Blocks(blocks, X.chunks[0], X.shape[1], X.dtype, None, None, _current_client())
+
+
+def sklearn_loss_and_gradient(data: Blocks, weights: list, activation: str, alpha: float, **output: Any) -> tuple:
+    """The drop-ins' ``_backprop`` on :func:`sklearn_blocks`: the full batch's loss and gradient."""
+    return DaskBackend("cpp").loss_and_gradient(data, None, weights, 1, activation, alpha, **output)
+
+
+def _sklearn_block_method(X: np.ndarray, model: Any, method: str) -> np.ndarray:
+    # the feature names were checked on the whole input (sklearn_predict); a block is an array
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return getattr(model, method)(X)
+
+
+def sklearn_predict(model: Any, X: Any, method: str) -> Any:
+    """``model.<method>(X)`` (predict, predict_proba, predict_log_proba) of a dask array or
+    DataFrame: a dask array, each block the in-memory method's answer on the block's rows."""
+    from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+
+    check_is_fitted(model)
+    A = _as_dask_array(X, "X", False)
+    check_row_blocks(A)
+    _check_feature_names(model, _summary(X, 0, np.float64), reset=False)
+    _check_n_features(model, A, reset=False)
+    probe = _sklearn_block_method(np.zeros((1, A.shape[1]), dtype=A.dtype), model, method)  # dtype and width
+    return A.map_blocks(_sklearn_block_method, model, method, dtype=probe.dtype,
+                        chunks=(A.chunks[0],) + tuple((k,) for k in probe.shape[1:]),
+                        **({"drop_axis": 1} if probe.ndim == 1 else {}))

@@ -28,6 +28,7 @@ scikit-learn: ``backprop.MLPClassifier`` loads it on first use.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from . import _dask
 from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
 
@@ -123,30 +125,50 @@ class _KernelArithmetic:
         work = rows * sum(np.size(c) for c in self.coefs_)
         return int(max(1, min(resolved_threads(self.n_threads), work // _MIN_WORK_PER_THREAD)))
 
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
+        if dask_input and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with dask input: fit in memory")
+        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+
     def _validate_input(self, X, y, incremental, reset):
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
+            return _dask.sklearn_input(self, X, y, incremental, reset, super()._validate_input, is_classifier(self))
         X, y = super()._validate_input(X, y, incremental, reset)
         X = X.toarray() if sp.issparse(X) else X
         return np.ascontiguousarray(X), y
 
     # ------------------------------------------------------------------ loss and gradient
     def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
-        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
-        loss, grads = _BACKEND.loss_and_gradient(
-            X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
-            HIDDEN_ACTIVATIONS[self.activation], float(self.alpha), sample_weight=_weights_of(sample_weight, X.dtype),
-            **self._output_options(),
-        )
+        if isinstance(X, _dask.Blocks):  # dask input (_fit_lbfgs): the blocks' sums, on dask's workers
+            loss, grads = _dask.sklearn_loss_and_gradient(
+                X, self._kernel_weights(X.dtype), HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
+                **self._output_options(),
+            )
+        else:
+            X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+            loss, grads = _BACKEND.loss_and_gradient(
+                X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
+                HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
+                sample_weight=_weights_of(sample_weight, X.dtype), **self._output_options(),
+            )
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
             intercept_grads[i] = G[:, 0]
         return loss, coef_grads, intercept_grads
 
-    def _fit_lbfgs(self, *args, **kwargs):
+    def _fit_lbfgs(self, X, y, sample_weight, *args):
         # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
         # update, level-1 operations on vectors of the parameters' length, whose threads cost
         # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
         with threadpool_limits(limits=1, user_api="blas"):
-            return super()._fit_lbfgs(*args, **kwargs)
+            if not _dask.is_dask_collection(X):
+                return super()._fit_lbfgs(X, y, sample_weight, *args)
+            data = _dask.sklearn_blocks(X, y, self._kernel_targets)  # computed once, held by the workers
+            try:
+                return super()._fit_lbfgs(data, None, None, *args)
+            finally:
+                data.release()
 
     # ------------------------------------------------------------------ prediction
     def _forward_pass_fast(self, X, check_input=True):
@@ -304,6 +326,20 @@ def _init_with_n_threads(base: type):
     __init__.__doc__ = base_init.__doc__
     return __init__
 
+def _dask_aware(base: type, name: str):
+    """``base``'s prediction method ``name``; of a dask array or DataFrame, a dask array whose
+    blocks are that method's answers on the blocks' rows."""
+    method = getattr(base, name)
+
+    @functools.wraps(method)
+    def predict(self, X):
+        if _dask.is_dask_collection(X):
+            return _dask.sklearn_predict(self, X, name)
+        return method(self, X)
+
+    return predict
+
+
 _N_THREADS_DOC = """
     n_threads : int or None, default=None
         Threads of backprop's kernels (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` when
@@ -321,6 +357,9 @@ class MLPClassifier(_KernelArithmetic, _SkMLPClassifier):
     _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
     __init__ = _init_with_n_threads(_SkMLPClassifier)
+    predict = _dask_aware(_SkMLPClassifier, "predict")
+    predict_proba = _dask_aware(_SkMLPClassifier, "predict_proba")
+    predict_log_proba = _dask_aware(_SkMLPClassifier, "predict_log_proba")
 
 
 class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
@@ -333,3 +372,5 @@ class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
     _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
     __init__ = _init_with_n_threads(_SkMLPRegressor)
+
+    predict = _dask_aware(_SkMLPRegressor, "predict")
