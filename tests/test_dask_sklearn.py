@@ -1,7 +1,7 @@
 """backprop.MLPClassifier / MLPRegressor on dask input: solver="lbfgs" is data-parallel (scipy's
 L-BFGS-B on the client, each objective the blocks' sums) and gives the in-memory drop-in's fit,
-bitwise the same for any number of workers; predictions of dask input are dask arrays; the other
-solvers are refused."""
+bitwise the same for any number of workers; sgd and adam chain each epoch over the blocks;
+predictions of dask input are dask arrays."""
 
 import warnings
 
@@ -181,8 +181,8 @@ def test_unsupported_input_is_refused_clearly():
     X, y = data(n=300, d=4)
     Xd, yd = blocks(X, y, 100)
     for solver in ("sgd", "adam"):
-        model = MLPClassifier(solver=solver)
-        with pytest.raises(ValueError, match=f"dask input trains with solver='lbfgs'.*solver='{solver}'"):
+        model = MLPClassifier(solver=solver, early_stopping=True)
+        with pytest.raises(ValueError, match=f"early_stopping=True is not supported with dask input for solver='{solver}'"):
             model.fit(Xd, yd)
         with pytest.raises(TypeError, match="partial_fit takes in-memory data"):
             model.partial_fit(Xd, yd, classes=[0, 1])
@@ -217,3 +217,41 @@ def test_one_side_in_memory_is_chunked_like_the_other():
     Xd, yd = blocks(X, y, 120)
     assert_close_fit(a, MLPClassifier(**kw).fit(Xd, y), 1e-12)
     assert_close_fit(a, MLPClassifier(**kw).fit(X, yd), 1e-12)
+
+
+SGD = dict(solver="sgd", learning_rate_init=0.05)
+ADAM = dict(solver="adam", learning_rate_init=0.01)
+
+
+@pytest.mark.parametrize("solver", [SGD, ADAM], ids=["sgd", "adam"])
+def test_mini_batches_in_block_order_are_the_in_memory_fit(solver):
+    # without shuffle, blocks of whole batches make the in-memory epoch's batches, in its order
+    X, y = data(n=800, k=3)
+    kw = dict(hidden_layer_sizes=(6,), batch_size=50, shuffle=False, max_iter=5, random_state=0, **solver)
+    a = MLPClassifier(**kw).fit(X, y)
+    b = MLPClassifier(**kw).fit(*blocks(X, y, 200))
+    assert_close_fit(a, b, 1e-12)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12)
+    assert b.t_ == a.t_ == 5 * 800
+
+
+@pytest.mark.parametrize("solver", [SGD, ADAM], ids=["sgd", "adam"])
+def test_mini_batches_train_block_by_block_reproducibly(client, solver):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(1000, 4))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)  # separable
+    Xd, yd = blocks(X, y, 250)
+    kw = dict(hidden_layer_sizes=(6,), batch_size=25, max_iter=8, random_state=2, **solver)
+    with client.as_current():
+        a = MLPClassifier(**kw).fit(Xd, yd)
+        b = MLPClassifier(**kw).fit(Xd, yd)
+    c = MLPClassifier(**kw).fit(Xd, yd)  # local scheduler
+    assert_same_fit(a, b)
+    assert_same_fit(a, c)
+    assert a.loss_curve_ == c.loss_curve_ and a.score(X, y) >= 0.95
+    assert a.loss_curve_[-1] < a.loss_curve_[0]
+    other = MLPClassifier(**{**kw, "random_state": 3}).fit(Xd, yd)  # another block order and shuffles
+    assert not np.array_equal(a.coefs_[0], other.coefs_[0])
+    r = MLPRegressor(hidden_layer_sizes=(4,), batch_size=50, max_iter=5, random_state=0, **solver).fit(
+        Xd, da.from_array(X[:, 0] - X[:, 1], chunks=250))
+    assert r.score(X, X[:, 0] - X[:, 1]) > 0.5

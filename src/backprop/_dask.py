@@ -22,6 +22,12 @@ Mini-batches move the model to the data: each epoch visits the blocks in an orde
 the weights and the solver's state pass from task to task.  Batches never span two blocks, so
 this is another model than the in-memory fit's (whose batches are drawn from all rows).
 ``early_stopping`` holds out a stratified split of every chunk (a seed per chunk).
+
+The scikit-learn drop-ins (``_sklearn``) train on dask input too.  With ``solver="lbfgs"``
+scipy's L-BFGS-B runs on the client, and each evaluation of its objective is the full-batch step
+above (:func:`sklearn_loss_and_gradient`); ``sgd`` and ``adam`` chain each epoch over the blocks
+(:func:`chained_epoch`, the plan drawn from scikit-learn's ``_random_state``:
+:func:`sklearn_plan`).  Their predictions are the blocks' (:func:`sklearn_predict`).
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ from . import _training, reference
 from ._backends import BACKENDS, SolverState, network_output
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
-__all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "sklearn_input", "sklearn_blocks",
-           "sklearn_loss_and_gradient", "sklearn_predict"]
+__all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "chained_epoch", "sklearn_input",
+           "sklearn_blocks", "sklearn_plan", "sklearn_loss_and_gradient", "sklearn_predict"]
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
@@ -234,9 +240,10 @@ def _on_worker(fn, blocks: list, small: Any, static: dict) -> list:
     return [fn(block, *extra, n_threads=threads, **static) for block in blocks]
 
 
-def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
-    """One epoch of mini-batches over the block's rows, shuffled by ``seed``, from ``carry`` =
-    (weights, solver state, the epoch's loss sum so far); returns the carry after it."""
+def _block_train(block: tuple, carry: tuple, seed: int, config: Any, **output: Any) -> tuple:
+    """One epoch of mini-batches over the block's rows, shuffled by ``seed`` (-1: in their order),
+    from ``carry`` = (weights, solver state, the epoch's loss sum so far); returns the carry after
+    it.  ``output`` holds the kernels' output options."""
     X, T = block
     weights, state, loss_sum = carry
     weights = [W.copy() for W in weights]  # the scheduler may hand the same objects to others
@@ -244,8 +251,8 @@ def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
     n = X.shape[0]
     if n == 0:
         return weights, state, loss_sum
-    order = np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
-    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None)
+    order = None if seed < 0 else np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
+    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None, **output)
     return weights, state, loss_sum + float(curve[0]) * n
 
 
@@ -347,20 +354,21 @@ class Blocks:
                 results[i] = result
         return results
 
-    def chain(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+    def chain(self, plan: np.ndarray, carry: tuple, config: Any, **output: Any) -> tuple:
         """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
         block's worker, the carry passed from one to the next; returns the last carry."""
         dask, _ = _dask_array()
         if self.client is not None:
-            return self.on_cluster(self._chain_on_cluster, plan, carry, config)
+            return self.on_cluster(self._chain_on_cluster, plan, carry, config, output)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
-            carry = task(self.blocks[block], carry, int(seed), config)
+            carry = task(self.blocks[block], carry, int(seed), config, **output)
         return carry.compute()
 
-    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any, output: dict) -> tuple:
         for block, seed in plan:
-            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False)
+            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False,
+                                       **output)
         return carry.result()
 
     def augmented_gram(self) -> np.ndarray:
@@ -444,14 +452,22 @@ class DaskBackend:
     def _epoch_on_blocks(self, data: Blocks, weights: list, config: Any, state: SolverState, plan: np.ndarray) -> float:
         block_config = dataclasses.replace(config, backend=self.kernels, n_threads=1, tol=None, early_stopping=False,
                                            callback=None, verbose=False)
-        carry = ([W.copy() for W in weights], state.copy(), 0.0)
-        new_weights, new_state, loss_sum = data.chain(plan, carry, block_config)
-        for W, N in zip(weights, new_weights):
-            W[...] = N
-        for S, N in zip(state.arrays, new_state.arrays):
-            S[...] = N
-        state.counters[0] = new_state.counters[0]  # Adam's step count; the tol rule's stay here
-        return loss_sum / data.shape[0]
+        return chained_epoch(data, weights, state, block_config, plan)
+
+
+def chained_epoch(data: Blocks, weights: list, state: SolverState, config: Any, plan: np.ndarray,
+                  **output: Any) -> float:
+    """One epoch of mini-batches chained over the blocks in ``plan``'s order, in place on ``weights``
+    and ``state``; ``config`` is what ``_block_train`` hands the kernels (its ``backend`` included).
+    Returns the epoch's mean loss."""
+    carry = ([W.copy() for W in weights], state.copy(), 0.0)
+    new_weights, new_state, loss_sum = data.chain(plan, carry, config, **output)
+    for W, N in zip(weights, new_weights):
+        W[...] = N
+    for S, N in zip(state.arrays, new_state.arrays):
+        S[...] = N
+    state.counters[0] = new_state.counters[0]  # Adam's step count; the tol rule's stay here
+    return loss_sum / data.shape[0]
 
 
 def _step(config: Any, weights: list, grads: list, state: SolverState) -> None:
@@ -605,9 +621,10 @@ def predict(model: Any, X: Any, backend: str, activation: str, threshold: float)
 
 
 # ---------------------------------------------------------------------- scikit-learn's drop-ins
-# backprop.MLPClassifier / MLPRegressor on dask input: solver="lbfgs" only (its objective is a full
-# batch).  scikit-learn's own code runs on the client as in memory (its input bookkeeping on a
-# summary of the data, its L-BFGS-B driver); each evaluation of the objective is the blocks' sums.
+# backprop.MLPClassifier / MLPRegressor on dask input.  scikit-learn's own code runs on the client
+# as in memory (its input bookkeeping on a summary of the data, its L-BFGS-B driver, its epoch
+# loop); each evaluation of the L-BFGS objective is the blocks' sums, each epoch of sgd and adam a
+# chain over the blocks.
 def _known_rows(A: Any) -> Any:
     """``A`` with its blocks' lengths known (a dask DataFrame's partitions may not know theirs)."""
     return A.compute_chunk_sizes() if any(np.isnan(c) for c in A.chunks[0]) else A
@@ -642,10 +659,10 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     dask, da = _dask_array()
     if incremental:
         raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
-    if model.solver != "lbfgs":
+    if model.solver != "lbfgs" and model.early_stopping:
         raise ValueError(
-            f"dask input trains with solver='lbfgs' (full batches, data-parallel), got solver={model.solver!r}: "
-            "pass solver='lbfgs', fit in memory, or train backprop.NeuralNetwork on the dask input"
+            f"early_stopping=True is not supported with dask input for solver={model.solver!r} (its split is drawn "
+            "from all rows in memory): fit in memory, or train backprop.NeuralNetwork on the dask input"
         )
     if y is None:
         raise ValueError(f"{type(model).__name__} requires y to be passed, but the target y is None")
@@ -712,6 +729,16 @@ def sklearn_blocks(X: Any, T: Any, targets: Any) -> Blocks:
     pairs = zip(X.to_delayed(optimize_graph=False).ravel(), T.to_delayed(optimize_graph=False).ravel())
     blocks = [block(x, t, targets, X.dtype) for x, t in pairs]
     return Blocks(blocks, X.chunks[0], X.shape[1], X.dtype, None, None, _current_client())
+
+
+def sklearn_plan(random_state: np.random.RandomState, n_blocks: int, shuffle: bool) -> np.ndarray:
+    """An epoch's [block, seed] rows for :func:`chained_epoch`: the blocks in an order drawn from
+    the drop-in's ``random_state`` and a seed per block for its rows' shuffle; without ``shuffle``
+    the blocks and their rows in order (seed -1)."""
+    if not shuffle:
+        return np.stack([np.arange(n_blocks), np.full(n_blocks, -1)], axis=1)
+    return np.stack([random_state.permutation(n_blocks),
+                     random_state.randint(0, 2**63 - 1, size=n_blocks, dtype=np.int64)], axis=1)
 
 
 def sklearn_loss_and_gradient(data: Blocks, weights: list, activation: str, alpha: float, **output: Any) -> tuple:

@@ -16,6 +16,16 @@ schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's 
   and early stopping;
 * ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
 
+Dask input (``backprop._dask``): ``fit`` keeps scikit-learn's drivers on the client;
+``_validate_input`` hands the checks to ``_dask.sklearn_input`` (scikit-learn's own bookkeeping
+on a summary of the data).  For ``lbfgs``, ``_fit_lbfgs`` holds the blocks on dask's workers for
+the fit and ``_backprop`` of them is the blocks' sums, added in block order; for ``sgd`` and
+``adam``, each epoch is chained over the blocks (their order and row shuffles drawn from
+``_random_state``), scikit-learn's schedule and stopping rule applied between epochs as in
+memory.  ``predict``, ``predict_proba`` and ``predict_log_proba`` of dask input are dask arrays
+of the in-memory method's blocks.  ``partial_fit``, ``sample_weight`` and (for ``sgd``, ``adam``)
+``early_stopping`` are refused on dask input.
+
 Every output layer of scikit-learn's MLPs runs on the kernels (``out_activation_``: logistic,
 multilabel included, softmax, identity, exp), with ``sample_weight``.
 
@@ -73,11 +83,13 @@ def _weights_of(sample_weight, dtype):
 @dataclass(frozen=True)
 class _EpochConfig:
     """What the backend's ``train`` reads of a configuration, for one epoch of scikit-learn's
-    stochastic solvers (``tol`` off: the stopping rule is applied between epochs)."""
+    stochastic solvers (``tol`` off: the stopping rule is applied between epochs); ``backend``
+    for an epoch chained over dask's blocks."""
 
     learning_rate: float
     n_threads: int
     options: dict
+    backend: str = "cpp"
 
     def kernel_options(self) -> dict:
         return self.options
@@ -243,16 +255,36 @@ class _KernelArithmetic:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
-            X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
-        else:
-            X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
-        X_train = np.ascontiguousarray(X_train)
-        T_train = self._kernel_targets(y_train, X.dtype)
-        sw_train = _weights_of(sw_train, X.dtype)
+        X_val = y_val = sw_val = None
+        if _dask.is_dask_collection(X):  # each epoch chained over dask's blocks, on their workers
+            data = _dask.sklearn_blocks(X, y, self._kernel_targets)
+            n_samples = X.shape[0]
 
-        n_samples = X_train.shape[0]
-        sample_idx = np.arange(n_samples, dtype=int)
+            def epoch(config):
+                plan = _dask.sklearn_plan(self._random_state, len(data.rows), self.shuffle)
+                return _dask.chained_epoch(data, weights, state, config, plan, **self._output_options())
+        else:
+            data = None
+            if early_stopping:
+                X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
+            else:
+                X_train, y_train, sw_train = X, y, sample_weight
+            X_train = np.ascontiguousarray(X_train)
+            T_train = self._kernel_targets(y_train, X.dtype)
+            sw_train = _weights_of(sw_train, X.dtype)
+            n_samples = X_train.shape[0]
+            sample_idx = np.arange(n_samples, dtype=int)
+
+            def epoch(config):
+                nonlocal sample_idx
+                order = None
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    order = sample_idx.astype(np.int64)
+                curve, _ = _BACKEND.train(X_train, T_train, weights, config, state, 1, order, None,
+                                          sample_weight=sw_train, **self._output_options())
+                return float(curve[0])
+
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -261,21 +293,14 @@ class _KernelArithmetic:
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
         # The kernel's batches are consecutive runs of batch_size rows of the epoch's order, the
-        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices.
+        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices (on dask,
+        # of each block's rows).
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                order = None
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                    order = sample_idx.astype(np.int64)
-                curve, _ = _BACKEND.train(
-                    X_train, T_train, weights, self._epoch_config(batch_size), state, 1, order, None,
-                    sample_weight=sw_train, **self._output_options(),
-                )
+                self.loss_ = epoch(self._epoch_config(batch_size))
                 self._store_weights(weights)
                 self.n_iter_ += 1
-                self.loss_ = float(curve[0])
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -301,6 +326,9 @@ class _KernelArithmetic:
         except KeyboardInterrupt:
             self._store_weights(weights)  # the kernel stops after a whole batch's update
             warnings.warn("Training interrupted by user.")
+        finally:
+            if data is not None:
+                data.release()
 
         if early_stopping:
             self.coefs_ = self._best_coefs
