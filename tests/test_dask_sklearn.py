@@ -182,7 +182,8 @@ def test_unsupported_input_is_refused_clearly():
     Xd, yd = blocks(X, y, 100)
     for solver in ("sgd", "adam"):
         model = MLPClassifier(solver=solver, early_stopping=True)
-        with pytest.raises(ValueError, match=f"early_stopping=True is not supported with dask input for solver='{solver}'"):
+        refused = f"early_stopping=True is not supported with dask input for solver='{solver}'"
+        with pytest.raises(ValueError, match=refused):
             model.fit(Xd, yd)
         with pytest.raises(TypeError, match="partial_fit takes in-memory data"):
             model.partial_fit(Xd, yd, classes=[0, 1])
@@ -196,6 +197,8 @@ def test_unsupported_input_is_refused_clearly():
         model.fit(Xd, da.from_array(y, chunks=150))
     with pytest.raises(ValueError, match="different numbers of samples"):
         model.fit(Xd, y[:200])
+    with pytest.raises(ValueError, match="X must be 2-D"):
+        model.fit(X[:, 0], yd)
     bad = X.copy()
     bad[123, 2] = np.nan
     with pytest.raises(ValueError, match="X contains NaN or infinity"):

@@ -675,6 +675,8 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     if not is_dask_collection(y):
         y = np.asarray(y)
         y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:]) if y.ndim in (1, 2) and len(y) == len(X) else y
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got an array of shape {X.shape}")
     if not is_dask_collection(X) or not is_dask_collection(y):
         raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
     check_row_blocks(X)
