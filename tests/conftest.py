@@ -58,6 +58,24 @@ def dtype(request):
     return request.param
 
 
+@pytest.fixture(scope="session")
+def client():
+    """A dask.distributed client of a LocalCluster of 2 worker processes x 1 thread (the dask tests'
+    cluster, started once), not the default client: a test computes on it inside ``client.as_current()``."""
+    import warnings
+
+    distributed = pytest.importorskip("distributed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the cluster's start-up notices (ports, deprecations) are not ours
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = distributed.Client(cluster, set_as_default=False)
+    yield client
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        client.close()
+        cluster.close()
+
+
 # The C++ entry points take every argument explicitly (their defaults live in the estimator's
 # parameter table); the tests call them through these, with the table's defaults filled in.
 TRAIN_DEFAULTS = {**kernel_defaults(), "solver_state": [], "counters": None, "order": None, "epoch_hook": None}

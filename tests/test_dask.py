@@ -23,19 +23,6 @@ from backprop import ConvergenceWarning, NeuralNetwork, StabilityWarning  # noqa
 pytestmark = [pytest.mark.no_kernels, pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")]
 
 
-@pytest.fixture(scope="module")
-def client():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the cluster's start-up notices (ports, deprecations) are not ours
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        client = distributed.Client(cluster, set_as_default=False)
-    yield client
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        client.close()
-        cluster.close()
-
-
 def data(n=1200, d=5, k=2, seed=0, dtype=np.float64):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, d))

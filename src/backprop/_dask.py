@@ -22,6 +22,12 @@ Mini-batches move the model to the data: each epoch visits the blocks in an orde
 the weights and the solver's state pass from task to task.  Batches never span two blocks, so
 this is another model than the in-memory fit's (whose batches are drawn from all rows).
 ``early_stopping`` holds out a stratified split of every chunk (a seed per chunk).
+
+The scikit-learn drop-ins (``_sklearn``) train on dask input too.  With ``solver="lbfgs"``
+scipy's L-BFGS-B runs on the client, and each evaluation of its objective is the full-batch step
+above (:func:`sklearn_loss_and_gradient`); ``sgd`` and ``adam`` chain each epoch over the blocks
+(:func:`chained_epoch`, the plan drawn from scikit-learn's ``_random_state``:
+:func:`sklearn_plan`).  Their predictions are the blocks' (:func:`sklearn_predict`).
 """
 
 from __future__ import annotations
@@ -36,7 +42,8 @@ from . import _training, reference
 from ._backends import BACKENDS, SolverState, network_output
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
-__all__ = ["is_dask_collection", "fit", "predict_proba", "predict"]
+__all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "chained_epoch", "sklearn_input",
+           "sklearn_blocks", "sklearn_plan", "sklearn_loss_and_gradient", "sklearn_predict"]
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
@@ -181,14 +188,16 @@ def _block_float64(block: tuple) -> tuple:
     return tuple(_aligned(np.asarray(A, dtype=np.float64)) for A in block)
 
 
-def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1) -> tuple:
+def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1,
+                **output: Any) -> tuple:
     """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
-    means times the block's rows (exact when that count is a power of two, else one rounding)."""
+    means times the block's rows (exact when that count is a power of two, else one rounding).
+    ``output`` holds the kernels' output options (``output``, ``average_outputs``)."""
     X, T = block
     n = X.shape[0]
     if n == 0:
         return 0.0, [np.zeros_like(W) for W in weights]
-    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0)
+    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0, **output)
     rows = X.dtype.type(n)
     return float(loss) * n, [g * rows for g in grads]
 
@@ -231,9 +240,10 @@ def _on_worker(fn, blocks: list, small: Any, static: dict) -> list:
     return [fn(block, *extra, n_threads=threads, **static) for block in blocks]
 
 
-def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
-    """One epoch of mini-batches over the block's rows, shuffled by ``seed``, from ``carry`` =
-    (weights, solver state, the epoch's loss sum so far); returns the carry after it."""
+def _block_train(block: tuple, carry: tuple, seed: int, config: Any, **output: Any) -> tuple:
+    """One epoch of mini-batches over the block's rows, shuffled by ``seed`` (-1: in their order),
+    from ``carry`` = (weights, solver state, the epoch's loss sum so far); returns the carry after
+    it.  ``output`` holds the kernels' output options."""
     X, T = block
     weights, state, loss_sum = carry
     weights = [W.copy() for W in weights]  # the scheduler may hand the same objects to others
@@ -241,8 +251,8 @@ def _block_train(block: tuple, carry: tuple, seed: int, config: Any) -> tuple:
     n = X.shape[0]
     if n == 0:
         return weights, state, loss_sum
-    order = np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
-    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None)
+    order = None if seed < 0 else np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
+    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None, **output)
     return weights, state, loss_sum + float(curve[0]) * n
 
 
@@ -261,12 +271,13 @@ def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, 
 # ---------------------------------------------------------------------- the data on dask
 class Blocks:
     """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
-    the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``).  On a cluster the
+    the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``: None for blocks
+    that no driver reads, the drop-ins' L-BFGS).  On a cluster the
     blocks are computed once into the workers' memory (futures); with the local scheduler they are
     recomputed from their source (their files) in every pass, so that they need not fit in memory."""
 
-    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: float, high: float,
-                 client: Any) -> None:
+    def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: Optional[float],
+                 high: Optional[float], client: Any) -> None:
         self.client = client
         self.blocks = blocks if client is None else client.compute(blocks)
         self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
@@ -343,20 +354,21 @@ class Blocks:
                 results[i] = result
         return results
 
-    def chain(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+    def chain(self, plan: np.ndarray, carry: tuple, config: Any, **output: Any) -> tuple:
         """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
         block's worker, the carry passed from one to the next; returns the last carry."""
         dask, _ = _dask_array()
         if self.client is not None:
-            return self.on_cluster(self._chain_on_cluster, plan, carry, config)
+            return self.on_cluster(self._chain_on_cluster, plan, carry, config, output)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
-            carry = task(self.blocks[block], carry, int(seed), config)
+            carry = task(self.blocks[block], carry, int(seed), config, **output)
         return carry.compute()
 
-    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any) -> tuple:
+    def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any, output: dict) -> tuple:
         for block, seed in plan:
-            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False)
+            carry = self.client.submit(_block_train, self.blocks[block], carry, int(seed), config, pure=False,
+                                       **output)
         return carry.result()
 
     def augmented_gram(self) -> np.ndarray:
@@ -393,10 +405,14 @@ class DaskBackend:
         self.kernels = kernels
 
     def loss_and_gradient(self, data: Blocks, T: Any, weights: list, n_threads: int, activation: str,
-                          alpha: float) -> tuple[float, list]:
+                          alpha: float, *, output: Optional[str] = None, sample_weight: Any = None,
+                          average_outputs: bool = False) -> tuple[float, list]:
         """The full-batch loss and gradient: the blocks' sums added in block order, divided by the
-        rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype)."""
-        parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation)
+        rows, then the L2 term, each in the kernels' arithmetic (``g += alpha W / n`` in the dtype).
+        ``output`` and ``average_outputs`` as the kernels have them; no sample weights."""
+        assert sample_weight is None
+        parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation, output=output,
+                         average_outputs=average_outputs)
         total, sums = parts[0][0], [G.copy() for G in parts[0][1]]
         for loss_sum, block in parts[1:]:
             total += loss_sum
@@ -436,14 +452,22 @@ class DaskBackend:
     def _epoch_on_blocks(self, data: Blocks, weights: list, config: Any, state: SolverState, plan: np.ndarray) -> float:
         block_config = dataclasses.replace(config, backend=self.kernels, n_threads=1, tol=None, early_stopping=False,
                                            callback=None, verbose=False)
-        carry = ([W.copy() for W in weights], state.copy(), 0.0)
-        new_weights, new_state, loss_sum = data.chain(plan, carry, block_config)
-        for W, N in zip(weights, new_weights):
-            W[...] = N
-        for S, N in zip(state.arrays, new_state.arrays):
-            S[...] = N
-        state.counters[0] = new_state.counters[0]  # Adam's step count; the tol rule's stay here
-        return loss_sum / data.shape[0]
+        return chained_epoch(data, weights, state, block_config, plan)
+
+
+def chained_epoch(data: Blocks, weights: list, state: SolverState, config: Any, plan: np.ndarray,
+                  **output: Any) -> float:
+    """One epoch of mini-batches chained over the blocks in ``plan``'s order, in place on ``weights``
+    and ``state``; ``config`` is what ``_block_train`` hands the kernels (its ``backend`` included).
+    Returns the epoch's mean loss."""
+    carry = ([W.copy() for W in weights], state.copy(), 0.0)
+    new_weights, new_state, loss_sum = data.chain(plan, carry, config, **output)
+    for W, N in zip(weights, new_weights):
+        W[...] = N
+    for S, N in zip(state.arrays, new_state.arrays):
+        S[...] = N
+    state.counters[0] = new_state.counters[0]  # Adam's step count; the tol rule's stay here
+    return loss_sum / data.shape[0]
 
 
 def _step(config: Any, weights: list, grads: list, state: SolverState) -> None:
@@ -594,3 +618,156 @@ def predict(model: Any, X: Any, backend: str, activation: str, threshold: float)
     classes = model.classes_
     return X.map_blocks(_block_predict, model.weights_, backend, activation, classes, threshold,
                         dtype=classes.dtype, drop_axis=1, chunks=(X.chunks[0],))
+
+
+# ---------------------------------------------------------------------- scikit-learn's drop-ins
+# backprop.MLPClassifier / MLPRegressor on dask input.  scikit-learn's own code runs on the client
+# as in memory (its input bookkeeping on a summary of the data, its L-BFGS-B driver, its epoch
+# loop); each evaluation of the L-BFGS objective is the blocks' sums, each epoch of sgd and adam a
+# chain over the blocks.
+def _known_rows(A: Any) -> Any:
+    """``A`` with its blocks' lengths known (a dask DataFrame's partitions may not know theirs)."""
+    return A.compute_chunk_sizes() if any(np.isnan(c) for c in A.chunks[0]) else A
+
+
+def _summary(like: Any, rows: int, dtype: np.dtype) -> Any:
+    """``rows`` rows of zeros with ``like``'s columns: a pandas DataFrame when ``like`` has named
+    columns (a dask DataFrame), else an array: what scikit-learn's feature checks read of X."""
+    X = np.zeros((rows, like.shape[1]), dtype=dtype)
+    if hasattr(like, "columns"):
+        import pandas as pd
+
+        return pd.DataFrame(X, columns=like.columns)
+    return X
+
+
+def _label_indicators(y_chunk: np.ndarray, binarizer: Any) -> np.ndarray:
+    return binarizer.transform(np.asarray(y_chunk)).astype(bool)
+
+
+def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, validate: Any,
+                  classifier: bool) -> tuple:
+    """What a drop-in's ``_validate_input`` returns, for dask input (X or y a dask collection): X
+    as a dask array of the model's dtype, and the targets as a 2-D dask array chunked as X's rows
+    (the classifier's label indicators, the regressor's values).
+
+    The values are checked here, on the blocks, in one pass (numbers, finite, the labels);
+    ``validate`` is scikit-learn's own ``_validate_input``, called on a summary of the data (a row
+    per label, or one row; the columns' names kept), so that scikit-learn keeps its own books:
+    ``n_features_in_``, ``feature_names_in_``, ``classes_``, the label binarizer, the warm-start
+    checks, their errors and warnings."""
+    dask, da = _dask_array()
+    if incremental:
+        raise TypeError("partial_fit takes in-memory data (one batch of a stream); dask input trains with fit")
+    if model.solver != "lbfgs" and model.early_stopping:
+        raise ValueError(
+            f"early_stopping=True is not supported with dask input for solver={model.solver!r} (its split is drawn "
+            "from all rows in memory): fit in memory, or train backprop.NeuralNetwork on the dask input"
+        )
+    if y is None:
+        raise ValueError(f"{type(model).__name__} requires y to be passed, but the target y is None")
+    like = X
+    X = _known_rows(_as_dask_array(X, "X", True)) if is_dask_collection(X) else X
+    y = _known_rows(_as_dask_array(y, "y", True)) if is_dask_collection(y) else y
+    if not is_dask_collection(X):
+        X = np.asarray(X)
+        X = da.from_array(X, chunks=(y.chunks[0],) + X.shape[1:]) if X.ndim == 2 and len(X) == len(y) else X
+    if not is_dask_collection(y):
+        y = np.asarray(y)
+        y = da.from_array(y, chunks=(X.chunks[0],) + y.shape[1:]) if y.ndim in (1, 2) and len(y) == len(X) else y
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got an array of shape {X.shape}")
+    if not is_dask_collection(X) or not is_dask_collection(y):
+        raise ValueError(f"X and y have different numbers of samples: {len(X)} and {len(y)}")
+    check_row_blocks(X)
+    dtype = _model_dtype(X)
+    if y.ndim not in (1, 2):
+        raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
+            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
+        )
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X has shape {X.shape}: a minimum of 1 sample and 1 feature is required")
+    y = y.rechunk({1: -1}) if y.ndim == 2 else y
+    if not classifier and y.dtype.kind not in "biuf":
+        raise TypeError(f"y must hold numbers (bool, integer or float), got dtype {y.dtype}")
+    unique = dask.delayed(np.unique, pure=True)
+    checks = [X.min(), X.max()] + ([] if classifier else [y.min(), y.max()])
+    labels, *bounds = dask.compute([unique(c) for c in y.to_delayed(optimize_graph=False).ravel()] if classifier
+                                   else [], *checks)  # one pass over the data
+    if not np.isfinite(bounds).all():
+        raise ValueError("X contains NaN or infinity" if not np.isfinite(bounds[:2]).all() else
+                         "y contains NaN or infinity")
+    if classifier:  # a row per label: the labels' type (binary, multiclass, multilabel) is the data's
+        labels = np.unique(np.concatenate(labels))
+        y_summary = labels if y.ndim == 1 else np.repeat(labels[:, None], y.shape[1], axis=1)
+    else:
+        y_summary = np.zeros((1,) + y.shape[1:], dtype=y.dtype)
+    validate(_summary(like, len(y_summary), dtype), y_summary, incremental, reset)
+    y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y  # scikit-learn's column_or_1d (it warned)
+    if classifier:
+        binarizer = model._label_binarizer
+        width = _label_indicators(y_summary[:1] if y.ndim == 1 else y_summary[:1, :], binarizer).shape[1]
+        T = y.map_blocks(_label_indicators, binarizer, dtype=bool, chunks=(y.chunks[0], (width,)),
+                         **({"new_axis": 1} if y.ndim == 1 else {}))
+    else:
+        T = y[:, None] if y.ndim == 1 else y
+    return X.astype(dtype), T
+
+
+def _sklearn_block(X_chunk: np.ndarray, T_chunk: np.ndarray, targets: Any, dtype: np.dtype) -> tuple:
+    return _aligned(np.asarray(X_chunk, dtype=dtype)), _aligned(targets(T_chunk, dtype))
+
+
+def sklearn_blocks(X: Any, T: Any, targets: Any) -> Blocks:
+    """The blocks of :func:`sklearn_input`'s arrays, targets as ``targets(T_chunk, dtype)`` gives
+    them (the drop-ins' kernel targets), on the current client's workers or the local scheduler."""
+    dask, _ = _dask_array()
+    block = dask.delayed(_sklearn_block, pure=True)
+    pairs = zip(X.to_delayed(optimize_graph=False).ravel(), T.to_delayed(optimize_graph=False).ravel())
+    blocks = [block(x, t, targets, X.dtype) for x, t in pairs]
+    return Blocks(blocks, X.chunks[0], X.shape[1], X.dtype, None, None, _current_client())
+
+
+def sklearn_plan(random_state: np.random.RandomState, n_blocks: int, shuffle: bool) -> np.ndarray:
+    """An epoch's [block, seed] rows for :func:`chained_epoch`: the blocks in an order drawn from
+    the drop-in's ``random_state`` and a seed per block for its rows' shuffle; without ``shuffle``
+    the blocks and their rows in order (seed -1)."""
+    if not shuffle:
+        return np.stack([np.arange(n_blocks), np.full(n_blocks, -1)], axis=1)
+    return np.stack([random_state.permutation(n_blocks),
+                     random_state.randint(0, 2**63 - 1, size=n_blocks, dtype=np.int64)], axis=1)
+
+
+def sklearn_loss_and_gradient(data: Blocks, weights: list, activation: str, alpha: float, **output: Any) -> tuple:
+    """The drop-ins' ``_backprop`` on :func:`sklearn_blocks`: the full batch's loss and gradient."""
+    return DaskBackend("cpp").loss_and_gradient(data, None, weights, 1, activation, alpha, **output)
+
+
+def _sklearn_block_method(X: np.ndarray, model: Any, method: str) -> np.ndarray:
+    # the feature names were checked on the whole input (sklearn_predict); a block is an array
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return getattr(model, method)(X)
+
+
+def sklearn_predict(model: Any, X: Any, method: str) -> Any:
+    """``model.<method>(X)`` (predict, predict_proba, predict_log_proba) of a dask array or
+    DataFrame: a dask array, each block the in-memory method's answer on the block's rows."""
+    from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+
+    check_is_fitted(model)
+    A = _as_dask_array(X, "X", False)
+    check_row_blocks(A)
+    _check_feature_names(model, _summary(X, 0, np.float64), reset=False)
+    _check_n_features(model, A, reset=False)
+    probe = _sklearn_block_method(np.zeros((1, A.shape[1]), dtype=A.dtype), model, method)  # dtype and width
+    return A.map_blocks(_sklearn_block_method, model, method, dtype=probe.dtype,
+                        chunks=(A.chunks[0],) + tuple((k,) for k in probe.shape[1:]),
+                        **({"drop_axis": 1} if probe.ndim == 1 else {}))

@@ -16,6 +16,16 @@ schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's 
   and early stopping;
 * ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
 
+Dask input (``backprop._dask``): ``fit`` keeps scikit-learn's drivers on the client;
+``_validate_input`` hands the checks to ``_dask.sklearn_input`` (scikit-learn's own bookkeeping
+on a summary of the data).  For ``lbfgs``, ``_fit_lbfgs`` holds the blocks on dask's workers for
+the fit and ``_backprop`` of them is the blocks' sums, added in block order; for ``sgd`` and
+``adam``, each epoch is chained over the blocks (their order and row shuffles drawn from
+``_random_state``), scikit-learn's schedule and stopping rule applied between epochs as in
+memory.  ``predict``, ``predict_proba`` and ``predict_log_proba`` of dask input are dask arrays
+of the in-memory method's blocks.  ``partial_fit``, ``sample_weight`` and (for ``sgd``, ``adam``)
+``early_stopping`` are refused on dask input.
+
 Every output layer of scikit-learn's MLPs runs on the kernels (``out_activation_``: logistic,
 multilabel included, softmax, identity, exp), with ``sample_weight``.
 
@@ -28,6 +38,7 @@ scikit-learn: ``backprop.MLPClassifier`` loads it on first use.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -46,6 +57,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
+from . import _dask
 from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
 
@@ -71,11 +83,13 @@ def _weights_of(sample_weight, dtype):
 @dataclass(frozen=True)
 class _EpochConfig:
     """What the backend's ``train`` reads of a configuration, for one epoch of scikit-learn's
-    stochastic solvers (``tol`` off: the stopping rule is applied between epochs)."""
+    stochastic solvers (``tol`` off: the stopping rule is applied between epochs); ``backend``
+    for an epoch chained over dask's blocks."""
 
     learning_rate: float
     n_threads: int
     options: dict
+    backend: str = "cpp"
 
     def kernel_options(self) -> dict:
         return self.options
@@ -123,30 +137,50 @@ class _KernelArithmetic:
         work = rows * sum(np.size(c) for c in self.coefs_)
         return int(max(1, min(resolved_threads(self.n_threads), work // _MIN_WORK_PER_THREAD)))
 
+    def _fit(self, X, y, sample_weight=None, incremental=False):
+        dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
+        if dask_input and sample_weight is not None:
+            raise ValueError("sample_weight is not supported with dask input: fit in memory")
+        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+
     def _validate_input(self, X, y, incremental, reset):
+        if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
+            return _dask.sklearn_input(self, X, y, incremental, reset, super()._validate_input, is_classifier(self))
         X, y = super()._validate_input(X, y, incremental, reset)
         X = X.toarray() if sp.issparse(X) else X
         return np.ascontiguousarray(X), y
 
     # ------------------------------------------------------------------ loss and gradient
     def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
-        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
-        loss, grads = _BACKEND.loss_and_gradient(
-            X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
-            HIDDEN_ACTIVATIONS[self.activation], float(self.alpha), sample_weight=_weights_of(sample_weight, X.dtype),
-            **self._output_options(),
-        )
+        if isinstance(X, _dask.Blocks):  # dask input (_fit_lbfgs): the blocks' sums, on dask's workers
+            loss, grads = _dask.sklearn_loss_and_gradient(
+                X, self._kernel_weights(X.dtype), HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
+                **self._output_options(),
+            )
+        else:
+            X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+            loss, grads = _BACKEND.loss_and_gradient(
+                X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
+                HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
+                sample_weight=_weights_of(sample_weight, X.dtype), **self._output_options(),
+            )
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
             intercept_grads[i] = G[:, 0]
         return loss, coef_grads, intercept_grads
 
-    def _fit_lbfgs(self, *args, **kwargs):
+    def _fit_lbfgs(self, X, y, sample_weight, *args):
         # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
         # update, level-1 operations on vectors of the parameters' length, whose threads cost
         # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
         with threadpool_limits(limits=1, user_api="blas"):
-            return super()._fit_lbfgs(*args, **kwargs)
+            if not _dask.is_dask_collection(X):
+                return super()._fit_lbfgs(X, y, sample_weight, *args)
+            data = _dask.sklearn_blocks(X, y, self._kernel_targets)  # computed once, held by the workers
+            try:
+                return super()._fit_lbfgs(data, None, None, *args)
+            finally:
+                data.release()
 
     # ------------------------------------------------------------------ prediction
     def _forward_pass_fast(self, X, check_input=True):
@@ -221,16 +255,36 @@ class _KernelArithmetic:
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
-        if early_stopping:
-            X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
-        else:
-            X_train, y_train, sw_train, X_val, y_val, sw_val = X, y, sample_weight, None, None, None
-        X_train = np.ascontiguousarray(X_train)
-        T_train = self._kernel_targets(y_train, X.dtype)
-        sw_train = _weights_of(sw_train, X.dtype)
+        X_val = y_val = sw_val = None
+        if _dask.is_dask_collection(X):  # each epoch chained over dask's blocks, on their workers
+            data = _dask.sklearn_blocks(X, y, self._kernel_targets)
+            n_samples = X.shape[0]
 
-        n_samples = X_train.shape[0]
-        sample_idx = np.arange(n_samples, dtype=int)
+            def epoch(config):
+                plan = _dask.sklearn_plan(self._random_state, len(data.rows), self.shuffle)
+                return _dask.chained_epoch(data, weights, state, config, plan, **self._output_options())
+        else:
+            data = None
+            if early_stopping:
+                X_train, X_val, y_train, y_val, sw_train, sw_val = self._early_stopping_split(X, y, sample_weight)
+            else:
+                X_train, y_train, sw_train = X, y, sample_weight
+            X_train = np.ascontiguousarray(X_train)
+            T_train = self._kernel_targets(y_train, X.dtype)
+            sw_train = _weights_of(sw_train, X.dtype)
+            n_samples = X_train.shape[0]
+            sample_idx = np.arange(n_samples, dtype=int)
+
+            def epoch(config):
+                nonlocal sample_idx
+                order = None
+                if self.shuffle:
+                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
+                    order = sample_idx.astype(np.int64)
+                curve, _ = _BACKEND.train(X_train, T_train, weights, config, state, 1, order, None,
+                                          sample_weight=sw_train, **self._output_options())
+                return float(curve[0])
+
         if self.batch_size == "auto":
             batch_size = min(200, n_samples)
         else:
@@ -239,21 +293,14 @@ class _KernelArithmetic:
             batch_size = np.clip(self.batch_size, 1, n_samples)
 
         # The kernel's batches are consecutive runs of batch_size rows of the epoch's order, the
-        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices.
+        # last one shorter: scikit-learn's gen_batches slices of its shuffled indices (on dask,
+        # of each block's rows).
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                order = None
-                if self.shuffle:
-                    sample_idx = shuffle(sample_idx, random_state=self._random_state)
-                    order = sample_idx.astype(np.int64)
-                curve, _ = _BACKEND.train(
-                    X_train, T_train, weights, self._epoch_config(batch_size), state, 1, order, None,
-                    sample_weight=sw_train, **self._output_options(),
-                )
+                self.loss_ = epoch(self._epoch_config(batch_size))
                 self._store_weights(weights)
                 self.n_iter_ += 1
-                self.loss_ = float(curve[0])
                 self.t_ += n_samples
                 self.loss_curve_.append(self.loss_)
                 if self.verbose:
@@ -279,6 +326,9 @@ class _KernelArithmetic:
         except KeyboardInterrupt:
             self._store_weights(weights)  # the kernel stops after a whole batch's update
             warnings.warn("Training interrupted by user.")
+        finally:
+            if data is not None:
+                data.release()
 
         if early_stopping:
             self.coefs_ = self._best_coefs
@@ -304,6 +354,20 @@ def _init_with_n_threads(base: type):
     __init__.__doc__ = base_init.__doc__
     return __init__
 
+def _dask_aware(base: type, name: str):
+    """``base``'s prediction method ``name``; of a dask array or DataFrame, a dask array whose
+    blocks are that method's answers on the blocks' rows."""
+    method = getattr(base, name)
+
+    @functools.wraps(method)
+    def predict(self, X):
+        if _dask.is_dask_collection(X):
+            return _dask.sklearn_predict(self, X, name)
+        return method(self, X)
+
+    return predict
+
+
 _N_THREADS_DOC = """
     n_threads : int or None, default=None
         Threads of backprop's kernels (>= 1); ``None`` uses every core, or ``OMP_NUM_THREADS`` when
@@ -321,6 +385,9 @@ class MLPClassifier(_KernelArithmetic, _SkMLPClassifier):
     _parameter_constraints: dict = {**_SkMLPClassifier._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
     __init__ = _init_with_n_threads(_SkMLPClassifier)
+    predict = _dask_aware(_SkMLPClassifier, "predict")
+    predict_proba = _dask_aware(_SkMLPClassifier, "predict_proba")
+    predict_log_proba = _dask_aware(_SkMLPClassifier, "predict_log_proba")
 
 
 class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
@@ -333,3 +400,5 @@ class MLPRegressor(_KernelArithmetic, _SkMLPRegressor):
     _parameter_constraints: dict = {**_SkMLPRegressor._parameter_constraints, **_N_THREADS_CONSTRAINT}
 
     __init__ = _init_with_n_threads(_SkMLPRegressor)
+
+    predict = _dask_aware(_SkMLPRegressor, "predict")
