@@ -41,14 +41,22 @@ TIMER = r"""
 #include "model.h"
 
 /* Two rows alternate so that no call can be hoisted out of the loop. */
-static const double rows[2][model_N_FEATURES] = {{ROWS}};
+static const {T} rows[2][model_N_FEATURES] = {{ROWS}};
 
 int main(int argc, char **argv)
 {
     long calls = argc > 1 ? atol(argv[1]) : 20000, i;
-    int rounds = argc > 2 ? atoi(argv[2]) : 7, r;
-    double proba[model_N_CLASSES], sink = 0;
+    int rounds = argc > 2 ? atoi(argv[2]) : 7, r, c;
+    {T} proba[model_N_CLASSES];
+    double sink = 0;
     struct timespec t0, t1;
+    if (calls == 0) { /* check mode: the probabilities of both rows, one row per line */
+        for (i = 0; i < 2; ++i) {
+            model_predict_proba(rows[i], proba);
+            for (c = 0; c < model_N_CLASSES; ++c) printf("%.17g%c", (double)proba[c], c + 1 < model_N_CLASSES ? ' ' : '\n');
+        }
+        return 0;
+    }
     for (r = 0; r < rounds + 1; ++r) { /* round 0 warms up */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (i = 0; i < calls; ++i) {
@@ -77,20 +85,42 @@ def per_call_us(fn, calls, rounds):
     return statistics.median(times), times
 
 
+def c_compiler():
+    return shutil.which("gcc") or shutil.which("cc")
+
+
+def build_c_timer(model, X2, folder):
+    """The timing program of the model's C header (backprop.to_c) on the two rows X2, built in folder
+    with -O2; returns its path. ``exe CALLS ROUNDS`` prints the microseconds per call of each round,
+    ``exe 0`` the probabilities of the two rows."""
+    backprop.to_c(model, os.path.join(folder, "model.h"))
+    ctype = "float" if np.asarray(X2).dtype == np.float32 else "double"
+    rows = ", ".join("{" + ", ".join(repr(float(v)) for v in row) + "}" for row in X2)
+    src = os.path.join(folder, "timer.c")
+    with open(src, "w") as f:
+        f.write(TIMER.replace("{ROWS}", rows).replace("{T}", ctype))
+    exe = os.path.join(folder, "timer")
+    subprocess.run([c_compiler(), "-std=c99", "-O2", "-Wall", "-o", exe, src, "-lm"], check=True)
+    return exe
+
+
+def run_c_timer(exe, calls, rounds):
+    """Microseconds per call of each timed round (after the program's warm-up round)."""
+    out = subprocess.run([exe, str(calls), str(rounds)], check=True, capture_output=True, text=True).stdout
+    return [float(v) for v in out.split()]
+
+
+def c_header_proba(exe):
+    """The header's probabilities of the timer's two rows, shape (2, n_classes)."""
+    out = subprocess.run([exe, "0"], check=True, capture_output=True, text=True).stdout
+    return np.array([[float(v) for v in line.split()] for line in out.splitlines()])
+
+
 def c_latency(model, X2, calls, rounds):
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if cc is None:
+    if c_compiler() is None:
         return None, "no C compiler"
     with tempfile.TemporaryDirectory() as tmp:
-        backprop.to_c(model, os.path.join(tmp, "model.h"))
-        rows = ", ".join("{" + ", ".join(repr(float(v)) for v in row) + "}" for row in X2)
-        src = os.path.join(tmp, "timer.c")
-        with open(src, "w") as f:
-            f.write(TIMER.replace("{ROWS}", rows))
-        exe = os.path.join(tmp, "timer")
-        subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-o", exe, src, "-lm"], check=True)
-        out = subprocess.run([exe, str(calls), str(rounds)], check=True, capture_output=True, text=True).stdout
-    times = [float(v) for v in out.split()]
+        times = run_c_timer(build_c_timer(model, X2, tmp), calls, rounds)
     return statistics.median(times), times
 
 

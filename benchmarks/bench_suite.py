@@ -128,6 +128,7 @@ import datetime
 import importlib.util
 import json
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -141,14 +142,18 @@ if str(HERE) not in sys.path:
 from _timing import clean_blas_env, ensure_clean_blas_env, machine_line  # noqa: E402
 from suite import common  # noqa: E402
 from suite.common import ADAM, DTYPES  # noqa: E402
-from suite.contenders import (CONTENDERS, GROUP_OF, INFER_CONTENDERS, MINIBATCH_CONTENDERS,  # noqa: E402
-                              TRAIN_CONTENDERS)
-from suite.measure import XCHECK_TOL, XCHECK_TOL_RESHUFFLED, ForeignLoad, loadavg, rel_diff, worker_main  # noqa: E402
+from suite.contenders import (ARTICLE_ROWS, CONTENDERS, INFER_CONTENDERS, MINIBATCH_CONTENDERS,  # noqa: E402
+                              ONE_ROW_CONTENDERS, TRAIN_CONTENDERS)
+from suite.interleave import Pool, flag_spreads, run_row  # noqa: E402
+from suite.measure import (XCHECK_TOL, XCHECK_TOL_RESHUFFLED, ForeignLoad, loadavg, rel_diff,  # noqa: E402
+                           serve_main, worker_main)
 from suite.render import plot, render, targets_block  # noqa: E402
-from suite.workloads import (activation_bytes, flops_forward, flops_train_iter, infer_task,  # noqa: E402
-                             latency_task, make_config, rows_in_flight, solver_state_bytes, train_task, wanted)
+from suite.workloads import (activation_bytes, dropin_task, flops_forward, flops_train_iter,  # noqa: E402
+                             infer_task, latency_task, make_config, rows_in_flight, solver_state_bytes, train_task,
+                             wanted)
 
-SCHEMA = 1
+SCHEMA = 2
+ROW_KEYS = ("a", "b", "c", "d", "e", "f", "g", "h")
 
 
 # ====================================================================== orchestrator side
@@ -199,50 +204,34 @@ def run_worker(tasks, timeout, desc, deadline=None):
     return results
 
 
-def plan(cfg, contenders, per_cell):
-    """All tasks of the run, grouped into worker invocations: [(description, [task, ...])].
-
-    The mini-batch row (f) runs last in each worker (and after every other invocation with --per-cell),
-    so that under a --quick time budget it cannot push the other rows out.
-    """
-    groups = {}  # group -> tasks (quick/smoke)
-    invocations = []
-    late_groups, late_invocations = {}, []  # row (f)
+def plan(cfg, contenders):
+    """The rows of the run, in order: [(description, [task per contender])]; each row's cells are timed
+    together, round by round. The mini-batch row (f) comes last, so that under a --quick time budget it
+    cannot push the other rows out; the scaling grid (C++ only, no subset of rows asked for) runs before it."""
+    rows, late = [], []
     for w in cfg["train"]:
+        cols = MINIBATCH_CONTENDERS if w.get("solver") else [
+            c for c in TRAIN_CONTENDERS if c != "article" or w["key"] in ARTICLE_ROWS]
         for dtype in DTYPES:
-            for c in (MINIBATCH_CONTENDERS if w.get("solver") else TRAIN_CONTENDERS):
-                if c not in contenders:
-                    continue
-                task = train_task(cfg, w, c, dtype)
-                if per_cell:
-                    (late_invocations if w.get("solver") else invocations).append(
-                        (f"train ({w['key']}) {c} {dtype}", [task]))
-                else:
-                    (late_groups if w.get("solver") else groups).setdefault(GROUP_OF[c], []).append(task)
-    for c in INFER_CONTENDERS:
-        if c not in contenders or not (wanted(cfg, "d") or wanted(cfg, "e")):
-            continue
-        tasks = []
+            tasks = [train_task(cfg, w, c, dtype) for c in cols if c in contenders]
+            (late if w.get("solver") else rows).append((f"({w['key']}) {dtype}", tasks))
+    for dtype in DTYPES:
+        if wanted(cfg, "d"):
+            rows.append((f"(d) {dtype}", [infer_task(cfg, c, dtype) for c in INFER_CONTENDERS if c in contenders]))
+        for n in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
+            cols = INFER_CONTENDERS + (ONE_ROW_CONTENDERS if n == 1 else [])
+            rows.append((f"(e{n}) {dtype}", [latency_task(cfg, c, dtype, n) for c in cols if c in contenders]))
+    if wanted(cfg, "g") and have("sklearn"):
+        for row in cfg["dropins"]["rows"]:
+            for dtype in DTYPES:
+                rows.append((f"({row['key']}) {dtype}", [dropin_task(cfg, row, c, dtype)
+                                                          for c in ("dropin", "sklearn_dropin")]))
+    if wanted(cfg, "h"):
         for dtype in DTYPES:
-            if wanted(cfg, "d"):
-                tasks.append(infer_task(cfg, c, dtype))
-            for rows in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
-                tasks.append(latency_task(cfg, c, dtype, rows))
-        if per_cell:
-            invocations.append((f"inference + latency {c}", tasks))
-        else:
-            groups.setdefault(GROUP_OF[c], []).extend(tasks)
-    if "cpp" in contenders and not cfg.get("only"):  # the scaling grid: full runs only
-        sc = dict(type="scaling", **cfg["scaling"])
-        if per_cell:
-            invocations.append(("scaling (C++)", [sc]))
-        else:
-            groups.setdefault("backprop", []).append(sc)
-    for g, tasks in late_groups.items():
-        groups.setdefault(g, []).extend(tasks)
-    for g, tasks in groups.items():
-        invocations.append((f"{g}: {len(tasks)} cells", tasks))
-    return invocations + late_invocations
+            rows.append((f"(h) {dtype}", [train_task(cfg, cfg["weighted"], c, dtype) for c in ("cpp", "cpp_weighted")]))
+    if "cpp" in contenders and not cfg.get("only"):
+        rows.append(("scaling (C++)", [dict(type="scaling", **cfg["scaling"])]))
+    return [r for r in rows + late if r[1]]
 
 
 def assemble(cfg, results, peaks):
@@ -250,16 +239,16 @@ def assemble(cfg, results, peaks):
     rows = []
     peak = {dt: max((p[dt]["gflops"] for p in peaks if p.get("status") == "ok" and dt in p), default=None)
             for dt in DTYPES}
-    wl = {w["key"]: w for w in cfg["train"]}
+    wl = {w["key"]: w for w in cfg["train"] + [cfg["weighted"]]}
     for r in results:
         t = r["task"]
-        if t["type"] not in ("train", "infer", "latency"):
+        if t["type"] not in ("train", "infer", "latency", "dropin"):
             continue
         row = dict(workload=t["workload"], kind=t["type"], dtype=t["dtype"], contender=t["contender"],
                    status=r.get("status"), note=r.get("note"))
-        for k in ("median_s", "min_s", "times", "repeats", "check", "path", "calls_per_sample", "warm_s",
-                  "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method", "loss_head", "load1",
-                  "foreign_cores", "task_s"):
+        for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "check", "path",
+                  "calls_per_sample", "warm_s", "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method",
+                  "loss_head", "load1", "foreign_cores"):
             if k in r:
                 row[k] = r[k]
         if "warm_iters" in t:
@@ -275,9 +264,9 @@ def assemble(cfg, results, peaks):
                 row["batch_size"] = w["batch_size"]
         elif t["type"] == "infer":
             row["flops"] = flops_forward(t["n"], t["d"], t["hidden"])
-        else:
+        elif t["type"] == "latency":
             row["flops"] = flops_forward(t["rows"], t["d"], t["hidden"])
-        if row["status"] == "ok":
+        if row["status"] == "ok" and "flops" in row:
             row["gflops"] = row["flops"] / row["median_s"] / 1e9
             if peak[t["dtype"]]:
                 row["pct_peak"] = 100.0 * row["gflops"] / peak[t["dtype"]]
@@ -295,6 +284,7 @@ def assemble(cfg, results, peaks):
                     # torch and scikit-learn draw their own permutations: same algorithm, other batches
                     tol, what = XCHECK_TOL_RESHUFFLED, what + " (own shuffles: statistical agreement only)"
                 r["xcheck"] = dict(ok=diff <= tol, loss_max_rel_diff=diff, iterations=k, what=what)
+    flag_spreads(rows)
     return rows, peak
 
 
@@ -362,13 +352,15 @@ def parse_args(argv):
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds after which remaining cells are skipped (default: 50 for --quick, none otherwise)")
     ap.add_argument("--per-cell", dest="per_cell", action="store_true", default=None,
-                    help="one fresh process per training cell (default in the full run: clean memory figures)")
+                    help="fresh worker processes for every row (default in the full run: clean memory figures)")
     ap.add_argument("--grouped", dest="per_cell", action="store_false",
-                    help="one process per contender (default in --quick / --smoke: saves import time)")
+                    help="one worker process per contender for the whole run (default in --quick / --smoke: "
+                         "saves import time)")
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="SECONDS",
                     help="first wait up to SECONDS for other people's jobs to use < 0.25 cores (shared machine)")
     ap.add_argument("--render", metavar="JSON", help="print the tables of a saved suite_<mode>.json again, run nothing")
     ap.add_argument("--worker", nargs=2, metavar=("SPEC", "OUT"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     return ap, ap.parse_args(argv)
 
 
@@ -390,18 +382,18 @@ def configure(args, ap, mode):
     cfg = make_config(mode)
     if args.workloads:
         keys = {k.strip() for k in args.workloads.split(",")}
-        bad = keys - {"a", "b", "c", "d", "e", "f"}
+        bad = keys - set(ROW_KEYS)
         if bad:
-            ap.error(f"unknown workloads {sorted(bad)}; choose from a,b,c,d,e,f")
+            ap.error(f"unknown workloads {sorted(bad)}; choose from {','.join(ROW_KEYS)}")
         cfg["train"] = [w for w in cfg["train"] if w["key"] in keys]
         cfg["only"] = keys
     notes = []
     if args.repeats is not None:
         if args.repeats < 1:
             ap.error("--repeats must be >= 1")
-        for w in cfg["train"]:
+        for w in cfg["train"] + [cfg["weighted"]]:
             w["repeats"] = args.repeats
-        cfg["infer"]["repeats"] = cfg["latency"]["samples"] = args.repeats
+        cfg["infer"]["repeats"] = cfg["latency"]["samples"] = cfg["dropins"]["repeats"] = args.repeats
         cfg["fixed_repeats"] = True
         notes.append(f"--repeats {args.repeats}: every cell takes {args.repeats} timed run(s) (latency: samples)")
     return cfg, notes
@@ -425,7 +417,14 @@ def choose_contenders(args, ap, mode, notes):
     if not have("sklearn"):
         if "sklearn" in contenders:
             contenders.remove("sklearn")
-        notes.append("scikit-learn is not installed: sklearn column skipped")
+        notes.append("scikit-learn is not installed: sklearn column and the drop-in rows (g) skipped")
+    if "fann" in contenders and not have("fann2"):
+        contenders.remove("fann")
+        notes.append("fann2 is not importable: no FANN column in (e) 1 row (apt-get install libfann-dev swig; "
+                     "pip install fann2)")
+    if "c_header" in contenders and not (shutil.which("gcc") or shutil.which("cc")):
+        contenders.remove("c_header")
+        notes.append("no C compiler (gcc or cc): no C header column in (e) 1 row")
     return contenders
 
 
@@ -451,7 +450,7 @@ def describe_workloads(cfg, mode, notes):
 
 
 def run_cells(cfg, contenders, meta, per_cell, deadline, t_start):
-    """The machine limit, then every planned worker invocation; returns (results, peaks)."""
+    """The machine limit, then every row, its contenders interleaved; returns (results, peaks)."""
     notes = meta["notes"]
     peaks = [run_worker([dict(type="peak", n=cfg["peak_n"])], cfg["timeout"], "machine limit (start)", deadline)[0]]
     p0 = peaks[0]
@@ -466,11 +465,22 @@ def run_cells(cfg, contenders, meta, per_cell, deadline, t_start):
                      "backprop._core.predict_proba(X, weights, n_threads) is timed (X already C-contiguous, right dtype)")
     results = []
     meta["per_cell"] = per_cell
-    invocations = plan(cfg, contenders, per_cell)
-    for i, (desc, tasks) in enumerate(invocations, 1):
-        print(f"[{i}/{len(invocations)}] {desc} (at {time.perf_counter() - t_start:.0f} s)", file=sys.stderr,
-              flush=True)
-        results.extend(run_worker(tasks, cfg["timeout"], desc, deadline))
+    rows = plan(cfg, contenders)
+    pool = Pool(Path(__file__).resolve(), worker_env())
+    try:
+        for i, (desc, tasks) in enumerate(rows, 1):
+            print(f"[{i}/{len(rows)}] {desc}: {', '.join(t.get('contender', 'C++') for t in tasks)} "
+                  f"(at {time.perf_counter() - t_start:.0f} s)", file=sys.stderr, flush=True)
+            t0 = time.perf_counter()
+            if tasks[0]["type"] == "scaling":
+                results.extend(run_worker(tasks, cfg["timeout"], desc, deadline))
+                continue
+            results.extend(run_row(pool, tasks, cfg["timeout"], deadline, None))
+            print(f"  {desc}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+            if per_cell:
+                pool.fresh()  # a new process per contender for the next row: clean memory figures
+    finally:
+        pool.fresh()
     if meta["mode"] == "full":
         peaks.append(run_worker([dict(type="peak", n=cfg["peak_n"])], cfg["timeout"], "machine limit (end)")[0])
     return results, peaks
@@ -500,6 +510,8 @@ def main(argv=None):
     ap, args = parse_args(argv)
     if args.worker:
         return worker_main(*args.worker)
+    if args.serve:
+        return serve_main()
     if args.render:
         return render_saved(args.render)
 

@@ -15,26 +15,31 @@ from . import common
 from .common import ADAM, LR, SEED
 
 
-CONTENDERS = ["cpp", "cpp_fast", "numpy", "torch", "torch_compile", "sklearn"]
-COLORS = {"cpp": "tab:blue", "cpp_fast": "tab:cyan", "numpy": "tab:green", "torch": "tab:red",
-          "torch_compile": "tab:orange", "sklearn": "tab:purple"}
+# the main table's columns, in order (every contender runs in its own worker process)
+CONTENDERS = ["cpp", "cpp_fast", "numpy", "article", "torch", "torch_compile", "sklearn", "fann", "c_header"]
+COLORS = {"cpp": "tab:blue", "cpp_fast": "tab:cyan", "numpy": "tab:green", "article": "tab:olive",
+          "torch": "tab:red", "torch_compile": "tab:orange", "sklearn": "tab:purple", "fann": "tab:brown",
+          "c_header": "tab:gray"}
 LABELS = {
     "cpp": "backprop C++",
     "cpp_fast": "C++ no-valid.",
     "numpy": "reference numpy",
+    "article": "article's code",
     "torch": "torch eager",
     "torch_compile": "torch.compile",
     "sklearn": "sklearn MLP",
+    "fann": "FANN run",
+    "c_header": "C header",
 }
-TRAIN_CONTENDERS = ["cpp", "numpy", "torch", "torch_compile", "sklearn"]
+TRAIN_CONTENDERS = ["cpp", "numpy", "article", "torch", "torch_compile", "sklearn"]
+ARTICLE_ROWS = {"a"}  # the article's code runs its own workload only
 # the mini-batch Adam row (f): no torch.compile (see the docstring)
 MINIBATCH_CONTENDERS = ["cpp", "numpy", "torch", "sklearn"]
 INFER_CONTENDERS = ["cpp", "cpp_fast", "numpy", "torch", "sklearn"]
-
-
-# Worker groups: in --quick / --smoke one subprocess per group runs all its cells.
-GROUP_OF = {"cpp": "backprop", "cpp_fast": "backprop", "numpy": "numpy", "torch": "torch",
-            "torch_compile": "torch_compile", "sklearn": "sklearn"}
+ONE_ROW_CONTENDERS = ["fann", "c_header"]  # latency of one row (e1) only
+# the side rows' contenders (not columns of the main table): backprop's drop-ins against scikit-learn's
+# classes (g), a weighted fit against the unweighted one (h)
+LABELS.update(dropin="backprop drop-in", sklearn_dropin="scikit-learn class", cpp_weighted="C++ weighted")
 
 
 FAST_PATH_NAMES = (
@@ -85,6 +90,80 @@ class CppTrainer:
 class NumpyTrainer(CppTrainer):
     def __init__(self, X, y, W0, hidden):
         super().__init__(X, y, W0, hidden, backend="numpy")
+
+
+class ArticleTrainer:
+    """The article's own numpy code (suite/article_code.py) from the suite's initial weights W0.
+
+    ``_random_initialization`` is replaced on the instance by a copy of W0, so its fit follows the
+    same trajectory as every other contender; everything else is the article's code, run as written.
+    With record=True it steps one iteration at a time (forward_propagation, back_propagation, as its
+    fit does) and records the loss of each forward pass, as the reference records it.
+    """
+
+    def __init__(self, X, y, W0, hidden):
+        from . import article_code
+
+        self.W0 = W0
+        self.net = article_code.NeuralNetwork(n_hidden=list(hidden), learning_rate=LR, max_iter=1)
+        self.net._random_initialization = self._initial_weights
+
+    def _initial_weights(self):
+        from .article_code import sigmoid
+
+        self.net.layers = [[W.copy(), sigmoid] for W in self.W0]
+
+    def reset(self):
+        pass  # every fit starts from W0 (its _random_initialization)
+
+    def run(self, X, y, iters, record=False):
+        import numpy as np
+
+        net = self.net
+        net.max_iter = iters
+        if not record:
+            with np.errstate(over="ignore"):  # the article's sigmoid overflows exp(-z) to inf for z << 0: p = 0
+                net.fit(X, y)
+            return None
+        from backprop import reference
+
+        net.n_input, net.n_output = X.shape[1], 1
+        Y = np.atleast_2d(y).T
+        net._random_initialization()
+        losses = []
+        with np.errstate(over="ignore"):
+            for _ in range(iters):
+                net.forward_propagation(X)
+                losses.append(float(reference.binary_log_loss(net._activations[-1][:, 0], y)))
+                net.back_propagation(Y)
+        return losses
+
+    def proba(self, X):
+        with __import__("numpy").errstate(over="ignore"):
+            return self.net.predict_proba(X)[:, 0]
+
+
+class WeightedTrainer(CppTrainer):
+    """NeuralNetwork(...).fit(X, y, sample_weight=w): the same fit as CppTrainer, every row weighted.
+
+    The weights are ``sample_weights(n)`` (uniform in [0.5, 1.5), fixed seed), the first m of them for
+    a slice of m rows.
+    """
+
+    def __init__(self, X, y, W0, hidden, backend="cpp"):
+        super().__init__(X, y, W0, hidden, backend=backend)
+        self.sw = sample_weights(X.shape[0], X.dtype)
+
+    def run(self, X, y, iters, record=False):
+        self.model.set_params(max_iter=iters)
+        self.model.fit(X, y, sample_weight=self.sw[: X.shape[0]])
+        return [float(v) for v in self.model.loss_curve_] if record else None
+
+
+def sample_weights(n, dtype):
+    import numpy as np
+
+    return np.random.default_rng(SEED + 1).uniform(0.5, 1.5, n).astype(dtype)
 
 
 class TorchTrainer:
@@ -339,8 +418,8 @@ class SklearnAdamTrainer(SklearnTrainer):
         return losses
 
 
-TRAINERS = {"cpp": CppTrainer, "numpy": NumpyTrainer, "torch": TorchTrainer, "torch_compile": TorchCompileTrainer,
-            "sklearn": SklearnTrainer}
+TRAINERS = {"cpp": CppTrainer, "numpy": NumpyTrainer, "article": ArticleTrainer, "torch": TorchTrainer,
+            "torch_compile": TorchCompileTrainer, "sklearn": SklearnTrainer, "cpp_weighted": WeightedTrainer}
 MINIBATCH_TRAINERS = {"cpp": CppAdamTrainer, "numpy": NumpyAdamTrainer, "torch": TorchAdamTrainer,
                       "sklearn": SklearnAdamTrainer}
 
@@ -402,4 +481,65 @@ def build_predictor(contender, X, y, W0, hidden):
         tr = SklearnTrainer(X[:64], y[:64], W0, hidden)
         tr.reset()
         return tr.clf.predict_proba, "MLPClassifier.predict_proba"
+    if contender == "fann":
+        ann = fann_network(W0)
+
+        def fn(Xq):  # a list of floats (the latency loop's argument) or rows of an array (the check)
+            if isinstance(Xq, list):
+                return ann.run(Xq)
+            return np.array([ann.run(row) for row in Xq.tolist()])
+
+        return fn, "fann2 libfann.neural_net.run(list of floats)"
     raise ValueError(contender)
+
+
+def fann_network(W0):
+    """A FANN network (fann2) holding the weights W0: sigmoid layers, the bias as FANN's bias neuron.
+
+    FANN's SIGMOID is 1 / (1 + exp(-2 s x)); steepness s = 0.5 makes it the logistic function. FANN
+    numbers the neurons layer after layer, each layer's bias neuron last; neuron j of layer l reads
+    every neuron of layer l - 1, its bias neuron included (our column 0).
+    """
+    from fann2 import libfann
+
+    sizes = [W0[0].shape[1] - 1] + [W.shape[0] for W in W0]
+    ann = libfann.neural_net()
+    ann.create_standard_array(sizes)
+    ann.set_activation_function_hidden(libfann.SIGMOID)
+    ann.set_activation_function_output(libfann.SIGMOID)
+    ann.set_activation_steepness_hidden(0.5)
+    ann.set_activation_steepness_output(0.5)
+    start = [0]
+    for n in sizes:
+        start.append(start[-1] + n + 1)  # n neurons and the bias neuron
+    for l, W in enumerate(W0, 1):
+        prev, cur, n_prev = start[l - 1], start[l], sizes[l - 1]
+        for j in range(W.shape[0]):
+            ann.set_weight(prev + n_prev, cur + j, float(W[j, 0]))
+            for k in range(n_prev):
+                ann.set_weight(prev + k, cur + j, float(W[j, 1 + k]))
+    return ann
+
+
+# ---------------------------------------------------------------------- drop-ins against scikit-learn (row g)
+def dropin_class(contender, kind):
+    """backprop's drop-in (contender "dropin") or scikit-learn's own class ("sklearn_dropin")."""
+    if contender == "dropin":
+        import backprop
+
+        return backprop.MLPClassifier if kind == "clf" else backprop.MLPRegressor
+    import sklearn.neural_network as sk
+
+    return sk.MLPClassifier if kind == "clf" else sk.MLPRegressor
+
+
+def dropin_params(contender, params):
+    """The row's parameters, plus backprop's thread count for the drop-in (scikit-learn: numpy's BLAS)."""
+    return {**params, "n_threads": common.CPP_THREADS} if contender == "dropin" else dict(params)
+
+
+def dropin_fit(contender, kind, params, X, y):
+    """One fit of a fresh estimator (random_state=0, the row's parameters); returns it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning: a few epochs on purpose
+        return dropin_class(contender, kind)(random_state=SEED, **dropin_params(contender, params)).fit(X, y)

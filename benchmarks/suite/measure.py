@@ -10,13 +10,15 @@ import gc
 import json
 import os
 import statistics
+import sys
 import time
 import traceback
 
 from . import common
 from .common import ADAM, DTYPES, LR, SEED
-from .contenders import (NO_SOLVER_NOTE, NumpyAdamTrainer, TorchTrainer, Unsupported, backprop_has_solvers,
-                         build_predictor, fast_path_name, reference_has_solvers, trainer_factory)
+from .contenders import (NO_SOLVER_NOTE, NumpyAdamTrainer, TorchTrainer, Unsupported, WeightedTrainer,
+                         backprop_has_solvers, build_predictor, dropin_fit, fast_path_name, reference_has_solvers,
+                         trainer_factory)
 from .workloads import flops_train_iter, make_data
 
 
@@ -101,6 +103,9 @@ class ForeignLoad:
         return max(0.0, (busy - self.busy - own) / wall)
 
 
+BLAS_CONTENDERS = ("numpy", "article", "sklearn", "sklearn_dropin")  # they compute with numpy's BLAS
+
+
 def limit_blas(n):
     """Cap numpy's BLAS threads (1 for contenders that do not use it, so idle OpenBLAS threads
     cannot spin against them); silently nothing without threadpoolctl."""
@@ -162,11 +167,17 @@ def precheck_train(cls, contender, X, y, W0, hidden, iters, dtype):
     if ys.min() == ys.max():
         return dict(ok=True, what="skipped: slice holds one class")
     k = min(iters, 5)
-    W = [w.copy() for w in W0]
-    ref_losses = reference.train(Xs, ys, W, LR, k)
-    ref_p = reference.predict_proba(Xs, W)
+    if contender == "cpp_weighted":  # the reference backend with the same sample weights
+        ref = WeightedTrainer(Xs, ys, W0, hidden, backend="numpy")
+        ref_losses = ref.run(Xs, ys, k, record=True)
+        ref_p = np.asarray(ref.proba(Xs), dtype=np.float64)
+        what = f"{m} rows x {k} it vs NeuralNetwork(backend='numpy'), same sample_weight"
+    else:
+        W = [w.copy() for w in W0]
+        ref_losses = reference.train(Xs, ys, W, LR, k)
+        ref_p = reference.predict_proba(Xs, W)
+        what = f"{m} rows x {k} it vs reference" + (" (eager twin)" if contender == "torch_compile" else "")
     tr = cls(Xs, ys, W0, hidden)
-    what = f"{m} rows x {k} it vs reference" + (" (eager twin)" if contender == "torch_compile" else "")
     return against_reference(tr, Xs, ys, k, ref_losses, ref_p, dtype, what)
 
 
@@ -219,7 +230,7 @@ def prepare_train(t):
     if t.get("solver") and contender in ("cpp", "numpy") and not backprop_has_solvers():
         raise Unsupported(NO_SOLVER_NOTE)
     # numpy's BLAS threads: all cores for the contenders that use numpy's BLAS, 1 for the others
-    limit_blas(common.N_THREADS if contender in ("numpy", "sklearn") else 1)
+    limit_blas(common.N_THREADS if contender in BLAS_CONTENDERS else 1)
     X, y = make_data(n, d, np.dtype(dtype))
     from backprop import reference
 
@@ -243,35 +254,6 @@ def time_fit(tr, X, y, iters):
     t0 = time.perf_counter()
     tr.run(X, y, iters)
     return time.perf_counter() - t0
-
-
-def task_train(t):
-    tr, X, y, check = prepare_train(t)
-    mem = PeakRSS().start()
-    load = loadavg()
-    tr.reset()
-    t0 = time.perf_counter()
-    warm_losses = tr.run(X, y, t["warm_iters"], record=True)
-    warm_s = time.perf_counter() - t0
-    rss_first = mem.delta_bytes()
-    est_fit = warm_s * t["iters"] / max(1, t["warm_iters"])
-    slow = est_fit > t["slow_fit_s"] and t["repeats"] > 2 and not t.get("fixed_repeats")
-    repeats = max(2, t["repeats"] - 1) if slow else t["repeats"]
-    times = []
-    foreign = ForeignLoad().start()
-    for _ in range(repeats):
-        if times and past_deadline(t, margin=times[-1]):
-            break  # --quick budget: keep what we have
-        times.append(time_fit(tr, X, y, t["iters"]))
-    res = dict(status="ok", median_s=statistics.median(times), min_s=min(times), times=times, repeats=len(times),
-               foreign_cores=foreign.cores(),
-               warm_s=warm_s, warm_iters=t["warm_iters"], loss_head=warm_losses[:5], check=check,
-               rss_delta_bytes=mem.delta_bytes(), rss_first_fit_bytes=rss_first, rss_method=mem.method,
-               load1=load[0] if load else None)
-    if t["contender"] == "torch_compile":
-        steady_warm = res["median_s"] * t["warm_iters"] / t["iters"]
-        res["compile_s"] = max(0.0, warm_s - steady_warm)
-    return res
 
 
 def _p1(out):
@@ -301,7 +283,7 @@ def prepare_predictor(t, n_rows):
     from backprop import reference
 
     contender, dtype = t["contender"], t["dtype"]
-    limit_blas(common.N_THREADS if contender in ("numpy", "sklearn") else 1)
+    limit_blas(common.N_THREADS if contender in BLAS_CONTENDERS else 1)
     X, y = make_data(n_rows, t["d"], np.dtype(dtype))
     W0 = reference.init_weights(t["d"], t["hidden"], np.random.default_rng(SEED), np.dtype(dtype))
     fn, label = build_predictor(contender, X, y, W0, t["hidden"])
@@ -313,21 +295,6 @@ def time_call(fn, X):
     t0 = time.perf_counter()
     fn(X)
     return time.perf_counter() - t0
-
-
-def task_infer(t):
-    fn, X, label, check = prepare_predictor(t, t["n"])
-    fn(X)  # warm-up
-    load = loadavg()
-    times = []
-    foreign = ForeignLoad().start()
-    for _ in range(t["repeats"]):
-        if times and past_deadline(t, margin=times[-1]):
-            break
-        times.append(time_call(fn, X))
-    return dict(status="ok", median_s=statistics.median(times), min_s=min(times), times=times, repeats=len(times),
-                foreign_cores=foreign.cores(),
-                path=label, check=check, load1=load[0] if load else None)
 
 
 def calls_per_sample(fn, Xq, sample_s):
@@ -352,20 +319,204 @@ def latency_sample(fn, Xq, calls):
     return (time.perf_counter() - t0) / calls
 
 
-def task_latency(t):
+# ---------------------------------------------------------------------- interleaved cells
+class Cell:
+    """One cell set up in its worker process, ready for timed runs interleaved with its rivals'.
+
+    ``timers`` maps a variant name ("" for most cells; the BLAS thread count for the article's code)
+    to a callable that makes one timed run and returns its seconds (seconds per call for latency);
+    ``info`` is what the set-up found (the validation, the warm-up); ``cleanup`` runs at the end.
+    """
+
+    def __init__(self, timers, info, mem=None, cleanup=None):
+        self.timers, self.info, self.mem, self.cleanup = timers, info, mem, cleanup
+
+    def time_once(self):
+        return {v: fn() for v, fn in self.timers.items()}
+
+    def finish(self):
+        out = {}
+        if self.mem is not None:
+            out.update(rss_delta_bytes=self.mem.delta_bytes(), rss_method=self.mem.method)
+        if self.cleanup is not None:
+            self.cleanup()
+        return out
+
+
+def blas_variants(timed):
+    """The article's code at each BLAS setting the suite tries: 1 thread and all of the run's threads
+    (threadpoolctl, set outside the timed window); the better one is its cell. Without threadpoolctl:
+    numpy's default only."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return {"default BLAS threads": timed}
+    out = {}
+    for n in sorted({1, common.N_THREADS}):
+        def run(n=n):
+            with threadpool_limits(limits=n, user_api="blas"):
+                return timed()
+        out[f"{n} BLAS thread{'s' if n > 1 else ''}"] = run
+    return out
+
+
+def setup_train(t):
+    """Data, check on a slice, priming, then the warm-up fit (its losses and time, the memory meter started)."""
+    tr, X, y, check = prepare_train(t)
+    mem = PeakRSS().start()
+    load = loadavg()
+    tr.reset()
+    t0 = time.perf_counter()
+    warm_losses = tr.run(X, y, t["warm_iters"], record=True)
+    warm_s = time.perf_counter() - t0
+    info = dict(check=check, warm_s=warm_s, warm_iters=t["warm_iters"], loss_head=warm_losses[:5],
+                rss_first_fit_bytes=mem.delta_bytes(), load1=load[0] if load else None,
+                est_s=warm_s * t["iters"] / max(1, t["warm_iters"]))
+
+    def timed():
+        return time_fit(tr, X, y, t["iters"])
+
+    timers = blas_variants(timed) if t["contender"] == "article" else {"": timed}
+    return Cell(timers, info, mem)
+
+
+def setup_infer(t):
+    fn, X, label, check = prepare_predictor(t, t["n"])
+    load = loadavg()
+    t0 = time.perf_counter()
+    fn(X)  # warm-up
+    info = dict(check=check, path=label, load1=load[0] if load else None, est_s=time.perf_counter() - t0)
+    return Cell({"": lambda: time_call(fn, X)}, info)
+
+
+def setup_latency(t):
     import numpy as np
 
+    if t["contender"] == "c_header":
+        return setup_c_header(t)
     fn, X, label, check = prepare_predictor(t, max(64, t["rows"]))
     Xq = np.ascontiguousarray(X[: t["rows"]])
+    if t["contender"] == "fann":
+        Xq = Xq[0].tolist()  # FANN's run takes one row as a list of floats, built outside the loop
     calls = calls_per_sample(fn, Xq, t["sample_s"])
     load = loadavg()
-    per_call = []
-    foreign = ForeignLoad().start()
-    for _ in range(t["samples"]):
-        per_call.append(latency_sample(fn, Xq, calls))
-    return dict(status="ok", median_s=statistics.median(per_call), min_s=min(per_call), times=per_call,
-                repeats=len(per_call), calls_per_sample=calls, path=label, check=check, foreign_cores=foreign.cores(),
-                load1=load[0] if load else None)
+    info = dict(check=check, path=label, calls_per_sample=calls, load1=load[0] if load else None,
+                est_s=t["sample_s"])
+    return Cell({"": lambda: latency_sample(fn, Xq, calls)}, info)
+
+
+def setup_c_header(t):
+    """The model's C header (backprop.to_c) in a small C timing program (benchmarks/bench_export.py):
+    each timed run is one round of calls in C, as many as take about sample_s."""
+    import shutil
+    import tempfile
+
+    import numpy as np
+
+    import bench_export
+    from backprop import NeuralNetwork, reference
+
+    if bench_export.c_compiler() is None:
+        raise Unsupported("no C compiler (gcc or cc): C header cell skipped")
+    dtype = np.dtype(t["dtype"])
+    X, y = make_data(64, t["d"], dtype)
+    W0 = reference.init_weights(t["d"], t["hidden"], np.random.default_rng(SEED), dtype)
+    model = NeuralNetwork(n_hidden=tuple(t["hidden"]), max_iter=0, random_state=SEED, backend="cpp").fit(X, y)
+    model.weights_ = [w.copy() for w in W0]
+    folder = tempfile.mkdtemp(prefix="bench_suite_c_")
+    exe = bench_export.build_c_timer(model, X[:2], folder)
+    diff = float(np.max(np.abs(bench_export.c_header_proba(exe)[:, -1] - reference.predict_proba(X[:2], W0))))
+    check = dict(ok=diff <= CHECK_TOL[t["dtype"]]["proba_abs"], what="2 rows vs reference", proba_max_abs_diff=diff)
+    per_call_us = bench_export.run_c_timer(exe, 2000, 1)[0]
+    calls = max(1, int(t["sample_s"] / max(per_call_us * 1e-6, 1e-9)))
+    info = dict(check=check, path="model_predict_proba of backprop.to_c's header, called from C (gcc -O2)",
+                calls_per_sample=calls, est_s=t["sample_s"])
+    return Cell({"": lambda: bench_export.run_c_timer(exe, calls, 1)[0] * 1e-6}, info,
+                cleanup=lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+DROPIN_TOL = {"float64": 1e-9, "float32": 1e-3}  # largest weight difference, relative to each array's largest
+
+
+def setup_dropin(t):
+    """Row (g): the data of benchmarks/bench_sklearn.py's row; the drop-in's cell also checks it against
+    scikit-learn's class on a slice (same parameters, fewer iterations: the same model, weight for weight)."""
+    import numpy as np
+
+    from bench_sklearn import data as dropin_data
+    from bench_sklearn import max_rel
+
+    contender, kind, params = t["contender"], t["kind"], t["params"]
+    limit_blas(common.N_THREADS if contender in BLAS_CONTENDERS else 1)
+    X, y = dropin_data(t["data"], np.dtype(t["dtype"]))
+    if contender == "dropin":
+        m = min(X.shape[0], 1000)
+        few = dict(params, max_iter=min(params.get("max_iter", 200), 10 if params.get("solver") == "lbfgs" else 2))
+        ours = dropin_fit("dropin", kind, few, X[:m], y[:m])
+        theirs = dropin_fit("sklearn_dropin", kind, few, X[:m], y[:m])
+        diff = max_rel(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_)
+        check = dict(ok=diff <= DROPIN_TOL[t["dtype"]], what=f"{m} rows x {few['max_iter']} it vs scikit-learn",
+                     weight_max_rel_diff=diff)
+    else:
+        check = dict(ok=True, what="is the peer")
+    mem = PeakRSS().start()
+    t0 = time.perf_counter()
+    dropin_fit(contender, kind, params, X, y)  # warm-up
+    warm_s = time.perf_counter() - t0
+    info = dict(check=check, warm_s=warm_s, est_s=warm_s)
+
+    def timed():
+        t0 = time.perf_counter()
+        dropin_fit(contender, kind, params, X, y)
+        return time.perf_counter() - t0
+
+    return Cell({"": timed}, info, mem)
+
+
+SETUPS = {"train": setup_train, "infer": setup_infer, "latency": setup_latency, "dropin": setup_dropin}
+
+
+def serve_main():
+    """A persistent worker (bench_suite.py --serve): JSON lines on stdin, one reply line each on stdout.
+
+    ``setup`` (a task) builds its cell; ``time`` makes one timed run of every variant of the cell and
+    reports the other jobs' CPU seconds during it; ``finish`` ends the cell (memory, clean-up); ``quit``.
+    """
+    out, sys.stdout = sys.stdout, sys.stderr  # what the libraries print cannot corrupt the replies
+    out.write(json.dumps(dict(ok=True, pid=os.getpid())) + "\n")
+    out.flush()
+    cell = None
+    for line in sys.stdin:
+        msg = json.loads(line)
+        try:
+            if msg["op"] == "setup":
+                cell = None
+                gc.collect()
+                cell = SETUPS[msg["task"]["type"]](msg["task"])
+                reply = dict(status="ok", **cell.info)
+            elif msg["op"] == "time":
+                load = ForeignLoad().start()
+                reply = dict(status="ok", s=cell.time_once())
+                reply["window"] = time.perf_counter() - load.t
+                busy = ForeignLoad._busy_s()
+                if busy is not None and load.busy is not None:  # CPU seconds of everything but this process
+                    reply["others_s"] = max(0.0, busy - load.busy - (sum(os.times()[:2]) - load.own))
+            elif msg["op"] == "finish":
+                reply = dict(status="ok", **(cell.finish() if cell is not None else {}))
+                cell = None
+            else:
+                break
+        except Unsupported as exc:
+            cell, reply = None, dict(status="skipped", note=str(exc))
+        except ImportError as exc:
+            cell, reply = None, dict(status="skipped", note=f"not importable: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the orchestrator reports it and goes on with the next cell
+            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            cell, reply = None, dict(status="failed", note=tb[:300])
+        out.write(json.dumps(reply, default=str) + "\n")
+        out.flush()
+    return 0
+
 
 
 def task_scaling(t):
@@ -454,8 +605,7 @@ def task_peak(t):
     return info
 
 
-TASKS = {"train": task_train, "infer": task_infer, "latency": task_latency, "scaling": task_scaling,
-         "peak": task_peak}
+TASKS = {"scaling": task_scaling, "peak": task_peak}
 
 
 def worker_main(spec_path, out_path):

@@ -40,6 +40,28 @@ def dtype_short(dtype):
     return {"float64": "f64", "float32": "f32"}[dtype]
 
 
+def marks(r):
+    """'!' failed a validation check, '~' other jobs used > BUSY_CORES cores meanwhile, '?' its spread exceeds
+    the margin to its nearest rival (its place in the row is noise)."""
+    bad = (r.get("check") and not r["check"].get("ok", True)) or (r.get("xcheck") and not r["xcheck"]["ok"])
+    busy = (r.get("foreign_cores") or 0.0) > BUSY_CORES
+    return ("!" if bad else "") + ("~" if busy else "") + ("?" if r.get("noisy") else "")
+
+
+def min_med(r, unit=None):
+    """'min/median' of a cell, in one unit."""
+    med = r["median_s"]
+    if unit is None:
+        unit = "us" if med < 1e-3 else ("ms" if med < 1 else "s")
+    scale = {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+
+    def f(x):
+        x *= scale
+        return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+    return f"{f(r['min_s'])}/{f(med)}{unit}"
+
+
 def cell_text(r):
     if r is None:
         return "n/a"
@@ -47,12 +69,8 @@ def cell_text(r):
         return "skipped"
     if r["status"] != "ok":
         return "FAILED"
-    bad = (r.get("check") and not r["check"].get("ok", True)) or (r.get("xcheck") and not r["xcheck"]["ok"])
-    t = fmt_time(r["median_s"], "us" if r["kind"] == "latency" else None)
-    gf = fmt_num(r.get("gflops")) if r["kind"] != "latency" else "-"
-    busy = (r.get("foreign_cores") or 0.0) > BUSY_CORES
-    mark = ("!" if bad else "") + ("~" if busy else "")
-    return f"{t:>8} {gf:>5} {fmt_ratio(r.get('ratio_to_reference')):>7}{mark:<2}"
+    t = min_med(r, "us" if r["kind"] == "latency" else None)
+    return f"{t:>14} {fmt_ratio(r.get('ratio_to_reference')):>7}{marks(r):<3}"
 
 
 class _Layout:
@@ -61,8 +79,9 @@ class _Layout:
     def __init__(self, cfg, rows, contenders):
         self.cfg = cfg
         self.by = {(r["workload"], r["dtype"], r["contender"]): r for r in rows}
-        self.cols = [c for c in CONTENDERS if c in contenders]
-        self.W = 24
+        shown = {r["contender"] for r in rows if r["workload"] in {k for k, _, _ in workload_rows(cfg)}}
+        self.cols = [c for c in CONTENDERS if c in contenders and c in shown]
+        self.W = 25
         self.lw = max(len(lbl) for _, lbl, _ in workload_rows(cfg)) + 1
         self.minibatch = {w["key"]: w for w in cfg["train"] if w.get("batch_size")}
 
@@ -73,6 +92,8 @@ def render(cfg, meta, rows, peak, scaling, contenders):
     L = []
     L.extend(_header(lay, cfg, meta, rows))
     L.extend(_speedups(lay, rows, contenders))
+    L.extend(_side_rows(cfg, rows))
+    L.extend(_variants(rows))
     L.extend(_machine_limit(lay, meta, peak))
     L.extend(_memory(lay, meta, rows, contenders))
     L.extend(_scaling(lay, cfg, scaling))
@@ -103,10 +124,12 @@ def _header(lay, cfg, meta, rows):
     for note in meta["notes"]:
         p(f"note: {note}")
     p("")
-    p("cell = median time | achieved GFLOP/s (work actually done, see docstring) | time / reference time "
-      "of the same dtype (< 1 = faster); '!' = failed a validation check; latency in microseconds per call;")
-    p(f"'~' = other people's jobs used > {BUSY_CORES} cores during the cell's timed runs (it is slower than the code "
-      f"is); others' CPU = their mean over the row's cells (the machine has {N_CPUS} cores)")
+    p("cell = min/median time of its timed runs (interleaved with the row's other contenders, one run each in "
+      "turn) | median / reference median of the same dtype (< 1 = faster); latency in microseconds per call;")
+    p(f"'!' = failed a validation check; '~' = other people's jobs used > {BUSY_CORES} cores during the cell's timed "
+      f"runs (it is slower than the code is); '?' = the cell's spread (median vs min, or IQR) exceeds the margin to "
+      f"its nearest rival in the row: their order is noise; others' CPU = their mean over the row's cells "
+      f"(the machine has {N_CPUS} cores)")
     head = f"{'workload':<{lw}} {'dtype':<5}" + "".join(f" | {LABELS[c]:^{W}}" for c in cols) + \
         " | C++ %peak | others' CPU"
     p(head)
@@ -115,13 +138,8 @@ def _header(lay, cfg, meta, rows):
         for dtype in DTYPES:
             cells = []
             for c in cols:
-                if kind == "train" and c == "cpp_fast":
-                    cells.append("")
-                    continue
-                if c == "torch_compile" and (kind != "train" or key in minibatch):
-                    cells.append("")
-                    continue
-                cells.append(cell_text(by.get((key, dtype, c))))
+                r = by.get((key, dtype, c))
+                cells.append(cell_text(r) if r is not None else "")
             cpp = by.get((key, dtype, "cpp"))
             pct = cpp.get("pct_peak") if cpp and kind != "latency" else None
             pct_s = f"{pct:.1f}%" if pct is not None else "-"
@@ -149,7 +167,8 @@ def _speedups(lay, rows, contenders):
     by = lay.by
     lw = lay.lw
     p("C++ speed-up over each contender (other's median time / C++ median time; > 1 = C++ faster)")
-    others = [c for c in ("numpy", "torch", "torch_compile", "sklearn") if c in contenders]
+    others = [c for c in ("numpy", "article", "torch", "torch_compile", "sklearn", "fann", "c_header")
+              if c in lay.cols]
     head = f"{'workload':<{lw}} {'dtype':<5}" + "".join(f" | {LABELS[c]:>15}" for c in others) + \
         f" | {'C++ no-valid. vs C++':>20}"
     p(head)
@@ -161,7 +180,7 @@ def _speedups(lay, rows, contenders):
             for c in others:
                 o = by.get((key, dtype, c))
                 ok = cpp and o and cpp["status"] == "ok" and o["status"] == "ok"
-                cells.append(f"{o['median_s'] / cpp['median_s']:.2f}x" if ok else "-")
+                cells.append(f"{o['median_s'] / cpp['median_s']:.2f}x" if ok else ("" if o is None else "-"))
             fast = by.get((key, dtype, "cpp_fast"))
             fs = (f"{cpp['median_s'] / fast['median_s']:.2f}x faster"
                   if fast and cpp and fast["status"] == "ok" and cpp["status"] == "ok" else "-")
@@ -172,6 +191,75 @@ def _speedups(lay, rows, contenders):
     p("")
     return L
 
+
+
+def _side_rows(cfg, rows):
+    """The new paths against their peers, same-run ratios: drop-ins vs scikit-learn (g), weighted vs unweighted
+    (h), the article's code, FANN and the C header against backprop C++ (from rows (a) and (e) 1 row)."""
+    from .workloads import pair_label
+
+    by = {(r["workload"], r["dtype"], r["contender"]): r for r in rows}
+    pairs = []  # (label, workload, ours, peer, ratio name, goal text, goal test on peer/ours)
+    for row in cfg["dropins"]["rows"]:
+        pairs.append((pair_label(cfg, row["key"]), row["key"], "dropin", "sklearn_dropin",
+                      "scikit-learn / drop-in", ">= 3x", lambda x: x >= 3))
+    pairs.append((pair_label(cfg, "h"), "h", "cpp_weighted", "cpp", "weighted / unweighted", "<= 1.05x",
+                  None))
+    pairs.append(("(a) article: its own numpy code", "a", "cpp", "article", "article's code / C++", ">= 12x",
+                  lambda x: x >= 12))
+    pairs.append(("(a) article: backprop.reference", "a", "cpp", "numpy", "reference / C++", "-", None))
+    pairs.append(("(e) 1 row: FANN's run vs predict_proba", "e1", "cpp", "fann", "FANN / predict_proba",
+                  ">= 1x", lambda x: x >= 1))
+    pairs.append(("(e) 1 row: C header (from C) vs predict_proba", "e1", "cpp", "c_header",
+                  "C header / predict_proba", "-", None))
+    present = [p for p in pairs if any((p[1], dt, c) in by for dt in DTYPES for c in p[2:4])]
+    if not present:
+        return []
+    L = ["New paths against their peers (same run, interleaved; cells min/median; ratio = peer median / ours "
+         "median, except (h): weighted / unweighted; flags as in the main table)"]
+    lw = max(len(p[0]) for p in present) + 1
+    head = (f"{'row':<{lw}} {'dtype':<5} | {'ours':>18} | {'peer':>18} | {'ratio':>24} | goal")
+    L.append(head)
+    L.append("-" * len(head))
+    for label, key, ours, peer, rname, goal, test in present:
+        for dt in DTYPES:
+            a, b = by.get((key, dt, ours)), by.get((key, dt, peer))
+            if a is None and b is None:
+                continue
+
+            def cell(r):
+                if r is None:
+                    return "n/a"
+                if r["status"] != "ok":
+                    return r["status"]
+                unit = "us" if r["kind"] == "latency" else None
+                return min_med(r, unit) + marks(r)
+
+            ok = a and b and a["status"] == "ok" and b["status"] == "ok"
+            if key == "h":
+                ratio = a["median_s"] / b["median_s"] if ok else None
+                met = None if ratio is None else ratio <= 1.05
+            else:
+                ratio = b["median_s"] / a["median_s"] if ok else None
+                met = None if ratio is None or test is None else test(ratio)
+            rtxt = f"{rname} {ratio:.2f}x" if ratio is not None else "-"
+            gtxt = goal + ("" if met is None else (" met" if met else " NOT met"))
+            L.append(f"{label:<{lw}} {dtype_short(dt):<5} | {cell(a):>18} | {cell(b):>18} | {rtxt:>24} | {gtxt}")
+    L.append("")
+    return L
+
+
+def _variants(rows):
+    """Cells timed at several settings (the article's code at 1 and at all BLAS threads): each setting's figures."""
+    L = []
+    for r in rows:
+        if r.get("variants"):
+            parts = [f"{v} {min_med(dict(x, kind=r['kind']))}" for v, x in r["variants"].items()]
+            L.append(f"  ({r['workload']}) {LABELS.get(r['contender'], r['contender'])} {dtype_short(r['dtype'])}: "
+                     + ", ".join(parts) + f"; kept: {r['variant']}")
+    if L:
+        L = ["Cells timed at several settings, the best kept (each setting timed in every round):"] + L + [""]
+    return L
 
 def _machine_limit(lay, meta, peak):
     """The matmul peak at the start (and end) of the run."""
@@ -321,13 +409,13 @@ def _validation(lay, rows):
                     key = (r["contender"], r["dtype"], m)
                     worst[key] = max(worst.get(key, 0.0), ch[m])
     for (c, dt, m), v in sorted(worst.items()):
-        p(f"  worst {m} {LABELS[c]} {dt}: {v:.2e}")
+        p(f"  worst {m} {LABELS.get(c, c)} {dt}: {v:.2e}")
     failed = [r for r in rows if r["status"] == "failed"]
     skipped = sorted({(r["contender"], r.get("note") or "") for r in rows if r["status"] == "skipped"})
     for r in failed:
         p(f"  cell failed: ({r['workload']}) {r['contender']} {r['dtype']}: {r.get('note')}")
     for c, note in skipped:
-        p(f"  skipped {LABELS[c]}: {note}")
+        p(f"  skipped {LABELS.get(c, c)}: {note}")
     return L
 
 
@@ -349,6 +437,24 @@ def targets_block(rows, peak):
         c, r = t("a", dt, "cpp"), t("a", dt, "numpy")
         line(f"(a) C++ >= {need}x faster than the reference, {dt}", f"{r / c:.2f}x" if c and r else "-",
              (r / c >= need) if c and r else None)
+    for dt in DTYPES:
+        c, r = t("a", dt, "cpp"), t("a", dt, "article")
+        best = (by.get(("a", dt, "article")) or {}).get("variant")
+        line(f"(a) C++ >= 12x faster than the article's numpy code at its best BLAS setting, {dt}"
+             + (f" ({best})" if best else ""), f"{r / c:.2f}x" if c and r else "-", (r / c >= 12) if c and r else None)
+    for key in ("g1", "g2", "g3"):
+        for dt in DTYPES:
+            c, r = t(key, dt, "dropin"), t(key, dt, "sklearn_dropin")
+            line(f"({key}) drop-in >= 3x faster than scikit-learn on the same model, {dt}",
+                 f"{r / c:.2f}x" if c and r else "-", (r / c >= 3) if c and r else None)
+    for dt in DTYPES:
+        wt, un = t("h", dt, "cpp_weighted"), t("h", dt, "cpp")
+        line(f"(h) sample_weight fit <= 1.05 x the unweighted fit, {dt}", f"{wt / un:.3f}x" if wt and un else "-",
+             (wt / un <= 1.05) if wt and un else None)
+    for dt in DTYPES:
+        c, f = t("e1", dt, "cpp"), t("e1", dt, "fann")
+        line(f"(e) 1-row predict_proba at or below FANN's run, {dt}", f"{f / c:.2f}x" if c and f else "-",
+             (c <= f) if c and f else None)
     for dt in DTYPES:
         c, r = t("a", dt, "cpp"), t("a", dt, "torch")
         line(f"(a) C++ >= 5x faster than torch eager, {dt}", f"{r / c:.2f}x" if c and r else "-",

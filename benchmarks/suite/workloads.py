@@ -54,8 +54,26 @@ def make_config(mode):
         peak_n, slow_fit_s, timeout, budget = 256, 1.0, 300, None
     else:
         raise ValueError(mode)
+    a = train[0]
+    # (h): the article's row again, fitted with and without sample weights
+    weighted = dict(a, key="h", name="sample_weight")
+    dropins = dict(rows=dropin_rows(mode), repeats={"full": 3, "quick": 2, "smoke": 1}[mode])
     return dict(mode=mode, train=train, infer=infer, latency=latency, scaling=scaling, peak_n=peak_n,
-                slow_fit_s=slow_fit_s, timeout=timeout, budget=budget)
+                slow_fit_s=slow_fit_s, timeout=timeout, budget=budget, weighted=weighted, dropins=dropins)
+
+
+def dropin_rows(mode):
+    """Row (g): the first three rows of benchmarks/bench_sklearn.py (the default MLPClassifier, the default
+    MLPRegressor, lbfgs on the article's data), as keys g1, g2, g3."""
+    import sys
+    from pathlib import Path
+
+    here = str(Path(__file__).resolve().parents[1])
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from bench_sklearn import rows
+
+    return [dict(r, key=f"g{i}") for i, r in enumerate(rows(mode)[:3], 1)]
 
 
 # ====================================================================== the task of one cell
@@ -65,6 +83,13 @@ def train_task(cfg, w, contender, dtype):
                 hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
                 slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False),
                 **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
+
+
+def dropin_task(cfg, row, contender, dtype):
+    """Row (g<i>): one fit of the drop-in ("dropin") or of scikit-learn's class ("sklearn_dropin")."""
+    return dict(type="dropin", workload=row["key"], contender=contender, dtype=dtype, kind=row["kind"],
+                data=list(row["data"]), params=row["params"], repeats=cfg["dropins"]["repeats"],
+                slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False))
 
 
 def infer_task(cfg, contender, dtype):
@@ -161,6 +186,15 @@ def workload_rows(cfg):
     for rows in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
         out.append((f"e{rows}", f"(e) latency {rows} row{'s' if rows > 1 else ''} per call", "latency"))
     return sorted(out, key=lambda r: (r[0][0], len(r[0]), r[0]))
+
+
+def pair_label(cfg, key):
+    """The label of a side row: (g<i>) drop-in against scikit-learn, (h) weighted against unweighted."""
+    if key == "h":
+        w = cfg["weighted"]
+        return f"(h) sample_weight, {w['n']}x{w['d']} {w['hidden']} {w['iters']}it"
+    row = next(r for r in cfg["dropins"]["rows"] if r["key"] == key)
+    return f"({key}) {row['name']}" + (f", max_iter={row['params']['max_iter']}" if "max_iter" in row["params"] else "")
 
 
 def short_label(key):
