@@ -248,7 +248,7 @@ def assemble(cfg, results, peaks):
                    status=r.get("status"), note=r.get("note"))
         for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "check", "path",
                   "calls_per_sample", "warm_s", "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method",
-                  "loss_head", "load1", "foreign_cores"):
+                  "loss_head", "load1", "foreign_cores", "run_starts"):
             if k in r:
                 row[k] = r[k]
         if "warm_iters" in t:

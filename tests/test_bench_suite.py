@@ -1,8 +1,9 @@
 """The benchmark suite runs end to end at its smallest size and writes the JSON it promises.
 
 No timing is asserted: only that every workload x dtype x contender cell is there, that the
-contenders which are installed ran and passed their validation, and that the optional ones
-(torch, matplotlib) are skipped cleanly when absent. Row (f), mini-batch Adam, needs
+contenders which are installed ran and passed their validation, that the timed runs of a row's
+contenders interleave (A B C A B C), and that the optional ones (torch, matplotlib, fann2, a C
+compiler) are skipped cleanly when absent. Row (f), mini-batch Adam, needs
 ``NeuralNetwork(solver=..., batch_size=...)``: with an older backprop its C++ and reference cells
 must be skipped with a note saying so, never fail.
 """
@@ -11,6 +12,7 @@ import importlib.util
 import inspect
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -81,7 +83,7 @@ def test_every_cell_is_present(smoke):
 def test_backprop_and_reference_cells_ran_and_validated(smoke):
     _, doc, _ = smoke
     for r in doc["rows"]:
-        if r["contender"] not in ("cpp", "cpp_fast", "numpy"):
+        if r["contender"] not in ("cpp", "cpp_fast", "numpy") or r["workload"] == "h":  # (h): see its own test
             continue
         if r["workload"] == "f" and not _has_solvers():
             assert r["status"] == "skipped" and "`solver`" in r["note"], r
@@ -172,3 +174,81 @@ def test_workloads_option_runs_only_the_rows_asked_for(tmp_path):
     assert "(a) article" in proc.stdout and "(b) medium" not in proc.stdout
     bad = _suite(tmp_path, "--workloads", "z", timeout=60)
     assert bad.returncode == 2 and "unknown workloads" in bad.stderr
+
+
+def test_the_articles_code_runs_on_row_a_at_its_best_blas_setting(smoke):
+    _, doc, stdout = smoke
+    cells = [r for r in doc["rows"] if r["contender"] == "article"]
+    assert {(r["workload"], r["dtype"]) for r in cells} == {("a", "float64"), ("a", "float32")}
+    for r in cells:
+        assert r["status"] == "ok", r
+        assert r["check"]["ok"] and r["xcheck"]["ok"], (r["check"], r["xcheck"])  # the reference's trajectory
+        if _installed("threadpoolctl") and doc["meta"]["n_threads"] > 1:
+            assert set(r["variants"]) == {"1 BLAS thread", f"{doc['meta']['n_threads']} BLAS threads"}
+            best = min(r["variants"], key=lambda v: r["variants"][v]["median_s"])
+            assert r["variant"] == best and r["median_s"] == r["variants"][best]["median_s"]
+    assert "article's numpy code at its best BLAS setting" in stdout
+    assert "(a) article: its own numpy code" in stdout
+
+
+def test_side_rows_run_each_path_beside_its_peer(smoke):
+    _, doc, stdout = smoke
+    rows = {(r["workload"], r["dtype"], r["contender"]): r for r in doc["rows"]}
+    pairs = [("h", "cpp", "cpp_weighted")]
+    if _installed("sklearn"):
+        pairs += [(g, "dropin", "sklearn_dropin") for g in ("g1", "g2", "g3")]
+    for key, ours, peer in pairs:
+        for dtype in ("float64", "float32"):
+            for c in (ours, peer):
+                r = rows[(key, dtype, c)]
+                assert r["status"] == "ok" and r["check"]["ok"], r
+                assert 0 < r["min_s"] <= r["median_s"]
+    assert rows[("h", "float64", "cpp_weighted")]["check"]["what"].endswith("same sample_weight")
+    if _installed("sklearn"):
+        assert "weight_max_rel_diff" in rows[("g3", "float64", "dropin")]["check"]
+    one_row = [c for c, there in (("fann", _installed("fann2")), ("c_header", shutil.which("gcc") or shutil.which("cc")))
+               if there]
+    for c in one_row:
+        for dtype in ("float64", "float32"):
+            r = rows[("e1", dtype, c)]
+            assert r["status"] == "ok" and r["check"]["ok"], r
+    if not _installed("fann2"):
+        assert "fann2 is not importable" in " ".join(doc["meta"]["notes"])
+    assert "New paths against their peers" in stdout
+
+
+def test_a_rows_timed_runs_interleave_and_report_min_median_and_flags(tmp_path):
+    proc = _suite(tmp_path, "--workloads", "a", "--contenders", "cpp,numpy,article", "--repeats", "3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "suite_smoke.json").read_text())
+    for dtype in ("float64", "float32"):
+        cells = [r for r in doc["rows"] if r["dtype"] == dtype]
+        assert sorted(r["contender"] for r in cells) == ["article", "cpp", "numpy"]
+        runs = sorted((t, r["contender"]) for r in cells for t in r["run_starts"])
+        order = [c for _, c in runs]
+        assert order == order[:3] * 3 and len(set(order[:3])) == 3, order  # A B C A B C A B C
+        for r in cells:
+            assert r["min_s"] == min(r["times"]) and r["median_s"] == sorted(r["times"])[1]
+            assert r["spread"] >= (r["median_s"] - r["min_s"]) / r["min_s"] - 1e-12
+            assert r["nearest_rival"] in {"article", "cpp", "numpy"} - {r["contender"]}
+            assert r["noisy"] == (r["spread"] > r["margin"])
+
+
+def test_flag_spreads_marks_cells_whose_spread_exceeds_the_margin_to_the_nearest_rival():
+    sys.path.insert(0, str(SUITE.parent))
+    from suite.interleave import flag_spreads, summary
+
+    def cell(c, times):
+        return dict(workload="a", dtype="float64", contender=c, status="ok", **summary(times))
+
+    a, b, c = cell("cpp", [1.0, 1.3, 1.05]), cell("torch", [1.113, 1.113, 1.2]), cell("numpy", [3.0, 3.0, 3.01])
+    flag_spreads([a, b, c])
+    assert a["nearest_rival"] == "torch" and b["nearest_rival"] == "cpp" and c["nearest_rival"] == "torch"
+    assert a["spread"] == pytest.approx(0.05) and a["margin"] == pytest.approx(0.06)
+    assert not a["noisy"]  # 5 % spread, 6 % to torch
+    assert b["spread"] == 0 and not b["noisy"]
+    d = cell("sklearn", [1.09, 1.30, 1.14])  # 4.6 % spread, 2.4 % from torch
+    flag_spreads([a, b, c, d])
+    assert d["nearest_rival"] == "torch" and d["margin"] == pytest.approx(1 - 1.113 / 1.14) and d["noisy"]
+    assert not a["noisy"] and a["nearest_rival"] == "torch"
+    assert summary([1.0, 1.0, 1.0, 2.0, 2.0])["spread"] == pytest.approx(1.0)  # the IQR counts from 4 runs on

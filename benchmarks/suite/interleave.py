@@ -148,6 +148,7 @@ def run_row(pool, tasks, timeout, deadline, say):
     n_rounds = rounds_for(tasks, [results[t["contender"]] for t in live]) if live else 0
     runs = {t["contender"]: {} for t in live}
     others = {t["contender"]: [] for t in live}
+    starts = {t["contender"]: [] for t in live}  # wall-clock start of every timed run (the order of the rounds)
     longest = 0.0
     for i in range(n_rounds):
         if i > 0 and not budget_left(longest):
@@ -166,6 +167,7 @@ def run_row(pool, tasks, timeout, deadline, say):
                 continue
             for variant, s in r["s"].items():
                 runs[c].setdefault(variant, []).append(s)
+            starts[c].append(r["started"])
             if r.get("others_s") is not None:
                 others[c].append((r["others_s"], r["window"]))
         longest = time.perf_counter() - t0
@@ -177,7 +179,7 @@ def run_row(pool, tasks, timeout, deadline, say):
             pool.drop(c)
             results[c].update(status="failed", note=f"finish: {exc}")
         if results[c].get("status") == "ok":
-            results[c].update(cell_times(runs[c], others[c]))
+            results[c].update(cell_times(runs[c], others[c]), run_starts=starts[c])
     out = []
     for t in tasks:
         r = results[t["contender"]]

@@ -496,7 +496,8 @@ def serve_main():
                 reply = dict(status="ok", **cell.info)
             elif msg["op"] == "time":
                 load = ForeignLoad().start()
-                reply = dict(status="ok", s=cell.time_once())
+                started = time.time()
+                reply = dict(status="ok", s=cell.time_once(), started=started)
                 reply["window"] = time.perf_counter() - load.t
                 busy = ForeignLoad._busy_s()
                 if busy is not None and load.busy is not None:  # CPU seconds of everything but this process
