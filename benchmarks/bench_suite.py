@@ -1,22 +1,24 @@
 """The benchmark suite (its mini-batch Adam row included): every contender side by side, in one
-run, on one table.
+run, on one table, their timed runs interleaved.
 
     python benchmarks/bench_suite.py                 # full run (15-30 min on the 2-core machine)
-    python benchmarks/bench_suite.py --quick         # shrunken sizes, whole run under a minute (45 s budget)
+    python benchmarks/bench_suite.py --quick         # shrunken sizes, about a minute (45 s budget)
     python benchmarks/bench_suite.py --smoke         # tiny sizes, seconds (what tests/test_bench_suite.py runs)
     python benchmarks/bench_suite.py --out DIR       # where the JSON / PNG / TXT go (default benchmarks/results/)
 
 Other options: --threads N (every contender on N threads instead of all cores), --wait-quiet S (wait
-up to S seconds for other people's jobs to leave the cores), --contenders cpp,numpy,... (a subset),
---compile / --no-compile, --per-cell / --grouped (process layout, see Timing), --budget S, --repeats N
-(N timed runs of every cell instead of the mode's defaults: more of them settle thin margins on a
-noisy machine).
+up to S seconds for other people's jobs to leave the cores), --contenders cpp,numpy,... (a subset of
+the main table's columns), --workloads a,e,g,... (a subset of the rows), --compile / --no-compile,
+--per-cell / --grouped (process layout, see Timing), --budget S, --repeats N (N timed runs of every
+cell instead of the mode's defaults: more of them settle thin margins on a noisy machine).
 
-It prints ONE main table (rows: workload x dtype; columns: contenders; cell: median time, achieved
-GFLOP/s, ratio to the numpy reference of the same dtype) followed by small supporting tables (machine
-limit, peak memory of each fit, fit time against N and against max_iter, torch.compile compile time,
-validation), and writes suite_<mode>.json, suite_<mode>.png (if matplotlib is installed) and
-suite_<mode>.txt into the output folder.
+It prints ONE main table (rows: workload x dtype; columns: contenders; cell: min/median time of its
+timed runs, ratio to the numpy reference of the same dtype, flags) followed by supporting tables: the
+C++ speed-up over every contender, the new paths against their peers (rows (g), (h), the article's
+code, FANN and the C header), the cells timed at several settings (the article's code at 1 and 2 BLAS
+threads), the machine limit, peak memory of each fit, fit time against N and against max_iter,
+torch.compile compile time, validation. It writes suite_<mode>.json, suite_<mode>.png (if matplotlib
+is installed) and suite_<mode>.txt into the output folder.
 
 Contenders
 ----------
@@ -33,10 +35,20 @@ Contenders
 * torch.compile of the same module (forward + AOT backward compiled, optimizer step eager): steady
   state timed after a warm-up fit; the warm-up's extra time is reported as compile time. Skipped in
   --quick / --smoke (compiling alone takes 5-30 s) unless --compile is given.
+* The article's code as written (``suite/article_code.py``: a standalone copy of the article's
+  ``sigmoid`` and ``NeuralNetwork``, its bias column made in the activations' dtype so that float32
+  stays float32), row (a) only, from the same initial weights (its ``_random_initialization`` replaced
+  by a copy of them), so that the validation checks its trajectory. Timed with 1 and with all BLAS
+  threads (threadpoolctl), both in every round; the better median is its cell, and the table says
+  which. The C++ speed-up over it is reported beside the speed-up over the reference.
 * scikit-learn MLPClassifier(activation='logistic', solver='sgd', batch_size=N,
   learning_rate='constant', learning_rate_init=lr, momentum=0, nesterovs_momentum=False, alpha=0,
   tol=0, n_iter_no_change=1e9, shuffle=False, early_stopping=False, max_iter=iters), when importable;
   ConvergenceWarning silenced.
+* (e) one row only: FANN's ``run`` (fann2, when importable) on the row as a Python list of floats (built
+  outside the loop), the network built with the same weights (sigmoid steepness 0.5 = the logistic
+  function; the bias as FANN's bias neuron); and the C header of ``backprop.to_c``, called from a small C
+  program built with gcc -O2 (benchmarks/bench_export.py's), one timed run = one round of calls in C.
 * The machine's limit, measured in the same run: best of 3 numpy float64 / float32 square matmuls
   (4096, quick 2048) on all cores, with the same clean BLAS environment, at the start and (full run)
   at the end; "% peak" uses the higher of the two.
@@ -64,6 +76,19 @@ solver="adam", batch_size=b)`` in natural order (exact agreement), and the full-
 asks their first-epoch loss to be within 5 % of the reference cell's. C++ and the reference share the
 estimator's permutations and are held to the usual tolerances.
 
+Side rows: each new path beside its peer, same-run ratios
+---------------------------------------------------------
+(g1) the default ``MLPClassifier()`` on 60000 x 784 (10 classes, 2 epochs), (g2) the default
+``MLPRegressor()`` on make_regression(100000, 50) (3 epochs), (g3) ``MLPClassifier(solver="lbfgs")`` on
+the article's workload (4000 x 20, (8, 3), logistic, 200 iterations): ``backprop.MLPClassifier`` /
+``MLPRegressor`` against scikit-learn's class with the same parameters and random_state (the rows of
+benchmarks/bench_sklearn.py; --quick divides N by 10, --smoke by 100). The drop-in's cell first
+checks, on a slice and a few iterations, that both give the same weights (1e-9 of each array's largest
+value in float64, 1e-3 in float32). Goal: the drop-in >= 3x faster.
+(h) sample_weight: row (a)'s fit with ``sample_weight`` (uniform in [0.5, 1.5), fixed seed) against the
+same fit without; the weighted one is checked against the numpy backend with the same weights. Goal:
+<= 1.05x the unweighted time.
+
 Workloads (full; --quick / --smoke shrink N, iterations and repeats and say so)
 --------------------------------------------------------------------------------
 (a) article: 4000 x 20, n_hidden=(8, 3), 2000 iterations;   (b) medium: 60000 x 784, (256, 128), 20;
@@ -88,14 +113,24 @@ PERF-ANCHORS.md quotes a "nominal" 3 x forward count; ours is 0.712x of it on (a
 
 Timing
 ------
-Each training cell runs in a fresh subprocess (in --quick / --smoke: one subprocess per contender,
-to save the import time of torch and scikit-learn): make the data, check the contender against the
-reference on a slice (loss curve and predictions; llm.c's "validate, then time"), prime it with a
-1-iteration fit on 64 rows, then one warm-up fit (fewer iterations on the big workloads), then
-``repeats`` timed fits with time.perf_counter (5 on (a), 3 on (b)/(c), 2 when the warm-up predicts
-a fit longer than 20 s); the cell is the median (all times and the min are in the JSON). The
-warm-up fit's first losses are also compared with the reference cell's (same data, same start).
-Everything runs sequentially, one contender at a time, all on the same number of threads.
+Interleaved: every contender runs in its own persistent worker process (``--serve``). For each row
+(workload x dtype) every contender's worker sets its cell up once: make the data, check the
+contender against the reference on a slice (loss curve and predictions; llm.c's "validate, then
+time"), prime it with a 1-iteration fit on 64 rows, one warm-up fit (fewer iterations on the big
+workloads). Then the row is timed in rounds: each round asks every contender in turn for ONE timed
+fit (time.perf_counter around the fit only), A B C A B C ..., so that the machine's drift and other
+people's jobs hit all of them alike instead of whichever ran last. ``repeats`` rounds (5 on (a),
+3 on (b)/(c), one fewer, at least 2, when a warm-up predicts a fit longer than 20 s). Latency cells
+do the same with samples of many back-to-back calls (the calls per sample calibrated in each worker).
+Each cell reports min and median of its timed runs (all of them are in the JSON, with the wall-clock
+start of each, which shows the interleaving) and its spread: the larger of (median - min) / min and,
+from 4 runs on, IQR / median. A cell whose spread exceeds the margin to its nearest rival in the row
+(|rival median / its median - 1|) is flagged '?': their order is within the noise. The warm-up
+fit's first losses are also compared with the reference cell's (same data, same start).
+--per-cell (default in the full run) starts a fresh set of workers for every row (clean memory
+figures); --grouped (default in --quick / --smoke) keeps one worker per contender for the whole run.
+All contenders run on the same number of threads. Under --budget (--quick: 45 s) a row that starts
+after the budget makes one round only, and rows after twice the budget are skipped and say so.
 
 The machine is shared: jobs of other people that this process cannot see take CPU time, and with
 2 threads on 2 cores a busy core stalls every parallel region (OpenBLAS, OpenMP, our thread pool).
@@ -206,32 +241,33 @@ def run_worker(tasks, timeout, desc, deadline=None):
 
 def plan(cfg, contenders):
     """The rows of the run, in order: [(description, [task per contender])]; each row's cells are timed
-    together, round by round. The mini-batch row (f) comes last, so that under a --quick time budget it
-    cannot push the other rows out; the scaling grid (C++ only, no subset of rows asked for) runs before it."""
-    rows, late = [], []
+    together, round by round. Under a --quick time budget the rows that come late get fewer rounds or
+    none, so the order is: (a), the short rows (d), (e), (h), (g), then the long (b), (c), the scaling
+    grid (C++ only, when no subset of rows is asked for), and the mini-batch row (f) last."""
+    first, late, last = [], [], []
     for w in cfg["train"]:
         cols = MINIBATCH_CONTENDERS if w.get("solver") else [
             c for c in TRAIN_CONTENDERS if c != "article" or w["key"] in ARTICLE_ROWS]
         for dtype in DTYPES:
             tasks = [train_task(cfg, w, c, dtype) for c in cols if c in contenders]
-            (late if w.get("solver") else rows).append((f"({w['key']}) {dtype}", tasks))
+            (last if w.get("solver") else first if w["key"] == "a" else late).append((f"({w['key']}) {dtype}", tasks))
     for dtype in DTYPES:
         if wanted(cfg, "d"):
-            rows.append((f"(d) {dtype}", [infer_task(cfg, c, dtype) for c in INFER_CONTENDERS if c in contenders]))
+            first.append((f"(d) {dtype}", [infer_task(cfg, c, dtype) for c in INFER_CONTENDERS if c in contenders]))
         for n in (cfg["latency"]["rows"] if wanted(cfg, "e") else []):
             cols = INFER_CONTENDERS + (ONE_ROW_CONTENDERS if n == 1 else [])
-            rows.append((f"(e{n}) {dtype}", [latency_task(cfg, c, dtype, n) for c in cols if c in contenders]))
+            first.append((f"(e{n}) {dtype}", [latency_task(cfg, c, dtype, n) for c in cols if c in contenders]))
+    if wanted(cfg, "h"):
+        for dtype in DTYPES:
+            first.append((f"(h) {dtype}", [train_task(cfg, cfg["weighted"], c, dtype) for c in ("cpp", "cpp_weighted")]))
     if wanted(cfg, "g") and have("sklearn"):
         for row in cfg["dropins"]["rows"]:
             for dtype in DTYPES:
-                rows.append((f"({row['key']}) {dtype}", [dropin_task(cfg, row, c, dtype)
-                                                          for c in ("dropin", "sklearn_dropin")]))
-    if wanted(cfg, "h"):
-        for dtype in DTYPES:
-            rows.append((f"(h) {dtype}", [train_task(cfg, cfg["weighted"], c, dtype) for c in ("cpp", "cpp_weighted")]))
+                first.append((f"({row['key']}) {dtype}", [dropin_task(cfg, row, c, dtype)
+                                                           for c in ("dropin", "sklearn_dropin")]))
     if "cpp" in contenders and not cfg.get("only"):
-        rows.append(("scaling (C++)", [dict(type="scaling", **cfg["scaling"])]))
-    return [r for r in rows + late if r[1]]
+        late.append(("scaling (C++)", [dict(type="scaling", **cfg["scaling"])]))
+    return [r for r in first + late + last if r[1]]
 
 
 def assemble(cfg, results, peaks):
@@ -350,7 +386,8 @@ def parse_args(argv):
     ap.add_argument("--threads", type=int, default=None,
                     help="threads of every contender (default: all cores; C++ n_threads, BLAS, torch)")
     ap.add_argument("--budget", type=float, default=None,
-                    help="seconds after which remaining cells are skipped (default: 50 for --quick, none otherwise)")
+                    help="seconds after which the remaining rows make one timed round each, and after twice which they are "
+                         "skipped (default: 45 for --quick, none otherwise)")
     ap.add_argument("--per-cell", dest="per_cell", action="store_true", default=None,
                     help="fresh worker processes for every row (default in the full run: clean memory figures)")
     ap.add_argument("--grouped", dest="per_cell", action="store_false",
@@ -450,7 +487,10 @@ def describe_workloads(cfg, mode, notes):
 
 
 def run_cells(cfg, contenders, meta, per_cell, deadline, t_start):
-    """The machine limit, then every row, its contenders interleaved; returns (results, peaks)."""
+    """The machine limit, then every row, its contenders interleaved; returns (results, peaks).
+
+    Past the time budget (deadline) every row still gets one round; past twice the budget rows are skipped."""
+    hard_deadline = None if deadline is None else deadline + (deadline - time.time())
     notes = meta["notes"]
     peaks = [run_worker([dict(type="peak", n=cfg["peak_n"])], cfg["timeout"], "machine limit (start)", deadline)[0]]
     p0 = peaks[0]
@@ -475,7 +515,7 @@ def run_cells(cfg, contenders, meta, per_cell, deadline, t_start):
             if tasks[0]["type"] == "scaling":
                 results.extend(run_worker(tasks, cfg["timeout"], desc, deadline))
                 continue
-            results.extend(run_row(pool, tasks, cfg["timeout"], deadline, None))
+            results.extend(run_row(pool, tasks, cfg["timeout"], deadline, hard_deadline))
             print(f"  {desc}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
             if per_cell:
                 pool.fresh()  # a new process per contender for the next row: clean memory figures
@@ -526,7 +566,8 @@ def main(argv=None):
     if args.threads:
         notes.append(f"--threads {args.threads}: every contender runs on {args.threads} thread(s)")
     if budget:
-        notes.append(f"time budget {budget:.0f} s: cells still to run after it are skipped and marked so")
+        notes.append(f"time budget {budget:.0f} s: rows still to run after it make one timed round each, rows "
+                     f"still to run after {2 * budget:.0f} s are skipped and marked so")
     contenders = choose_contenders(args, ap, mode, notes)
     describe_workloads(cfg, mode, notes)
     if args.wait_quiet:

@@ -125,16 +125,19 @@ def rounds_for(tasks, infos):
     return repeats
 
 
-def run_row(pool, tasks, timeout, deadline, say):
+def run_row(pool, tasks, timeout, deadline=None, hard_deadline=None):
     """Set up every contender's cell of one row, time them round by round, A B C A B C ...; returns one
-    result per task (the suite's cell record: status, times, min, median, spread, what the set-up found)."""
-    def budget_left(margin=0.0):
-        return deadline is None or time.time() + margin < deadline
+    result per task (the suite's cell record: status, times, min, median, spread, what the set-up found).
+
+    The time budget: after ``deadline`` a row makes one round only (every cell still gets its timed run);
+    after ``hard_deadline`` its cells are skipped."""
+    def before(limit, margin=0.0):
+        return limit is None or time.time() + margin < limit
 
     results, live = {}, []
     for t in tasks:
         c = t["contender"]
-        if not budget_left():
+        if not before(hard_deadline):
             results[c] = dict(status="skipped", note="time budget of the run exhausted (busy machine?)")
             continue
         try:
@@ -151,7 +154,7 @@ def run_row(pool, tasks, timeout, deadline, say):
     starts = {t["contender"]: [] for t in live}  # wall-clock start of every timed run (the order of the rounds)
     longest = 0.0
     for i in range(n_rounds):
-        if i > 0 and not budget_left(longest):
+        if i > 0 and not before(deadline, longest):
             break  # --quick budget: keep the rounds made so far (every cell has as many)
         t0 = time.perf_counter()
         for t in list(live):
