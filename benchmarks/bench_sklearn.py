@@ -18,8 +18,10 @@ the script prints the largest difference of their weights (relative to each arra
 value), flagged with (!) above 1e-9 in float64.  In float32 the two round differently (and
 scikit-learn's lbfgs computes in float64 once scipy hands it float64 parameters); over hundreds of
 L-BFGS iterations, differences of one rounding in the gradient grow until the two runs take
-different paths (about 1e-13 after 10 iterations of the lbfgs row, 1e-3 after 100).  Cells: the median of ``--repeats`` fits (wall time); ratio = scikit-learn's
-time / backprop's.  numpy's BLAS (scikit-learn's arithmetic) and backprop's kernels use the same
+different paths (about 1e-13 after 10 iterations of the lbfgs row, 1e-3 after 100).  Cells: the median of ``--repeats`` fits (wall time), the two
+fits of a row alternating (scikit-learn, backprop, scikit-learn, ...); ratio = scikit-learn's
+time / backprop's.  ``python benchmarks/bench_suite.py`` times the first three rows too (its row
+(g)), each side in its own process, interleaved with the others' timed runs.  numpy's BLAS (scikit-learn's arithmetic) and backprop's kernels use the same
 number of threads (all cores unless ``--threads``).
 """
 
@@ -71,14 +73,23 @@ def data(spec, dtype):
     return X, np.argmax(X @ W + rng.standard_normal((n, spec[3])), axis=1)
 
 
-def fit_time(cls, params, X, y, repeats):
-    times, model = [], None
+def fit_once(cls, params, X, y):
+    """(seconds, fitted model) of one fit of a fresh estimator."""
+    model = cls(random_state=0, **params)
+    t = time.perf_counter()
+    model.fit(X, y)
+    return time.perf_counter() - t, model
+
+
+def fit_times(fits, X, y, repeats):
+    """The fits [(cls, params), ...] timed in turn, A B A B ... (drift hits both alike); returns
+    [(median seconds, last model), ...] in the order of ``fits``."""
+    times, models = [[] for _ in fits], [None] * len(fits)
     for _ in range(repeats):
-        model = cls(random_state=0, **params)
-        t = time.perf_counter()
-        model.fit(X, y)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), model
+        for i, (cls, params) in enumerate(fits):
+            s, models[i] = fit_once(cls, params, X, y)
+            times[i].append(s)
+    return [(statistics.median(ts), m) for ts, m in zip(times, models)]
 
 
 def max_rel(a, b):
@@ -109,8 +120,8 @@ def main(argv=None):
         theirs = sk.MLPClassifier if row["kind"] == "clf" else sk.MLPRegressor
         for dtype in (np.float64, np.float32):
             X, y = data(row["data"], dtype)
-            t_sk, m_sk = fit_time(theirs, row["params"], X, y, args.repeats)
-            t_bp, m_bp = fit_time(ours, {**row["params"], "n_threads": args.threads}, X, y, args.repeats)
+            (t_sk, m_sk), (t_bp, m_bp) = fit_times(
+                [(theirs, row["params"]), (ours, {**row["params"], "n_threads": args.threads})], X, y, args.repeats)
             diff = max_rel(m_bp.coefs_ + m_bp.intercepts_, m_sk.coefs_ + m_sk.intercepts_)
             ok = diff <= 1e-9 or dtype == np.float32
             print(
