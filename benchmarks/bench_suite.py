@@ -84,7 +84,8 @@ the article's workload (4000 x 20, (8, 3), logistic, 200 iterations): ``backprop
 ``MLPRegressor`` against scikit-learn's class with the same parameters and random_state (the rows of
 benchmarks/bench_sklearn.py; --quick divides N by 10, --smoke by 100). The drop-in's cell first
 checks, on a slice and a few iterations, that both give the same weights (1e-9 of each array's largest
-value in float64, 1e-3 in float32). Goal: the drop-in >= 3x faster.
+value in float64; 1e-2 in float32, where the two round differently and Adam's and L-BFGS's first
+steps amplify that). Goal: the drop-in >= 3x faster.
 (h) sample_weight: row (a)'s fit with ``sample_weight`` (uniform in [0.5, 1.5), fixed seed) against the
 same fit without; the weighted one is checked against the numpy backend with the same weights. Goal:
 <= 1.05x the unweighted time.
@@ -119,7 +120,9 @@ contender against the reference on a slice (loss curve and predictions; llm.c's 
 time"), prime it with a 1-iteration fit on 64 rows, one warm-up fit (fewer iterations on the big
 workloads). Then the row is timed in rounds: each round asks every contender in turn for ONE timed
 fit (time.perf_counter around the fit only), A B C A B C ..., so that the machine's drift and other
-people's jobs hit all of them alike instead of whichever ran last. ``repeats`` rounds (5 on (a),
+people's jobs hit all of them alike instead of whichever ran last. Before every timed run the
+orchestrator pauses 0.15 s (not in --smoke): the previous run's idle BLAS / OpenMP threads spin for
+up to about 0.1 s, on the cores the next contender needs. ``repeats`` rounds (5 on (a),
 3 on (b)/(c), one fewer, at least 2, when a warm-up predicts a fit longer than 20 s). Latency cells
 do the same with samples of many back-to-back calls (the calls per sample calibrated in each worker).
 Each cell reports min and median of its timed runs (all of them are in the JSON, with the wall-clock
@@ -515,7 +518,7 @@ def run_cells(cfg, contenders, meta, per_cell, deadline, t_start):
             if tasks[0]["type"] == "scaling":
                 results.extend(run_worker(tasks, cfg["timeout"], desc, deadline))
                 continue
-            results.extend(run_row(pool, tasks, cfg["timeout"], deadline, hard_deadline))
+            results.extend(run_row(pool, tasks, cfg["timeout"], deadline, hard_deadline, cfg["settle_s"]))
             print(f"  {desc}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
             if per_cell:
                 pool.fresh()  # a new process per contender for the next row: clean memory figures

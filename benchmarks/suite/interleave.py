@@ -125,12 +125,13 @@ def rounds_for(tasks, infos):
     return repeats
 
 
-def run_row(pool, tasks, timeout, deadline=None, hard_deadline=None):
+def run_row(pool, tasks, timeout, deadline=None, hard_deadline=None, settle_s=0.0):
     """Set up every contender's cell of one row, time them round by round, A B C A B C ...; returns one
     result per task (the suite's cell record: status, times, min, median, spread, what the set-up found).
 
     The time budget: after ``deadline`` a row makes one round only (every cell still gets its timed run);
-    after ``hard_deadline`` its cells are skipped."""
+    after ``hard_deadline`` its cells are skipped. ``settle_s``: a pause before every timed run, so that the
+    previous run's spinning threads (in its own process or another) have gone idle."""
     def before(limit, margin=0.0):
         return limit is None or time.time() + margin < limit
 
@@ -159,6 +160,7 @@ def run_row(pool, tasks, timeout, deadline=None, hard_deadline=None):
         t0 = time.perf_counter()
         for t in list(live):
             c = t["contender"]
+            time.sleep(settle_s)
             try:
                 r = pool.get(c).ask(timeout, op="time")
             except WorkerDied as exc:

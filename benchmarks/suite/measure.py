@@ -435,7 +435,10 @@ def setup_c_header(t):
                 cleanup=lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-DROPIN_TOL = {"float64": 1e-9, "float32": 1e-3}  # largest weight difference, relative to each array's largest
+# largest weight difference, relative to each array's largest: in float32 the two libraries round
+# differently, and Adam's first steps (m / sqrt(v) of tiny gradients) and L-BFGS's line searches
+# amplify that to a few 1e-3 within a few iterations (benchmarks/bench_sklearn.py's docstring)
+DROPIN_TOL = {"float64": 1e-9, "float32": 1e-2}
 
 
 def setup_dropin(t):

@@ -58,8 +58,12 @@ def make_config(mode):
     # (h): the article's row again, fitted with and without sample weights
     weighted = dict(a, key="h", name="sample_weight")
     dropins = dict(rows=dropin_rows(mode), repeats={"full": 3, "quick": 2, "smoke": 1}[mode])
+    # the pause before every timed run: the previous contender's idle BLAS / OpenMP threads spin for up to
+    # ~0.1 s after its run (OpenBLAS's default thread timeout), on the cores the next one needs
+    settle_s = 0.0 if mode == "smoke" else 0.15
     return dict(mode=mode, train=train, infer=infer, latency=latency, scaling=scaling, peak_n=peak_n,
-                slow_fit_s=slow_fit_s, timeout=timeout, budget=budget, weighted=weighted, dropins=dropins)
+                slow_fit_s=slow_fit_s, timeout=timeout, budget=budget, weighted=weighted, dropins=dropins,
+                settle_s=settle_s)
 
 
 def dropin_rows(mode):
