@@ -47,7 +47,8 @@ Contenders
   ConvergenceWarning silenced.
 * (e) one row only: FANN's ``run`` (fann2, when importable) on the row as a Python list of floats (built
   outside the loop), the network built with the same weights (sigmoid steepness 0.5 = the logistic
-  function; the bias as FANN's bias neuron); and the C header of ``backprop.to_c``, called from a small C
+  function; the bias as FANN's bias neuron; fann2 links FANN's double build, so its float32 row computes
+  in double too); and the C header of ``backprop.to_c``, called from a small C
   program built with gcc -O2 (benchmarks/bench_export.py's), one timed run = one round of calls in C.
 * The machine's limit, measured in the same run: best of 3 numpy float64 / float32 square matmuls
   (4096, quick 2048) on all cores, with the same clean BLAS environment, at the start and (full run)
@@ -381,8 +382,9 @@ def parse_args(argv):
     ap.add_argument("--contenders", default=None,
                     help=f"comma-separated subset of {','.join(CONTENDERS)} (default: all that are installed)")
     ap.add_argument("--workloads", default=None, metavar="KEYS",
-                    help="comma-separated subset of the rows a,b,c,d,e,f (d: inference, e: latency; default: all, "
-                         "plus the scaling grid, which runs only when no subset is given)")
+                    help="comma-separated subset of the rows a,b,c,d,e,f,g,h (d: inference, e: latency, g: the "
+                         "drop-ins against scikit-learn, h: sample_weight; default: all, plus the scaling grid, "
+                         "which runs only when no subset is given)")
     ap.add_argument("--repeats", type=int, default=None, metavar="N",
                     help="timed runs of every cell (training fits, inference runs, latency samples) instead of "
                          "the mode's defaults; a fit slower than 20 s then keeps all N")

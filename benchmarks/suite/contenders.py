@@ -489,7 +489,7 @@ def build_predictor(contender, X, y, W0, hidden):
                 return ann.run(Xq)
             return np.array([ann.run(row) for row in Xq.tolist()])
 
-        return fn, "fann2 libfann.neural_net.run(list of floats)"
+        return fn, "fann2 libfann.neural_net.run(list of floats; FANN's double build)"
     raise ValueError(contender)
 
 

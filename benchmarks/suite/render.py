@@ -110,7 +110,6 @@ def _header(lay, cfg, meta, rows):
     cols = lay.cols
     W = lay.W
     lw = lay.lw
-    minibatch = lay.minibatch
     p(f"backprop benchmark suite ({meta['mode']} mode) - {meta['started']}")
     p(f"machine: {meta['machine']}; CPU flags: {meta['cpu_flags']}; backprop {meta.get('backprop', '?')} "
       f"C++ built for {meta.get('isa', '?')}, {common.N_THREADS} threads")
