@@ -252,3 +252,12 @@ def test_flag_spreads_marks_cells_whose_spread_exceeds_the_margin_to_the_nearest
     assert d["nearest_rival"] == "torch" and d["margin"] == pytest.approx(1 - 1.113 / 1.14) and d["noisy"]
     assert not a["noisy"] and a["nearest_rival"] == "torch"
     assert summary([1.0, 1.0, 1.0, 2.0, 2.0])["spread"] == pytest.approx(1.0)  # the IQR counts from 4 runs on
+
+
+def test_the_side_rows_run_alone(tmp_path):
+    proc = _suite(tmp_path, "--workloads", "h")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    doc = json.loads((tmp_path / "suite_smoke.json").read_text())
+    assert {(r["workload"], r["contender"]) for r in doc["rows"]} == {("h", "cpp"), ("h", "cpp_weighted")}
+    assert all(r["status"] == "ok" for r in doc["rows"])
+    assert "(h) sample_weight" in proc.stdout and "(a) article" not in proc.stdout

@@ -82,7 +82,7 @@ class _Layout:
         shown = {r["contender"] for r in rows if r["workload"] in {k for k, _, _ in workload_rows(cfg)}}
         self.cols = [c for c in CONTENDERS if c in contenders and c in shown]
         self.W = 25
-        self.lw = max(len(lbl) for _, lbl, _ in workload_rows(cfg)) + 1
+        self.lw = max((len(lbl) for _, lbl, _ in workload_rows(cfg)), default=8) + 1
         self.minibatch = {w["key"]: w for w in cfg["train"] if w.get("batch_size")}
 
 
