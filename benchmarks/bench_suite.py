@@ -97,9 +97,10 @@ Workloads (full; --quick / --smoke shrink N, iterations and repeats and say so)
 (c) wide: 10000 x 100, (1024, 1024), 20;   (d) inference: predict_proba on 1,000,000 x 20, (8, 3);
 (e) latency of predict_proba on 1 row and on 32 rows (d=20, (8, 3)), microseconds per call, median
 over samples of many calls each;   (f) mini-batch Adam: 60000 x 784, (256, 128), batches of 256, 3 epochs
-(quick: 2048 rows, 2 epochs; smoke: 300 x 20, (16, 8), batches of 64, 2 epochs). Data: standard-normal
-X, labels from a noisy linear rule, fixed seeds, generated outside the timed region (in chunks, straight
-into the target dtype).
+(quick: 2048 rows, 2 epochs; smoke: 300 x 20, (16, 8), batches of 64, 2 epochs). Data: the full run's
+row (a) trains on the article's own training set (``backprop.article.article_data``, when scikit-learn is
+installed); every other row on standard-normal X with labels from a noisy linear rule, fixed seeds,
+generated outside the timed region (in chunks, straight into the target dtype).
 
 FLOP counting (work actually done; nobody computes the gradient w.r.t. X)
 --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from .common import ADAM, DTYPES, LR, SEED
 from .contenders import (NO_SOLVER_NOTE, NumpyAdamTrainer, TorchTrainer, Unsupported, WeightedTrainer,
                          backprop_has_solvers, build_predictor, dropin_fit, fast_path_name, reference_has_solvers,
                          trainer_factory)
-from .workloads import flops_train_iter, make_data
+from .workloads import flops_train_iter, make_data, training_data
 
 
 def _proc_status_kb(field):
@@ -231,7 +231,7 @@ def prepare_train(t):
         raise Unsupported(NO_SOLVER_NOTE)
     # numpy's BLAS threads: all cores for the contenders that use numpy's BLAS, 1 for the others
     limit_blas(common.N_THREADS if contender in BLAS_CONTENDERS else 1)
-    X, y = make_data(n, d, np.dtype(dtype))
+    X, y = training_data(t, dtype)
     from backprop import reference
 
     W0 = reference.init_weights(d, hidden, np.random.default_rng(SEED), np.dtype(dtype))

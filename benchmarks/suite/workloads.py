@@ -15,7 +15,8 @@ def make_config(mode):
     """Workloads, repeats and the scaling grids of one mode ('full', 'quick' or 'smoke')."""
     if mode == "full":
         train = [
-            dict(key="a", name="article", n=4000, d=20, hidden=[8, 3], iters=2000, warm_iters=200, repeats=5),
+            dict(key="a", name="article", n=4000, d=20, hidden=[8, 3], iters=2000, warm_iters=200, repeats=5,
+                 data="article"),
             dict(key="b", name="medium", n=60000, d=784, hidden=[256, 128], iters=20, warm_iters=2, repeats=3),
             dict(key="c", name="wide", n=10000, d=100, hidden=[1024, 1024], iters=20, warm_iters=2, repeats=3),
             dict(key="f", name="mini-batch adam", n=60000, d=784, hidden=[256, 128], iters=3, warm_iters=1, repeats=3,
@@ -86,7 +87,7 @@ def train_task(cfg, w, contender, dtype):
     return dict(type="train", workload=w["key"], contender=contender, dtype=dtype, n=w["n"], d=w["d"],
                 hidden=w["hidden"], iters=w["iters"], warm_iters=w["warm_iters"], repeats=w["repeats"],
                 slow_fit_s=cfg["slow_fit_s"], fixed_repeats=cfg.get("fixed_repeats", False),
-                **{k: w[k] for k in ("solver", "batch_size", "lr") if k in w})
+                **{k: w[k] for k in ("solver", "batch_size", "lr", "data") if k in w})
 
 
 def dropin_task(cfg, row, contender, dtype):
@@ -173,6 +174,27 @@ def make_data(n, d, dtype, seed=SEED, chunk=4096):
     if n >= 2 and (y.min() == y.max()):  # both classes must be present (tiny smoke sizes)
         y[0], y[1] = 0, 1
     return X, y
+
+
+def training_data(t, dtype):
+    """X, y of a training row: the article's own training set (4000 x 20, ``make_classification``
+    as ``backprop.article`` makes it) for a row with ``data="article"`` when scikit-learn is
+    installed, else make_data's standard-normal data of the row's size."""
+    import numpy as np
+
+    if t.get("data") == "article":
+        try:
+            from backprop.article import article_data
+        except ImportError:
+            pass
+        else:
+            try:
+                data = article_data()
+            except ImportError:  # no scikit-learn
+                pass
+            else:
+                return data.X_train.astype(dtype), data.y_train.astype(dtype)
+    return make_data(t["n"], t["d"], np.dtype(dtype))
 
 
 def wanted(cfg, key):
