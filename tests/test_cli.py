@@ -3,28 +3,12 @@
 import csv
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 import backprop
-
-
-def run(*args, stdin=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "backprop", *map(str, args)],
-        capture_output=True, text=True, input=stdin, cwd=cwd, timeout=120,
-    )
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
+from cli_helpers import frame, run, write_csv
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +28,7 @@ def dataset(tmp_path_factory):
 
 
 def named(X, columns=("x1", "x2", "x3")):
-    """X with the CSV's column names, as a model fitted by the command line expects it."""
-    pd = pytest.importorskip("pandas")
-    return pd.DataFrame(X, columns=list(columns))
+    return frame(X, columns)
 
 
 def parse_predictions(text):

@@ -13,21 +13,7 @@ import pytest
 import backprop
 from backprop import _cli
 from backprop._params import PARAMS
-
-CALL = [sys.executable, "-m", "backprop"]
-
-
-def run(*args, stdin=None):
-    return subprocess.run([*CALL, *map(str, args)], capture_output=True, text=True, input=stdin, timeout=300)
-
-
-def write_csv(path, header, rows):
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(header)
-        w.writerows(rows)
-    return path
-
+from cli_helpers import frame, run, write_csv
 
 def ok(proc):
     assert proc.returncode == 0, proc.stderr
@@ -61,9 +47,8 @@ def data(tmp_path_factory):
     return dict(dir=d, path=path, X=X, y=y)
 
 
-def frame(X, columns=("a", "b", "c")):
-    pd = pytest.importorskip("pandas")
-    return pd.DataFrame(X, columns=list(columns))
+def named(X, columns=("a", "b", "c")):
+    return frame(X, columns)
 
 
 # ------------------------------------------------------------------------------------- options
@@ -199,10 +184,10 @@ def test_standardize_round_trip(data, tmp_path):
     api = backprop.NeuralNetwork(n_hidden=(4,), max_iter=300, random_state=0).fit(ref.transform(data["X"]), data["y"])
     for a, b in zip(api.weights_, net.weights_):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
-    expected = loaded.predict_proba(frame(data["X"]))
+    expected = loaded.predict_proba(named(data["X"]))
     header, proba, labels = predictions(ok(run("predict", model, data["path"])).stdout)
     np.testing.assert_array_equal(proba, expected)
-    assert labels == [str(v) for v in loaded.predict(frame(data["X"])).tolist()]
+    assert labels == [str(v) for v in loaded.predict(named(data["X"])).tolist()]
     info = ok(run("info", model)).stdout
     assert "scaling:     standardized" in info and "version 3" in info
     js = json.loads(ok(run("info", model, "--json")).stdout)
@@ -211,7 +196,7 @@ def test_standardize_round_trip(data, tmp_path):
     again = tmp_path / "p.npz"
     backprop.save(loaded, again)
     back = backprop.load(again)
-    np.testing.assert_array_equal(back.predict_proba(frame(data["X"])), expected)
+    np.testing.assert_array_equal(back.predict_proba(named(data["X"])), expected)
 
 
 def test_standardized_exports_equal_predict_proba(data, tmp_path):
