@@ -345,3 +345,44 @@ def test_a_cluster_that_keeps_failing_raises_and_leaves_the_estimator_unchanged(
         nn.set_params(warm_start=True).fit(*blocks(X, y, 100))
     assert len(calls) == _dask.ATTEMPTS
     assert all(np.array_equal(A, B) for A, B in zip(before, nn.weights_)) and nn.n_iter_ == 3
+
+
+@pytest.mark.parametrize("batch_size", [None, 150], ids=["full-batch", "mini-batch"])
+def test_blocks_too_large_for_the_workers_are_read_from_their_source_in_every_pass(client, tmp_path, monkeypatch,
+                                                                                    batch_size):
+    # the blocks stay in the workers' memory when they fit, else (here: forced) every pass reads the file
+    from backprop import _dask
+
+    X, y = data(n=900)
+    np.save(tmp_path / "X.npy", X)
+
+    def file_rows(path, block_info=None):
+        start, stop = block_info[None]["array-location"][0]
+        return np.load(path, mmap_mode="r")[start:stop]
+
+    Xd = da.map_blocks(file_rows, str(tmp_path / "X.npy"), dtype=X.dtype, chunks=((200,) * 4 + (100,), (5,)))
+    yd = da.from_array(y, chunks=(200,))
+    kw = dict(n_hidden=(4,), max_iter=6, learning_rate=0.5, random_state=0, batch_size=batch_size)
+    made, init = [], _dask.Blocks.__init__
+
+    def recording_init(self, *args):
+        init(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(_dask.Blocks, "__init__", recording_init)
+    with client.as_current():
+        resident = NeuralNetwork(**kw).fit(Xd, yd)
+        monkeypatch.setattr(_dask, "RESIDENT_FRACTION", 0.0)
+        streamed = NeuralNetwork(**kw).fit(Xd, yd)
+    assert [b.resident for b in made] == [True, False]
+    assert_same_fit(resident, streamed)
+    if batch_size is None:
+        assert_weights_close(NeuralNetwork(**kw).fit(X, y), streamed, 1e-12)
+
+
+def test_blocks_stay_in_the_workers_memory_when_they_fit_in_half_of_it(client):
+    from backprop import _dask
+
+    limits = sum(w["memory_limit"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    assert limits > 0 and _dask.RESIDENT_FRACTION == 0.5
+    assert _dask._fits_in_workers(client, limits // 2) and not _dask._fits_in_workers(client, limits // 2 + 1)

@@ -4,8 +4,10 @@
 here.  The rows are split as dask chunks them, one *block* per row chunk (X must hold whole rows:
 one chunk along the columns).  Where the work runs is dask's choice, as for any dask computation:
 on the cluster of the current ``dask.distributed`` client (``Client(...)``, or
-``with client.as_current():`` for another one), else on dask's local scheduler, which reads
-data on disk (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
+``with client.as_current():`` for another one), else on dask's local scheduler.  A cluster's
+workers keep the blocks in their memory when they fit in half of it (:data:`RESIDENT_FRACTION`
+of the workers' memory limits); larger data, and any data on the local scheduler, is read from
+its source (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
 
 Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
 sum over samples: each iteration ships the weights to the workers once (a broadcast), each
@@ -269,22 +271,38 @@ def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, 
 
 
 # ---------------------------------------------------------------------- the data on dask
+#: The share of the workers' memory limits (added over the workers) that the blocks may take in
+#: their memory; larger data is read from its source in every pass.
+RESIDENT_FRACTION = 0.5
+
+
+def _fits_in_workers(client: Any, nbytes: int) -> bool:
+    """Whether ``nbytes`` of blocks fit in ``RESIDENT_FRACTION`` of the workers' memory limits (a
+    worker without a limit, 0, holds anything)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+    return not limits or min(limits) == 0 or nbytes <= RESIDENT_FRACTION * sum(limits)
+
+
 class Blocks:
     """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
     the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``: None for blocks
-    that no driver reads, the drop-ins' L-BFGS).  On a cluster the
-    blocks are computed once into the workers' memory (futures); with the local scheduler they are
-    recomputed from their source (their files) in every pass, so that they need not fit in memory."""
+    that no driver reads, the drop-ins' L-BFGS).
+
+    On a cluster the blocks are computed once into the workers' memory (futures, ``resident``)
+    when X's bytes fit in ``RESIDENT_FRACTION`` of the workers' memory limits together; else, and
+    with the local scheduler, they are recomputed from their source (their files) in every pass,
+    one task per block, so that they need not fit in memory."""
 
     def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: Optional[float],
                  high: Optional[float], client: Any) -> None:
         self.client = client
-        self.blocks = blocks if client is None else client.compute(blocks)
-        self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
         self.rows = rows
         self.shape = (int(sum(rows)), n_features)
         self.dtype = np.dtype(dtype)
         self.low, self.high = low, high
+        self.resident = client is not None and _fits_in_workers(client, self.shape[0] * n_features * self.dtype.itemsize)
+        self.blocks = client.compute(blocks) if self.resident else blocks
+        self.holders: Optional[dict] = None  # resident: {worker: indices of the blocks it holds}
 
     def min(self) -> float:
         return self.low
@@ -314,11 +332,14 @@ class Blocks:
         """``fn(block, [small,] **static)`` for every block, the results in block order.  ``small``
         (the weights) is shipped to the workers once per call."""
         dask, _ = _dask_array()
-        if self.client is not None:
+        if self.resident:
             return self.on_cluster(self._map_on_cluster, fn, small, static)
-        columns = [self.blocks] if small is None else [self.blocks, [small] * len(self.rows)]
+        extra = () if small is None else (dask.delayed(small, traverse=False),)  # one key: shipped once
         task = dask.delayed(fn, pure=False)
-        return list(dask.compute(*[task(*args, **static) for args in zip(*columns)]))
+        tasks = [task(block, *extra, **static) for block in self.blocks]
+        if self.client is None:
+            return list(dask.compute(*tasks))
+        return self.on_cluster(lambda: self.client.gather(self.client.compute(tasks)))
 
     def _map_on_cluster(self, fn, small: Any, static: dict) -> list:
         """One task per worker, over the blocks it holds (what dask's scheduler knows of where they
@@ -358,12 +379,14 @@ class Blocks:
         """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
         block's worker, the carry passed from one to the next; returns the last carry."""
         dask, _ = _dask_array()
-        if self.client is not None:
+        if self.resident:
             return self.on_cluster(self._chain_on_cluster, plan, carry, config, output)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
             carry = task(self.blocks[block], carry, int(seed), config, **output)
-        return carry.compute()
+        if self.client is None:
+            return carry.compute()
+        return self.on_cluster(lambda: self.client.compute(carry).result())
 
     def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any, output: dict) -> tuple:
         for block, seed in plan:
@@ -388,7 +411,7 @@ class Blocks:
                       self.client)
 
     def release(self) -> None:
-        if self.client is not None:
+        if self.resident:
             for f in self.blocks:
                 f.release()
 
