@@ -10,13 +10,14 @@ of the workers' memory limits); larger data, and any data on the local scheduler
 its source (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
 
 Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
-sum over samples: each iteration ships the weights to the workers once (a broadcast), each
-worker's task returns the loss and gradient *sums* of every block it holds, computed by the
-backend's kernel on the worker's threads (on the local scheduler: one task and thread per block),
-the client adds them in block order (never in order of arrival) and applies the solver's update
-(the weights are small).  A fit is therefore the in-memory fit of the same rows up to the order of the sums
-(<= 1e-12 relative in float64) and bitwise the same from run to run, whatever the number of
-workers or the order in which they answer.
+sum over samples.  Each iteration sends the weights to every worker once, inside the worker's one
+task (a single round trip); the task returns the loss and gradient *sums* of every block the
+worker holds, computed by the backend's kernel on the worker's threads (on the local scheduler,
+and for data read from its source, one task and thread per block).  The client adds them in
+block order (never in order of arrival) and applies the solver's update (the weights are small).
+A fit is therefore the in-memory fit of the same rows up to the order of the sums (<= 1e-12
+relative in float64) and bitwise the same from run to run, whatever the number of workers or the
+order in which they answer.
 
 Mini-batches move the model to the data: each epoch visits the blocks in an order drawn from
 ``random_state``, shuffles the rows of each block (a seed per block, also drawn from
@@ -330,7 +331,7 @@ class Blocks:
 
     def map(self, fn, small: Any = None, **static: Any) -> list:
         """``fn(block, [small,] **static)`` for every block, the results in block order.  ``small``
-        (the weights) is shipped to the workers once per call."""
+        (the weights) goes to each worker once per call."""
         dask, _ = _dask_array()
         if self.resident:
             return self.on_cluster(self._map_on_cluster, fn, small, static)
@@ -353,13 +354,10 @@ class Blocks:
             for i, future in enumerate(self.blocks):
                 where = who_has.get(future.key) or (None,)
                 self.holders.setdefault(where[0], []).append(i)
-        shipped = None
-        if small is not None:
-            [shipped] = self.client.scatter([small], broadcast=True, hash=False)
-        futures = {}
+        futures = {}  # the weights travel in each worker's task: no scatter, one round trip per call
         for worker, held in self.holders.items():
             where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
-            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], shipped, static,
+            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], small, static,
                                                  pure=False, **where)
         try:
             done = dict(zip(futures, self.client.gather(list(futures.values()))))
