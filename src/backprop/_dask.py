@@ -110,6 +110,17 @@ def check_row_blocks(X: Any, name: str = "X") -> None:
         )
 
 
+def check_rows_aligned(X: Any, y: Any) -> None:
+    """y must hold a row per row of X, in row chunks like X's (a block holds X's and y's rows)."""
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
+            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
+        )
+
+
 def _model_dtype(X: Any) -> np.dtype:
     """float32 trains in float32, float64 and bool/integer data in float64 (as ``check_array``)."""
     if X.dtype.kind not in "biuf":
@@ -142,13 +153,7 @@ def _training_arrays(X: Any, y: Any) -> tuple:
     if y.ndim != 1:
         hint = " (a column vector: pass y.ravel())" if y.ndim == 2 and y.shape[1] == 1 else ""
         raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
-    if y.chunks[0] != X.chunks[0]:
-        raise ValueError(
-            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
-            "rechunk y like X: y.rechunk(X.chunks[0])"
-        )
+    check_rows_aligned(X, y)
     return X, y
 
 
@@ -704,13 +709,7 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     dtype = _model_dtype(X)
     if y.ndim not in (1, 2):
         raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
-    if y.chunks[0] != X.chunks[0]:
-        raise ValueError(
-            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
-            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
-        )
+    check_rows_aligned(X, y)
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X has shape {X.shape}: a minimum of 1 sample and 1 feature is required")
     y = y.rechunk({1: -1}) if y.ndim == 2 else y
