@@ -4,7 +4,7 @@ and an out-of-core fit on a cluster whose workers' memory limit is below the fil
 
     python benchmarks/bench_dask.py                      # 600,000 x 100, [64] hidden units, 5 iterations
     python benchmarks/bench_dask.py --rows 300000 --features 50
-    python benchmarks/bench_dask.py --rows 20000 --iterations 2 --small-iterations 5 --ab 1 \
+    python benchmarks/bench_dask.py --rows 20000 --iterations 2 --small-iterations 5 --rounds 1 \
         --out-of-core-rows 20000                         # a quick run
 
 The same float64 data (generated block by block, so that a cluster's workers make their own blocks
@@ -22,22 +22,22 @@ Time per iteration is the median gap between the callbacks of consecutive iterat
 the first callback minus one iteration.  A second, small problem shows the fixed cost of one
 iteration (weights to the workers, one task per worker, the sums gathered), in ms.
 
-The cost model of one iteration on w workers,
+Then ``--rounds`` rounds (5) of four fits in turn, each ``--iterations`` iterations: in memory
+on 1 and on 2 threads, on 1 worker and on 2 workers x 1 thread (the data persisted in the
+workers, as the in-memory fit's is in RAM).  Their medians are the measured points of the cost
+model of one iteration on w workers,
 
     t(w) = C / w + L * (1 + log2 w) + bytes(w) / bandwidth,   bytes(w) = (B + w) * g
 
 (C the compute, L the latency of one round trip from the client, B blocks, g the bytes of one
-block's gradient sums and of the weights), gets its constants from this run: L is the small
+block's gradient sums and of the weights), whose constants come from this run: L is the small
 problem's per-iteration overhead on 1 worker (against the in-memory fit on 1 thread), the
 bandwidth a timed transfer of B arrays like the gradient sums (lengthened to 16 MiB in all) from
 a worker to the client (less a transfer of a few bytes), and C the 1-worker time less the other
 two terms, so that the 1-worker point is met by construction (a second prediction takes C from
-the in-memory fit on 1 thread).  The 2-worker point checks the model.
-
-``--ab N`` alternates N in-memory fits (2 threads) and N fits on 2 workers x 1 thread (the data
-already in the workers' memory, persisted, as the in-memory fit's is in RAM), each ``--iterations``
-iterations, and reports the whole fit's time and the time per iteration (min and median of each,
-and their ratios).
+the in-memory fit on 1 thread).  The 2-worker point checks the model.  The same rounds give the
+A/B of the 2-worker fit against the in-memory fit on 2 threads: the whole fit's time and the time
+per iteration, min and median of each, and their ratios.
 
 Last, an out-of-core fit on a ``LocalCluster`` of 2 workers x 1 thread whose memory limit
 (``--memory-limit``, per worker) is below the size of the memmapped ``.npy`` it trains on
@@ -191,19 +191,50 @@ def measure(rows, features, hidden, block_rows, k, clusters):
     return results, ref
 
 
-def cost_model(big, small, ref, blocks, client):
+#: The fits of the interleaved rounds: (where, threads in memory or workers of 1 thread).
+ARMS = {"in memory, 1 thread": ("memory", 1), "in memory, 2 threads": ("memory", 2),
+        "1 worker x 1 thread": ("cluster", 1), "2 workers x 1 thread": ("cluster", 2)}
+
+
+def interleaved(rows, features, hidden, block_rows, k, rounds, clients):
+    """``rounds`` rounds of the four fits of ``ARMS`` in turn, ``k`` iterations each, the data
+    persisted in each cluster's workers as the in-memory fit's is in RAM: {arm: (fit seconds, s per
+    iteration)}, lists of one value per round, and the in-memory model."""
+    import dask
+
+    X, y = dataset(rows, features, block_rows)
+    Xm, ym = dask.compute(X, y, scheduler="threads")
+    persisted = {w: client.persist([X, y]) for w, client in clients.items()}
+    kw = dict(n_hidden=hidden, learning_rate=0.5, random_state=0)
+    for w, client in clients.items():
+        with client.as_current():
+            NeuralNetwork(max_iter=1, **kw).fit(*persisted[w])  # warm-up: the workers import backprop
+    out = {arm: ([], []) for arm in ARMS}
+    for _ in range(rounds):
+        for arm, (where, w) in ARMS.items():
+            if where == "memory":
+                seconds, its, ref = timed_fit(Xm, ym, k, n_threads=w, **kw)
+            else:
+                with clients[w].as_current():
+                    seconds, its, _ = timed_fit(*persisted[w], k, **kw)
+            out[arm][0].append(seconds)
+            out[arm][1].append(float(np.median(its)))
+    return out, ref
+
+
+def cost_model(rounds, small, ref, blocks, client):
     """The model's constants from this run and its predictions for 1 and 2 workers (see the module's
     docstring): {name: value}, and rows (workers, C/w, latency, transfer, predicted, predicted
-    from the in-memory compute, measured)."""
-    t = {where: it for where, it, _, _ in big}
+    from the in-memory compute, measured), the measured times the medians of the interleaved rounds."""
+    t = {arm: float(np.median(its)) for arm, (_, its) in rounds.items()}
     ts = {where: it for where, it, _, _ in small}
     values = sum(W.size for W in ref.weights_)
     g = values * 8
     latency = max(ts["LocalCluster, 1 worker x 1 thread"] - ts["in memory, n_threads=1 (what one core does)"], 0.0)
     beta = bandwidth(client, blocks, values)
-    measured = {1: t["LocalCluster, 1 worker x 1 thread"], 2: t["LocalCluster, 2 workers x 1 thread"]}
+    measured = {1: t["1 worker x 1 thread"], 2: t["2 workers x 1 thread"]}
     compute = measured[1] - latency - (blocks + 1) * g / beta
-    compute_in_memory = t["in memory, n_threads=1 (what one core does)"]
+    compute_in_memory = t["in memory, 1 thread"]
     rows = []
     for w in (1, 2):
         rest = latency * (1 + np.log2(w)) + (blocks + w) * g / beta
@@ -211,32 +242,8 @@ def cost_model(big, small, ref, blocks, client):
                      compute / w + rest, compute_in_memory / w + rest, measured[w]))
     latency_2 = ts["LocalCluster, 2 workers x 1 thread"] - ts["in memory, n_threads=1 (what one core does)"]
     constants = {"C": compute, "C_in_memory": compute_in_memory, "L": latency, "L2": latency_2, "bandwidth": beta,
-                 "g": g, "B": blocks}
+                 "g": g, "B": blocks, "second_thread": t["in memory, 1 thread"] / t["in memory, 2 threads"]}
     return constants, rows
-
-
-def ab(rows, features, hidden, block_rows, k, pairs, client):
-    """``pairs`` alternating fits, in memory (2 threads) then on the cluster (the data persisted in
-    its workers): {"in memory"/"dask": (fit seconds list, s per iteration list)}."""
-    import dask
-
-    X, y = dataset(rows, features, block_rows)
-    Xm, ym = dask.compute(X, y, scheduler="threads")
-    Xp, yp = client.persist([X, y])
-    kw = dict(n_hidden=hidden, learning_rate=0.5, random_state=0)
-    with client.as_current():
-        NeuralNetwork(max_iter=1, **kw).fit(Xp, yp)  # warm-up: the workers import backprop
-    out = {"in memory": ([], []), "dask": ([], [])}
-    for _ in range(pairs):
-        for name in out:
-            if name == "dask":
-                with client.as_current():
-                    seconds, its, _ = timed_fit(Xp, yp, k, **kw)
-            else:
-                seconds, its, _ = timed_fit(Xm, ym, k, n_threads=2, **kw)
-            out[name][0].append(seconds)
-            out[name][1].append(float(np.median(its)))
-    return out
 
 
 def _start_sampler(dask_worker):
@@ -332,7 +339,8 @@ def main() -> None:
     parser.add_argument("--block-rows", type=int, default=37_500, help="rows per dask block (default: 16 blocks)")
     parser.add_argument("--iterations", type=int, default=5, help="iterations timed (after a first one)")
     parser.add_argument("--small-iterations", type=int, default=20, help="iterations of the small problem")
-    parser.add_argument("--ab", type=int, default=5, help="alternating pairs of the A/B (0: skip it)")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="interleaved rounds of the 4 fits of the cost model and the A/B")
     parser.add_argument("--out-of-core-rows", type=int, default=2_000_000,
                         help="rows of the memmapped .npy of the out-of-core fit (0: skip it)")
     parser.add_argument("--memory-limit", default="600MiB", help="each worker's memory limit in the out-of-core fit")
@@ -344,17 +352,24 @@ def main() -> None:
     clusters = {w: local_cluster(w) for w in (1, 2)}
     try:
         clients = {w: client for w, (_, client) in clusters.items()}
-        big, ref = measure(args.rows, args.features, (args.hidden,), args.block_rows, args.iterations, clients)
+        big, _ = measure(args.rows, args.features, (args.hidden,), args.block_rows, args.iterations, clients)
         table(f"{args.rows} x {args.features}, [{args.hidden}] hidden units, float64, blocks of {args.block_rows} rows",
               big, "s", 1.0)
         small, _ = measure(4096, 20, (16,), 512, args.small_iterations, clients)
         table("the fixed cost: 4096 x 20, [16] hidden units, blocks of 512 rows (8 blocks)", small, "ms", 1e3)
         n_blocks = -(-args.rows // args.block_rows)
-        constants, rows = cost_model(big, small, ref, n_blocks, clients[1])
+        rounds, ref = interleaved(args.rows, args.features, (args.hidden,), args.block_rows, args.iterations,
+                                  args.rounds, clients)
+        print(f"\n{args.rounds} interleaved rounds of 4 fits ({args.iterations} iterations each; the data in memory, "
+              "or persisted in the workers), s per iteration: "
+              + "; ".join(f"{arm} {' '.join(f'{v:.3f}' for v in its)}" for arm, (_, its) in rounds.items()))
+        constants, rows = cost_model(rounds, small, ref, n_blocks, clients[1])
         print(f"\ncost model t(w) = C / w + L (1 + log2 w) + (B + w) g / bandwidth: C = {constants['C']:.3f} s "
               f"(the 1-worker point; in memory on 1 thread: {constants['C_in_memory']:.3f} s), "
               f"L = {constants['L'] * 1e3:.1f} ms (the small problem on 1 worker), B = {constants['B']} blocks, "
-              f"g = {constants['g']} bytes, bandwidth = {constants['bandwidth'] / 1e6:.0f} MB/s (a timed transfer)\n")
+              f"g = {constants['g']} bytes, bandwidth = {constants['bandwidth'] / 1e6:.0f} MB/s (a timed transfer); "
+              f"a second thread speeds the in-memory fit up {constants['second_thread']:.2f}x "
+              "(C / w assumes w free cores)\n")
         print("| workers | C / w, s | latency, s | transfer, s | predicted, s | predicted from in-memory C, s "
               "| measured, s | measured / predicted |")
         print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -363,16 +378,13 @@ def main() -> None:
                   f"{meas / pred:.2f} |")
         print(f"\nthe latency term on 2 workers: {2 * constants['L'] * 1e3:.1f} ms predicted (2 L), "
               f"{constants['L2'] * 1e3:.1f} ms measured (the small problem on 2 workers)")
-        if args.ab:
-            out = ab(args.rows, args.features, (args.hidden,), args.block_rows, args.iterations, args.ab, clients[2])
-            print(f"\nA/B, {args.ab} alternating pairs, {args.iterations} iterations each: in memory on 2 threads "
-                  "against 2 workers x 1 thread (data persisted in the workers)\n")
-            print("| | in memory min | in memory median | dask min | dask median | ratio of mins | ratio of medians |")
-            print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-            for i, what in enumerate(("whole fit, s", "per iteration, s")):
-                a, b = np.asarray(out["in memory"][i]), np.asarray(out["dask"][i])
-                print(f"| {what} | {a.min():.3f} | {np.median(a):.3f} | {b.min():.3f} | {np.median(b):.3f} | "
-                      f"{b.min() / a.min():.2f}x | {np.median(b) / np.median(a):.2f}x |")
+        print(f"\nA/B of the same {args.rounds} rounds: in memory on 2 threads against 2 workers x 1 thread\n")
+        print("| | in memory min | in memory median | dask min | dask median | ratio of mins | ratio of medians |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for i, what in enumerate(("whole fit, s", "per iteration, s")):
+            a, b = np.asarray(rounds["in memory, 2 threads"][i]), np.asarray(rounds["2 workers x 1 thread"][i])
+            print(f"| {what} | {a.min():.3f} | {np.median(a):.3f} | {b.min():.3f} | {np.median(b):.3f} | "
+                  f"{b.min() / a.min():.2f}x | {np.median(b) / np.median(a):.2f}x |")
     finally:
         for cluster, client in clusters.values():
             close(cluster, client)

@@ -30,7 +30,7 @@ def test_bench_dask_prints_every_row():
     pytest.importorskip("dask.array")
     pytest.importorskip("distributed")
     out = subprocess.run([sys.executable, str(SCRIPT), "--rows", "3000", "--features", "8", "--hidden", "4",
-                          "--block-rows", "1000", "--iterations", "2", "--small-iterations", "2", "--ab", "1",
+                          "--block-rows", "1000", "--iterations", "2", "--small-iterations", "2", "--rounds", "1",
                           "--out-of-core-rows", "3000"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     big, small, model, ab = tables(out.stdout)
