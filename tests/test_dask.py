@@ -211,6 +211,33 @@ def test_learning_nothing_is_reported():
         NeuralNetwork(n_hidden=(3,), learning_rate=1e-6, max_iter=1, random_state=0).fit(*blocks(X, y, 100))
 
 
+def test_the_learned_nothing_check_predicts_all_rows_only_when_the_first_rows_get_one_class(monkeypatch):
+    from backprop import _dask
+
+    X, y = data(n=400)
+    kw = dict(n_hidden=(3,), learning_rate=1.0, max_iter=100, random_state=0)
+    p = NeuralNetwork(**kw).fit(X, y).predict_proba(X)[:, 1]
+    first = 8  # each block of 100 rows starts with 8 of the 32 rows the model most surely puts in class 0
+    zero = np.argsort(p)[:32]
+    others = np.setdiff1d(np.arange(400), zero)
+    order = np.concatenate([np.concatenate([zero[8 * b : 8 * b + 8], others[92 * b : 92 * b + 92]]) for b in range(4)])
+    assert p[zero].max() < 0.45 and p.max() > 0.55 and sorted(order) == list(range(400))
+    seen, check = [], _dask._block_labels_range
+
+    def spy(*args, rows=None, **kwargs):
+        seen.append(rows)
+        return check(*args, rows=rows, **kwargs)
+
+    monkeypatch.setattr(_dask, "_block_labels_range", spy)
+    monkeypatch.setattr(_dask, "LEARNED_NOTHING_ROWS", first)
+    for rows, passes in ((order, {first, None}), (np.arange(400), {first})):
+        seen.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = NeuralNetwork(**kw).fit(*blocks(X[rows], y[rows], 100))
+        assert set(seen) == passes and len(np.unique(model.predict(X))) == 2
+
+
 def test_clear_errors_leave_the_estimator_unchanged(client):
     X, y = data(n=300, d=4)
     nn = NeuralNetwork(n_hidden=(3,), max_iter=2, random_state=0)

@@ -50,6 +50,8 @@ __all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "chained_epo
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
+#: Rows of each block predicted first by the check that the model learned something.
+LEARNED_NOTHING_ROWS = 64
 #: Attempts of one cluster step (an iteration's sums, an epoch's chain) when workers are lost.
 ATTEMPTS = 3
 
@@ -217,9 +219,10 @@ def _block_gram(block: tuple, n_threads: int = 1) -> np.ndarray:
 
 
 def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float,
-                        n_threads: int = 1) -> Any:
-    """(lowest, highest) predicted class index of the block's rows, or None when undefined."""
-    X = block[0]
+                        rows: Optional[int] = None, n_threads: int = 1) -> Any:
+    """(lowest, highest) predicted class index of the block's first ``rows`` rows (None: all), or
+    None when undefined."""
+    X = block[0][:rows]
     if X.shape[0] == 0:
         return ()
     try:
@@ -553,14 +556,17 @@ class DaskRun(_training._Run):
         return (np.concatenate(curves) if curves else np.empty(0, dtype=self.X.dtype)), epochs
 
     def learned_nothing_warnings(self) -> list:
-        """The driver's ConvergenceWarning, from every block's range of predicted classes."""
-        ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
-                            activation=self.config.activation, threshold=self.config.threshold)
-        if any(r is None for r in ranges):
-            return []
-        ranges = [r for r in ranges if r]
-        if min(r[0] for r in ranges) != max(r[1] for r in ranges):
-            return []
+        """The driver's ConvergenceWarning, from the blocks' ranges of predicted classes: of each
+        block's first ``LEARNED_NOTHING_ROWS`` rows first, and only when they all get one class, of
+        all rows (a model that learned something costs a few rows' forward pass, as in memory)."""
+        for rows in (LEARNED_NOTHING_ROWS, None):
+            ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
+                                activation=self.config.activation, threshold=self.config.threshold, rows=rows)
+            if any(r is None for r in ranges):
+                return []
+            ranges = [r for r in ranges if r]
+            if min(r[0] for r in ranges) != max(r[1] for r in ranges):
+                return []
         return [_training.learned_nothing_warning(self.classes[ranges[0][0]], len(self.classes), self.config)]
 
 
