@@ -382,8 +382,9 @@ class Blocks:
         return results
 
     def chain(self, plan: np.ndarray, carry: tuple, config: Any, **output: Any) -> tuple:
-        """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
-        block's worker, the carry passed from one to the next; returns the last carry."""
+        """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), the carry passed
+        from one task to the next (resident blocks: each task on the block's worker); returns the
+        last carry."""
         dask, _ = _dask_array()
         if self.resident:
             return self.on_cluster(self._chain_on_cluster, plan, carry, config, output)
