@@ -49,6 +49,22 @@ def make_data(n, d, dtype=np.float64, seed=0):
     return X.astype(dtype), y
 
 
+def dask_data(n, d=5, k=2, seed=0, dtype=np.float64):
+    """Gaussian X and ``k`` classes of about equal size from a noisy nonlinear rule (the dask tests' data)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    s = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.3 * rng.normal(size=n)
+    y = np.digitize(s, np.quantile(s, np.linspace(0, 1, k + 1)[1:-1]))
+    return X.astype(dtype), y
+
+
+def dask_blocks(X, y, chunks):
+    """X and y as dask arrays of the same row chunks (``chunks``: dask's row chunks), X's columns whole."""
+    import dask.array as da
+
+    return da.from_array(X, chunks=(chunks, X.shape[1])), da.from_array(y, chunks=(chunks,) + y.shape[1:])
+
+
 def initial_weights(d, n_hidden, dtype, seed=0):
     return reference.init_weights(d, n_hidden, np.random.default_rng(seed), dtype)
 

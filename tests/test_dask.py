@@ -2,6 +2,7 @@
 dask's local schedulers: the full-batch fit equals the in-memory one, bitwise the same for any
 number of workers; mini-batches train block by block, reproducibly."""
 
+import functools
 import os
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import dask_blocks, dask_data
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -23,16 +25,8 @@ from backprop import ConvergenceWarning, NeuralNetwork, StabilityWarning  # noqa
 pytestmark = [pytest.mark.no_kernels, pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")]
 
 
-def data(n=1200, d=5, k=2, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    s = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.3 * rng.normal(size=n)
-    y = np.digitize(s, np.quantile(s, np.linspace(0, 1, k + 1)[1:-1]))
-    return X.astype(dtype), y
-
-
-def blocks(X, y, chunks):
-    return da.from_array(X, chunks=(chunks, X.shape[1])), da.from_array(y, chunks=(chunks,))
+data = functools.partial(dask_data, n=1200)
+blocks = dask_blocks
 
 
 def assert_weights_close(a, b, rtol):
@@ -217,13 +211,42 @@ def test_learning_nothing_is_reported():
         NeuralNetwork(n_hidden=(3,), learning_rate=1e-6, max_iter=1, random_state=0).fit(*blocks(X, y, 100))
 
 
+def test_the_learned_nothing_check_predicts_all_rows_only_when_the_first_rows_get_one_class(monkeypatch):
+    from backprop import _dask
+
+    X, y = data(n=400)
+    kw = dict(n_hidden=(3,), learning_rate=1.0, max_iter=100, random_state=0)
+    p = NeuralNetwork(**kw).fit(X, y).predict_proba(X)[:, 1]
+    first = 8  # each block of 100 rows starts with 8 of the 32 rows the model most surely puts in class 0
+    zero = np.argsort(p)[:32]
+    others = np.setdiff1d(np.arange(400), zero)
+    order = np.concatenate([np.concatenate([zero[8 * b : 8 * b + 8], others[92 * b : 92 * b + 92]]) for b in range(4)])
+    assert p[zero].max() < 0.45 and p.max() > 0.55 and sorted(order) == list(range(400))
+    seen, check = [], _dask._block_labels_range
+
+    def spy(*args, rows=None, **kwargs):
+        seen.append(rows)
+        return check(*args, rows=rows, **kwargs)
+
+    monkeypatch.setattr(_dask, "_block_labels_range", spy)
+    monkeypatch.setattr(_dask, "LEARNED_NOTHING_ROWS", first)
+    for rows, passes in ((order, {first, None}), (np.arange(400), {first})):
+        seen.clear()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ConvergenceWarning)
+            model = NeuralNetwork(**kw).fit(*blocks(X[rows], y[rows], 100))
+        assert set(seen) == passes and len(np.unique(model.predict(X))) == 2
+
+
 def test_clear_errors_leave_the_estimator_unchanged(client):
     X, y = data(n=300, d=4)
     nn = NeuralNetwork(n_hidden=(3,), max_iter=2, random_state=0)
     with pytest.raises(ValueError, match=r"chunked along its columns .*rechunk"):
         nn.fit(da.from_array(X, chunks=(100, 2)), da.from_array(y, chunks=100))
-    with pytest.raises(ValueError, match="chunked differently along the rows"):
-        nn.fit(da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=150))
+    Xd, yd = da.from_array(X, chunks=(100, 4)), da.from_array(y, chunks=150)
+    with pytest.raises(ValueError, match=r"chunked differently along the rows .*y\.rechunk\(\{0: X\.chunks\[0\]\}\)"):
+        nn.fit(Xd, yd)
+    assert NeuralNetwork(n_hidden=(3,), max_iter=2, random_state=0).fit(Xd, yd.rechunk({0: Xd.chunks[0]})).n_iter_ == 2
     with pytest.raises(ValueError, match="different numbers of samples"):
         nn.fit(da.from_array(X, chunks=(100, 4)), da.from_array(y[:200], chunks=100))
     bad = X.copy()
@@ -345,3 +368,44 @@ def test_a_cluster_that_keeps_failing_raises_and_leaves_the_estimator_unchanged(
         nn.set_params(warm_start=True).fit(*blocks(X, y, 100))
     assert len(calls) == _dask.ATTEMPTS
     assert all(np.array_equal(A, B) for A, B in zip(before, nn.weights_)) and nn.n_iter_ == 3
+
+
+@pytest.mark.parametrize("batch_size", [None, 150], ids=["full-batch", "mini-batch"])
+def test_blocks_too_large_for_the_workers_are_read_from_their_source_in_every_pass(client, tmp_path, monkeypatch,
+                                                                                    batch_size):
+    # the blocks stay in the workers' memory when they fit, else (here: forced) every pass reads the file
+    from backprop import _dask
+
+    X, y = data(n=900)
+    np.save(tmp_path / "X.npy", X)
+
+    def file_rows(path, block_info=None):
+        start, stop = block_info[None]["array-location"][0]
+        return np.load(path, mmap_mode="r")[start:stop]
+
+    Xd = da.map_blocks(file_rows, str(tmp_path / "X.npy"), dtype=X.dtype, chunks=((200,) * 4 + (100,), (5,)))
+    yd = da.from_array(y, chunks=(200,))
+    kw = dict(n_hidden=(4,), max_iter=6, learning_rate=0.5, random_state=0, batch_size=batch_size)
+    made, init = [], _dask.Blocks.__init__
+
+    def recording_init(self, *args):
+        init(self, *args)
+        made.append(self)
+
+    monkeypatch.setattr(_dask.Blocks, "__init__", recording_init)
+    with client.as_current():
+        resident = NeuralNetwork(**kw).fit(Xd, yd)
+        monkeypatch.setattr(_dask, "RESIDENT_FRACTION", 0.0)
+        streamed = NeuralNetwork(**kw).fit(Xd, yd)
+    assert [b.resident for b in made] == [True, False]
+    assert_same_fit(resident, streamed)
+    if batch_size is None:
+        assert_weights_close(NeuralNetwork(**kw).fit(X, y), streamed, 1e-12)
+
+
+def test_blocks_stay_in_the_workers_memory_when_they_fit_in_half_of_it(client):
+    from backprop import _dask
+
+    limits = sum(w["memory_limit"] for w in client.scheduler_info(n_workers=-1)["workers"].values())
+    assert limits > 0 and _dask.RESIDENT_FRACTION == 0.5
+    assert _dask._fits_in_workers(client, limits // 2) and not _dask._fits_in_workers(client, limits // 2 + 1)

@@ -3,10 +3,12 @@ L-BFGS-B on the client, each objective the blocks' sums) and gives the in-memory
 bitwise the same for any number of workers; sgd and adam chain each epoch over the blocks;
 predictions of dask input are dask arrays."""
 
+import functools
 import warnings
 
 import numpy as np
 import pytest
+from conftest import dask_blocks, dask_data
 
 dask = pytest.importorskip("dask")
 da = pytest.importorskip("dask.array")
@@ -23,16 +25,8 @@ pytestmark = [pytest.mark.no_kernels, pytest.mark.filterwarnings("ignore::sklear
 ITERATIONS = 10  # L-BFGS amplifies rounding differences over long runs; 10 iterations keep them at ~1e-14
 
 
-def data(n=900, d=5, k=2, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n, d))
-    s = X[:, 0] - 0.5 * X[:, -1] ** 2 + 0.3 * rng.normal(size=n)
-    y = np.digitize(s, np.quantile(s, np.linspace(0, 1, k + 1)[1:-1]))
-    return X.astype(dtype), y
-
-
-def blocks(X, y, chunks):
-    return da.from_array(X, chunks=(chunks, X.shape[1])), da.from_array(y, chunks=(chunks,) + y.shape[1:])
+data = functools.partial(dask_data, n=900)
+blocks = dask_blocks
 
 
 def params(model):

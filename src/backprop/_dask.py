@@ -4,17 +4,20 @@
 here.  The rows are split as dask chunks them, one *block* per row chunk (X must hold whole rows:
 one chunk along the columns).  Where the work runs is dask's choice, as for any dask computation:
 on the cluster of the current ``dask.distributed`` client (``Client(...)``, or
-``with client.as_current():`` for another one), else on dask's local scheduler, which reads
-data on disk (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
+``with client.as_current():`` for another one), else on dask's local scheduler.  A cluster's
+workers keep the blocks in their memory when they fit in half of it (:data:`RESIDENT_FRACTION`
+of the workers' memory limits); larger data, and any data on the local scheduler, is read from
+its source (zarr, HDF5, a ``.npy`` file read block by block) in every pass, out of core.
 
 Full batches (``batch_size`` None or >= the rows, any solver) are data-parallel, the gradient a
-sum over samples: each iteration ships the weights to the workers once (a broadcast), each
-worker's task returns the loss and gradient *sums* of every block it holds, computed by the
-backend's kernel on the worker's threads (on the local scheduler: one task and thread per block),
-the client adds them in block order (never in order of arrival) and applies the solver's update
-(the weights are small).  A fit is therefore the in-memory fit of the same rows up to the order of the sums
-(<= 1e-12 relative in float64) and bitwise the same from run to run, whatever the number of
-workers or the order in which they answer.
+sum over samples.  Each iteration sends the weights to every worker once, inside the worker's one
+task (a single round trip); the task returns the loss and gradient *sums* of every block the
+worker holds, computed by the backend's kernel on the worker's threads (on the local scheduler,
+and for data read from its source, one task and thread per block).  The client adds them in
+block order (never in order of arrival) and applies the solver's update (the weights are small).
+A fit is therefore the in-memory fit of the same rows up to the order of the sums (<= 1e-12
+relative in float64) and bitwise the same from run to run, whatever the number of workers or the
+order in which they answer.
 
 Mini-batches move the model to the data: each epoch visits the blocks in an order drawn from
 ``random_state``, shuffles the rows of each block (a seed per block, also drawn from
@@ -47,6 +50,8 @@ __all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "chained_epo
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
 PLAN_VALUES = 1 << 17
+#: Rows of each block predicted first by the check that the model learned something.
+LEARNED_NOTHING_ROWS = 64
 #: Attempts of one cluster step (an iteration's sums, an epoch's chain) when workers are lost.
 ATTEMPTS = 3
 
@@ -107,6 +112,17 @@ def check_row_blocks(X: Any, name: str = "X") -> None:
         )
 
 
+def check_rows_aligned(X: Any, y: Any) -> None:
+    """y must hold a row per row of X, in row chunks like X's (a block holds X's and y's rows)."""
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
+    if y.chunks[0] != X.chunks[0]:
+        raise ValueError(
+            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
+            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
+        )
+
+
 def _model_dtype(X: Any) -> np.dtype:
     """float32 trains in float32, float64 and bool/integer data in float64 (as ``check_array``)."""
     if X.dtype.kind not in "biuf":
@@ -139,13 +155,7 @@ def _training_arrays(X: Any, y: Any) -> tuple:
     if y.ndim != 1:
         hint = " (a column vector: pass y.ravel())" if y.ndim == 2 and y.shape[1] == 1 else ""
         raise ValueError(f"y must be 1-D, got an array of shape {y.shape}{hint}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
-    if y.chunks[0] != X.chunks[0]:
-        raise ValueError(
-            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
-            "rechunk y like X: y.rechunk(X.chunks[0])"
-        )
+    check_rows_aligned(X, y)
     return X, y
 
 
@@ -209,9 +219,10 @@ def _block_gram(block: tuple, n_threads: int = 1) -> np.ndarray:
 
 
 def _block_labels_range(block: tuple, weights: list, backend: str, activation: str, threshold: float,
-                        n_threads: int = 1) -> Any:
-    """(lowest, highest) predicted class index of the block's rows, or None when undefined."""
-    X = block[0]
+                        rows: Optional[int] = None, n_threads: int = 1) -> Any:
+    """(lowest, highest) predicted class index of the block's first ``rows`` rows (None: all), or
+    None when undefined."""
+    X = block[0][:rows]
     if X.shape[0] == 0:
         return ()
     try:
@@ -269,22 +280,38 @@ def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, 
 
 
 # ---------------------------------------------------------------------- the data on dask
+#: The share of the workers' memory limits (added over the workers) that the blocks may take in
+#: their memory; larger data is read from its source in every pass.
+RESIDENT_FRACTION = 0.5
+
+
+def _fits_in_workers(client: Any, nbytes: int) -> bool:
+    """Whether ``nbytes`` of blocks fit in ``RESIDENT_FRACTION`` of the workers' memory limits (a
+    worker without a limit, 0, holds anything)."""
+    limits = [w.get("memory_limit") or 0 for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+    return not limits or min(limits) == 0 or nbytes <= RESIDENT_FRACTION * sum(limits)
+
+
 class Blocks:
     """The training data as dask holds it: one block (X, T) per row chunk, in block order, with what
     the training driver asks of its data (``shape``, ``dtype``, ``min``, ``max``: None for blocks
-    that no driver reads, the drop-ins' L-BFGS).  On a cluster the
-    blocks are computed once into the workers' memory (futures); with the local scheduler they are
-    recomputed from their source (their files) in every pass, so that they need not fit in memory."""
+    that no driver reads, the drop-ins' L-BFGS).
+
+    On a cluster the blocks are computed once into the workers' memory (futures, ``resident``)
+    when X's bytes fit in ``RESIDENT_FRACTION`` of the workers' memory limits together; else, and
+    with the local scheduler, they are recomputed from their source (their files) in every pass,
+    one task per block, so that they need not fit in memory."""
 
     def __init__(self, blocks: list, rows: tuple, n_features: int, dtype: np.dtype, low: Optional[float],
                  high: Optional[float], client: Any) -> None:
         self.client = client
-        self.blocks = blocks if client is None else client.compute(blocks)
-        self.holders: Optional[dict] = None  # on a cluster: {worker: indices of the blocks it holds}
         self.rows = rows
         self.shape = (int(sum(rows)), n_features)
         self.dtype = np.dtype(dtype)
         self.low, self.high = low, high
+        self.resident = client is not None and _fits_in_workers(client, self.shape[0] * n_features * self.dtype.itemsize)
+        self.blocks = client.compute(blocks) if self.resident else blocks
+        self.holders: Optional[dict] = None  # resident: {worker: indices of the blocks it holds}
 
     def min(self) -> float:
         return self.low
@@ -312,13 +339,16 @@ class Blocks:
 
     def map(self, fn, small: Any = None, **static: Any) -> list:
         """``fn(block, [small,] **static)`` for every block, the results in block order.  ``small``
-        (the weights) is shipped to the workers once per call."""
+        (the weights) goes to each worker once per call."""
         dask, _ = _dask_array()
-        if self.client is not None:
+        if self.resident:
             return self.on_cluster(self._map_on_cluster, fn, small, static)
-        columns = [self.blocks] if small is None else [self.blocks, [small] * len(self.rows)]
+        extra = () if small is None else (dask.delayed(small, traverse=False),)  # one key: shipped once
         task = dask.delayed(fn, pure=False)
-        return list(dask.compute(*[task(*args, **static) for args in zip(*columns)]))
+        tasks = [task(block, *extra, **static) for block in self.blocks]
+        if self.client is None:
+            return list(dask.compute(*tasks))
+        return self.on_cluster(lambda: self.client.gather(self.client.compute(tasks)))
 
     def _map_on_cluster(self, fn, small: Any, static: dict) -> list:
         """One task per worker, over the blocks it holds (what dask's scheduler knows of where they
@@ -332,13 +362,10 @@ class Blocks:
             for i, future in enumerate(self.blocks):
                 where = who_has.get(future.key) or (None,)
                 self.holders.setdefault(where[0], []).append(i)
-        shipped = None
-        if small is not None:
-            [shipped] = self.client.scatter([small], broadcast=True, hash=False)
-        futures = {}
+        futures = {}  # the weights travel in each worker's task: no scatter, one round trip per call
         for worker, held in self.holders.items():
             where = {} if worker is None else {"workers": [worker], "allow_other_workers": True}
-            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], shipped, static,
+            futures[worker] = self.client.submit(_on_worker, fn, [self.blocks[i] for i in held], small, static,
                                                  pure=False, **where)
         try:
             done = dict(zip(futures, self.client.gather(list(futures.values()))))
@@ -355,15 +382,18 @@ class Blocks:
         return results
 
     def chain(self, plan: np.ndarray, carry: tuple, config: Any, **output: Any) -> tuple:
-        """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), each task on the
-        block's worker, the carry passed from one to the next; returns the last carry."""
+        """``_block_train`` over the blocks in ``plan``'s order ([block, seed] rows), the carry passed
+        from one task to the next (resident blocks: each task on the block's worker); returns the
+        last carry."""
         dask, _ = _dask_array()
-        if self.client is not None:
+        if self.resident:
             return self.on_cluster(self._chain_on_cluster, plan, carry, config, output)
         task = dask.delayed(_block_train, pure=False)
         for block, seed in plan:
             carry = task(self.blocks[block], carry, int(seed), config, **output)
-        return carry.compute()
+        if self.client is None:
+            return carry.compute()
+        return self.on_cluster(lambda: self.client.compute(carry).result())
 
     def _chain_on_cluster(self, plan: np.ndarray, carry: tuple, config: Any, output: dict) -> tuple:
         for block, seed in plan:
@@ -388,7 +418,7 @@ class Blocks:
                       self.client)
 
     def release(self) -> None:
-        if self.client is not None:
+        if self.resident:
             for f in self.blocks:
                 f.release()
 
@@ -527,14 +557,17 @@ class DaskRun(_training._Run):
         return (np.concatenate(curves) if curves else np.empty(0, dtype=self.X.dtype)), epochs
 
     def learned_nothing_warnings(self) -> list:
-        """The driver's ConvergenceWarning, from every block's range of predicted classes."""
-        ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
-                            activation=self.config.activation, threshold=self.config.threshold)
-        if any(r is None for r in ranges):
-            return []
-        ranges = [r for r in ranges if r]
-        if min(r[0] for r in ranges) != max(r[1] for r in ranges):
-            return []
+        """The driver's ConvergenceWarning, from the blocks' ranges of predicted classes: of each
+        block's first ``LEARNED_NOTHING_ROWS`` rows first, and only when they all get one class, of
+        all rows (a model that learned something costs a few rows' forward pass, as in memory)."""
+        for rows in (LEARNED_NOTHING_ROWS, None):
+            ranges = self.X.map(_block_labels_range, small=self.weights, backend=self.backend.kernels,
+                                activation=self.config.activation, threshold=self.config.threshold, rows=rows)
+            if any(r is None for r in ranges):
+                return []
+            ranges = [r for r in ranges if r]
+            if min(r[0] for r in ranges) != max(r[1] for r in ranges):
+                return []
         return [_training.learned_nothing_warning(self.classes[ranges[0][0]], len(self.classes), self.config)]
 
 
@@ -683,13 +716,7 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     dtype = _model_dtype(X)
     if y.ndim not in (1, 2):
         raise ValueError(f"y must be 1-D or 2-D, got an array of shape {y.shape}")
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X and y have different numbers of samples: {X.shape[0]} and {y.shape[0]}")
-    if y.chunks[0] != X.chunks[0]:
-        raise ValueError(
-            f"X and y are chunked differently along the rows ({X.chunks[0]} and {y.chunks[0]}); "
-            "rechunk y like X: y.rechunk({0: X.chunks[0]})"
-        )
+    check_rows_aligned(X, y)
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X has shape {X.shape}: a minimum of 1 sample and 1 feature is required")
     y = y.rechunk({1: -1}) if y.ndim == 2 else y
