@@ -296,16 +296,21 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     tail_ws_ = has_tail_ ? tail_workspace(tails_[0]) : 0;
     tail_work_ = Buffer<T>(n_work_ * tail_ws_);
 
-    // Gradient tiles of each layer, for the cooperative mode.
+    // Gradient tiles of each layer, for the cooperative mode: the inputs cut into at least four
+    // runs per thread (at most kGradInputs each), of nearly equal length in whole register
+    // tiles, so that the threads' shares (tile i goes to thread i mod n_threads) are even.
     tiles_.resize(L);
     for (idx l = 0; l < L; ++l) {
         const idx k = s.k[l];
-        const idx pstep = std::max<idx>(kTileRows2, round_up((k + 4 * n_threads - 1) / (4 * n_threads), kTileRows2));
+        const idx units = (k + kTileRows2 - 1) / kTileRows2;  // register tiles of inputs
+        const idx runs = std::max<idx>(1, std::min<idx>(units, std::max<idx>(4 * n_threads, (k + kGradInputs - 1) / kGradInputs)));
+        const auto start = [&](idx r) { return std::min(k, (2 * units * r + runs) / (2 * runs) * kTileRows2); };
         const idx cstep = std::min<idx>(m_pad_[l], kGradVectors * VW);
-        for (idx p0 = 0; p0 < k; p0 += std::min<idx>(pstep, kGradInputs))
+        for (idx r = 0; r < runs; ++r) {
+            const idx p0 = start(r), p1 = start(r + 1);
             for (idx c0 = 0; c0 < m_pad_[l]; c0 += cstep)
-                tiles_[l].push_back({l, p0, std::min(k, p0 + std::min<idx>(pstep, kGradInputs)), c0,
-                                     std::min(m_pad_[l], c0 + cstep), p0 == 0});
+                tiles_[l].push_back({l, p0, p1, c0, std::min(m_pad_[l], c0 + cstep), p0 == 0});
+        }
     }
     for (idx l = 0; l < L; ++l)
         for (idx c = 0; c <= s.k[l]; ++c) cols_.push_back({l, c});
