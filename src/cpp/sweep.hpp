@@ -336,7 +336,16 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
     if (ord) {
         T* xg = gx_.get() + w * kBlock * d + r0 * d;
         T* yg = gy_.get() + w * kBlock * ldy_ + r0 * ldy_;
+        constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
+        constexpr idx ahead = 2;  // rows
+        const auto fetch = [&](idx i) {  // the scattered rows defeat the hardware prefetcher
+            const T* x = X_ + static_cast<idx>(ord[b0 + g0 + i]) * d;
+            for (idx j = 0; j < d; j += line) __builtin_prefetch(x + j);
+            __builtin_prefetch(x + d - 1);
+        };
+        for (idx i = 0; i < std::min(rows, ahead); ++i) fetch(i);
         for (idx i = 0; i < rows; ++i) {
+            if (i + ahead < rows) fetch(i + ahead);
             const idx src = static_cast<idx>(ord[b0 + g0 + i]);
             for (idx j = 0; j < d; ++j) xg[i * d + j] = X_[src * d + j];
             for (idx j = 0; j < ldy_; ++j) yg[i * ldy_ + j] = y_[src * ldy_ + j];
