@@ -92,8 +92,8 @@ SolverStep<T> solver_step(const TrainOptions<T>& o) {
 // Trains in place for o.max_iter epochs.  W[l] points to (m_l, k_l + 1) row-major weights; y
 // holds the targets with row stride ldy: one per row (ldy = 1) for one output unit, rows of m_L
 // (ldy = m_L) else (0/1 labels or columns, one-hot rows for a softmax, real targets).  loss_out receives one value
-// per epoch run.  Each batch: block forward and backward (sw.gradient), reduce and update
-// (sw.for_each_gradient_run with the solver), then thread 0 records the loss and applies the
+// per epoch run.  Each batch: block forward and backward, reduce and update
+// (sw.gradient_and_update with the solver), then thread 0 records the loss and applies the
 // stopping rule.
 template <class T>
 TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const std::vector<T*>& W, T* loss_out,
@@ -117,19 +117,20 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
             for (idx bi = 0; bi < sw.n_batches; ++bi, ++step) {
                 const Batch b = sw.batch(bi);
                 sw.begin_batch(t, step, o.alpha > 0, ord, b);
-                // Adam's step t is advanced by thread 0 after the last barrier of the batch
+                // Adam's step t is read here by every thread and advanced by thread 0 after the
+                // sweep, whose first barrier comes between the two
                 SolverStep<T> st = base_step;
                 const double t_next = counters[0] + 1.0;
                 if (o.solver == Solver::adam) st.lr_t = adam_step_size<T>(o.learning_rate, o.beta1, o.beta2, t_next);
-                if (!sw.gradient(t, ord, b, step)) return;
-                sw.for_each_gradient_run(step, b, o.alpha, ahead,
-                                         [&](idx l, idx j, idx q0, idx len, const T* g) __attribute__((always_inline)) {
-                                             const idx row = j * (s.k[l] + 1) + q0;
-                                             T* const Wr = W[l] + row;
-                                             st.apply(len, Wr, state0 ? state0[l] + row : nullptr,
-                                                      state1 ? state1[l] + row : nullptr, g);
-                                             sw.repack(l, j, q0, len, Wr);
-                                         });
+                const bool done = sw.gradient_and_update(
+                    t, ord, b, step, o.alpha, ahead,
+                    [&](idx l, idx j, idx q0, idx len, const T* g) __attribute__((always_inline)) {
+                        const idx row = j * (s.k[l] + 1) + q0;
+                        T* const Wr = W[l] + row;
+                        st.apply(len, Wr, state0 ? state0[l] + row : nullptr, state1 ? state1[l] + row : nullptr, g);
+                        sw.repack(l, j, q0, len, Wr);
+                    });
+                if (!done) return;
                 const bool epoch_end = bi == sw.n_batches - 1;
                 if (epoch_end && o.on_epoch) sw.sync();  // the hook reads the weights: all updated
                 bool stop = false;
@@ -171,11 +172,12 @@ double loss_and_gradient(const T* X, const T* y, idx ldy, idx n, const Shape& s,
     sw.run([&](int t) {
         const Batch b = sw.batch(0);
         sw.begin_batch(t, 0, alpha > 0, nullptr, b);
-        if (!sw.gradient(t, nullptr, b, 0)) return;
-        sw.for_each_gradient_run(0, b, alpha, ahead, [&](idx l, idx j, idx q0, idx len, const T* g) {
-            T* out = grad_out[l] + j * (s.k[l] + 1) + q0;
-            for (idx i = 0; i < len; ++i) out[i] = g[i];
-        });
+        const bool done = sw.gradient_and_update(t, nullptr, b, 0, alpha, ahead,
+                                                 [&](idx l, idx j, idx q0, idx len, const T* g) {
+                                                     T* out = grad_out[l] + j * (s.k[l] + 1) + q0;
+                                                     for (idx i = 0; i < len; ++i) out[i] = g[i];
+                                                 });
+        if (!done) return;
         if (t == 0) loss = sw.batch_loss(b.bn, alpha);
     });
     return loss;

@@ -141,17 +141,25 @@ public:
     // only written after the next barrier), and with sample weights sums those of the batch
     // (rows of `ord`, or in place).
     void begin_batch(int t, idx step, bool l2, const std::int64_t* ord, const Batch& b);
-    // Block forward and backward over the batch's blocks, into the gradient sums.  False (on
-    // every thread alike) when interrupted.
-    bool gradient(int t, const std::int64_t* ord, const Batch& b, idx step);
-    // The reduce step and the update loop: chunks of weight columns (possibly straddling two
-    // layers) are claimed by the threads and walked row by row; for each row j of layer l and
-    // its columns [q0, q0 + len): g = the batch's gradient of W_l[j, q0 .. q0 + len), L2 term
-    // included, then apply(l, j, q0, len, g).  `ahead` (per layer, or nullptr): the arrays
-    // shaped like W that apply walks along with it, fetched 4 rows ahead.
+    // The batch's gradient and its update: block forward and backward over the batch's blocks
+    // into the gradient sums, then, for every row j of every layer l and each piece of its
+    // columns [q0, q0 + len) exactly once, g = the batch's gradient of W_l[j, q0 .. q0 + len)
+    // (L2 term included) and apply(l, j, q0, len, g), which may update W_l and its packed copies
+    // (repack).  `ahead` (per layer, or nullptr): the arrays shaped like W that apply walks
+    // along with it, fetched 4 rows ahead.  Who applies what, and when:
+    //   parts > 1   after the sweep and a barrier, chunks of weight columns (possibly straddling
+    //               two layers) are claimed by the threads and walked row by row;
+    //   parts == 1  fused into the sweep's last block: each thread applies the gradient tiles it
+    //               summed as soon as nothing reads W_l any more in this batch (layer 0 right
+    //               after each tile, a layer l > 0 once every thread has computed its delta
+    //               from W_l), instead of in a separate pass behind two more barriers.
+    // apply sees the same g whatever the mode, the tiles or the threads.  False (on every thread
+    // alike) when interrupted: the batch is dropped, nothing was applied.  Every thread must
+    // pass a barrier (end_batch) before the weights are read again.
     using RowArrays = std::array<const T* const*, 3>;
     template <class Apply>
-    void for_each_gradient_run(idx step, const Batch& b, double alpha, const RowArrays& ahead, Apply&& apply);
+    bool gradient_and_update(int t, const std::int64_t* ord, const Batch& b, idx step, double alpha,
+                             const RowArrays& ahead, Apply&& apply);
     // Writes W_l[j, q0 .. q0 + len) (the updated row piece) into the packed copies.
     inline __attribute__((always_inline)) void repack(idx l, idx j, idx q0, idx len, const T* Wr);
     // The batch's mean loss (thread 0, after gradient()), with the L2 term.
@@ -211,7 +219,16 @@ private:
     void grad_block(const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1,
                     idx c0, idx c1, bool bias);
     void sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step);
-    void sweep_together(int t, const std::int64_t* ord, const Batch& b);
+    template <class UpdateTile>
+    bool sweep_together(int t, const std::int64_t* ord, const Batch& b, UpdateTile&& update_tile);
+    // The parts' update loop (gradient_and_update): chunks of weight columns claimed by the threads.
+    template <class Apply>
+    void for_each_gradient_run(idx step, const Batch& b, double alpha, const RowArrays& ahead, Apply& apply);
+    // apply for rows [j_begin, j_end) (j_begin a multiple of VW), columns [q0, q1) (at most
+    // kColChunk of them) of layer l.
+    template <class Apply>
+    void update_piece(const Batch& b, double alpha, const RowArrays& ahead, Apply& apply, idx l, idx q0, idx q1,
+                      idx j_begin, idx j_end);
 };
 
 template <class T>
@@ -279,16 +296,21 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     tail_ws_ = has_tail_ ? tail_workspace(tails_[0]) : 0;
     tail_work_ = Buffer<T>(n_work_ * tail_ws_);
 
-    // Gradient tiles of each layer, for the cooperative mode.
+    // Gradient tiles of each layer, for the cooperative mode: the inputs cut into at least four
+    // runs per thread (at most kGradInputs each), of nearly equal length in whole register
+    // tiles, so that the threads' shares (tile i goes to thread i mod n_threads) are even.
     tiles_.resize(L);
     for (idx l = 0; l < L; ++l) {
         const idx k = s.k[l];
-        const idx pstep = std::max<idx>(kTileRows2, round_up((k + 4 * n_threads - 1) / (4 * n_threads), kTileRows2));
+        const idx units = (k + kTileRows2 - 1) / kTileRows2;  // register tiles of inputs
+        const idx runs = std::max<idx>(1, std::min<idx>(units, std::max<idx>(4 * n_threads, (k + kGradInputs - 1) / kGradInputs)));
+        const auto start = [&](idx r) { return std::min(k, (2 * units * r + runs) / (2 * runs) * kTileRows2); };
         const idx cstep = std::min<idx>(m_pad_[l], kGradVectors * VW);
-        for (idx p0 = 0; p0 < k; p0 += std::min<idx>(pstep, kGradInputs))
+        for (idx r = 0; r < runs; ++r) {
+            const idx p0 = start(r), p1 = start(r + 1);
             for (idx c0 = 0; c0 < m_pad_[l]; c0 += cstep)
-                tiles_[l].push_back({l, p0, std::min(k, p0 + std::min<idx>(pstep, kGradInputs)), c0,
-                                     std::min(m_pad_[l], c0 + cstep), p0 == 0});
+                tiles_[l].push_back({l, p0, p1, c0, std::min(m_pad_[l], c0 + cstep), p0 == 0});
+        }
     }
     for (idx l = 0; l < L; ++l)
         for (idx c = 0; c <= s.k[l]; ++c) cols_.push_back({l, c});
@@ -314,7 +336,16 @@ void BatchSweep<T>::forward_rows(const std::int64_t* ord, idx w, idx b0, idx blo
     if (ord) {
         T* xg = gx_.get() + w * kBlock * d + r0 * d;
         T* yg = gy_.get() + w * kBlock * ldy_ + r0 * ldy_;
+        constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
+        constexpr idx ahead = 2;  // rows
+        const auto fetch = [&](idx i) {  // the scattered rows defeat the hardware prefetcher
+            const T* x = X_ + static_cast<idx>(ord[b0 + g0 + i]) * d;
+            for (idx j = 0; j < d; j += line) __builtin_prefetch(x + j);
+            __builtin_prefetch(x + d - 1);
+        };
+        for (idx i = 0; i < std::min(rows, ahead); ++i) fetch(i);
         for (idx i = 0; i < rows; ++i) {
+            if (i + ahead < rows) fetch(i + ahead);
             const idx src = static_cast<idx>(ord[b0 + g0 + i]);
             for (idx j = 0; j < d; ++j) xg[i * d + j] = X_[src * d + j];
             for (idx j = 0; j < ldy_; ++j) yg[i * ldy_ + j] = y_[src * ldy_ + j];
@@ -393,9 +424,14 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
 }
 
 // All threads on each block together: rows split for the forward pass and the deltas (in runs
-// of kLossRows, the loss sums' unit), gradient tiles split for the sums.
+// of kLossRows, the loss sums' unit), gradient tiles split for the sums.  In the last block,
+// update_tile(tile) is called by the thread that summed the tile, once the tile is final and W_l
+// is no longer read: layer 0's tiles right after their sums, a layer l > 0's after the barrier
+// that ends its delta (which reads W_l).  False when interrupted before the last block's
+// backward pass (nothing updated).
 template <class T>
-void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b) {
+template <class UpdateTile>
+bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b, UpdateTile&& update_tile) {
     for (idx l = 0; l < L; ++l)
         for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
             const Tile& g = tiles_[l][i];
@@ -404,6 +440,7 @@ void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
                 std::fill(G + p * m_pad_[l] + g.c0, G + p * m_pad_[l] + g.c1, T(0));
         }
     for (idx blk = 0; blk < b.n_blocks; ++blk) {
+        const bool last = blk == b.n_blocks - 1;
         const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
         const idx runs = (rows + kLossRows - 1) / kLossRows;
         const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
@@ -411,19 +448,24 @@ void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
         if (r1 > r0) forward_rows(ord, 0, b.b0, blk, r0, r1 - r0, t, L);
         if (t == 0) exit_block_.store(poll(0), std::memory_order_relaxed);
         barrier_->wait();
-        if (exit_block_.load(std::memory_order_relaxed)) return;
+        if (exit_block_.load(std::memory_order_relaxed)) return false;
         for (idx l = L - 1; l >= 0; --l) {
             for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
                 const Tile& g = tiles_[l][i];
                 grad_block(ord, 0, 0, l, b.b0, blk, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
+                if (last && l == 0) update_tile(g);
             }
+            if (last && l == 0) break;  // the caller's barrier comes before anything reads W again
             barrier_->wait();
             if (l > 0) {
                 if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
                 barrier_->wait();
+                if (last)
+                    for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) update_tile(tiles_[l][i]);
             }
         }
     }
+    return true;
 }
 
 template <class T>
@@ -449,28 +491,37 @@ void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* or
 }
 
 template <class T>
-bool BatchSweep<T>::gradient(int t, const std::int64_t* ord, const Batch& b, idx step) {
-    if (b.parts > 1) sweep_parts(t, ord, b, step);
-    else sweep_together(t, ord, b);
+template <class Apply>
+bool BatchSweep<T>::gradient_and_update(int t, const std::int64_t* ord, const Batch& b, idx step, double alpha,
+                                        const RowArrays& ahead, Apply&& apply) {
+    if (b.parts == 1)
+        return sweep_together(t, ord, b, [&](const Tile& g) __attribute__((always_inline)) {
+            const idx j_end = std::min(g.c1, s.m[g.l]);
+            for (idx q0 = g.bias ? 0 : 1 + g.p0; q0 < 1 + g.p1; q0 += kColChunk)
+                update_piece(b, alpha, ahead, apply, g.l, q0, std::min(1 + g.p1, q0 + kColChunk), g.c0, j_end);
+        });
+    sweep_parts(t, ord, b, step);
     if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
     barrier_->wait();
-    return !exit_b1_.load(std::memory_order_relaxed);  // interrupted: the batch is dropped
+    if (exit_b1_.load(std::memory_order_relaxed)) return false;  // interrupted: the batch is dropped
+    for_each_gradient_run(step, b, alpha, ahead, apply);
+    return true;
 }
 
 template <class T>
 template <class Apply>
-void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha_d, const RowArrays& ahead,
-                                          Apply&& apply) {
+void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays& ahead, Apply& apply, idx l, idx q0,
+                                 idx q1, idx j_begin, idx j_end) {
     using GV = typename simd<T>::vec;
     constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
     const T tn = w_ ? static_cast<T>(w_sum_) : static_cast<T>(b.bn), alpha = static_cast<T>(alpha_d);
     const bool no_data = w_ && w_sum_ == 0.0;  // all weights zero: the gradient is 0 (see batch_loss)
     const idx parts = b.parts;
-    // The gradient of rows [j0, j0 + VW), columns [q0, q1) of layer l (at most kColChunk):
+    // The gradient of rows [j0, j0 + VW), columns [q0, q1):
     // gt[i][jj] = (sum of the parts of G[q0 + i, j0 + jj]) / n_b, in part order.  A column of W
     // is a row of G: read as whole vectors along G's rows and turned through this small table,
     // instead of one value per cache line.
-    auto grad_tile = [&](idx l, idx j0, idx q0, idx q1, T (*gt)[VW]) __attribute__((always_inline)) {
+    auto grad_tile = [&](idx j0, T (*gt)[VW]) __attribute__((always_inline)) {
         const T* const g0 = grads_.get() + grad_offset_[l] + j0;
         // at the start of each cache line of G's rows, fetch the next line
         if (j0 % line == 0 && j0 + line < m_pad_[l])
@@ -481,10 +532,10 @@ void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha
             vstore(gt[q - q0], v / vbroadcast<GV>(tn));
         }
     };
-    // Row j, columns [q0, q1) of layer l, whose gradient is column jj of gt: penalise, apply.
+    // Row j, columns [q0, q1), whose gradient is column jj of gt: penalise, apply.
     // The arithmetic runs along the row (contiguous in W and the solver state, so it
     // vectorises); each element's operations are the same whatever the chunking.
-    auto run = [&](idx l, idx j, idx q0, idx q1, const T (*gt)[VW], idx jj) __attribute__((always_inline)) {
+    auto run = [&](idx j, const T (*gt)[VW], idx jj) __attribute__((always_inline)) {
         const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
         const T* const Wr = W_[l] + row;
         // The rows of W and of the solver state are a row apart here (the walk goes down a chunk
@@ -508,18 +559,24 @@ void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha
             for (idx i = 0; i < len; ++i) g[i] = T(0);
         apply(l, j, q0, len, static_cast<const T*>(g));
     };
+    alignas(64) T gt[kColChunk][VW];
+    for (idx j0 = j_begin; j0 < j_end; j0 += VW) {
+        grad_tile(j0, gt);
+        for (idx j = j0; j < std::min(j_end, j0 + VW); ++j) run(j, gt, j - j0);
+    }
+}
+
+template <class T>
+template <class Apply>
+void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha, const RowArrays& ahead,
+                                          Apply& apply) {
     const idx n_cols = static_cast<idx>(cols_.size());
     for (idx c0; (c0 = claim_col_[step % 2].fetch_add(kColChunk, std::memory_order_relaxed)) < n_cols;) {
         const idx c1 = std::min(n_cols, c0 + kColChunk);
         for (idx r0 = c0, r1; r0 < c1; r0 = r1) {
             const idx l = cols_[r0].layer;
             for (r1 = r0; r1 < c1 && cols_[r1].layer == l;) ++r1;
-            const idx q0 = cols_[r0].col, q1 = cols_[r1 - 1].col + 1;
-            alignas(64) T gt[kColChunk][VW];
-            for (idx j0 = 0; j0 < s.m[l]; j0 += VW) {
-                grad_tile(l, j0, q0, q1, gt);
-                for (idx j = j0; j < std::min(s.m[l], j0 + VW); ++j) run(l, j, q0, q1, gt, j - j0);
-            }
+            update_piece(b, alpha, ahead, apply, l, cols_[r0].col, cols_[r1 - 1].col + 1, 0, s.m[l]);
         }
     }
 }
