@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -124,7 +125,14 @@ public:
                Act act, Loss loss, const T* w, bool average_outputs, idx batch_size, const std::int64_t* order,
                int n_threads_wanted, std::function<bool()> should_stop);
 
-    void run(const std::function<void(int)>& body) { run_team(n_threads, body); }
+    // Runs body(t) on the team; once thread 0's body returns, threads still parked (end_batch)
+    // are released.
+    void run(const std::function<void(int)>& body) {
+        run_team(n_threads, [&](int t) {
+            body(t);
+            if (t == 0) release_parked();
+        });
+    }
 
     // This epoch's row order (nullptr: natural order, or one batch, whose rows are read in place).
     const std::int64_t* epoch_order(idx epoch, idx order_stride) const {
@@ -161,14 +169,14 @@ public:
     // Thread 0 asks should_stop (rate-limited by the caller); the verdict sticks.
     bool poll(int t);
     bool interrupted() const { return abort_.load(); }
-    // Every thread waits for the others (so that thread 0 may read what all of them wrote).
-    void sync() { barrier_->wait(); }
-    // The end of a batch: thread 0 decides (stop, or interrupted), every thread learns it.
-    bool end_batch(int t, bool stop) {
-        if (t == 0) exit_end_.store(poll(0) || stop, std::memory_order_relaxed);
-        barrier_->wait();
-        return exit_end_.load(std::memory_order_relaxed);
-    }
+    // Every thread of the batch waits for the others (so that thread 0 may read what all of them
+    // wrote).
+    void sync(int t) { wait_all(t); }
+    // The end of batch `step`: thread 0 decides whether to stop (stop, or interrupted) and who
+    // runs the next batch (TeamSizer), and every thread learns it.  Returns the step this thread
+    // runs next: step + 1, or, for a thread that was parked while thread 0 ran alone, the step at
+    // which the team is brought back; -1: leave (the fit ends or stops).
+    idx end_batch(int t, bool stop, idx step);
 
 private:
     const T* const X_;
@@ -198,6 +206,29 @@ private:
     std::vector<Col> cols_;
     std::atomic<idx> claim_part_[2] = {0, 0}, claim_col_[2] = {0, 0};  // per batch parity
     std::optional<SpinBarrier> barrier_;
+    // Who runs the batches (thread 0 decides, see end_batch): the sizer and the clock are thread
+    // 0's; park_end_ (and park_count_) are written before the end barrier of a batch and read
+    // after it, as the exit flags are; join_step_ is published by the increment of wake_gen_
+    // (the number of times the team was brought back), done_ when thread 0 has finished.
+    TeamSizer sizer_;
+    std::chrono::steady_clock::time_point batch_start_;
+    double waited_ = 0.0;  // thread 0's time at barriers in this batch (with the team)
+    std::atomic<bool> park_end_{false}, done_{false};
+    std::atomic<int> park_count_{0};
+    alignas(64) std::atomic<int> wake_gen_{0};
+    idx join_step_ = 0;
+    int team(int t) const { return t == 0 && sizer_.solo() ? 1 : n_threads; }  // threads in this batch
+    void wait_all(int t) {
+        if (t != 0 || sizer_.solo()) return barrier_->wait();
+        const auto t0 = std::chrono::steady_clock::now();
+        barrier_->wait();
+        waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    void release_parked() {
+        done_.store(true, std::memory_order_seq_cst);
+        wake_gen_.fetch_add(1, std::memory_order_seq_cst);
+        wake_all(wake_gen_);
+    }
     double sq_weights_ = 0.0;  // sum of the squared non-bias weights (L2 loss term), by thread 0
     std::atomic<bool> abort_{false}, exit_block_{false}, exit_b1_{false}, exit_end_{false};
 
@@ -247,6 +278,8 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     n_threads = static_cast<int>(std::max<idx>(
         1, std::min<idx>(n_threads_wanted, sched_full_.parts > 1 ? sched_full_.parts : sched_full_.n_blocks * 8)));
     barrier_.emplace(n_threads);
+    sizer_ = TeamSizer(n_threads);
+    batch_start_ = std::chrono::steady_clock::now();
 
     packed_.reserve(static_cast<std::size_t>(L));
     for (idx l = 0; l < L; ++l) {
@@ -396,8 +429,9 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
 // of kLossRows, the loss sums' unit), gradient tiles split for the sums.
 template <class T>
 void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b) {
+    const int nt = team(t);
     for (idx l = 0; l < L; ++l)
-        for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+        for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
             const Tile& g = tiles_[l][i];
             T* G = grads_.get() + grad_offset_[l];
             for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
@@ -406,21 +440,21 @@ void BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
     for (idx blk = 0; blk < b.n_blocks; ++blk) {
         const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
         const idx runs = (rows + kLossRows - 1) / kLossRows;
-        const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
-        const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
+        const idx r0 = std::min(rows, runs * t / nt * kLossRows);
+        const idx r1 = std::min(rows, runs * (t + 1) / nt * kLossRows);
         if (r1 > r0) forward_rows(ord, 0, b.b0, blk, r0, r1 - r0, t, L);
         if (t == 0) exit_block_.store(poll(0), std::memory_order_relaxed);
-        barrier_->wait();
+        wait_all(t);
         if (exit_block_.load(std::memory_order_relaxed)) return;
         for (idx l = L - 1; l >= 0; --l) {
-            for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+            for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
                 const Tile& g = tiles_[l][i];
                 grad_block(ord, 0, 0, l, b.b0, blk, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
             }
-            barrier_->wait();
+            wait_all(t);
             if (l > 0) {
                 if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
-                barrier_->wait();
+                wait_all(t);
             }
         }
     }
@@ -453,8 +487,46 @@ bool BatchSweep<T>::gradient(int t, const std::int64_t* ord, const Batch& b, idx
     if (b.parts > 1) sweep_parts(t, ord, b, step);
     else sweep_together(t, ord, b);
     if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
-    barrier_->wait();
+    wait_all(t);
     return !exit_b1_.load(std::memory_order_relaxed);  // interrupted: the batch is dropped
+}
+
+template <class T>
+idx BatchSweep<T>::end_batch(int t, bool stop, idx step) {
+    if (t == 0) {
+        const bool exit = poll(0) || stop;
+        const auto now = std::chrono::steady_clock::now();
+        const bool was_solo = sizer_.solo();
+        const bool solo_next =
+            sizer_.after_batch(std::chrono::duration<double>(now - batch_start_).count(), waited_);
+        batch_start_ = now;
+        waited_ = 0.0;
+        if (!was_solo) {
+            exit_end_.store(exit, std::memory_order_relaxed);
+            park_end_.store(solo_next, std::memory_order_relaxed);
+            if (solo_next) park_count_.fetch_add(1, std::memory_order_relaxed);
+            wait_all(0);
+            if (solo_next) barrier_->set_size(1);  // the others are parked until brought back
+        } else if (!solo_next && !exit) {
+            barrier_->set_size(n_threads);
+            join_step_ = step + 1;
+            wake_gen_.fetch_add(1, std::memory_order_seq_cst);
+            wake_all(wake_gen_);
+        }
+        return exit ? -1 : step + 1;
+    }
+    barrier_->wait();
+    if (exit_end_.load(std::memory_order_relaxed)) return -1;
+    if (!park_end_.load(std::memory_order_relaxed)) return step + 1;
+    // Parked: the team is back once wake_gen_ counts this park (done_ is set before the last
+    // increment, so it is seen first).
+    const int target = park_count_.load(std::memory_order_relaxed);
+    for (;;) {
+        const int g = wake_gen_.load(std::memory_order_seq_cst);
+        if (done_.load(std::memory_order_seq_cst)) return -1;
+        if (g >= target) return join_step_;
+        wait_while_equal(wake_gen_, g);
+    }
 }
 
 template <class T>
