@@ -54,6 +54,7 @@ constexpr idx kGradVectors = 64;  // most output vectors per gradient tile in th
 // Weight columns per claimed chunk of the update: each row of W (and of the solver state) is
 // walked in pieces of this many values, so that a piece spans whole cache lines.
 constexpr idx kColChunk = 64;
+constexpr idx kMaxParts = 16;  // most partial sums of a batch's gradient (make_schedule)
 
 // The architecture of one network, read from its weight matrices.
 struct Shape {
@@ -76,7 +77,7 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
     // tenth of the training data (or fit in 256 KiB), and at least two blocks per part.
     const double budget = std::max(0.1 * static_cast<double>(n) * static_cast<double>(n_features) * value_bytes,
                                    256.0 * 1024.0);
-    while (s.parts * 2 <= 16 && s.parts * 2 * 2 <= s.n_blocks &&
+    while (s.parts * 2 <= kMaxParts && s.parts * 2 * 2 <= s.n_blocks &&
            static_cast<double>(s.parts * 2 * grad_values) * value_bytes <= budget)
         s.parts *= 2;
     return s;
@@ -204,7 +205,10 @@ private:
     std::vector<std::vector<Tile>> tiles_;
     struct Col { idx layer, col; };  // weight columns, in the order the update claims them
     std::vector<Col> cols_;
-    std::atomic<idx> claim_part_[2] = {0, 0}, claim_col_[2] = {0, 0};  // per batch parity
+    // per batch parity: the parts taken (bit q: part q) and the next update column to claim
+    std::atomic<std::uint32_t> parts_taken_[2] = {0, 0};
+    std::atomic<idx> claim_col_[2] = {0, 0};
+    static_assert(kMaxParts <= 32, "one bit per part");
     std::optional<SpinBarrier> barrier_;
     // Who runs the batches (thread 0 decides, see end_batch): the sizer and the clock are thread
     // 0's; park_end_ (and park_count_) are written before the end barrier of a batch and read
@@ -400,10 +404,16 @@ void BatchSweep<T>::grad_block(const std::int64_t* ord, idx w, idx part, idx l, 
 
 // Each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P).  Parts are
 // claimed dynamically: if one thread is slowed (a busy machine), the others take its share.
-// The result does not depend on who takes which part.
+// Thread t of a team of T starts with parts from t P / T on, so that on an idle machine it takes
+// the same parts in every batch, whose rows of X are still in its cache.  The result does not
+// depend on who takes which part.
 template <class T>
 void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step) {
-    for (idx q; (q = claim_part_[step % 2].fetch_add(1, std::memory_order_relaxed)) < b.parts;) {
+    const idx first = b.parts * t / team(t);
+    for (idx i = 0; i < b.parts; ++i) {
+        const idx q = (first + i) % b.parts;
+        const std::uint32_t bit = std::uint32_t(1) << q;
+        if (parts_taken_[step % 2].fetch_or(bit, std::memory_order_relaxed) & bit) continue;
         std::fill(grads_.get() + q * grad_size_, grads_.get() + (q + 1) * grad_size_, T(0));
         for (idx blk = b.n_blocks * q / b.parts; blk < b.n_blocks * (q + 1) / b.parts; ++blk) {
             if (poll(t)) break;
@@ -468,7 +478,7 @@ void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* or
         for (idx i = 0; i < b.bn; ++i) sum += static_cast<double>(w_[ord ? ord[b.b0 + i] : b.b0 + i]);
         w_sum_ = sum;
     }
-    claim_part_[(step + 1) % 2].store(0, std::memory_order_relaxed);
+    parts_taken_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     if (l2) {
         double sq = 0.0;
