@@ -139,19 +139,23 @@ private:
 // window by window (kWindowBatches batches and kWindowSeconds at least): while the team runs,
 // the share of thread 0's time spent waiting for the others at barriers; when that passes
 // kLateShare (a partner descheduled, the others' cores busy; a wait that long ends the window
-// at once), thread 0 runs alone for a while, then tries the team again, and keeps it only if it
-// took clearly less time per batch than the best window alone.  A team that loses is tried
-// again after twice as many windows alone (up to kMaxSoloWindows), so that a busy machine costs
-// little probing and one that frees up is noticed within a fraction of a second.  Only the
-// speed depends on it: the partition of the work (and so every result) does not depend on who
-// does it.
+// at once), thread 0 runs alone.  Each choice must then prove itself against the last window
+// of the other, per batch: alone, it goes back to the team at once when it is clearly slower
+// (and the next alarm is acted on only after twice as many team windows, up to
+// kMaxHoldWindows, until going alone proves right again: an idle machine pays little for the
+// waits of an uneven split); otherwise it
+// tries the team again after 1, 2, 4 ... kMaxSoloWindows windows, and the team stays only if it
+// is clearly faster than the best window alone.  So a busy machine costs little probing and one
+// that frees up is noticed within a fraction of a second.  Only the speed depends on it: the
+// partition of the work (and so every result) does not depend on who does it.
 class TeamSizer {
 public:
     static constexpr idx kWindowBatches = 8;
     static constexpr double kWindowSeconds = 4e-3;
     static constexpr double kLateShare = 0.3;
-    static constexpr double kTeamGain = 0.9;  // the team must take less than this times the solo time
+    static constexpr double kGain = 0.9;  // "clearly faster": less than this times the other's time
     static constexpr int kMaxSoloWindows = 64;
+    static constexpr int kMaxHoldWindows = 64;
 
     TeamSizer() = default;
     explicit TeamSizer(int n_threads) : adaptive_(n_threads > 1) {}
@@ -163,21 +167,34 @@ public:
         time_ += seconds;
         wait_ += waited;
         ++batches_;
-        const bool late = !solo_ && wait_ >= kWindowSeconds && wait_ > kLateShare * time_;
+        const bool late = !solo_ && hold_ == 0 && wait_ >= kWindowSeconds && wait_ > kLateShare * time_;
         if (!late && (batches_ < kWindowBatches || time_ < kWindowSeconds)) return solo_;
         const double per_batch = time_ / static_cast<double>(batches_);
         if (solo_) {
             best_solo_ = std::min(best_solo_, per_batch);
-            if (--solo_left_ <= 0) {
+            if (kGain * per_batch > team_per_batch_) {  // the team did better, waits and all
+                solo_ = false;
+                hold_ = next_hold_;
+                next_hold_ = std::min(2 * next_hold_, kMaxHoldWindows);
+            } else if (--solo_left_ <= 0) {
                 solo_ = false;
                 probing_ = true;
             }
-        } else if (probing_) {
-            probing_ = false;
-            if (per_batch < kTeamGain * best_solo_) backoff_ = 1;
-            else go_solo(std::min(2 * backoff_, kMaxSoloWindows));
-        } else if (wait_ > kLateShare * time_) {
-            go_solo(backoff_);
+        } else {
+            team_per_batch_ = per_batch;
+            if (probing_) {
+                probing_ = false;
+                if (per_batch < kGain * best_solo_) {
+                    backoff_ = 1;
+                } else {  // alone was right: alarms count again at once
+                    go_solo(std::min(2 * backoff_, kMaxSoloWindows));
+                    next_hold_ = 1;
+                }
+            } else if (hold_ > 0) {
+                --hold_;
+            } else if (wait_ > kLateShare * time_) {
+                go_solo(backoff_);
+            }
         }
         time_ = wait_ = 0.0;
         batches_ = 0;
@@ -192,9 +209,9 @@ private:
     }
     bool adaptive_ = false;
     bool solo_ = false, probing_ = false;
-    int backoff_ = 1, solo_left_ = 0;
+    int backoff_ = 1, solo_left_ = 0, hold_ = 0, next_hold_ = 1;
     idx batches_ = 0;
-    double time_ = 0.0, wait_ = 0.0, best_solo_ = 0.0;
+    double time_ = 0.0, wait_ = 0.0, best_solo_ = 0.0, team_per_batch_ = 0.0;
 };
 
 // Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.
