@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from conftest import core_train, make_data
+from conftest import core_train, initial_weights, make_data
 
 from backprop import NeuralNetwork
 
@@ -207,3 +207,38 @@ def test_the_epoch_hook_sees_every_thread_s_update(batch_size):
         for epoch, (got, want) in enumerate(zip(seen(3), serial)):
             for g, w in zip(got, want):
                 np.testing.assert_array_equal(g, w, err_msg=f"epoch {epoch + 1}")
+
+
+@pytest.mark.parametrize("config", [
+    dict(n_hidden=(8, 3), X=(4000, 20), kw={}),  # the article's shape: parts, narrow tail
+    dict(n_hidden=(300,), X=(600, 40), kw=dict(solver="adam", batch_size=200)),  # cooperative blocks
+])
+def test_fits_on_busy_cores_equal_the_one_thread_fit(config):
+    """With every core kept busy by other processes, the fit's thread 0 runs batches alone and
+    brings the team back (how often depends on the machine): the results are those of one
+    thread, bit for bit, and no thread is left behind."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=config["X"])
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 > 0.5).astype(np.float64)
+    W0 = initial_weights(X.shape[1], config["n_hidden"], np.float64)
+
+    def fit(n_threads):
+        W = [w.copy() for w in W0]
+        state = [np.zeros_like(w) for w in W] * 2 if config["kw"] else []
+        state = [s.copy() for s in state]
+        curve, _ = core_train(X, y, W, 0.5, 300, n_threads, solver_state=state, **config["kw"])
+        return curve, W
+
+    want_curve, want_W = fit(1)
+    spin = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(3)]
+    try:
+        time.sleep(0.2)
+        for n_threads in (2, 3, 2):
+            curve, W = fit(n_threads)
+            np.testing.assert_array_equal(curve, want_curve)
+            for a, b in zip(W, want_W):
+                np.testing.assert_array_equal(a, b)
+    finally:
+        for p in spin:
+            p.kill()
+            p.wait()

@@ -111,48 +111,54 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
     idx iterations_done = 0;
     double epoch_acc = 0.0;  // sum over batches of batch loss * batch rows, by thread 0
     sw.run([&](int t) {
-        idx step = 0;  // batches done by this call (the parity of the claim counters)
-        for (idx it = 0; it < o.max_iter; ++it) {
+        // epoch it, batch bi of it; step: batches done by this call (the parity of the claim
+        // counters).  A thread parked by end_batch resumes at a later step.
+        idx it = 0, bi = 0, step = 0;
+        while (it < o.max_iter) {
             const std::int64_t* const ord = sw.epoch_order(it, o.order_stride);
-            for (idx bi = 0; bi < sw.n_batches; ++bi, ++step) {
-                const Batch b = sw.batch(bi);
-                sw.begin_batch(t, step, o.alpha > 0, ord, b);
-                // Adam's step t is read here by every thread and advanced by thread 0 after the
-                // sweep, whose first barrier comes between the two
-                SolverStep<T> st = base_step;
-                const double t_next = counters[0] + 1.0;
-                if (o.solver == Solver::adam) st.lr_t = adam_step_size<T>(o.learning_rate, o.beta1, o.beta2, t_next);
-                const bool done = sw.gradient_and_update(
-                    t, ord, b, step, o.alpha, ahead,
-                    [&](idx l, idx j, idx q0, idx len, const T* g) __attribute__((always_inline)) {
-                        const idx row = j * (s.k[l] + 1) + q0;
-                        T* const Wr = W[l] + row;
-                        st.apply(len, Wr, state0 ? state0[l] + row : nullptr, state1 ? state1[l] + row : nullptr, g);
-                        sw.repack(l, j, q0, len, Wr);
-                    });
-                if (!done) return;
-                const bool epoch_end = bi == sw.n_batches - 1;
-                if (epoch_end && o.on_epoch) sw.sync();  // the hook reads the weights: all updated
-                bool stop = false;
-                if (t == 0) {
-                    const double batch_loss = sw.batch_loss(b.bn, o.alpha);
-                    if (o.solver == Solver::adam) counters[0] = t_next;
-                    if (epoch_end) {
-                        const double loss = sw.n_batches == 1 ? batch_loss
-                                                              : (epoch_acc + batch_loss * static_cast<double>(b.bn)) /
-                                                                    static_cast<double>(n);
-                        epoch_acc = 0.0;
-                        loss_out[it] = static_cast<T>(loss);
-                        iterations_done = it + 1;
-                        const double recorded = static_cast<double>(loss_out[it]);  // the tol rule sees the dtype's loss
-                        if (!std::isnan(o.tol)) stop = no_improvement_stop(recorded, o.tol, o.n_iter_no_change, counters);
-                        if (o.on_epoch && !o.on_epoch(it + 1, recorded)) stop = true;
-                    } else {
-                        epoch_acc += batch_loss * static_cast<double>(b.bn);
-                    }
+            const Batch b = sw.batch(bi);
+            sw.begin_batch(t, step, o.alpha > 0, ord, b);
+            // Adam's step t is read here by every thread and advanced by thread 0 after the
+            // sweep, whose first barrier comes between the two
+            SolverStep<T> st = base_step;
+            const double t_next = counters[0] + 1.0;
+            if (o.solver == Solver::adam) st.lr_t = adam_step_size<T>(o.learning_rate, o.beta1, o.beta2, t_next);
+            const bool done = sw.gradient_and_update(
+                t, ord, b, step, o.alpha, ahead,
+                [&](idx l, idx j, idx q0, idx len, const T* g) __attribute__((always_inline)) {
+                    const idx row = j * (s.k[l] + 1) + q0;
+                    T* const Wr = W[l] + row;
+                    st.apply(len, Wr, state0 ? state0[l] + row : nullptr, state1 ? state1[l] + row : nullptr, g);
+                    sw.repack(l, j, q0, len, Wr);
+                });
+            if (!done) return;
+            const bool epoch_end = bi == sw.n_batches - 1;
+            if (epoch_end && o.on_epoch) sw.sync(t);  // the hook reads the weights: all updated
+            bool stop = false;
+            if (t == 0) {
+                const double batch_loss = sw.batch_loss(b.bn, o.alpha);
+                if (o.solver == Solver::adam) counters[0] = t_next;
+                if (epoch_end) {
+                    const double loss = sw.n_batches == 1 ? batch_loss
+                                                          : (epoch_acc + batch_loss * static_cast<double>(b.bn)) /
+                                                                static_cast<double>(n);
+                    epoch_acc = 0.0;
+                    loss_out[it] = static_cast<T>(loss);
+                    iterations_done = it + 1;
+                    const double recorded = static_cast<double>(loss_out[it]);  // the tol rule sees the dtype's loss
+                    if (!std::isnan(o.tol)) stop = no_improvement_stop(recorded, o.tol, o.n_iter_no_change, counters);
+                    if (o.on_epoch && !o.on_epoch(it + 1, recorded)) stop = true;
+                } else {
+                    epoch_acc += batch_loss * static_cast<double>(b.bn);
                 }
-                if (sw.end_batch(t, stop)) return;
             }
+            const idx next = sw.end_batch(t, stop, step);
+            if (next < 0) return;
+            for (; step < next; ++step)
+                if (++bi == sw.n_batches) {
+                    bi = 0;
+                    ++it;
+                }
         }
     });
     return TrainResult{iterations_done, sw.interrupted()};

@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -17,6 +19,12 @@
 #include <vector>
 
 #include "simd.hpp"
+
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -68,31 +76,142 @@ T* thread_scratch(std::size_t count) {
     return reinterpret_cast<T*>((addr + 63) / 64 * 64);
 }
 
-// Barrier for the threads of one fit: spins briefly (the usual case on an idle machine, where
-// the others arrive within microseconds), then yields and finally sleeps in short naps, so that
-// a thread waiting for a descheduled partner (a busy machine) gives its core away instead of
-// burning it.
+// Blocking on an int: wait_while_equal(a, v) returns once a != v (or spuriously: callers
+// re-check in a loop), wake_all(a) wakes every thread waiting on a.  Linux futex; elsewhere the
+// standard library's atomic wait.
+inline void wait_while_equal(std::atomic<int>& a, int v) {
+#if defined(__linux__)
+    syscall(SYS_futex, reinterpret_cast<int*>(&a), FUTEX_WAIT_PRIVATE, v, nullptr, nullptr, 0);
+#else
+    a.wait(v, std::memory_order_seq_cst);
+#endif
+}
+inline void wake_all(std::atomic<int>& a) {
+#if defined(__linux__)
+    syscall(SYS_futex, reinterpret_cast<int*>(&a), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+#else
+    a.notify_all();
+#endif
+}
+
+// Barrier for the threads of one fit: spins for up to kSpinSeconds (the usual case on an idle
+// machine, where the others arrive within microseconds), then sleeps until the last one
+// arrives, so that a thread waiting for a descheduled partner gives its core away instead of
+// burning it.  The last arriver makes the wake-up call only when someone sleeps.  The number of
+// threads may be changed by set_size while no thread is inside wait (between barriers, by the
+// one thread that then runs on alone or brings the others back).
 class SpinBarrier {
 public:
+    static constexpr double kSpinSeconds = 30e-6;
     explicit SpinBarrier(int n) : n_(n) {}
+    void set_size(int n) { n_.store(n, std::memory_order_relaxed); }
     void wait() {
-        if (n_ == 1) return;
+        const int n = n_.load(std::memory_order_relaxed);  // read before arriving (see set_size)
+        if (n == 1) return;
         const int gen = gen_.load(std::memory_order_acquire);
-        if (count_.fetch_add(1, std::memory_order_acq_rel) == n_ - 1) {
+        if (count_.fetch_add(1, std::memory_order_acq_rel) == n - 1) {
             count_.store(0, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_acq_rel);
+            gen_.fetch_add(1, std::memory_order_seq_cst);
+            if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_all(gen_);
             return;
         }
-        for (int spins = 0; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-            if (spins < 500) BACKPROP_PAUSE();
-            else if (spins < 2000) std::this_thread::yield();
-            else std::this_thread::sleep_for(std::chrono::microseconds(20));
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int spins = 1; gen_.load(std::memory_order_acquire) == gen; ++spins) {
+            BACKPROP_PAUSE();
+            if (spins % 64 == 0 &&
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > kSpinSeconds) {
+                sleepers_.fetch_add(1, std::memory_order_seq_cst);
+                while (gen_.load(std::memory_order_seq_cst) == gen) wait_while_equal(gen_, gen);
+                sleepers_.fetch_sub(1, std::memory_order_relaxed);
+                return;
+            }
         }
     }
 private:
-    const int n_;
+    std::atomic<int> n_;
     alignas(64) std::atomic<int> count_{0};
     alignas(64) std::atomic<int> gen_{0};
+    alignas(64) std::atomic<int> sleepers_{0};
+};
+
+// How many threads should run the next batch of a fit: the whole team, or thread 0 alone when
+// the machine has no core free for the others.  Decided by thread 0 from what it measures,
+// window by window (kWindowBatches batches and kWindowSeconds at least): while the team runs,
+// the share of thread 0's time spent waiting for the others at barriers; when that passes
+// kLateShare (a partner descheduled, the others' cores busy; a wait that long ends the window
+// at once), thread 0 runs alone.  Each choice must then prove itself against the last window
+// of the other, per batch: alone, it goes back to the team at once when it is clearly slower
+// (and the next alarm is acted on only after twice as many team windows, up to
+// kMaxHoldWindows, until going alone proves right again: an idle machine pays little for the
+// waits of an uneven split); otherwise it
+// tries the team again after 1, 2, 4 ... kMaxSoloWindows windows, and the team stays only if it
+// is clearly faster than the best window alone.  So a busy machine costs little probing and one
+// that frees up is noticed within a fraction of a second.  Only the speed depends on it: the
+// partition of the work (and so every result) does not depend on who does it.
+class TeamSizer {
+public:
+    static constexpr idx kWindowBatches = 8;
+    static constexpr double kWindowSeconds = 4e-3;
+    static constexpr double kLateShare = 0.3;
+    static constexpr double kGain = 0.9;  // "clearly faster": less than this times the other's time
+    static constexpr int kMaxSoloWindows = 64;
+    static constexpr int kMaxHoldWindows = 64;
+
+    TeamSizer() = default;
+    explicit TeamSizer(int n_threads) : adaptive_(n_threads > 1) {}
+    bool solo() const { return solo_; }
+    // After each batch (thread 0): its wall time and thread 0's waiting at barriers, in seconds.
+    // Returns whether the next batch runs on thread 0 alone.
+    bool after_batch(double seconds, double waited) {
+        if (!adaptive_) return false;
+        time_ += seconds;
+        wait_ += waited;
+        ++batches_;
+        const bool late = !solo_ && hold_ == 0 && wait_ >= kWindowSeconds && wait_ > kLateShare * time_;
+        if (!late && (batches_ < kWindowBatches || time_ < kWindowSeconds)) return solo_;
+        const double per_batch = time_ / static_cast<double>(batches_);
+        if (solo_) {
+            best_solo_ = std::min(best_solo_, per_batch);
+            if (kGain * per_batch > team_per_batch_) {  // the team did better, waits and all
+                solo_ = false;
+                hold_ = next_hold_;
+                next_hold_ = std::min(2 * next_hold_, kMaxHoldWindows);
+            } else if (--solo_left_ <= 0) {
+                solo_ = false;
+                probing_ = true;
+            }
+        } else {
+            team_per_batch_ = per_batch;
+            if (probing_) {
+                probing_ = false;
+                if (per_batch < kGain * best_solo_) {
+                    backoff_ = 1;
+                } else {  // alone was right: alarms count again at once
+                    go_solo(std::min(2 * backoff_, kMaxSoloWindows));
+                    next_hold_ = 1;
+                }
+            } else if (hold_ > 0) {
+                --hold_;
+            } else if (wait_ > kLateShare * time_) {
+                go_solo(backoff_);
+            }
+        }
+        time_ = wait_ = 0.0;
+        batches_ = 0;
+        return solo_;
+    }
+private:
+    void go_solo(int windows) {
+        solo_ = true;
+        backoff_ = windows;
+        solo_left_ = windows;
+        best_solo_ = std::numeric_limits<double>::infinity();
+    }
+    bool adaptive_ = false;
+    bool solo_ = false, probing_ = false;
+    int backoff_ = 1, solo_left_ = 0, hold_ = 0, next_hold_ = 1;
+    idx batches_ = 0;
+    double time_ = 0.0, wait_ = 0.0, best_solo_ = 0.0, team_per_batch_ = 0.0;
 };
 
 // Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.

@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -53,6 +54,7 @@ constexpr idx kGradVectors = 64;  // most output vectors per gradient tile in th
 // Weight columns per claimed chunk of the update: each row of W (and of the solver state) is
 // walked in pieces of this many values, so that a piece spans whole cache lines.
 constexpr idx kColChunk = 64;
+constexpr idx kMaxParts = 16;  // most partial sums of a batch's gradient (make_schedule)
 
 // The architecture of one network, read from its weight matrices.
 struct Shape {
@@ -75,7 +77,7 @@ inline Schedule make_schedule(idx n, idx n_features, idx grad_values, std::size_
     // tenth of the training data (or fit in 256 KiB), and at least two blocks per part.
     const double budget = std::max(0.1 * static_cast<double>(n) * static_cast<double>(n_features) * value_bytes,
                                    256.0 * 1024.0);
-    while (s.parts * 2 <= 16 && s.parts * 2 * 2 <= s.n_blocks &&
+    while (s.parts * 2 <= kMaxParts && s.parts * 2 * 2 <= s.n_blocks &&
            static_cast<double>(s.parts * 2 * grad_values) * value_bytes <= budget)
         s.parts *= 2;
     return s;
@@ -124,7 +126,14 @@ public:
                Act act, Loss loss, const T* w, bool average_outputs, idx batch_size, const std::int64_t* order,
                int n_threads_wanted, std::function<bool()> should_stop);
 
-    void run(const std::function<void(int)>& body) { run_team(n_threads, body); }
+    // Runs body(t) on the team; once thread 0's body returns, threads still parked (end_batch)
+    // are released.
+    void run(const std::function<void(int)>& body) {
+        run_team(n_threads, [&](int t) {
+            body(t);
+            if (t == 0) release_parked();
+        });
+    }
 
     // This epoch's row order (nullptr: natural order, or one batch, whose rows are read in place).
     const std::int64_t* epoch_order(idx epoch, idx order_stride) const {
@@ -169,14 +178,14 @@ public:
     // Thread 0 asks should_stop (rate-limited by the caller); the verdict sticks.
     bool poll(int t);
     bool interrupted() const { return abort_.load(); }
-    // Every thread waits for the others (so that thread 0 may read what all of them wrote).
-    void sync() { barrier_->wait(); }
-    // The end of a batch: thread 0 decides (stop, or interrupted), every thread learns it.
-    bool end_batch(int t, bool stop) {
-        if (t == 0) exit_end_.store(poll(0) || stop, std::memory_order_relaxed);
-        barrier_->wait();
-        return exit_end_.load(std::memory_order_relaxed);
-    }
+    // Every thread of the batch waits for the others (so that thread 0 may read what all of them
+    // wrote).
+    void sync(int t) { wait_all(t); }
+    // The end of batch `step`: thread 0 decides whether to stop (stop, or interrupted) and who
+    // runs the next batch (TeamSizer), and every thread learns it.  Returns the step this thread
+    // runs next: step + 1, or, for a thread that was parked while thread 0 ran alone, the step at
+    // which the team is brought back; -1: leave (the fit ends or stops).
+    idx end_batch(int t, bool stop, idx step);
 
 private:
     const T* const X_;
@@ -204,8 +213,34 @@ private:
     std::vector<std::vector<Tile>> tiles_;
     struct Col { idx layer, col; };  // weight columns, in the order the update claims them
     std::vector<Col> cols_;
-    std::atomic<idx> claim_part_[2] = {0, 0}, claim_col_[2] = {0, 0};  // per batch parity
+    // per batch parity: the parts taken (bit q: part q) and the next update column to claim
+    std::atomic<std::uint32_t> parts_taken_[2] = {0, 0};
+    std::atomic<idx> claim_col_[2] = {0, 0};
+    static_assert(kMaxParts <= 32, "one bit per part");
     std::optional<SpinBarrier> barrier_;
+    // Who runs the batches (thread 0 decides, see end_batch): the sizer and the clock are thread
+    // 0's; park_end_ (and park_count_) are written before the end barrier of a batch and read
+    // after it, as the exit flags are; join_step_ is published by the increment of wake_gen_
+    // (the number of times the team was brought back), done_ when thread 0 has finished.
+    TeamSizer sizer_;
+    std::chrono::steady_clock::time_point batch_start_;
+    double waited_ = 0.0;  // thread 0's time at barriers in this batch (with the team)
+    std::atomic<bool> park_end_{false}, done_{false};
+    std::atomic<int> park_count_{0};
+    alignas(64) std::atomic<int> wake_gen_{0};
+    idx join_step_ = 0;
+    int team(int t) const { return t == 0 && sizer_.solo() ? 1 : n_threads; }  // threads in this batch
+    void wait_all(int t) {
+        if (t != 0 || sizer_.solo()) return barrier_->wait();
+        const auto t0 = std::chrono::steady_clock::now();
+        barrier_->wait();
+        waited_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+    void release_parked() {
+        done_.store(true, std::memory_order_seq_cst);
+        wake_gen_.fetch_add(1, std::memory_order_seq_cst);
+        wake_all(wake_gen_);
+    }
     double sq_weights_ = 0.0;  // sum of the squared non-bias weights (L2 loss term), by thread 0
     std::atomic<bool> abort_{false}, exit_block_{false}, exit_b1_{false}, exit_end_{false};
 
@@ -264,6 +299,8 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
     n_threads = static_cast<int>(std::max<idx>(
         1, std::min<idx>(n_threads_wanted, sched_full_.parts > 1 ? sched_full_.parts : sched_full_.n_blocks * 8)));
     barrier_.emplace(n_threads);
+    sizer_ = TeamSizer(n_threads);
+    batch_start_ = std::chrono::steady_clock::now();
 
     packed_.reserve(static_cast<std::size_t>(L));
     for (idx l = 0; l < L; ++l) {
@@ -398,10 +435,16 @@ void BatchSweep<T>::grad_block(const std::int64_t* ord, idx w, idx part, idx l, 
 
 // Each thread takes whole parts; part q covers blocks [q nb / P, (q+1) nb / P).  Parts are
 // claimed dynamically: if one thread is slowed (a busy machine), the others take its share.
-// The result does not depend on who takes which part.
+// Thread t of a team of T starts with parts from t P / T on, so that on an idle machine it takes
+// the same parts in every batch, whose rows of X are still in its cache.  The result does not
+// depend on who takes which part.
 template <class T>
 void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step) {
-    for (idx q; (q = claim_part_[step % 2].fetch_add(1, std::memory_order_relaxed)) < b.parts;) {
+    const idx first = b.parts * t / team(t);
+    for (idx i = 0; i < b.parts; ++i) {
+        const idx q = (first + i) % b.parts;
+        const std::uint32_t bit = std::uint32_t(1) << q;
+        if (parts_taken_[step % 2].fetch_or(bit, std::memory_order_relaxed) & bit) continue;
         std::fill(grads_.get() + q * grad_size_, grads_.get() + (q + 1) * grad_size_, T(0));
         for (idx blk = b.n_blocks * q / b.parts; blk < b.n_blocks * (q + 1) / b.parts; ++blk) {
             if (poll(t)) break;
@@ -432,8 +475,9 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
 template <class T>
 template <class UpdateTile>
 bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b, UpdateTile&& update_tile) {
+    const int nt = team(t);
     for (idx l = 0; l < L; ++l)
-        for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+        for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
             const Tile& g = tiles_[l][i];
             T* G = grads_.get() + grad_offset_[l];
             for (idx p = g.bias ? 0 : 1 + g.p0; p < 1 + g.p1; ++p)
@@ -443,25 +487,25 @@ bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
         const bool last = blk == b.n_blocks - 1;
         const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
         const idx runs = (rows + kLossRows - 1) / kLossRows;
-        const idx r0 = std::min(rows, runs * t / n_threads * kLossRows);
-        const idx r1 = std::min(rows, runs * (t + 1) / n_threads * kLossRows);
+        const idx r0 = std::min(rows, runs * t / nt * kLossRows);
+        const idx r1 = std::min(rows, runs * (t + 1) / nt * kLossRows);
         if (r1 > r0) forward_rows(ord, 0, b.b0, blk, r0, r1 - r0, t, L);
         if (t == 0) exit_block_.store(poll(0), std::memory_order_relaxed);
-        barrier_->wait();
+        wait_all(t);
         if (exit_block_.load(std::memory_order_relaxed)) return false;
         for (idx l = L - 1; l >= 0; --l) {
-            for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) {
+            for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
                 const Tile& g = tiles_[l][i];
                 grad_block(ord, 0, 0, l, b.b0, blk, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
                 if (last && l == 0) update_tile(g);
             }
             if (last && l == 0) break;  // the caller's barrier comes before anything reads W again
-            barrier_->wait();
+            wait_all(t);
             if (l > 0) {
                 if (r1 > r0) delta_rows(0, l, r0, r1 - r0);
-                barrier_->wait();
+                wait_all(t);
                 if (last)
-                    for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += n_threads) update_tile(tiles_[l][i]);
+                    for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) update_tile(tiles_[l][i]);
             }
         }
     }
@@ -476,7 +520,7 @@ void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* or
         for (idx i = 0; i < b.bn; ++i) sum += static_cast<double>(w_[ord ? ord[b.b0 + i] : b.b0 + i]);
         w_sum_ = sum;
     }
-    claim_part_[(step + 1) % 2].store(0, std::memory_order_relaxed);
+    parts_taken_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     if (l2) {
         double sq = 0.0;
@@ -502,10 +546,48 @@ bool BatchSweep<T>::gradient_and_update(int t, const std::int64_t* ord, const Ba
         });
     sweep_parts(t, ord, b, step);
     if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
-    barrier_->wait();
+    wait_all(t);
     if (exit_b1_.load(std::memory_order_relaxed)) return false;  // interrupted: the batch is dropped
     for_each_gradient_run(step, b, alpha, ahead, apply);
     return true;
+}
+
+template <class T>
+idx BatchSweep<T>::end_batch(int t, bool stop, idx step) {
+    if (t == 0) {
+        const bool exit = poll(0) || stop;
+        const auto now = std::chrono::steady_clock::now();
+        const bool was_solo = sizer_.solo();
+        const bool solo_next =
+            sizer_.after_batch(std::chrono::duration<double>(now - batch_start_).count(), waited_);
+        batch_start_ = now;
+        waited_ = 0.0;
+        if (!was_solo) {
+            exit_end_.store(exit, std::memory_order_relaxed);
+            park_end_.store(solo_next, std::memory_order_relaxed);
+            if (solo_next) park_count_.fetch_add(1, std::memory_order_relaxed);
+            wait_all(0);
+            if (solo_next) barrier_->set_size(1);  // the others are parked until brought back
+        } else if (!solo_next && !exit) {
+            barrier_->set_size(n_threads);
+            join_step_ = step + 1;
+            wake_gen_.fetch_add(1, std::memory_order_seq_cst);
+            wake_all(wake_gen_);
+        }
+        return exit ? -1 : step + 1;
+    }
+    barrier_->wait();
+    if (exit_end_.load(std::memory_order_relaxed)) return -1;
+    if (!park_end_.load(std::memory_order_relaxed)) return step + 1;
+    // Parked: the team is back once wake_gen_ counts this park (done_ is set before the last
+    // increment, so it is seen first).
+    const int target = park_count_.load(std::memory_order_relaxed);
+    for (;;) {
+        const int g = wake_gen_.load(std::memory_order_seq_cst);
+        if (done_.load(std::memory_order_seq_cst)) return -1;
+        if (g >= target) return join_step_;
+        wait_while_equal(wake_gen_, g);
+    }
 }
 
 template <class T>
