@@ -61,6 +61,15 @@ double neg_sum_of_logs(idx n, T* __restrict tmp) {
     return -(((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])));
 }
 
+// A probability clipped to [eps, 1 - eps] (eps the type's epsilon) before its log, as
+// scikit-learn's log-losses clip; NaN passes through (the callers test for it).
+template <class T>
+inline T clip_probability(T q) {
+    const T eps = std::numeric_limits<T>::epsilon();
+    q = q < eps ? eps : q;
+    return q > T(1) - eps ? T(1) - eps : q;
+}
+
 // Returns sum_i log(y_i ? p_i : 1 - p_i) (negated, not divided by n), accumulated in double.
 // p has stride ldp.  tmp must hold n values.
 template <class T>
@@ -85,8 +94,7 @@ double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __res
     for (; i < n; ++i) {
         T q = p[i * ldp];
         nan |= q != q;
-        q = q < eps ? eps : q;
-        q = q > T(1) - eps ? T(1) - eps : q;
+        q = clip_probability(q);
         tmp[i] = y[i] != T(0) ? q : T(1) - q;
     }
     if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
@@ -111,15 +119,13 @@ double binary_log_loss_mean(idx n, const T* p, const T* y, T* tmp) {
 template <class T>
 double softmax_log_loss_sum(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
                             T* __restrict tmp) {
-    const T eps = std::numeric_limits<T>::epsilon();
     bool nan = false;
     for (idx i = 0; i < n; ++i) {
         T s = T(0);
         for (idx c = 0; c < m; ++c) {
             T q = P[i * ldp + c];
             nan |= q != q;
-            q = q < eps ? eps : q;
-            q = q > T(1) - eps ? T(1) - eps : q;
+            q = clip_probability(q);
             s += Y[i * ldy + c] * q;
         }
         tmp[i] = s;
@@ -269,7 +275,6 @@ constexpr Act training_output_activation(Loss loss) {
 template <class T>
 double weighted_loss_sum(Loss loss, idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
                          const T* __restrict w, T* __restrict tmp) {
-    const T eps = std::numeric_limits<T>::epsilon();
     auto weight = [w](idx i) { return w ? static_cast<double>(w[i]) : 1.0; };
     double total = 0.0;
     switch (loss) {
@@ -282,8 +287,7 @@ double weighted_loss_sum(Loss loss, idx n, idx m, const T* __restrict P, idx ldp
                 for (idx c = 0; c < m; ++c) {
                     T q = P[i * ldp + c];
                     nan |= q != q;
-                    q = q < eps ? eps : q;
-                    q = q > T(1) - eps ? T(1) - eps : q;
+                    q = clip_probability(q);
                     if (loss == Loss::binary_log) tmp[i * m + c] = Y[i * ldy + c] != T(0) ? q : T(1) - q;
                     else s += Y[i * ldy + c] * q;
                 }
