@@ -90,7 +90,8 @@ class NeuralNetwork:
     fed 1e300, whose logits reach inf - inf) raises ``ValueError`` and leaves the
     estimator as it was, as does an interrupted fit (``KeyboardInterrupt``).
 
-    ``fit`` and ``predict_proba`` release the GIL in the C++ backend: one fitted model may serve
+    ``fit`` and ``predict_proba`` release the GIL in the C++ backend (but for predictions of a few
+    microseconds, which keep it): one fitted model may serve
     ``predict``/``predict_proba`` from several threads at once; do not call ``fit`` on a model
     while another thread uses it.
 
@@ -479,8 +480,9 @@ class NeuralNetwork:
             large that the network's output is undefined in floating point.
         """
         fast = predict_lane(self.__dict__, X, True, True)  # a few rows: one C++ call, the same checks
-        if fast is None:
-            fast = self._fast_lane(X, True)
+        if fast is not None:
+            return fast
+        fast = self._fast_lane(X, True)
         if fast is not None:
             return fast
         if _dask.is_dask_collection(X):  # a dask array, computed block by block

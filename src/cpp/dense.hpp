@@ -52,30 +52,6 @@ inline idx packed_index(const PackedPanels<T>& P, idx p, idx c) {
     return P.k * c0 + p * P.panel_width(c0) + (c - c0);
 }
 
-// Whether dense_forward applies f in the product's epilogue, to whole vectors: always for the
-// cheap f, and for the expensive ones unless at least half of each vector is padding.
-template <class T, Act A>
-constexpr bool act_in_epilogue(idx m) {
-    return A == Act::relu || A == Act::identity || round_up(m, simd<T>::width) < 2 * m;
-}
-
-// f on the m <= W / 2 valid values of each of n padded rows, gathered into whole vectors (the
-// column count as a constant makes the gather/scatter loops tight).
-template <class T, Act A>
-void act_gathered(idx n, T* a, idx ld, idx m) {
-    switch (m) {
-        case 1: act_narrow<T, 1, A>(n, a, ld); break;
-        case 2: act_narrow<T, 2, A>(n, a, ld); break;
-        case 3: act_narrow<T, 3, A>(n, a, ld); break;
-        case 4: act_narrow<T, 4, A>(n, a, ld); break;
-        case 5: act_narrow<T, 5, A>(n, a, ld); break;
-        case 6: act_narrow<T, 6, A>(n, a, ld); break;
-        case 7: act_narrow<T, 7, A>(n, a, ld); break;
-        case 8: act_narrow<T, 8, A>(n, a, ld); break;
-        default: break;  // m <= W / 2 <= 8
-    }
-}
-
 // a = f(a_prev W[:, 1:]^T + W[:, 0]) for n rows; Wf = pack_forward(W).  Rows of a are padded to
 // whole vectors (lda_out >= round_up(m, W)).  The bias add is part of the product; f is fused
 // into the product's epilogue while the tile is in registers, except for the expensive f
@@ -85,15 +61,29 @@ void act_gathered(idx n, T* a, idx ld, idx m) {
 template <class T, Act A>
 void dense_forward(idx n, const T* a_prev, idx lda, const PackedPanels<T>& Wf, T* a, idx lda_out) {
     using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
     const idx m = Wf.m;
-    if (act_in_epilogue<T, A>(m)) {
+    constexpr bool cheap = A == Act::relu || A == Act::identity;
+    if (cheap || round_up(m, VW) < 2 * m) {
         gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) __attribute__((always_inline)) {
             return act_vec<T, A>(z);
         });
         return;
     }
     gemm_rows(n, a_prev, lda, Wf, a, lda_out, [](V z, idx, idx) __attribute__((always_inline)) { return z; });
-    act_gathered<T, A>(n, a, lda_out, m);
+    if constexpr (!cheap) {
+        switch (m) {  // the column count as a constant makes the gather/scatter loops tight
+            case 1: act_narrow<T, 1, A>(n, a, lda_out); break;
+            case 2: act_narrow<T, 2, A>(n, a, lda_out); break;
+            case 3: act_narrow<T, 3, A>(n, a, lda_out); break;
+            case 4: act_narrow<T, 4, A>(n, a, lda_out); break;
+            case 5: act_narrow<T, 5, A>(n, a, lda_out); break;
+            case 6: act_narrow<T, 6, A>(n, a, lda_out); break;
+            case 7: act_narrow<T, 7, A>(n, a, lda_out); break;
+            case 8: act_narrow<T, 8, A>(n, a, lda_out); break;
+            default: break;  // m <= VW / 2 <= 8
+        }
+    }
 }
 
 // dense_forward with the activation chosen at run time.
@@ -185,25 +175,43 @@ inline __attribute__((always_inline)) void row_logits(const T* a_prev, idx k, co
     for (int v = 0; v < NV; ++v) vstore(z + c0 + v * VW, acc[v]);
 }
 
+// row_logits for a layer of one unit (a binary output): z[0] = W[0] + sum_p a_prev[p] W[1 + p] in
+// lane 0, by the same vector multiply-adds (b_p = the VW weights from W[1 + p] on: lane 0 holds
+// W[1 + p], the other lanes values that nothing reads), with no transposes.
+template <class T>
+inline __attribute__((always_inline)) void row_logit_single(const T* a_prev, idx k, const T* W, T* z) {
+    using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
+    V acc = vbroadcast<V>(W[0]);
+    idx p = 0;
+    for (; p + VW <= k; ++p) acc += vbroadcast<V>(a_prev[p]) * vload<V>(W + 1 + p);
+    alignas(64) T tail[2 * VW] = {};  // the last inputs, so that no load passes the end of W
+    std::copy(W + 1 + p, W + 1 + k, tail);
+    for (idx q = 0; p < k; ++p, ++q) acc += vbroadcast<V>(a_prev[p]) * vload<V>(tail + q);
+    vstore(z, acc);
+}
+
 // dense_forward for one row, reading W (m, k + 1) as it is, unpacked: for a single row, packing
 // the weights costs more than the product.  The values are dense_forward's bit for bit: each z
-// is accumulated as gemm_tile accumulates it (row_logits), and f is applied as dense_forward
-// applies it (vector by vector, or on the gathered values of a narrow layer).  a holds
-// round_up(m, W) values.
+// is accumulated as gemm_tile accumulates it (row_logits), and f is the same elementwise
+// function.  a holds round_up(m, W) values (those past m are not the layer's).
 template <class T, Act A>
 void dense_forward_row(const T* a_prev, idx k, const T* W, idx m, T* a) {
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
     constexpr int NV = 4;
     const idx ldw = k + 1, ld = round_up(m, VW);
-    idx c0 = 0;
-    for (; c0 + NV * VW <= ld; c0 += NV * VW) row_logits<T, NV>(a_prev, k, W, ldw, m, c0, a);
-    with_tile_count<NV - 1>((ld - c0) / VW, [&](auto R) { row_logits<T, decltype(R)::value>(a_prev, k, W, ldw, m, c0, a); });
-    if (act_in_epilogue<T, A>(m)) {
-        for (idx q = 0; q < ld; q += VW) vstore(a + q, act_vec<T, A>(vload<V>(a + q)));
+    if (m == 1) {
+        row_logit_single(a_prev, k, W, a);
     } else {
-        act_gathered<T, A>(1, a, ld, m);
+        idx c0 = 0;
+        for (; c0 + NV * VW <= ld; c0 += NV * VW) row_logits<T, NV>(a_prev, k, W, ldw, m, c0, a);
+        with_tile_count<NV - 1>((ld - c0) / VW,
+                                [&](auto R) { row_logits<T, decltype(R)::value>(a_prev, k, W, ldw, m, c0, a); });
     }
+    // f lane by lane, the function of dense_forward's epilogue and of its narrow gather alike (a
+    // narrow layer's one row is one vector either way)
+    for (idx q = 0; q < ld; q += VW) vstore(a + q, act_vec<T, A>(vload<V>(a + q)));
 }
 
 template <class T>
