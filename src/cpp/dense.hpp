@@ -141,6 +141,7 @@ inline __attribute__((always_inline)) void row_logits(const T* a_prev, idx k, co
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
     const T* const end = W + m * ldw;
+    const T* const last_row = W + (m - 1) * ldw;
     const T* rows[NV][VW];
     V acc[NV];
 #pragma GCC unroll 16
@@ -158,9 +159,10 @@ inline __attribute__((always_inline)) void row_logits(const T* a_prev, idx k, co
             if (len == VW) {
 #pragma GCC unroll 16
                 for (int j = 0; j < VW; ++j) b[j] = vload<V>(rows[v][j] + 1 + p);
-            } else {
+            } else {  // the last row's slice, read once for every lane that repeats it
+                const V last = vload_until<V>(last_row + 1 + p, end);
 #pragma GCC unroll 16
-                for (int j = 0; j < VW; ++j) b[j] = vload_until<V>(rows[v][j] + 1 + p, end);
+                for (int j = 0; j < VW; ++j) b[j] = rows[v][j] == last_row ? last : vload_until<V>(rows[v][j] + 1 + p, end);
             }
             transpose_vectors<V, VW>(b);
             if (len == VW) {
