@@ -296,3 +296,15 @@ def test_a_loaded_model_takes_the_lane(tmp_path):
     x = rng.normal(size=(1, 20))
     assert _core.predict_lane(loaded.__dict__, x, True, True) is not None
     np.testing.assert_array_equal(loaded.predict_proba(x), nn.predict_proba(x))
+
+
+def test_bench_latency_runs():
+    import pathlib
+    import subprocess
+
+    script = pathlib.Path(__file__).parents[1] / "benchmarks" / "bench_latency.py"
+    out = subprocess.run([sys.executable, str(script), "--hidden", "3", "--dtype", "float32", "--processes", "1",
+                          "--calls", "5", "--repeats", "2"], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in out.splitlines() if "predict_proba" in line]
+    assert [r[1] for r in rows] == ["predict_proba", "predict_proba_unchecked"]
+    assert all(float(v) > 0 for r in rows for v in r[2:6])
