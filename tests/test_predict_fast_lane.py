@@ -308,3 +308,31 @@ def test_bench_latency_runs():
     rows = [line.split() for line in out.splitlines() if "predict_proba" in line]
     assert [r[1] for r in rows] == ["predict_proba", "predict_proba_unchecked"]
     assert all(float(v) > 0 for r in rows for v in r[2:6])
+
+
+def test_weights_replaced_by_another_thread_during_calls():
+    """A call long enough to release the GIL holds the weight arrays it reads: another thread
+    replacing weights_ meanwhile gives each call the old or the new model, never freed memory."""
+    nn, rng = _fit((512, 256), 64, 2)
+    x = rng.normal(size=(2, 64))
+    old = [W.copy() for W in nn.weights_]
+    new = [W * 0.5 for W in old]
+    answers = {nn.predict_proba(x).tobytes()}
+    nn.weights_ = new
+    answers.add(nn.predict_proba(x).tobytes())
+    stop = threading.Event()
+
+    def swap():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            nn.weights_ = [W.copy() for W in (old if i % 2 else new)]
+
+    t = threading.Thread(target=swap)
+    t.start()
+    try:
+        for _ in range(300):
+            assert nn.predict_proba(x).tobytes() in answers
+    finally:
+        stop.set()
+        t.join()

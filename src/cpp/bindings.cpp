@@ -695,11 +695,24 @@ PyObject* lane_impl(PyObject* X, PyObject* weights, Act act, bool two_columns, b
     const T* W[kLaneLayers];
     idx m[kLaneLayers];
     idx k = d, work = 0;
+    // The weight arrays are held while they are read: with the GIL released, another thread may
+    // replace weights_ or its items, which would free the arrays that the list alone held.
+    PyObject* held[kLaneLayers];
+    idx n_held = 0;
+    struct Release {
+        PyObject** objects;
+        const idx& count;
+        ~Release() {
+            for (idx i = 0; i < count; ++i) Py_DECREF(objects[i]);
+        }
+    } release_held{held, n_held};
     for (idx l = 0; l < L; ++l) {
         PyObject* w = PyList_GET_ITEM(weights, l);
         if (plain_array_type(w, 2, false) != type) Py_RETURN_NONE;  // as require<T> takes them
         const auto* wa = py::detail::array_proxy(w);
         if (wa->dimensions[1] != k + 1 || wa->dimensions[0] < 1) Py_RETURN_NONE;
+        Py_INCREF(w);
+        held[n_held++] = w;
         W[l] = reinterpret_cast<const T*>(wa->data);
         m[l] = wa->dimensions[0];
         work += k * m[l];
