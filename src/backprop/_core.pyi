@@ -8,7 +8,7 @@ required: the defaults of the options live in ``backprop._params`` (the estimato
 table), not here.
 """
 
-from typing import Any, Callable, List, Optional, Tuple, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -193,6 +193,23 @@ def predictor(
 
     Returns ``f(X, weights, n_threads, two_columns, check_finite)``, the one-row paths' call: it
     skips the keyword matching and the activation's parsing, a third of such a call.
+    """
+
+def predict_lane(state: Dict[str, Any], X: Any, two_columns: bool, checked: bool) -> Optional[NDArray[_F]]:
+    """The estimator's prediction of a few rows in one call, or None: its ``__dict__`` and ``X`` read
+    in C++ (``NeuralNetwork.predict_proba``, ``predict`` and ``predict_proba_unchecked`` try it first).
+
+    Answers only the common case: a fitted model on the C++ backend (``n_threads`` None or an
+    int, a known activation; with ``checked``, no ``feature_names_in_``), ``X`` an ndarray of the
+    weights' dtype, 2-D, C-contiguous, aligned, with ``n_features_in_`` columns, and few enough
+    rows for one thread; ``predict_proba``'s output (``two_columns``: ``(n, 2)`` for one sigmoid
+    unit, else ``(n,)``; softmax rows ``(n, k)``), a new array.  Anything else returns None,
+    and the caller takes its general path, which checks and reports everything.
+
+    checked : bool
+        Raise ``ValueError("X contains NaN or infinity")`` as the general path would, and
+        return None for values so large that a first-layer sum could overflow (the exact
+        path); False (``predict_proba_unchecked``) takes ``X`` as finite.
     """
 
 def dense_forward(a_prev: NDArray[_F], W: NDArray[_F], *, activation: str) -> NDArray[_F]:

@@ -15,6 +15,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from . import _dask, _params, _persistence, _threadpool, _training, reference
 from ._backends import BACKENDS, PREDICT, Backend, network_output
+from ._core import predict_lane
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
 from ._validation import (as_labels, check_array, check_feature_names, check_n_features, check_sample_weight, check_y,
@@ -89,7 +90,8 @@ class NeuralNetwork:
     fed 1e300, whose logits reach inf - inf) raises ``ValueError`` and leaves the
     estimator as it was, as does an interrupted fit (``KeyboardInterrupt``).
 
-    ``fit`` and ``predict_proba`` release the GIL in the C++ backend: one fitted model may serve
+    ``fit`` and ``predict_proba`` release the GIL in the C++ backend (but for predictions of a few
+    microseconds, which keep it): one fitted model may serve
     ``predict``/``predict_proba`` from several threads at once; do not call ``fit`` on a model
     while another thread uses it.
 
@@ -425,10 +427,13 @@ class NeuralNetwork:
 
     def _fast_lane(self, X: Any, two_columns: bool) -> np.ndarray | None:
         """The backend's one-call answer for the common case: a fitted model and X an ndarray already
-        of the model's dtype, 2-D, C-contiguous, with n_features_in_ columns.  The C++ backend
-        checks finiteness (same error as the general path) and returns None when values are huge
-        enough to need the exact path; anything else (other input types, the numpy backend, a
-        problem to report) goes through the general path.  Results are identical either way."""
+        of the model's dtype, 2-D, C-contiguous, with n_features_in_ columns.  Small inputs have
+        already been answered by ``_core.predict_lane`` (the same rules, read in C++ from
+        ``__dict__``); this is the lane of large ones, whose thread count it supplies.  The C++
+        backend checks finiteness (same error as the general path) and returns None when values
+        are huge enough to need the exact path; anything else (other input types, the numpy
+        backend, a problem to report) goes through the general path.  Results are identical
+        either way."""
         state = self.__dict__
         weights = state.get("weights_")
         if (
@@ -474,6 +479,9 @@ class NeuralNetwork:
             If X is malformed, non-finite, has the wrong number of features, or values so
             large that the network's output is undefined in floating point.
         """
+        fast = predict_lane(self.__dict__, X, True, True)  # a few rows: one C++ call, the same checks
+        if fast is not None:
+            return fast
         fast = self._fast_lane(X, True)
         if fast is not None:
             return fast
@@ -537,7 +545,10 @@ class NeuralNetwork:
         proba : ndarray of shape (n_samples, n_classes)
             As ``predict_proba``.
         """
-        # the fewest Python steps (this path is timed in microseconds)
+        # the fewest Python steps (this path is timed in microseconds): a few rows in one C++ call
+        p = predict_lane(self.__dict__, X, True, False)
+        if p is not None:
+            return p
         n_threads = self.n_threads
         try:
             lane = PREDICT[self.backend][self.activation]
@@ -569,7 +580,9 @@ class NeuralNetwork:
             As ``predict_proba``, or if ``threshold`` is not in [0, 1].
         """
         threshold = _check_threshold(self.threshold)
-        p = self._fast_lane(X, False)
+        p = predict_lane(self.__dict__, X, False, True)
+        if p is None:
+            p = self._fast_lane(X, False)
         if p is None and _dask.is_dask_collection(X):  # a dask array, computed block by block
             self._check_fitted()
             return _dask.predict(self, X, self._backend_name(), self._activation(), threshold)

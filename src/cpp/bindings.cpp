@@ -631,6 +631,181 @@ py::object predict(const py::array& X, const py::list& weights, int n_threads, b
         [&] { return predict_impl<float>(X, weights, n_threads, two_columns, check_finite, act, output); });
 }
 
+// ---------------------------------------------------------------------------------------------
+// The estimator's lane for small inputs: predict_lane(state, X, two_columns, checked).
+//
+// One CPython call (METH_FASTCALL: no argument parsing, no temporary objects) reads the fitted
+// estimator's __dict__ and X's header, and answers when everything is the common case: a fitted
+// model on the C++ backend (n_threads None or an int, a known activation; with `checked`, no
+// feature names), X an ndarray of the weights' dtype, 2-D, C-contiguous, aligned, with the
+// model's features, and few enough rows for one thread.  Anything else gives None, and the
+// caller takes its general path, which checks (and reports) everything itself: this lane never
+// decides an error but the one that path would raise first on the same input ("X contains NaN
+// or infinity", when `checked`).  With `checked`, inputs so large that a first-layer sum could
+// overflow give None too (the exact path); without, X is taken as finite (predict_proba_unchecked).
+// A fresh output array per call and no other allocation; the GIL is released only for work
+// long enough to be worth it; no thread is started.
+constexpr idx kLaneLayers = 32;       // deeper networks take the general path
+constexpr idx kRowsDirect = 4;        // up to this many rows: predict_rows (no packing)
+constexpr idx kLaneGilWork = 1 << 16;  // multiply-adds above which the GIL is released
+constexpr idx kLaneStack = 2048;      // scratch values on the stack (more: thread_scratch)
+
+struct LaneNames {
+    PyObject *weights, *classes, *n_features, *feature_names, *backend, *activation, *n_threads, *cpp;
+    PyObject* acts[4];  // in Act order
+};
+LaneNames lane_names;
+
+void init_lane_names() {
+    auto intern = [](const char* s) {
+        PyObject* o = PyUnicode_InternFromString(s);
+        if (!o) throw py::error_already_set();
+        return o;  // kept for the life of the process
+    };
+    lane_names = {intern("weights_"), intern("classes_"), intern("n_features_in_"), intern("feature_names_in_"),
+                  intern("backend"), intern("activation"), intern("n_threads"), intern("cpp"),
+                  {intern("sigmoid"), intern("tanh"), intern("relu"), intern("identity")}};
+}
+
+// Whether o is the str `name` (interned: usually the same object).
+bool is_str(PyObject* o, PyObject* name) {
+    return o == name || (PyUnicode_CheckExact(o) && PyUnicode_Compare(o, name) == 0);
+}
+
+// dtype number of an array (an ndarray itself when `exact`, else possibly of a subclass) with
+// ndim dimensions, native byte order, C-contiguous and aligned, or -1.
+int plain_array_type(PyObject* o, int ndim, bool exact) {
+    const auto& api = py::detail::npy_api::get();
+    if (exact ? Py_TYPE(o) != api.PyArray_Type_ : !api.PyArray_Check_(o)) return -1;
+    const auto* a = py::detail::array_proxy(o);
+    constexpr int need = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if (a->nd != ndim || (a->flags & need) != need) return -1;
+    const auto* d = py::detail::array_descriptor_proxy(a->descr);
+    return d->byteorder == '=' ? d->type_num : -1;
+}
+
+template <class T>
+PyObject* lane_impl(PyObject* X, PyObject* weights, Act act, bool two_columns, bool checked) {
+    const auto& api = py::detail::npy_api::get();
+    const int type = py::detail::npy_format_descriptor<T>::value;
+    const auto* xa = py::detail::array_proxy(X);
+    const idx n = xa->dimensions[0], d = xa->dimensions[1];
+    const idx L = PyList_GET_SIZE(weights);
+    if (d < 1 || L < 1 || L > kLaneLayers) Py_RETURN_NONE;
+    const T* W[kLaneLayers];
+    idx m[kLaneLayers];
+    idx k = d, work = 0;
+    // The weight arrays are held while they are read: with the GIL released, another thread may
+    // replace weights_ or its items, which would free the arrays that the list alone held.
+    PyObject* held[kLaneLayers];
+    idx n_held = 0;
+    struct Release {
+        PyObject** objects;
+        const idx& count;
+        ~Release() {
+            for (idx i = 0; i < count; ++i) Py_DECREF(objects[i]);
+        }
+    } release_held{held, n_held};
+    for (idx l = 0; l < L; ++l) {
+        PyObject* w = PyList_GET_ITEM(weights, l);
+        if (plain_array_type(w, 2, false) != type) Py_RETURN_NONE;  // as require<T> takes them
+        const auto* wa = py::detail::array_proxy(w);
+        if (wa->dimensions[1] != k + 1 || wa->dimensions[0] < 1) Py_RETURN_NONE;
+        Py_INCREF(w);
+        held[n_held++] = w;
+        W[l] = reinterpret_cast<const T*>(wa->data);
+        m[l] = wa->dimensions[0];
+        work += k * m[l];
+        k = m[l];
+    }
+    if (predict_threads(n, work, 2) > 1) Py_RETURN_NONE;  // large: the caller knows the threads
+    const T* x = reinterpret_cast<const T*>(xa->data);
+    if (checked) {
+        if (!all_finite(x, n * d)) {
+            PyErr_SetString(PyExc_ValueError, "X contains NaN or infinity");
+            return nullptr;
+        }
+        if (may_overflow(x, n, d, W[0], m[0])) Py_RETURN_NONE;  // the exact path
+    }
+    const idx n_out = m[L - 1];
+    const Loss loss = loss_for_outputs(n_out);
+    two_columns = two_columns && n_out == 1;
+    Py_intptr_t dims[2] = {static_cast<Py_intptr_t>(n), static_cast<Py_intptr_t>(two_columns ? 2 : n_out)};
+    PyObject* out = api.PyArray_NewFromDescr_(api.PyArray_Type_, api.PyArray_DescrFromType_(type),
+                                              two_columns || n_out >= 2 ? 2 : 1, dims, nullptr, nullptr, 0, nullptr);
+    if (!out || n == 0) return out;
+    T* p = reinterpret_cast<T*>(py::detail::array_proxy(out)->data);
+    try {
+        std::optional<py::gil_scoped_release> release;
+        if (n * work >= kLaneGilWork) release.emplace();
+        if (n <= kRowsDirect) {
+            const idx need = predict_rows_scratch<T>(L, m);
+            alignas(64) T stack[kLaneStack];
+            T* scratch = need <= kLaneStack ? stack : thread_scratch<T>(static_cast<std::size_t>(need));
+            predict_rows<T>(x, n, d, L, W, m, p, act, loss, two_columns, scratch);
+        } else {
+            Shape s;
+            s.n_features = d;
+            std::vector<const T*> Wp(W, W + L);
+            for (idx l = 0; l < L; ++l) {
+                s.k.push_back(l == 0 ? d : m[l - 1]);
+                s.m.push_back(m[l]);
+            }
+            predict_proba<T>(x, n, s, Wp, p, 1, act, loss, two_columns);
+        }
+    } catch (const std::bad_alloc&) {
+        Py_DECREF(out);
+        return PyErr_NoMemory();
+    }
+    return out;
+}
+
+PyObject* predict_lane(PyObject*, PyObject* const* args, Py_ssize_t nargs) {
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "predict_lane(state, X, two_columns, checked) takes 4 arguments");
+        return nullptr;
+    }
+    PyObject *state = args[0], *X = args[1];
+    const bool two_columns = PyObject_IsTrue(args[2]) == 1, checked = PyObject_IsTrue(args[3]) == 1;
+    if (!PyDict_CheckExact(state)) Py_RETURN_NONE;
+    const int type = plain_array_type(X, 2, true);  // a subclass is the general path's
+    if (type != py::detail::npy_api::NPY_DOUBLE_ && type != py::detail::npy_api::NPY_FLOAT_) Py_RETURN_NONE;
+    const LaneNames& k = lane_names;
+    // borrowed references; a lookup that fails (it cannot: the keys are str) also gives None
+    PyObject* weights = PyDict_GetItemWithError(state, k.weights);
+    PyObject* classes = PyDict_GetItemWithError(state, k.classes);
+    PyObject* n_features = PyDict_GetItemWithError(state, k.n_features);
+    PyObject* backend = PyDict_GetItemWithError(state, k.backend);
+    PyObject* activation = PyDict_GetItemWithError(state, k.activation);
+    PyObject* n_threads = PyDict_GetItemWithError(state, k.n_threads);
+    if (PyErr_Occurred()) return nullptr;
+    if (!weights || !PyList_CheckExact(weights) || !classes || classes == Py_None || !n_features ||
+        !PyLong_CheckExact(n_features) || !backend || !is_str(backend, k.cpp) || !activation || !n_threads)
+        Py_RETURN_NONE;
+    if (checked && PyDict_GetItemWithError(state, k.feature_names)) Py_RETURN_NONE;  // the general path compares names
+    if (PyErr_Occurred()) return nullptr;
+    int overflow = 0;
+    const long long features = PyLong_AsLongLongAndOverflow(n_features, &overflow);
+    if (overflow || features != py::detail::array_proxy(X)->dimensions[1]) Py_RETURN_NONE;
+    if (n_threads != Py_None) {  // one thread runs small inputs; other values are the general path's to judge
+        const long long t = PyLong_CheckExact(n_threads) ? PyLong_AsLongLongAndOverflow(n_threads, &overflow) : 0;
+        if (overflow || t < 1 || t > std::numeric_limits<int>::max()) Py_RETURN_NONE;
+    }
+    int a = 0;
+    while (a < 4 && !is_str(activation, k.acts[a])) ++a;
+    if (a == 4) Py_RETURN_NONE;
+    const Act act = static_cast<Act>(a);
+    if (type == py::detail::npy_api::NPY_DOUBLE_) return lane_impl<double>(X, weights, act, two_columns, checked);
+    return lane_impl<float>(X, weights, act, two_columns, checked);
+}
+
+PyMethodDef predict_lane_def = {
+    "predict_lane", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)(void)>(&predict_lane)), METH_FASTCALL,
+    "predict_lane(state: dict, X: object, two_columns: bool, checked: bool) -> Optional[numpy.ndarray]\n\n"
+    "The estimator's prediction lane for small inputs (state: the fitted estimator's __dict__); None when\n"
+    "the input is not the common case (the caller then takes its general path).  Raises ValueError only\n"
+    "for non-finite X when checked."};
+
 }  // namespace
 
 #define BACKPROP_STRINGIFY(x) #x
@@ -761,6 +936,10 @@ exp: exp(z); two_columns only for one sigmoid unit), (n,) for one output unit.)p
         R"pbdoc(predict_proba with the activation bound: f(X, weights, n_threads, two_columns, check_finite).
 
 The estimator's one-row paths call it: matching a keyword costs a third of such a call.)pbdoc");
+
+    init_lane_names();
+    m.add_object("predict_lane",
+                 py::reinterpret_steal<py::object>(PyCFunction_NewEx(&predict_lane_def, nullptr, m.ptr())));
 
     m.def(
         "dense_forward",

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <algorithm>
+#include <utility>
 
 #include "activations.hpp"
 #include "gemm.hpp"
@@ -89,6 +90,135 @@ void dense_forward(idx n, const T* a_prev, idx lda, const PackedPanels<T>& Wf, T
 template <class T>
 void dense_forward(Act act, idx n, const T* a_prev, idx lda, const PackedPanels<T>& Wf, T* a, idx lda_out) {
     with_act(act, [&](auto A) { dense_forward<T, decltype(A)::value>(n, a_prev, lda, Wf, a, lda_out); });
+}
+
+// One stage of an in-register transpose of VW vectors r[0..VW) (see transpose_vectors): rows i
+// and i + S swap the elements where bit S of the lane index differs from bit S of the row index.
+template <int VW, int S>
+constexpr int keep_low_lane(int q) { return (q & S) ? VW + q - S : q; }
+template <int VW, int S>
+constexpr int keep_high_lane(int q) { return (q & S) ? VW + q : q + S; }
+
+template <class V, int VW, int S, int... Q>
+inline __attribute__((always_inline)) void transpose_stage(V* r, std::integer_sequence<int, Q...>) {
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; ++i) {
+        if (i & S) continue;
+        const V x = r[i], y = r[i + S];
+        r[i] = __builtin_shufflevector(x, y, keep_low_lane<VW, S>(Q)...);
+        r[i + S] = __builtin_shufflevector(x, y, keep_high_lane<VW, S>(Q)...);
+    }
+}
+
+// r[q][j] becomes r[j][q] (VW vectors of VW lanes): log2 VW stages of two-vector shuffles.
+template <class V, int VW, int S = 1>
+inline __attribute__((always_inline)) void transpose_vectors(V* r) {
+    if constexpr (S < VW) {
+        transpose_stage<V, VW, S>(r, std::make_integer_sequence<int, VW>{});
+        transpose_vectors<V, VW, 2 * S>(r);
+    }
+}
+
+// VW values from src, of which only those before `end` are read (the others are 0).
+template <class V, class T>
+inline V vload_until(const T* src, const T* end) {
+    constexpr int VW = static_cast<int>(sizeof(V) / sizeof(T));
+    if (src + VW <= end) return vload<V>(src);
+    alignas(64) T tmp[VW] = {};
+    std::copy(src, end, tmp);
+    return vload<V>(tmp);
+}
+
+// z[c] = W[c, 0] + sum_p a_prev[p] W[c, 1 + p] for the NV * VW columns c = c0 + ... of W (m rows
+// of stride ldw, ending at end: lanes past m repeat column m - 1, and nothing reads them), by
+// the arithmetic of gemm_tile: a vector of the biases, then acc += broadcast(a_prev[p]) * b_p
+// for p = 0..k-1 in order, b_p the column slice W[c0.., 1 + p], read VW inputs at a time and
+// transposed in registers.  NV vectors side by side: independent chains that overlap their
+// multiply-add latency.
+template <class T, int NV>
+inline __attribute__((always_inline)) void row_logits(const T* a_prev, idx k, const T* W, idx ldw, idx m, idx c0,
+                                                      T* z) {
+    using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
+    const T* const end = W + m * ldw;
+    const T* const last_row = W + (m - 1) * ldw;
+    const T* rows[NV][VW];
+    V acc[NV];
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v)
+#pragma GCC unroll 16
+        for (int j = 0; j < VW; ++j) {
+            rows[v][j] = W + std::min<idx>(c0 + v * VW + j, m - 1) * ldw;
+            acc[v][j] = rows[v][j][0];
+        }
+    for (idx p = 0; p < k; p += VW) {
+        const idx len = std::min<idx>(VW, k - p);  // the last slice may be short: its other lanes are not used
+#pragma GCC unroll 16
+        for (int v = 0; v < NV; ++v) {
+            V b[VW];
+            if (len == VW) {
+#pragma GCC unroll 16
+                for (int j = 0; j < VW; ++j) b[j] = vload<V>(rows[v][j] + 1 + p);
+            } else {  // the last row's slice, read once for every lane that repeats it
+                const V last = vload_until<V>(last_row + 1 + p, end);
+#pragma GCC unroll 16
+                for (int j = 0; j < VW; ++j) b[j] = rows[v][j] == last_row ? last : vload_until<V>(rows[v][j] + 1 + p, end);
+            }
+            transpose_vectors<V, VW>(b);
+            if (len == VW) {
+#pragma GCC unroll 16
+                for (int q = 0; q < VW; ++q) acc[v] += vbroadcast<V>(a_prev[p + q]) * b[q];
+            } else {
+                for (idx q = 0; q < len; ++q) acc[v] += vbroadcast<V>(a_prev[p + q]) * b[q];
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int v = 0; v < NV; ++v) vstore(z + c0 + v * VW, acc[v]);
+}
+
+// row_logits for a layer of one unit (a binary output): z[0] = W[0] + sum_p a_prev[p] W[1 + p] in
+// lane 0, by the same vector multiply-adds (b_p = the VW weights from W[1 + p] on: lane 0 holds
+// W[1 + p], the other lanes values that nothing reads), with no transposes.
+template <class T>
+inline __attribute__((always_inline)) void row_logit_single(const T* a_prev, idx k, const T* W, T* z) {
+    using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
+    V acc = vbroadcast<V>(W[0]);
+    idx p = 0;
+    for (; p + VW <= k; ++p) acc += vbroadcast<V>(a_prev[p]) * vload<V>(W + 1 + p);
+    alignas(64) T tail[2 * VW] = {};  // the last inputs, so that no load passes the end of W
+    std::copy(W + 1 + p, W + 1 + k, tail);
+    for (idx q = 0; p < k; ++p, ++q) acc += vbroadcast<V>(a_prev[p]) * vload<V>(tail + q);
+    vstore(z, acc);
+}
+
+// dense_forward for one row, reading W (m, k + 1) as it is, unpacked: for a single row, packing
+// the weights costs more than the product.  The values are dense_forward's bit for bit: each z
+// is accumulated as gemm_tile accumulates it (row_logits), and f is the same elementwise
+// function.  a holds round_up(m, W) values (those past m are not the layer's).
+template <class T, Act A>
+void dense_forward_row(const T* a_prev, idx k, const T* W, idx m, T* a) {
+    using V = typename simd<T>::vec;
+    constexpr int VW = simd<T>::width;
+    constexpr int NV = 4;
+    const idx ldw = k + 1, ld = round_up(m, VW);
+    if (m == 1) {
+        row_logit_single(a_prev, k, W, a);
+    } else {
+        idx c0 = 0;
+        for (; c0 + NV * VW <= ld; c0 += NV * VW) row_logits<T, NV>(a_prev, k, W, ldw, m, c0, a);
+        with_tile_count<NV - 1>((ld - c0) / VW,
+                                [&](auto R) { row_logits<T, decltype(R)::value>(a_prev, k, W, ldw, m, c0, a); });
+    }
+    // f lane by lane, the function of dense_forward's epilogue and of its narrow gather alike (a
+    // narrow layer's one row is one vector either way)
+    for (idx q = 0; q < ld; q += VW) vstore(a + q, act_vec<T, A>(vload<V>(a + q)));
+}
+
+template <class T>
+void dense_forward_row(Act act, const T* a_prev, idx k, const T* W, idx m, T* a) {
+    with_act(act, [&](auto A) { dense_forward_row<T, decltype(A)::value>(a_prev, k, W, m, a); });
 }
 
 // delta_prev = (delta W[:, 1:]) * f'(z_prev) for n rows, f' written through a_prev = f(z_prev)

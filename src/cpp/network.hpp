@@ -200,6 +200,34 @@ void fill_two_columns(idx n, T* p) {
     }
 }
 
+// The threads predict_proba runs n rows on, of at most `requested`: threads pay off only for
+// large inputs (each costs tens of microseconds to start), so `work` (multiply-adds per row)
+// sets the fewest rows per thread.
+inline int predict_threads(idx n, idx work, int requested) {
+    const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
+    return static_cast<int>(std::max<idx>(1, std::min<idx>(requested, n / min_rows_per_thread)));
+}
+
+// The output layer's values of `rows` rows (out, padded rows of ld) finished and stored as
+// predict_proba returns them (p, rows of n_out): the softmax normalised (tmp: 64 n_out values),
+// exp for the poisson output, copied otherwise.
+template <class T>
+void store_outputs(Loss loss, idx rows, T* out, idx ld, idx n_out, T* p, T* tmp) {
+    if (loss == Loss::softmax_log) {
+        softmax_rows(rows, out, ld, n_out, tmp);
+        for (idx i = 0; i < rows; ++i)
+            for (idx c = 0; c < n_out; ++c) p[i * n_out + c] = out[i * ld + c];
+    } else if (loss == Loss::poisson) {
+        for (idx i = 0; i < rows; ++i)
+            for (idx c = 0; c < n_out; ++c) p[i * n_out + c] = std::exp(out[i * ld + c]);
+    } else if (n_out == 1) {
+        for (idx i = 0; i < rows; ++i) p[i] = out[i * ld];  // the single output unit
+    } else {
+        for (idx i = 0; i < rows; ++i)
+            for (idx c = 0; c < n_out; ++c) p[i * n_out + c] = out[i * ld + c];
+    }
+}
+
 // The network's output for n rows, the output activation of `loss` applied: p[i] for one output
 // unit (P(class 1 | X[i]) for one sigmoid unit, as (n, 2) columns [1 - p, p] with two_columns),
 // else the row p[i, 0..m_L) (softmax, sigmoids, z or exp(z); two_columns ignored); hidden
@@ -223,9 +251,7 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
     const bool softmax = loss == Loss::softmax_log;
     const idx buf_size = 2 * block_rows * widest + (softmax ? 64 * n_out : 0);  // + softmax scratch
     const idx n_blocks = (n + kBlock - 1) / kBlock;
-    // Threads only pay off for large inputs (each costs tens of microseconds to start).
-    const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
-    n_threads = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n / min_rows_per_thread)));
+    n_threads = predict_threads(n, work, n_threads);
     // One request, on the calling thread, before any other starts (so that an allocation
     // failure is an exception here, and a second request cannot move the first): the packed
     // weights, then each thread's block buffers.
@@ -253,24 +279,46 @@ void predict_proba(const T* X, idx n, const Shape& s, const std::vector<const T*
                 a_prev = bufs[l % 2];
                 lda = ld;
             }
-            if (softmax) {
-                T* out = bufs[(L - 1) % 2];
-                softmax_rows(rows, out, lda, n_out, buf + 2 * block_rows * widest);
-                for (idx i = 0; i < rows; ++i)
-                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = out[i * lda + c];
-            } else if (loss == Loss::poisson) {
-                for (idx i = 0; i < rows; ++i)
-                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = std::exp(a_prev[i * lda + c]);
-            } else if (n_out == 1) {
-                for (idx i = 0; i < rows; ++i) p[r0 + i] = a_prev[i * lda];  // the single output unit
-            } else {
-                for (idx i = 0; i < rows; ++i)
-                    for (idx c = 0; c < n_out; ++c) p[(r0 + i) * n_out + c] = a_prev[i * lda + c];
-            }
+            store_outputs(loss, rows, bufs[(L - 1) % 2], lda, n_out, p + r0 * n_out, buf + 2 * block_rows * widest);
         }
     };
     if (n_threads == 1) body(0);
     else run_team(n_threads, body);
+    if (two_columns && loss == Loss::binary_log && n_out == 1) fill_two_columns(n, p);
+}
+
+// predict_proba's values, bit for bit, for a few rows on the calling thread, from the weights
+// as they are (dense_forward_row: packing them would cost more than the products of a row).
+// L layers, W[l] of shape (m[l], k_l + 1) with k_0 = d and k_l = m[l - 1].  Scratch: two
+// activation rows of row_width values, then the softmax's 64 m[L - 1] values.
+template <class T>
+idx row_width(idx L, const idx* m) {
+    idx widest = simd<T>::width;
+    for (idx l = 0; l < L; ++l) widest = std::max(widest, round_up(m[l], simd<T>::width));
+    return widest;
+}
+
+template <class T>
+idx predict_rows_scratch(idx L, const idx* m) {
+    return 2 * row_width<T>(L, m) + 64 * m[L - 1];
+}
+
+template <class T>
+void predict_rows(const T* X, idx n, idx d, idx L, const T* const* W, const idx* m, T* p, Act act, Loss loss,
+                  bool two_columns, T* scratch) {
+    const idx n_out = m[L - 1], widest = row_width<T>(L, m);
+    T* const bufs[2] = {scratch, scratch + widest};
+    for (idx i = 0; i < n; ++i) {
+        const T* a_prev = X + i * d;
+        idx k = d;
+        for (idx l = 0; l < L; ++l) {
+            dense_forward_row(l < L - 1 ? act : output_activation(loss), a_prev, k, W[l], m[l], bufs[l % 2]);
+            a_prev = bufs[l % 2];
+            k = m[l];
+        }
+        store_outputs(loss, 1, bufs[(L - 1) % 2], round_up(n_out, simd<T>::width), n_out, p + i * n_out,
+                      scratch + 2 * widest);
+    }
     if (two_columns && loss == Loss::binary_log && n_out == 1) fill_two_columns(n, p);
 }
 

@@ -105,14 +105,19 @@ T max_abs(const T* x, idx n) {
 // (the estimator's exact path uses the same bound).
 template <class T>
 bool may_overflow(const T* X, idx n, idx d, const T* W1, idx m) {
+    const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
+    const double x = std::max(1.0, static_cast<double>(max_abs(X, n * d)));
+    // The common case first, in one vectorised pass over W1: each row's sum of d + 1 values of at
+    // most max |W1| is at most (d + 1) max |W1| (1 + eps)^d, so far enough below the limit the
+    // answer is no, as the sums below would say.  NaN or infinite weights fall through to them.
+    if (x * (static_cast<double>(max_abs(W1, m * (d + 1))) * static_cast<double>(d + 1)) * 2.0 < limit) return false;
     double w = 0.0;
     for (idx h = 0; h < m; ++h) {
         double row = 0.0;
         for (idx j = 0; j <= d; ++j) row += std::fabs(static_cast<double>(W1[h * (d + 1) + j]));
         w = std::max(w, row);
     }
-    const double limit = static_cast<double>(std::numeric_limits<T>::max()) / 4;
-    return std::max(1.0, static_cast<double>(max_abs(X, n * d))) * w >= limit;
+    return x * w >= limit;
 }
 
 }  // namespace backprop
