@@ -160,21 +160,43 @@ def _training_arrays(X: Any, y: Any) -> tuple:
 
 
 # ---------------------------------------------------------------------- the blocks' tasks
-def _label_counts(y_chunk: np.ndarray) -> tuple:
-    return np.unique(np.asarray(y_chunk), return_counts=True)
+def _chunk_summary(X_chunk: np.ndarray, y_chunk: np.ndarray, labels: bool = True) -> tuple:
+    """What a fit needs to know of a chunk before its blocks, in one task per chunk: y's labels and
+    their counts (``labels``; else y's lowest and highest value), and X's lowest and highest value
+    (None for a chunk of no rows)."""
+    y, X = np.asarray(y_chunk), np.asarray(X_chunk)
+    if labels:
+        y_part = np.unique(y, return_counts=True)
+    else:
+        y_part = (y.min(), y.max()) if y.size else (None, None)
+    return y_part + ((X.min(), X.max()) if X.size else (None, None))
+
+
+def _summaries(X: Any, y: Any, labels: bool = True) -> tuple:
+    """``_chunk_summary`` of every row chunk of ``X`` and ``y``, in block order (one pass over the
+    data), and X's lowest and highest value over all chunks (NaN when X holds one)."""
+    dask, _ = _dask_array()
+    summary = dask.delayed(_chunk_summary, pure=True)
+    pairs = zip(X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel())
+    parts = dask.compute([summary(x, c, labels) for x, c in pairs])[0]
+    low, high = _range([(p[2], p[3]) for p in parts])
+    return parts, low, high
+
+
+def _range(pairs: list) -> tuple:
+    """The lowest and highest of the chunks' (low, high) pairs that are not None; NaN propagates."""
+    pairs = [p for p in pairs if p[0] is not None]
+    return np.min([p[0] for p in pairs]), np.max([p[1] for p in pairs])
 
 
 def _aligned(A: np.ndarray) -> np.ndarray:
-    """``A``, C-contiguous and starting on a cache line (64 bytes), copied when it is not: arrays
-    that came over the network may start at any byte, and the kernels copy a misaligned input in
-    every call, where a block is copied once."""
-    if A.flags.c_contiguous and A.ctypes.data % 64 == 0:
+    """``A``, C-contiguous and aligned to its dtype, copied only when it is not: arrays that came
+    over the network may start at any byte, and the kernels copy a misaligned input in every call,
+    where a block is copied once.  (Where a block starts within a cache line changes neither the
+    kernels' results nor their speed: they pack what they read.)"""
+    if A.flags.c_contiguous and A.flags.aligned:
         return A
-    buffer = np.empty(A.nbytes + 64, dtype=np.uint8)
-    start = -buffer.ctypes.data % 64
-    out = buffer[start : start + A.nbytes].view(A.dtype).reshape(A.shape)
-    out[...] = A
-    return out
+    return np.array(A, order="C")  # numpy's allocations are aligned to any dtype's size
 
 
 # A block is one pair (X, T) of a row chunk: the features in the model's dtype, C-contiguous, and
@@ -587,11 +609,10 @@ def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
         raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     client = _current_client()
     X_chunks, y_chunks = X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel()
-    count = dask.delayed(_label_counts, pure=True)
-    counted, low, high = dask.compute([count(c) for c in y_chunks], X.min(), X.max())  # one pass over the data
+    counted, low, high = _summaries(X, y)
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError("X contains NaN or infinity")
-    _, classes = check_y(np.concatenate([labels for labels, _ in counted]), sum(len(labels) for labels, _ in counted))
+    _, classes = check_y(np.concatenate([labels for labels, *_ in counted]), sum(len(labels) for labels, *_ in counted))
     if continuing and not np.array_equal(model.classes_, classes):
         raise ValueError(f"warm_start: y has classes {classes!r}, but the model was fitted with {model.classes_!r}")
     dtype = X.dtype
@@ -602,7 +623,7 @@ def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
     if config.early_stopping:  # each chunk's stratified split, from a seed drawn after the initial weights
         seeds = rng.integers(0, 2**63, size=len(X_chunks))
         per_class = np.zeros((len(X_chunks), len(classes)), dtype=np.int64)
-        for row, (labels, counts) in zip(per_class, counted):
+        for row, (labels, counts, *_) in zip(per_class, counted):
             row[np.searchsorted(classes, labels)] = counts
         val_rows = _training.held_out_count(per_class, config.validation_fraction).sum(axis=1)
         if val_rows.sum() == 0:
@@ -722,15 +743,14 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     y = y.rechunk({1: -1}) if y.ndim == 2 else y
     if not classifier and y.dtype.kind not in "biuf":
         raise TypeError(f"y must hold numbers (bool, integer or float), got dtype {y.dtype}")
-    unique = dask.delayed(np.unique, pure=True)
-    checks = [X.min(), X.max()] + ([] if classifier else [y.min(), y.max()])
-    labels, *bounds = dask.compute([unique(c) for c in y.to_delayed(optimize_graph=False).ravel()] if classifier
-                                   else [], *checks)  # one pass over the data
+    parts, *bounds = _summaries(X, y, labels=classifier)
+    if not classifier:
+        bounds += _range([(p[0], p[1]) for p in parts])
     if not np.isfinite(bounds).all():
         raise ValueError("X contains NaN or infinity" if not np.isfinite(bounds[:2]).all() else
                          "y contains NaN or infinity")
     if classifier:  # a row per label: the labels' type (binary, multiclass, multilabel) is the data's
-        labels = np.unique(np.concatenate(labels))
+        labels = np.unique(np.concatenate([p[0] for p in parts]))
         y_summary = labels if y.ndim == 1 else np.repeat(labels[:, None], y.shape[1], axis=1)
     else:
         y_summary = np.zeros((1,) + y.shape[1:], dtype=y.dtype)
