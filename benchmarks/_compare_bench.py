@@ -99,37 +99,29 @@ def serve():
     """Answer JSON lines on stdin (setup / time / teardown / quit) with JSON lines on stdout."""
     import backprop
 
-    from suite.measure import ForeignLoad
+    from suite.measure import ForeignLoad, serve_json_lines
 
-    out, sys.stdout = sys.stdout, sys.stderr  # anything the libraries print cannot corrupt the replies
-    out.write(json.dumps(dict(ok=True, backprop=os.path.dirname(backprop.__file__),
-                              version=getattr(backprop, "__version__", "?"))) + "\n")
-    out.flush()
     timer = None
-    for line in sys.stdin:
-        msg = json.loads(line)
+
+    def answer(msg):
+        nonlocal timer
         try:
             if msg["op"] == "setup":
                 timer, info = setup(msg["task"])
-                reply = dict(ok=True, **info)
-            elif msg["op"] == "time":
-                load = ForeignLoad().start()
-                reply = dict(ok=True, s=timer())
-                reply["window"] = time.perf_counter() - load.t
-                busy = ForeignLoad._busy_s()
-                if busy is not None and load.busy is not None:  # CPU seconds of everything but this process
-                    reply["others_s"] = max(0.0, busy - load.busy - (sum(os.times()[:2]) - load.own))
-            elif msg["op"] == "teardown":
+                return dict(ok=True, **info)
+            if msg["op"] == "time":
+                return dict(ok=True, **ForeignLoad.timed(timer))
+            if msg["op"] == "teardown":
                 timer = None
                 gc.collect()
-                reply = dict(ok=True)
-            else:
-                break
+                return dict(ok=True)
+            return None
         except Exception as exc:  # noqa: BLE001 - the driver reports it and skips the cell
-            timer, reply = None, dict(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
-        out.write(json.dumps(reply, default=str) + "\n")
-        out.flush()
-    return 0
+            timer = None
+            return dict(ok=False, error=f"{type(exc).__name__}: {exc}"[:300])
+
+    hello = dict(ok=True, backprop=os.path.dirname(backprop.__file__), version=getattr(backprop, "__version__", "?"))
+    return serve_json_lines(hello, answer)
 
 
 # ------------------------------------------------------------------------------------- driver side

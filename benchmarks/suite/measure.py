@@ -92,6 +92,18 @@ class ForeignLoad:
         self.t, self.busy, self.own = time.perf_counter(), self._busy_s(), sum(os.times()[:2])
         return self
 
+    @classmethod
+    def timed(cls, run) -> dict:
+        """``run()``'s seconds (``s``), the wall time around it (``window``) and, where /proc/stat
+        tells, the CPU seconds everything but this process used meanwhile (``others_s``)."""
+        load = cls().start()
+        reply = dict(s=run())
+        reply["window"] = time.perf_counter() - load.t
+        busy = cls._busy_s()
+        if busy is not None and load.busy is not None:
+            reply["others_s"] = max(0.0, busy - load.busy - (sum(os.times()[:2]) - load.own))
+        return reply
+
     def cores(self):
         busy = self._busy_s()
         if busy is None or self.busy is None:
@@ -479,47 +491,56 @@ def setup_dropin(t):
 SETUPS = {"train": setup_train, "infer": setup_infer, "latency": setup_latency, "dropin": setup_dropin}
 
 
+def serve_json_lines(hello: dict, answer) -> int:
+    """Answer JSON requests on stdin, one per line, with one JSON reply line each on stdout (after
+    ``hello``), until stdin ends or ``answer(request)`` returns None.  While it serves, what the
+    libraries print goes to stderr, so that it cannot corrupt the replies."""
+    out, sys.stdout = sys.stdout, sys.stderr
+    out.write(json.dumps(hello) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        reply = answer(json.loads(line))
+        if reply is None:
+            break
+        out.write(json.dumps(reply, default=str) + "\n")
+        out.flush()
+    return 0
+
+
 def serve_main():
     """A persistent worker (bench_suite.py --serve): JSON lines on stdin, one reply line each on stdout.
 
     ``setup`` (a task) builds its cell; ``time`` makes one timed run of every variant of the cell and
     reports the other jobs' CPU seconds during it; ``finish`` ends the cell (memory, clean-up); ``quit``.
     """
-    out, sys.stdout = sys.stdout, sys.stderr  # what the libraries print cannot corrupt the replies
-    out.write(json.dumps(dict(ok=True, pid=os.getpid())) + "\n")
-    out.flush()
     cell = None
-    for line in sys.stdin:
-        msg = json.loads(line)
+
+    def answer(msg):
+        nonlocal cell
         try:
             if msg["op"] == "setup":
                 cell = None
                 gc.collect()
                 cell = SETUPS[msg["task"]["type"]](msg["task"])
-                reply = dict(status="ok", **cell.info)
-            elif msg["op"] == "time":
-                load = ForeignLoad().start()
+                return dict(status="ok", **cell.info)
+            if msg["op"] == "time":
                 started = time.time()
-                reply = dict(status="ok", s=cell.time_once(), started=started)
-                reply["window"] = time.perf_counter() - load.t
-                busy = ForeignLoad._busy_s()
-                if busy is not None and load.busy is not None:  # CPU seconds of everything but this process
-                    reply["others_s"] = max(0.0, busy - load.busy - (sum(os.times()[:2]) - load.own))
-            elif msg["op"] == "finish":
-                reply = dict(status="ok", **(cell.finish() if cell is not None else {}))
-                cell = None
-            else:
-                break
+                return dict(status="ok", started=started, **ForeignLoad.timed(cell.time_once))
+            if msg["op"] == "finish":
+                reply, cell = dict(status="ok", **(cell.finish() if cell is not None else {})), None
+                return reply
+            return None
         except Unsupported as exc:
-            cell, reply = None, dict(status="skipped", note=str(exc))
+            cell = None
+            return dict(status="skipped", note=str(exc))
         except ImportError as exc:
-            cell, reply = None, dict(status="skipped", note=f"not importable: {exc}")
+            cell = None
+            return dict(status="skipped", note=f"not importable: {exc}")
         except Exception as exc:  # noqa: BLE001 - the orchestrator reports it and goes on with the next cell
-            tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
-            cell, reply = None, dict(status="failed", note=tb[:300])
-        out.write(json.dumps(reply, default=str) + "\n")
-        out.flush()
-    return 0
+            cell = None
+            return dict(status="failed", note=traceback.format_exception_only(type(exc), exc)[-1].strip()[:300])
+
+    return serve_json_lines(dict(ok=True, pid=os.getpid()), answer)
 
 
 
