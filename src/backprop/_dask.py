@@ -172,13 +172,17 @@ def _chunk_summary(X_chunk: np.ndarray, y_chunk: np.ndarray, labels: bool = True
     return y_part + ((X.min(), X.max()) if X.size else (None, None))
 
 
-def _summaries(X: Any, y: Any, labels: bool = True) -> tuple:
-    """``_chunk_summary`` of every row chunk of ``X`` and ``y``, in block order (one pass over the
-    data), and X's lowest and highest value over all chunks (NaN when X holds one)."""
+def _row_chunks(A: Any) -> list:
+    """The delayed row chunks of a dask array of one column chunk, in block order."""
+    return list(A.to_delayed(optimize_graph=False).ravel())
+
+
+def _summaries(X_chunks: list, y_chunks: list, labels: bool = True) -> tuple:
+    """``_chunk_summary`` of every pair of row chunks, in block order (one pass over the data),
+    and X's lowest and highest value over all chunks (NaN when X holds one)."""
     dask, _ = _dask_array()
     summary = dask.delayed(_chunk_summary, pure=True)
-    pairs = zip(X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel())
-    parts = dask.compute([summary(x, c, labels) for x, c in pairs])[0]
+    parts = dask.compute([summary(x, c, labels) for x, c in zip(X_chunks, y_chunks)])[0]
     low, high = _range([(p[2], p[3]) for p in parts])
     return parts, low, high
 
@@ -608,8 +612,8 @@ def fit(model: Any, X: Any, y: Any, config: Any) -> Any:
     if d < 1:
         raise ValueError(f"X has 0 feature(s) (shape={X.shape}) while a minimum of 1 is required.")
     client = _current_client()
-    X_chunks, y_chunks = X.to_delayed(optimize_graph=False).ravel(), y.to_delayed(optimize_graph=False).ravel()
-    counted, low, high = _summaries(X, y)
+    X_chunks, y_chunks = _row_chunks(X), _row_chunks(y)
+    counted, low, high = _summaries(X_chunks, y_chunks)
     if not (np.isfinite(low) and np.isfinite(high)):
         raise ValueError("X contains NaN or infinity")
     _, classes = check_y(np.concatenate([labels for labels, *_ in counted]), sum(len(labels) for labels, *_ in counted))
@@ -743,7 +747,7 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     y = y.rechunk({1: -1}) if y.ndim == 2 else y
     if not classifier and y.dtype.kind not in "biuf":
         raise TypeError(f"y must hold numbers (bool, integer or float), got dtype {y.dtype}")
-    parts, *bounds = _summaries(X, y, labels=classifier)
+    parts, *bounds = _summaries(_row_chunks(X), _row_chunks(y), labels=classifier)
     if not classifier:
         bounds += _range([(p[0], p[1]) for p in parts])
     if not np.isfinite(bounds).all():
@@ -775,7 +779,7 @@ def sklearn_blocks(X: Any, T: Any, targets: Any) -> Blocks:
     them (the drop-ins' kernel targets), on the current client's workers or the local scheduler."""
     dask, _ = _dask_array()
     block = dask.delayed(_sklearn_block, pure=True)
-    pairs = zip(X.to_delayed(optimize_graph=False).ravel(), T.to_delayed(optimize_graph=False).ravel())
+    pairs = zip(_row_chunks(X), _row_chunks(T))
     blocks = [block(x, t, targets, X.dtype) for x, t in pairs]
     return Blocks(blocks, X.chunks[0], X.shape[1], X.dtype, None, None, _current_client())
 
