@@ -99,20 +99,24 @@ class ForeignLoad:
         load = cls().start()
         reply = dict(s=run())
         reply["window"] = time.perf_counter() - load.t
-        busy = cls._busy_s()
-        if busy is not None and load.busy is not None:
-            reply["others_s"] = max(0.0, busy - load.busy - (sum(os.times()[:2]) - load.own))
+        others = load.others_s()
+        if others is not None:
+            reply["others_s"] = others
         return reply
 
-    def cores(self):
+    def others_s(self):
+        """CPU seconds everything but this process used since ``start``, or None."""
         busy = self._busy_s()
         if busy is None or self.busy is None:
             return None
+        return max(0.0, busy - self.busy - (sum(os.times()[:2]) - self.own))
+
+    def cores(self):
+        others = self.others_s()
         wall = time.perf_counter() - self.t
-        own = sum(os.times()[:2]) - self.own
-        if wall < 0.5:  # /proc/stat counts in clock ticks (10 ms): too coarse for a shorter window
+        if others is None or wall < 0.5:  # /proc/stat counts in clock ticks (10 ms): too coarse for a shorter window
             return None
-        return max(0.0, (busy - self.busy - own) / wall)
+        return others / wall
 
 
 BLAS_CONTENDERS = ("numpy", "article", "sklearn", "sklearn_dropin")  # they compute with numpy's BLAS
