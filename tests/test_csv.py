@@ -1,7 +1,6 @@
 """The command line's CSV reader (``backprop._csv``): one code path for files and standard input,
 linear header checks, streaming parse with bounded memory, errors that name file, column and row."""
 
-import io
 import subprocess
 import sys
 import tracemalloc

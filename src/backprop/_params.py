@@ -19,7 +19,7 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
-from . import _core, _threadpool
+from . import _threadpool
 from ._validation import check_int, check_real
 
 __all__ = ["PARAMS", "DEFAULTS", "Config", "validate", "kernel_defaults", "param_names", "signature", "docstring"]

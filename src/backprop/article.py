@@ -796,7 +796,7 @@ def _section_convergence(data: ArticleData, max_iter: int, lr_scan: Sequence[flo
     """Section 2: the logistic regression at the article's step does not converge."""
     conv = logistic_convergence(data, max_iter=max_iter, lr_scan=lr_scan)
     un, st, sk, lim = conv["unstable"], conv["stable"], conv["sklearn"], conv["limits"]
-    print(f"\n2. Our finding: the article's logistic-regression run does not converge\n")
+    print("\n2. Our finding: the article's logistic-regression run does not converge\n")
     print(f"Full-batch gradient descent on the mean log-loss of logistic regression is guaranteed to descend only for"
           f"\nlearning_rate < 2/L = {lim['global']:.3f}, where L = lambda_max(X1'X1)/(4N) = {lim['L']:.2f} (X1 = [1, X_train]);"
           f"\nnear the optimum the curvature is lower and steps up to {lim['local']:.3f} still converge. At learning_rate=1.0"
