@@ -124,13 +124,14 @@ def test_predict_and_predict_proba_of_a_dask_array_are_dask_arrays_block_by_bloc
     nn = NeuralNetwork(n_hidden=(5,), max_iter=5, random_state=0).fit(X, y)
     Xd = da.from_array(X, chunks=(128, 5))
     with client.as_current():
-        proba, labels = nn.predict_proba(Xd), nn.predict(Xd)
-        assert isinstance(proba, da.Array) and isinstance(labels, da.Array)
-        assert proba.chunks == (Xd.chunks[0], (k,)) and labels.chunks == (Xd.chunks[0],)
-        proba, labels = dask.compute(proba, labels)
+        proba, log_proba, labels = nn.predict_proba(Xd), nn.predict_log_proba(Xd), nn.predict(Xd)
+        assert all(isinstance(a, da.Array) for a in (proba, log_proba, labels))
+        assert proba.chunks == log_proba.chunks == (Xd.chunks[0], (k,)) and labels.chunks == (Xd.chunks[0],)
+        proba, log_proba, labels = dask.compute(proba, log_proba, labels)
     np.testing.assert_array_equal(proba, nn.predict_proba(X))
+    np.testing.assert_array_equal(log_proba, nn.predict_log_proba(X))
     np.testing.assert_array_equal(labels, nn.predict(X))
-    assert proba.dtype == np.float32
+    assert proba.dtype == log_proba.dtype == np.float32
 
 
 def test_data_on_disk_trains_out_of_core(tmp_path):

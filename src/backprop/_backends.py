@@ -177,3 +177,26 @@ def network_output(backend: Backend, X: np.ndarray, weights: list, n_threads: in
     p[rows] = (a1[:, 0] if n_out == 1 else a1) if last else backend.network_output(a1, weights[1:], n_threads, activation,
                                                                                    output)
     return p
+
+
+def class_index(p: np.ndarray, threshold: float) -> np.ndarray:
+    """Index into ``classes_`` of each row's predicted label from the network's output ``p``: for
+    one sigmoid unit 1 where ``p >= threshold`` (compared in ``p``'s dtype), else the most probable
+    column (the first on ties).  ``predict``'s rule, everywhere a label is predicted."""
+    if p.ndim == 1:
+        return (p >= threshold).astype(np.intp)
+    return np.argmax(p, axis=1)
+
+
+def log_proba(backend: Backend, X: np.ndarray, weights: list, n_threads: int, activation: str) -> np.ndarray:
+    """The log class probabilities on checked data, one column per class, from the output layer's
+    logits z (not ``log`` of the probabilities, which rounds to 0 and -inf within an ulp of 1 and
+    0): two classes ``[-log(1 + e^z), -log(1 + e^-z)]``, more ``z - logsumexp(z)``.  Computed in
+    float64, returned in the weights' dtype."""
+    z = np.asarray(network_output(backend, X, weights, n_threads, activation, output="identity"), dtype=np.float64)
+    if z.ndim == 1:
+        log_p = np.stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)], axis=1)
+    else:
+        top = z.max(axis=1, keepdims=True)
+        log_p = z - (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))
+    return log_p.astype(weights[0].dtype)

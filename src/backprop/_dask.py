@@ -42,10 +42,10 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _training, reference
-from ._backends import BACKENDS, SolverState, network_output
+from ._backends import BACKENDS, SolverState, class_index, log_proba, network_output
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
-__all__ = ["is_dask_collection", "fit", "predict_proba", "predict", "chained_epoch", "sklearn_input",
+__all__ = ["is_dask_collection", "fit", "predict_proba", "predict_log_proba", "predict", "chained_epoch", "sklearn_input",
            "sklearn_blocks", "sklearn_plan", "sklearn_loss_and_gradient", "sklearn_predict"]
 
 #: Epochs of mini-batch plans drawn per driver step (each a block order and one seed per block).
@@ -255,7 +255,7 @@ def _block_labels_range(block: tuple, weights: list, backend: str, activation: s
         p = network_output(BACKENDS[backend], X, weights, n_threads, activation)
     except ValueError:  # outputs undefined in floating point
         return None
-    index = (p >= threshold).astype(np.intp) if p.ndim == 1 else np.argmax(p, axis=1)
+    index = class_index(p, threshold)
     return int(index.min()), int(index.max())
 
 
@@ -301,8 +301,11 @@ def _block_proba(X: np.ndarray, weights: list, backend: str, activation: str, tw
 
 def _block_predict(X: np.ndarray, weights: list, backend: str, activation: str, classes: np.ndarray,
                    threshold: float) -> np.ndarray:
-    p = _block_proba(X, weights, backend, activation, False)
-    return classes[np.argmax(p, axis=1)] if p.ndim == 2 else classes[(p >= threshold).astype(np.intp)]
+    return classes[class_index(_block_proba(X, weights, backend, activation, False), threshold)]
+
+
+def _block_log_proba(X: np.ndarray, weights: list, backend: str, activation: str) -> np.ndarray:
+    return log_proba(BACKENDS[backend], check_array(X, dtype=weights[0].dtype), weights, 1, activation)
 
 
 # ---------------------------------------------------------------------- the data on dask
@@ -661,13 +664,23 @@ def _prediction_input(model: Any, X: Any):
     return X
 
 
-def predict_proba(model: Any, X: Any, backend: str, activation: str) -> Any:
-    """``model.predict_proba(X)`` of a dask array: a dask array of the blocks' probabilities."""
+def _per_class(model: Any, X: Any, block_fn, *args: Any) -> Any:
+    """``block_fn(block, weights, *args)`` of each block of a dask X: a dask array of one column
+    per class."""
     X = _prediction_input(model, X)
     weights = model.weights_
     k = max(2, weights[-1].shape[0])
-    return X.map_blocks(_block_proba, weights, backend, activation, True, dtype=weights[0].dtype,
-                        chunks=(X.chunks[0], (k,)))
+    return X.map_blocks(block_fn, weights, *args, dtype=weights[0].dtype, chunks=(X.chunks[0], (k,)))
+
+
+def predict_proba(model: Any, X: Any, backend: str, activation: str) -> Any:
+    """``model.predict_proba(X)`` of a dask array: a dask array of the blocks' probabilities."""
+    return _per_class(model, X, _block_proba, backend, activation, True)
+
+
+def predict_log_proba(model: Any, X: Any, backend: str, activation: str) -> Any:
+    """``model.predict_log_proba(X)`` of a dask array: a dask array of the blocks' log probabilities."""
+    return _per_class(model, X, _block_log_proba, backend, activation)
 
 
 def predict(model: Any, X: Any, backend: str, activation: str, threshold: float) -> Any:

@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import _dask, _params, _persistence, _threadpool, _training, reference
-from ._backends import BACKENDS, PREDICT, Backend, network_output
+from ._backends import BACKENDS, PREDICT, Backend, class_index, log_proba, network_output
 from ._core import predict_lane
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
@@ -507,24 +507,19 @@ class NeuralNetwork:
         Returns
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
-            ``<= 0``; ``exp`` of it is ``predict_proba(X)`` up to rounding.
+            ``<= 0``; ``exp`` of it is ``predict_proba(X)`` up to rounding.  For a dask X, a dask
+            array computed block by block.
 
         Raises
         ------
         NotFittedError, ValueError
             As ``predict_proba``.
         """
+        if _dask.is_dask_collection(X):  # a dask array, computed block by block
+            self._check_fitted()
+            return _dask.predict_log_proba(self, X, self._backend_name(), self._activation())
         X = self._check_X_predict(X)
-        backend, n_threads = self._backend(), resolved_threads(self.n_threads)
-        z = network_output(backend, X, self.weights_, n_threads, _params.check("activation", self.activation),
-                           output="identity")  # the output layer's logits
-        z = np.asarray(z, dtype=np.float64)
-        if z.ndim == 1:
-            log_p = np.stack([-np.logaddexp(0.0, z), -np.logaddexp(0.0, -z)], axis=1)
-        else:
-            top = z.max(axis=1, keepdims=True)
-            log_p = z - (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))
-        return log_p.astype(self.weights_[0].dtype)
+        return log_proba(self._backend(), X, self.weights_, resolved_threads(self.n_threads), self._activation())
 
     def predict_proba_unchecked(self, X: np.ndarray) -> NDArray[np.floating]:
         """``predict_proba`` without input validation: the documented low-latency path.
@@ -588,9 +583,7 @@ class NeuralNetwork:
             return _dask.predict(self, X, self._backend_name(), self._activation(), threshold)
         if p is None:
             p = self._network_output(self._check_X_predict(X))
-        if p.ndim == 2:
-            return self.classes_[np.argmax(p, axis=1)]
-        return self.classes_[(p >= threshold).astype(np.intp)]
+        return self.classes_[class_index(p, threshold)]
 
     def score(self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
         """Accuracy of ``predict(X)`` against ``y``.

@@ -16,7 +16,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _stability
-from ._backends import Backend, SolverState, network_output
+from ._backends import Backend, SolverState, class_index, network_output
 from ._exceptions import ConvergenceWarning
 from ._validation import abs_max, plain
 
@@ -150,10 +150,7 @@ def fitted_attributes(weights, classes, n_features, loss_curve, validation_score
 
 def predicted_index(backend: Backend, X: np.ndarray, weights: list, config: Any) -> np.ndarray:
     """Index into ``classes_`` of the predicted label of each row (the validation score's)."""
-    p = backend.network_output(X, weights, config.n_threads, config.activation)
-    if p.ndim == 1:
-        return (p >= config.threshold).astype(np.intp)
-    return np.argmax(p, axis=1)
+    return class_index(backend.network_output(X, weights, config.n_threads, config.activation), config.threshold)
 
 
 def targets(y_index: np.ndarray, n_out: int, dtype: np.dtype) -> np.ndarray:
@@ -375,7 +372,7 @@ class _Run:
                 p = network_output(self.backend, X, self.weights, self.config.n_threads, self.config.activation)
             except ValueError:  # outputs undefined in floating point: nothing to say about classes
                 return []
-            predicted = (p >= self.config.threshold) if p.ndim == 1 else np.argmax(p, axis=1)
+            predicted = class_index(p, self.config.threshold)
             if predicted.min() != predicted.max():
                 return []
         return [learned_nothing_warning(self.classes[int(predicted[0])], present.shape[0], self.config)]
