@@ -269,6 +269,22 @@ def test_tanh_and_softmax_kernels_are_accurate(dtype):
         assert_close(_core.activation(z, name), reference.activation(z, name), dtype, name)
 
 
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "identity"])
+def test_nan_stays_nan_through_every_activation_as_in_the_reference(dtype, name):
+    # vector lanes and the scalar tail alike (lengths around the vector width)
+    for n in (1, 3, 8, 17):
+        z = np.linspace(-2, 2, n).astype(dtype)
+        z[n // 2] = np.nan
+        got, want = _core.activation(z, name), reference.activation(z, name)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        assert np.isnan(got[n // 2])
+    # and through a network: a NaN weight in a relu layer reaches the output (it used to become 0)
+    X, _, w0 = _problem(5, 3, (4,), 1, dtype)
+    w0[0][1, 2] = np.nan
+    p = _core.predict_proba(X, w0, 1, False, False, name, None)
+    np.testing.assert_array_equal(np.isnan(p), np.isnan(reference.predict_proba(X, w0, name)))
+
+
 def test_malformed_calls_with_the_new_options_raise():
     X, y, w0 = _problem(20, 3, (4,), 1, np.float64)
     Y3 = np.eye(3)[np.arange(20) % 3]

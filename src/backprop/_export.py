@@ -232,7 +232,7 @@ def c_header(net: Network, name: str) -> str:
         *scaling,
         " * Every layer: z_j = sum_k W[j][k] a_k + b_j (a = the layer's input), then",
         " *   sigmoid(z) = 1 / (1 + exp(-z)) for z >= 0, exp(z) / (1 + exp(z)) for z < 0 (never overflows)",
-        " *   tanh(z) = tanh(z) from math.h;  relu(z) = z > 0 ? z : 0;  identity(z) = z",
+        " *   tanh(z) = tanh(z) from math.h;  relu(z) = z > 0 || z != z ? z : 0 (NaN stays NaN);  identity(z) = z",
         f" * with {act} for the hidden layers.",
         *out_rule,
         " * A layer whose sums overflow (inputs near the floating-point range) is recomputed as",
@@ -293,7 +293,7 @@ static inline float {name}_narrow_(double v)
     hidden_act = {
         "sigmoid": f"return {name}_sigmoid_(z);",
         "tanh": f"return tanh{fx}(z);",
-        "relu": "return z > 0 ? z : 0;",
+        "relu": "return z > 0 || z != z ? z : 0;",
         "identity": "return z;",
     }[act]
     h.append(

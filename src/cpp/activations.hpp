@@ -6,7 +6,7 @@
 // value a = f(z), which is what lets the deltas overwrite the activations in place:
 //   sigmoid  a = 1 / (1 + exp(-z))    f'(z) = a (1 - a)
 //   tanh     a = tanh(z)              f'(z) = 1 - a^2
-//   relu     a = max(z, 0)            f'(z) = 1 if a > 0 else 0
+//   relu     a = max(z, 0)            f'(z) = 1 if a > 0 else 0   (NaN stays NaN, as np.maximum)
 //   identity a = z                    f'(z) = 1
 // The output layer is one sigmoid unit or a softmax over its units (see losses.hpp).
 // numpy twins: backprop.reference.activation, activation_derivative and softmax.
@@ -44,7 +44,7 @@ inline __attribute__((always_inline)) typename simd<T>::vec act_vec(typename sim
     using V = typename simd<T>::vec;
     if constexpr (A == Act::sigmoid) return sigmoid_vec<T>(z);
     else if constexpr (A == Act::tanh) return tanh_group<T, 1>(group<V, 1>{{z}}).x[0];
-    else if constexpr (A == Act::relu) return z > V{} ? z : V{};
+    else if constexpr (A == Act::relu) return (z > V{}) | (z != z) ? z : V{};  // z != z: NaN, kept
     else return z;
 }
 
@@ -64,7 +64,7 @@ template <class T, Act A>
 void act_inplace(T* __restrict a, idx n) {
     if constexpr (A == Act::sigmoid) sigmoid_inplace(a, n);
     else if constexpr (A == Act::tanh) tanh_inplace(a, n);
-    else if constexpr (A == Act::relu) for (idx i = 0; i < n; ++i) a[i] = a[i] > T(0) ? a[i] : T(0);
+    else if constexpr (A == Act::relu) for (idx i = 0; i < n; ++i) a[i] = a[i] > T(0) || a[i] != a[i] ? a[i] : T(0);
 }
 
 template <class T>
