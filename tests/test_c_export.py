@@ -192,7 +192,7 @@ def test_header_text(tmp_path):
     with open(path) as f:
         text = f.read()
     assert text.startswith("/* net: ") and "backprop.to_c" in text
-    assert "#ifndef BACKPROP_NET_H" in text and text.rstrip().endswith("#endif /* BACKPROP_NET_H */")
+    assert "#ifndef BACKPROP_net_H" in text and text.rstrip().endswith("#endif /* BACKPROP_net_H */")
     assert f"#define net_N_FEATURES {N_FEATURES}" in text and "#define net_N_CLASSES 3" in text
     assert "static inline void net_predict_proba(const float *x, float *proba)" in text
     assert "static inline int net_predict(const float *x)" in text
@@ -202,6 +202,27 @@ def test_header_text(tmp_path):
     body = text.split("static const float net_W1_[5 * 7] = {")[1].split("};")[0]
     values = np.array([float(v.rstrip("f")) for v in body.replace("\n", " ").split(",") if v.strip()], dtype=np.float32)
     np.testing.assert_array_equal(values, model.weights_[0].ravel())
+
+
+@needs_cc
+def test_headers_whose_names_differ_in_case_are_two_headers(tmp_path):
+    # each header's guard is its own name: one program includes both and calls both
+    a, b = fitted("sigmoid", 2, np.float64), fitted("tanh", 3, np.float64)
+    backprop.to_c(a, tmp_path / "net.h", name="net")
+    backprop.to_c(b, tmp_path / "Net.h", name="Net")
+    (tmp_path / "both.c").write_text(
+        '#include <stdio.h>\n#include "net.h"\n#include "Net.h"\n'
+        "int main(void) {\n    double x[net_N_FEATURES] = {0}, p[net_N_CLASSES], q[Net_N_CLASSES];\n"
+        "    net_predict_proba(x, p);\n    Net_predict_proba(x, q);\n"
+        '    printf("%.17g %.17g\\n", p[1], q[2]);\n    return 0;\n}\n'
+    )
+    exe = tmp_path / "both"
+    cc = subprocess.run([CC, *CFLAGS, "-o", str(exe), str(tmp_path / "both.c"), "-lm"], capture_output=True, text=True,
+                        cwd=tmp_path)
+    assert cc.returncode == 0, cc.stderr
+    p, q = map(float, subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout.split())
+    x = np.zeros((1, N_FEATURES))
+    np.testing.assert_allclose([p, q], [a.predict_proba(x)[0, 1], b.predict_proba(x)[0, 2]], rtol=1e-14)
 
 
 def test_replaces_atomically(tmp_path):

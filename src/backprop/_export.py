@@ -198,7 +198,7 @@ def c_header(net: Network, name: str) -> str:
     binary = k == 2
     width = max(sizes)
     kind, labels = label_kind(net.classes, "to_c")
-    guard = f"BACKPROP_{name.upper()}_H"
+    guard = f"BACKPROP_{name}_H"  # the name as given: C names are case-sensitive, so net and Net are two headers
     act = net.activation
     arch = " -> ".join(
         [f"{net.n_features} features"]
