@@ -152,6 +152,22 @@ def test_skl2onnx_casts_an_input_of_another_dtype():
     same_labels(out["label"], model.predict(X))
 
 
+def test_skl2onnx_refuses_an_unfitted_model_and_a_dataframes_columns_clearly():
+    skl2onnx = pytest.importorskip("skl2onnx")
+    pd = pytest.importorskip("pandas")
+    backprop.register_skl2onnx()
+    X = rows_to_predict(np.float64)
+    with pytest.raises(backprop.NotFittedError, match="not fitted"):
+        skl2onnx.to_onnx(backprop.NeuralNetwork(), X[:1])
+    frame = pd.DataFrame(X, columns=[f"c{j}" for j in range(X.shape[1])])
+    model = backprop.NeuralNetwork(n_hidden=(3,), max_iter=300, n_threads=1, random_state=0).fit(frame, X[:, 0] > 0)
+    options = {backprop.NeuralNetwork: {"zipmap": False}}
+    with pytest.raises(ValueError, match=f"one input tensor of {X.shape[1]} columns, got {X.shape[1]} inputs"):
+        skl2onnx.to_onnx(model, frame[:1], options=options)  # one input per column
+    out = run(skl2onnx.to_onnx(model, frame.to_numpy()[:1], options=options), X)  # what the message says to do
+    assert_proba_close(out["probabilities"], model.predict_proba(frame), np.float64)
+
+
 def test_model_metadata_and_check():
     model = fitted("identity", 2, np.float32)
     m = backprop.to_onnx(model)

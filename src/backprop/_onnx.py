@@ -294,6 +294,8 @@ def _parser(scope: Any, model: Any, inputs: List[Any], custom_parsers: Any = Non
         guess_tensor_type,
     )
 
+    net = network_of(model, "the skl2onnx converter")  # fitted, or NotFittedError
+    _check_inputs(inputs, net.n_features)
     kind, _ = label_kind(np.asarray(model.classes_), "the skl2onnx converter")
     label_type = Int64TensorType([None]) if kind == "int64" else StringTensorType([None])
     operator = scope.declare_local_operator(get_model_alias(type(model)), model)
@@ -308,6 +310,22 @@ def _parser(scope: Any, model: Any, inputs: List[Any], custom_parsers: Any = Non
     operator.outputs.append(label)
     operator.outputs.append(proba)
     return operator.outputs
+
+
+def _check_inputs(inputs: List[Any], n_features: int) -> None:
+    """The converter reads one 2-D tensor of the model's ``n_features`` columns (a DataFrame's
+    columns arrive as one input each, which the network cannot take)."""
+    if len(inputs) != 1:
+        raise ValueError(
+            f"the skl2onnx converter of NeuralNetwork takes one input tensor of {n_features} columns, got "
+            f"{len(inputs)} inputs ({', '.join(v.onnx_name for v in inputs)}): skl2onnx makes one input per "
+            "column of a DataFrame; pass an array (X.to_numpy()[:1]) or initial_types=[('X', "
+            f"FloatTensorType([None, {n_features}]))]"
+        )
+    shape = getattr(inputs[0].type, "shape", None) or []  # [] inside a pipeline: not known yet
+    if len(shape) == 2 and isinstance(shape[1], int) and shape[1] != n_features:
+        raise ValueError(f"the skl2onnx converter of NeuralNetwork takes an input of shape [None, {n_features}], "
+                         f"got {list(shape)}")
 
 
 def _shape_calculator(operator: Any) -> None:
