@@ -168,6 +168,8 @@ def to_onnx(model: Any, *, target_opset: Optional[int] = None, zipmap: bool = Fa
     skl2onnx's for scikit-learn's ``MLPClassifier``: ``label`` (N,), int64 for numeric labels
     (integral float labels included) or string, and ``probabilities`` (N, n_classes), equal to
     ``predict_proba``; the label of two classes follows ``threshold`` as ``predict`` does.
+    Equal for rows whose first-layer sums are finite: unlike ``predict_proba`` (and ``to_c``),
+    the graph does not rescale rows of values near the dtype's largest, whose sums overflow.
 
     Needs the ``onnx`` package (``pip install "backprop[onnx]"``); skl2onnx is not used.  For a
     scikit-learn Pipeline holding other steps, see :func:`register_skl2onnx`.
