@@ -217,3 +217,43 @@ def test_save_replaces_through_a_symlink_and_keeps_the_permissions(tmp_path):
     assert link.is_symlink() and (os.stat(real).st_mode & 0o777) == 0o640
     np.testing.assert_array_equal(backprop.load(link).weights_[0], model.weights_[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real.npz"]
+
+
+# ---------------------------------------------------------------------- damaged files
+def _flipped(data, pos, mask):
+    b = bytearray(data)
+    b[pos] ^= mask
+    return bytes(b)
+
+
+def test_a_damaged_file_is_a_value_error_naming_it_or_loads_unchanged(tmp_path):
+    # A flipped byte anywhere (a member's data: bad CRC; a zip header: bad magic, "encrypted",
+    # an unsupported version, an offset out of the file) is the ValueError naming the file, or,
+    # where zip ignores the byte (a timestamp, padding), the model exactly as saved.
+    model, X, _ = _fitted(n_hidden=(3,), max_iter=5)
+    good = tmp_path / "m.npz"
+    backprop.save(model, good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.npz"
+    for pos in sorted({*range(0, len(data), 41), len(data) // 2, len(data) - 6}):
+        for mask in (0x01, 0xFF):
+            bad.write_bytes(_flipped(data, pos, mask))
+            try:
+                loaded = backprop.load(bad)
+            except ValueError as exc:
+                assert str(bad) in str(exc), (pos, mask, exc)
+                continue
+            np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+            assert loaded.get_params() == model.get_params()
+
+
+def test_a_bad_crc_says_the_archive_is_damaged(tmp_path):
+    model, _, _ = _fitted(n_hidden=(3,), max_iter=5)
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with zipfile.ZipFile(path) as z:  # a byte of the weights' data, inside the archive
+        info = z.getinfo("weights_0.npy")
+    data = path.read_bytes()
+    path.write_bytes(_flipped(data, info.header_offset + 30 + len(info.filename) + len(info.extra) + 130, 0x10))
+    with pytest.raises(ValueError, match=f"{path} is not a backprop model file.*archive is damaged.*CRC"):
+        backprop.load(path)

@@ -53,6 +53,7 @@ import os
 import secrets
 import stat
 import zipfile
+import zlib
 from typing import Any, BinaryIO, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -279,6 +280,11 @@ PARAMS_CHARS = 1 << 20
 #: characters: the command line's feature names of a million columns fit.
 METADATA_CHARS = 1 << 24
 _HIDDEN = _param_checker("n_hidden")
+#: What ``zipfile`` raises for an archive it cannot read: a bad CRC or header (BadZipFile), a
+#: member cut short (EOFError), an unsupported compression or zip feature (NotImplementedError, a
+#: RuntimeError, as is "encrypted"), a corrupt deflate stream (zlib.error), an offset out of the
+#: file (OSError).  Reading a model file turns each into its ValueError naming the file.
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, zlib.error, OSError)
 
 
 class _BoundedArchive:
@@ -373,7 +379,8 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If ``path`` is not a backprop model file, or was written by a newer format version.
+        If ``path`` is not a backprop model file (the archive damaged included: a bad CRC, a file cut
+        short), or was written by a newer format version.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -383,7 +390,7 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     not_a_model = f"{path} is not a backprop model file (expected an .npz written by backprop.save or 'python -m backprop fit')"
     try:
         archive = _BoundedArchive(path)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile):
+    except (ValueError, *_DAMAGED):
         raise ValueError(not_a_model) from None
     with archive as data:
         try:
@@ -444,6 +451,8 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             raise ValueError(f"{not_a_model}: missing entry {exc}") from None
         except ValueError as exc:  # json.JSONDecodeError included
             raise ValueError(f"{not_a_model}: {exc}") from None
+        except _DAMAGED as exc:  # the members' bytes do not read back (a flipped byte, a cut file)
+            raise ValueError(f"{not_a_model}: the archive is damaged ({type(exc).__name__}: {exc})") from None
     if not isinstance(params, dict):
         raise ValueError(f"{not_a_model}: params is not a JSON object")
     if not isinstance(metadata, dict):
