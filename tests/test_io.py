@@ -10,6 +10,7 @@ import pytest
 import backprop
 from backprop import NeuralNetwork, NotFittedError
 from backprop._io import read_model
+from backprop._params import param_names
 
 # Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
 # and many end predicting one class, which ConvergenceWarning rightly reports.
@@ -176,7 +177,9 @@ def test_inconsistent_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="shapes"):
         backprop.load(path)
     backprop.save(model, path)
-    _rewrite(path, params=np.array('{"n_hidden": [5, 3], "colour": "red"}'))
+    with np.load(path, allow_pickle=False) as d:
+        params = {**json.loads(str(d["params"])), "colour": "red"}
+    _rewrite(path, params=np.array(json.dumps(params)))
     with pytest.raises(ValueError, match="colour"):
         backprop.load(path)
 
@@ -256,4 +259,33 @@ def test_a_bad_crc_says_the_archive_is_damaged(tmp_path):
     data = path.read_bytes()
     path.write_bytes(_flipped(data, info.header_offset + 30 + len(info.filename) + len(info.extra) + 130, 0x10))
     with pytest.raises(ValueError, match=f"{path} is not a backprop model file.*archive is damaged.*CRC"):
+        backprop.load(path)
+
+
+@pytest.mark.parametrize("missing", [("activation",), ("activation", "n_hidden"), ("threshold",)])
+def test_a_file_missing_a_parameter_is_refused_not_read_with_the_default(tmp_path, missing):
+    model, _, _ = _fitted(activation="tanh")
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with np.load(path, allow_pickle=False) as d:
+        params = json.loads(str(d["params"]))
+    for name in missing:
+        del params[name]
+    _rewrite(path, params=np.array(json.dumps(params)))
+    in_order = [name for name in param_names() if name in missing]
+    with pytest.raises(ValueError, match=f"{path}: params lacks {', '.join(in_order)}, which backprop.save"):
+        backprop.load(path)
+
+
+def test_a_version_1_file_needs_only_the_parameters_of_its_time(tmp_path):
+    model, X, _ = _fitted()
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with np.load(path, allow_pickle=False) as d:
+        params = {name: value for name, value in json.loads(str(d["params"])).items() if name in param_names(1)}
+    _rewrite(path, format_version=np.array(1), params=np.array(json.dumps(params)))
+    np.testing.assert_array_equal(backprop.load(path).predict_proba(X), model.predict_proba(X))
+    del params["threshold"]
+    _rewrite(path, params=np.array(json.dumps(params)))
+    with pytest.raises(ValueError, match=f"{path}: params lacks threshold,"):
         backprop.load(path)

@@ -12,8 +12,9 @@ key               content
 ``format``        the string ``"backprop.NeuralNetwork"``
 ``format_version``  integer, 2, or 3 with the ``scaling_*`` entries or a ``class_weight``
 ``backprop_version``  version of backprop that wrote the file
-``params``        JSON string: the estimator's ``get_params()`` (``class_weight``: omitted when
-                  None, ``"balanced"``, or a list of ``[label, weight]`` pairs for a dict)
+``params``        JSON string: the estimator's ``get_params()``, every parameter (``class_weight``:
+                  omitted when None, ``"balanced"``, or a list of ``[label, weight]`` pairs for a
+                  dict); a file lacking one is refused rather than read with its default
 ``n_layers``      integer L, the number of weight matrices
 ``weights_0``...  ``weights_{L-1}``: ``weights_[i]``, shape (n_out, n_in + 1), column 0 the bias
 ``classes``       ``classes_`` (numbers, or strings stored as a unicode array); two classes
@@ -61,6 +62,7 @@ import numpy as np
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
 from ._params import checker as _param_checker
+from ._params import param_names
 from ._persistence import check_model, layer_shapes
 from ._scaling import Scaling, split_pipeline
 
@@ -347,6 +349,12 @@ class _BoundedArchive:
         return a.reshape(shape, order="F" if fortran else "C")
 
 
+def _stored_params(version: int) -> Tuple[str, ...]:
+    """The parameters every file of format ``version`` holds: ``save`` writes each parameter of
+    pickle format 2 (version-1 files: of format 1), ``class_weight`` only when it is not None."""
+    return param_names(1 if version < 2 else 2)
+
+
 def _json(text: str, key: str) -> Any:
     """``json.loads(text)``; a ValueError for malformed or too deeply nested JSON (RecursionError)."""
     try:
@@ -408,6 +416,9 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             metadata = _json(data.scalar("metadata", "U", METADATA_CHARS), "metadata") if "metadata" in data.files else {}
             if not isinstance(params, dict):
                 raise _FormatError(f"{not_a_model}: params is not a JSON object")
+            missing = [name for name in _stored_params(version) if name not in params]
+            if missing:  # a default would stand in for it silently, and predict otherwise
+                raise _FormatError(f"{path}: params lacks {', '.join(missing)}, which backprop.save always stores")
             try:
                 n_hidden = _HIDDEN(tuple(params.get("n_hidden", ())) if isinstance(params.get("n_hidden", ()), list) else params.get("n_hidden", ()))
             except (ValueError, TypeError) as exc:
