@@ -289,3 +289,14 @@ def test_a_version_1_file_needs_only_the_parameters_of_its_time(tmp_path):
     _rewrite(path, params=np.array(json.dumps(params)))
     with pytest.raises(ValueError, match=f"{path}: params lacks threshold,"):
         backprop.load(path)
+
+
+def test_validation_curves_are_not_stored_and_load_as_none(tmp_path):
+    model, X, y = _fitted()
+    with_val, _, _ = _fitted(max_iter=5)
+    with_val.fit(X, y, X_val=X, y_val=y)
+    assert with_val.validation_scores_ is not None and with_val.validation_loss_curve_ is not None
+    for m in (model, with_val):
+        backprop.save(m, tmp_path / "m.npz")
+        loaded = backprop.load(tmp_path / "m.npz")
+        assert loaded.validation_scores_ is None and loaded.validation_loss_curve_ is None

@@ -34,6 +34,9 @@ key               content
                   --standardize``
 ================  =====================================================================
 
+The validation curves (``validation_scores_``, ``validation_loss_curve_``) are not stored: a
+loaded model has both None, whatever the saved one had (pickles keep them).
+
 A file with scaling is version 3 so that an older backprop, which would ignore the scaling and
 silently expect standardised input, refuses it; :func:`load` returns it as a scikit-learn
 ``Pipeline``.
@@ -505,8 +508,8 @@ def load(path: PathLike) -> NeuralNetwork:
     -------
     NeuralNetwork or Pipeline
         A fitted model with the saved parameters, ``weights_``, ``classes_``,
-        ``n_features_in_``, ``n_iter_`` and ``loss_curve_``; it predicts exactly as the saved
-        one did, and ``warm_start=True`` continues its training.  A file that stores feature
+        ``n_features_in_``, ``n_iter_`` and ``loss_curve_`` (``validation_scores_`` and
+        ``validation_loss_curve_`` are not stored: None); it predicts exactly as the saved one did, and ``warm_start=True`` continues its training.  A file that stores feature
         scaling (saved from a ``Pipeline(StandardScaler, NeuralNetwork)``, or by ``python -m
         backprop fit --standardize``) is returned as that fitted scikit-learn ``Pipeline``, so
         that it takes raw features as the saved model did.

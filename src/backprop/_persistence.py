@@ -155,7 +155,9 @@ def _checked_state(state: dict, version: int) -> tuple[dict, dict]:
 def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> dict:
     """The one checker of a model read back, from a pickle (:func:`restore`) or a model file
     (``_io.read_model``): returns the fitted attributes checked (weights C-contiguous in native
-    byte order), or raises ``ValueError`` naming the problem.
+    byte order; a fitted state's ``validation_scores_`` and ``validation_loss_curve_`` None when
+    not stored, as after a fit without a validation set), or raises ``ValueError`` naming the
+    problem.
 
     Each attribute must have its type (weights finite float arrays, ``n_iter_`` an int >= 0,
     ``loss_curve_`` and ``validation_loss_curve_`` finite and at most ``n_iter_`` long,
@@ -184,6 +186,9 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> di
     for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
         if name in out and "n_iter_" in out and len(out[name]) > out["n_iter_"]:
             raise ValueError(f"{name} holds {len(out[name])} epochs, more than n_iter_ = {out['n_iter_']}")
+    if "classes_" in out:
+        for name in _OPTIONAL:  # a fit sets both, None without a validation set
+            out.setdefault(name, None)
     return out
 
 
