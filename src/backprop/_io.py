@@ -66,7 +66,7 @@ from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
 from ._params import checker as _param_checker
 from ._params import param_names
-from ._persistence import check_model, layer_shapes
+from ._persistence import check_model, layer_shapes, state_of
 from ._scaling import Scaling, split_pipeline
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
@@ -158,6 +158,11 @@ def save(model: Any, path: PathLike, metadata: Optional[Mapping[str, Any]] = Non
     ------
     NotFittedError
         If ``model`` has not been fitted.
+    ValueError
+        If the model would not load back (the checks :func:`load` applies): parameters that the
+        estimator's validation refuses, or weights that do not fit ``n_hidden`` (both possible
+        after ``set_params`` on a fitted model; the reader derives the weights' shapes from
+        ``n_hidden``).  The message names the parameter.  Nothing is written.
     TypeError
         If a parameter or ``classes_`` cannot be stored without pickling (for example a
         ``random_state`` that is not an int or None is stored as None; labels that are neither
@@ -188,6 +193,10 @@ def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
     if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
         raise NotFittedError("This NeuralNetwork instance is not fitted yet: fit it before saving")
+    try:  # what load checks, before writing: parameters changed by set_params since fit may not pass
+        check_model(model.get_params(), state_of(model)["fitted"])
+    except ValueError as exc:
+        raise ValueError(f"cannot save the model to {os.fspath(path)}: {exc}") from None
     params = {name: _json_param(name, value) for name, value in model.get_params().items()}
     if params["class_weight"] is None:  # the version-2 layout, which earlier versions read
         del params["class_weight"]
