@@ -229,3 +229,16 @@ def test_a_pickle_without_validation_curves_restores_them_as_none():
     np.testing.assert_array_equal(other.validation_scores_, with_val.validation_scores_)
     np.testing.assert_array_equal(other.validation_loss_curve_, with_val.validation_loss_curve_)
     assert not hasattr(pickle.loads(pickle.dumps(NeuralNetwork())), "validation_scores_")  # unfitted: as new
+
+
+@pytest.mark.parametrize("solver", ["gd", "momentum", "adam"])
+def test_the_solver_state_is_not_pickled_so_a_warm_start_restarts_it(solver):
+    X, y = make_data(40, 3, np.float64)
+    model = NeuralNetwork(n_hidden=(4,), max_iter=5, random_state=0, solver=solver, learning_rate=0.1).fit(X, y)
+    copies = [pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)]
+    for m in (model, *copies):
+        m.set_params(warm_start=True).fit(X, y)
+    for m in copies[1:]:  # copies go through the pickled state: they continue as the pickle does
+        np.testing.assert_array_equal(m.predict_proba(X), copies[0].predict_proba(X))
+    # gd has no state and continues exactly; momentum and Adam restart from zero
+    assert np.array_equal(copies[0].predict_proba(X), model.predict_proba(X)) == (solver == "gd")

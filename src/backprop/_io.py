@@ -518,10 +518,14 @@ def load(path: PathLike) -> NeuralNetwork:
     NeuralNetwork or Pipeline
         A fitted model with the saved parameters, ``weights_``, ``classes_``,
         ``n_features_in_``, ``n_iter_`` and ``loss_curve_`` (``validation_scores_`` and
-        ``validation_loss_curve_`` are not stored: None); it predicts exactly as the saved one did, and ``warm_start=True`` continues its training.  A file that stores feature
-        scaling (saved from a ``Pipeline(StandardScaler, NeuralNetwork)``, or by ``python -m
-        backprop fit --standardize``) is returned as that fitted scikit-learn ``Pipeline``, so
-        that it takes raw features as the saved model did.
+        ``validation_loss_curve_`` are not stored: None); it predicts exactly as the saved one
+        did, and ``warm_start=True`` continues its training from the saved weights.  The
+        solver's state (momentum's velocities, Adam's moments and step count) is stored neither
+        in the file nor in a pickle, so a warm start of the loaded model restarts momentum and
+        Adam from zero; plain ``gd``, which has no state, continues exactly as the saved model
+        would.  A file that stores feature scaling (saved from a ``Pipeline(StandardScaler,
+        NeuralNetwork)``, or by ``python -m backprop fit --standardize``) is returned as that
+        fitted scikit-learn ``Pipeline``, so that it takes raw features as the saved model did.
 
     Raises
     ------
