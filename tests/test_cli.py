@@ -229,3 +229,11 @@ def test_export_errors(dataset, tmp_path):
     _error(run("export", dataset["model"], "--format", "c", "--out", tmp_path / "m.h", "--name", "1bad"), "name")
     proc = run("export", dataset["model"], "--format", "pdf", "--out", tmp_path / "m.h")
     assert proc.returncode == 2
+
+
+def test_error_damaged_model_file(dataset, tmp_path):
+    data = bytearray(dataset["model"].read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a member's data: its CRC no longer matches
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(bytes(data))
+    _error(run("info", bad), "bad.npz is not a backprop model file", "damaged")

@@ -10,6 +10,7 @@ import pytest
 import backprop
 from backprop import NeuralNetwork, NotFittedError
 from backprop._io import read_model
+from backprop._params import param_names
 
 # Most fits here are tiny (a few iterations on a few rows): they test plumbing, not learning,
 # and many end predicting one class, which ConvergenceWarning rightly reports.
@@ -176,7 +177,9 @@ def test_inconsistent_file_is_refused(tmp_path):
     with pytest.raises(ValueError, match="shapes"):
         backprop.load(path)
     backprop.save(model, path)
-    _rewrite(path, params=np.array('{"n_hidden": [5, 3], "colour": "red"}'))
+    with np.load(path, allow_pickle=False) as d:
+        params = {**json.loads(str(d["params"])), "colour": "red"}
+    _rewrite(path, params=np.array(json.dumps(params)))
     with pytest.raises(ValueError, match="colour"):
         backprop.load(path)
 
@@ -217,3 +220,83 @@ def test_save_replaces_through_a_symlink_and_keeps_the_permissions(tmp_path):
     assert link.is_symlink() and (os.stat(real).st_mode & 0o777) == 0o640
     np.testing.assert_array_equal(backprop.load(link).weights_[0], model.weights_[0])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.npz", "real.npz"]
+
+
+# ---------------------------------------------------------------------- damaged files
+def _flipped(data, pos, mask):
+    b = bytearray(data)
+    b[pos] ^= mask
+    return bytes(b)
+
+
+def test_a_damaged_file_is_a_value_error_naming_it_or_loads_unchanged(tmp_path):
+    # A flipped byte anywhere (a member's data: bad CRC; a zip header: bad magic, "encrypted",
+    # an unsupported version, an offset out of the file) is the ValueError naming the file, or,
+    # where zip ignores the byte (a timestamp, padding), the model exactly as saved.
+    model, X, _ = _fitted(n_hidden=(3,), max_iter=5)
+    good = tmp_path / "m.npz"
+    backprop.save(model, good)
+    data = good.read_bytes()
+    bad = tmp_path / "bad.npz"
+    for pos in sorted({*range(0, len(data), 41), len(data) // 2, len(data) - 6}):
+        for mask in (0x01, 0xFF):
+            bad.write_bytes(_flipped(data, pos, mask))
+            try:
+                loaded = backprop.load(bad)
+            except ValueError as exc:
+                assert str(bad) in str(exc), (pos, mask, exc)
+                continue
+            np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+            assert loaded.get_params() == model.get_params()
+
+
+def test_a_bad_crc_says_the_archive_is_damaged(tmp_path):
+    model, _, _ = _fitted(n_hidden=(3,), max_iter=5)
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with zipfile.ZipFile(path) as z:  # a byte of the weights' data, inside the archive
+        info = z.getinfo("weights_0.npy")
+    data = path.read_bytes()
+    path.write_bytes(_flipped(data, info.header_offset + 30 + len(info.filename) + len(info.extra) + 130, 0x10))
+    with pytest.raises(ValueError, match=f"{path} is not a backprop model file.*archive is damaged.*CRC"):
+        backprop.load(path)
+
+
+@pytest.mark.parametrize("missing", [("activation",), ("activation", "n_hidden"), ("threshold",)])
+def test_a_file_missing_a_parameter_is_refused_not_read_with_the_default(tmp_path, missing):
+    model, _, _ = _fitted(activation="tanh")
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with np.load(path, allow_pickle=False) as d:
+        params = json.loads(str(d["params"]))
+    for name in missing:
+        del params[name]
+    _rewrite(path, params=np.array(json.dumps(params)))
+    in_order = [name for name in param_names() if name in missing]
+    with pytest.raises(ValueError, match=f"{path}: params lacks {', '.join(in_order)}, which backprop.save"):
+        backprop.load(path)
+
+
+def test_a_version_1_file_needs_only_the_parameters_of_its_time(tmp_path):
+    model, X, _ = _fitted()
+    path = tmp_path / "m.npz"
+    backprop.save(model, path)
+    with np.load(path, allow_pickle=False) as d:
+        params = {name: value for name, value in json.loads(str(d["params"])).items() if name in param_names(1)}
+    _rewrite(path, format_version=np.array(1), params=np.array(json.dumps(params)))
+    np.testing.assert_array_equal(backprop.load(path).predict_proba(X), model.predict_proba(X))
+    del params["threshold"]
+    _rewrite(path, params=np.array(json.dumps(params)))
+    with pytest.raises(ValueError, match=f"{path}: params lacks threshold,"):
+        backprop.load(path)
+
+
+def test_validation_curves_are_not_stored_and_load_as_none(tmp_path):
+    model, X, y = _fitted()
+    with_val, _, _ = _fitted(max_iter=5)
+    with_val.fit(X, y, X_val=X, y_val=y)
+    assert with_val.validation_scores_ is not None and with_val.validation_loss_curve_ is not None
+    for m in (model, with_val):
+        backprop.save(m, tmp_path / "m.npz")
+        loaded = backprop.load(tmp_path / "m.npz")
+        assert loaded.validation_scores_ is None and loaded.validation_loss_curve_ is None

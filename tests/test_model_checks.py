@@ -37,11 +37,18 @@ IMPOSSIBLE = {
     "unsorted classes": (lambda f, p: f.update(classes_=np.array([1, 0])), lambda a: a.update(classes=np.array([1, 0])), "distinct and sorted"),
     "NaN class": (lambda f, p: f.update(classes_=np.array([0.0, np.nan])), lambda a: a.update(classes=np.array([0.0, np.nan])), "NaN or infinity"),
     "negative n_iter": (lambda f, p: f.update(n_iter_=-3), lambda a: a.update(n_iter=np.array(-3)), "n_iter"),
-    "invalid learning rate": (lambda f, p: p.update(learning_rate=-1.0), lambda a: _params(a, learning_rate=-1.0), "learning_rate must be"),
-    "invalid activation": (lambda f, p: p.update(activation="swish"), lambda a: _params(a, activation="swish"), "activation must be one of"),
-    "n_hidden not the weights'": (lambda f, p: p.update(n_hidden=(5,)), lambda a: _params(a, n_hidden=[5]), "do not fit n_hidden"),
     "infinite loss": (lambda f, p: f["loss_curve_"].__setitem__(0, np.inf), lambda a: a["loss_curve"].__setitem__(0, np.inf), "loss_curve_ contains NaN"),
     "loss curve longer than n_iter": (lambda f, p: f.update(n_iter_=2), lambda a: a.update(n_iter=np.array(2)), "more than n_iter_"),
+}
+
+
+# Parameters that no longer describe the fitted state, as set_params may leave them (fit
+# validates them again): a model file cannot hold them (its reader derives the weights' shapes
+# from n_hidden), so load refuses them and save does not write them; a pickle keeps them as given.
+PARAMS_CHANGED = {
+    "invalid learning rate": (dict(learning_rate=-1.0), "learning_rate must be"),
+    "invalid activation": (dict(activation="swish"), "activation must be one of"),
+    "n_hidden not the weights'": (dict(n_hidden=(5,)), "do not fit n_hidden"),
 }
 
 
@@ -72,6 +79,42 @@ def test_impossible_models_are_refused_by_both_paths(tmp_path, backend, case):
     _rewrite(path, edit_file)
     with pytest.raises(ValueError, match=f"{path}.*{match}"):
         backprop.load(path)
+
+
+@pytest.mark.parametrize("case", list(PARAMS_CHANGED))
+def test_parameters_set_after_fit_round_trip_through_pickles_but_not_into_files(tmp_path, case):
+    import copy
+
+    changes, match = PARAMS_CHANGED[case]
+    model = _fitted()
+    X = np.random.default_rng(1).normal(size=(10, 3))
+    expected = model.predict_proba(X)
+    model.set_params(**changes)
+    for other in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        assert other.get_params() == model.get_params()
+        np.testing.assert_array_equal(other.weights_[0], model.weights_[0])
+        if case != "invalid activation":  # predict needs a known activation, as the original does
+            np.testing.assert_array_equal(other.predict_proba(X), expected)
+    path = tmp_path / "m.npz"
+    with pytest.raises(ValueError, match=f"cannot save the model to {path}: .*{match}"):
+        backprop.save(model, path)
+    assert not path.exists()
+    backprop.save(model.set_params(**_fitted().get_params()), path)  # a file whose params were edited: refused
+    _rewrite(path, lambda a: _params(a, **{k: list(v) if isinstance(v, tuple) else v for k, v in changes.items()}))
+    with pytest.raises(ValueError, match=f"{path}.*{match}"):
+        backprop.load(path)
+
+
+def test_a_pickle_still_checks_the_weights_against_the_features_and_classes():
+    model = _fitted()
+    for edit, match in ((lambda f: f.update(n_features_in_=5), "do not fit n_features_in_=5"),
+                        (lambda f: f.update(classes_=np.array([0, 1, 2])), "do not fit n_features_in_=3 and 3 classes_"),
+                        (lambda f: f["weights_"].__setitem__(1, np.zeros((1, 7))), "do not chain")):
+        state = model.__getstate__()
+        state["params"]["n_hidden"] = (9, 9)  # not checked against the weights in a pickle
+        edit(state["fitted"])
+        with pytest.raises(ValueError, match="corrupted NeuralNetwork pickle.*" + match):
+            pickle.loads(_forged(state))
 
 
 @pytest.mark.parametrize("version", [0, -1])

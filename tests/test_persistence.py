@@ -216,3 +216,29 @@ def test_multi_class_model_round_trips(backend):
     np.testing.assert_array_equal(loaded.validation_scores_, nn.validation_scores_)
     np.testing.assert_array_equal(loaded.predict_proba(X), nn.predict_proba(X))
     assert loaded.predict_proba(X).shape == (60, 3)
+
+
+def test_a_pickle_without_validation_curves_restores_them_as_none():
+    fitted, X, y = _fitted()
+    assert fitted.validation_scores_ is None and fitted.validation_loss_curve_ is None
+    for other in (pickle.loads(pickle.dumps(fitted)), copy.deepcopy(fitted)):
+        assert other.validation_scores_ is None and other.validation_loss_curve_ is None
+    labels = np.where(y > 0, "pos", "neg")
+    with_val = NeuralNetwork(n_hidden=(3,), max_iter=5, random_state=0).fit(X, labels, X_val=X, y_val=labels)
+    other = pickle.loads(pickle.dumps(with_val))  # pickles keep both curves
+    np.testing.assert_array_equal(other.validation_scores_, with_val.validation_scores_)
+    np.testing.assert_array_equal(other.validation_loss_curve_, with_val.validation_loss_curve_)
+    assert not hasattr(pickle.loads(pickle.dumps(NeuralNetwork())), "validation_scores_")  # unfitted: as new
+
+
+@pytest.mark.parametrize("solver", ["gd", "momentum", "adam"])
+def test_the_solver_state_is_not_pickled_so_a_warm_start_restarts_it(solver):
+    X, y = make_data(40, 3, np.float64)
+    model = NeuralNetwork(n_hidden=(4,), max_iter=5, random_state=0, solver=solver, learning_rate=0.1).fit(X, y)
+    copies = [pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)]
+    for m in (model, *copies):
+        m.set_params(warm_start=True).fit(X, y)
+    for m in copies[1:]:  # copies go through the pickled state: they continue as the pickle does
+        np.testing.assert_array_equal(m.predict_proba(X), copies[0].predict_proba(X))
+    # gd has no state and continues exactly; momentum and Adam restart from zero
+    assert np.array_equal(copies[0].predict_proba(X), model.predict_proba(X)) == (solver == "gd")

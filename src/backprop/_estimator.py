@@ -97,7 +97,9 @@ class NeuralNetwork:
 
     Pickles hold only numpy arrays, Python builtins (and the parameters as given) and a format
     version; they load on any machine and in later versions of backprop.  The solver's state is
-    not pickled: warm-starting a loaded model restarts momentum or Adam from zero.
+    not pickled (nor kept by ``copy.copy``/``copy.deepcopy``, which go through the pickled state,
+    nor saved by ``backprop.save``): warm-starting a loaded model restarts momentum or Adam from
+    zero, while plain ``gd`` continues exactly.
 
     ``partial_fit(X, y, classes)`` trains one epoch per call (the first call needs ``classes``);
     ``tol`` and ``early_stopping`` do not apply to it, and it records no validation scores or loss.

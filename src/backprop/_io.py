@@ -12,8 +12,9 @@ key               content
 ``format``        the string ``"backprop.NeuralNetwork"``
 ``format_version``  integer, 2, or 3 with the ``scaling_*`` entries or a ``class_weight``
 ``backprop_version``  version of backprop that wrote the file
-``params``        JSON string: the estimator's ``get_params()`` (``class_weight``: omitted when
-                  None, ``"balanced"``, or a list of ``[label, weight]`` pairs for a dict)
+``params``        JSON string: the estimator's ``get_params()``, every parameter (``class_weight``:
+                  omitted when None, ``"balanced"``, or a list of ``[label, weight]`` pairs for a
+                  dict); a file lacking one is refused rather than read with its default
 ``n_layers``      integer L, the number of weight matrices
 ``weights_0``...  ``weights_{L-1}``: ``weights_[i]``, shape (n_out, n_in + 1), column 0 the bias
 ``classes``       ``classes_`` (numbers, or strings stored as a unicode array); two classes
@@ -32,6 +33,9 @@ key               content
                   present for a ``Pipeline(StandardScaler, NeuralNetwork)`` or ``fit
                   --standardize``
 ================  =====================================================================
+
+The validation curves (``validation_scores_``, ``validation_loss_curve_``) are not stored: a
+loaded model has both None, whatever the saved one had (pickles keep them).
 
 A file with scaling is version 3 so that an older backprop, which would ignore the scaling and
 silently expect standardised input, refuses it; :func:`load` returns it as a scikit-learn
@@ -53,6 +57,7 @@ import os
 import secrets
 import stat
 import zipfile
+import zlib
 from typing import Any, BinaryIO, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
@@ -60,7 +65,8 @@ import numpy as np
 from ._estimator import NeuralNetwork
 from ._exceptions import NotFittedError
 from ._params import checker as _param_checker
-from ._persistence import check_model, layer_shapes
+from ._params import param_names
+from ._persistence import check_model, layer_shapes, state_of
 from ._scaling import Scaling, split_pipeline
 
 __all__ = ["save", "load", "FORMAT", "FORMAT_VERSION"]
@@ -152,6 +158,11 @@ def save(model: Any, path: PathLike, metadata: Optional[Mapping[str, Any]] = Non
     ------
     NotFittedError
         If ``model`` has not been fitted.
+    ValueError
+        If the model would not load back (the checks :func:`load` applies): parameters that the
+        estimator's validation refuses, or weights that do not fit ``n_hidden`` (both possible
+        after ``set_params`` on a fitted model; the reader derives the weights' shapes from
+        ``n_hidden``).  The message names the parameter.  Nothing is written.
     TypeError
         If a parameter or ``classes_`` cannot be stored without pickling (for example a
         ``random_state`` that is not an int or None is stored as None; labels that are neither
@@ -182,6 +193,10 @@ def write_model(model: NeuralNetwork, path: PathLike, metadata: Optional[Mapping
         raise TypeError(f"model must be a backprop.NeuralNetwork, got {type(model).__name__}")
     if getattr(model, "weights_", None) is None or getattr(model, "classes_", None) is None:
         raise NotFittedError("This NeuralNetwork instance is not fitted yet: fit it before saving")
+    try:  # what load checks, before writing: parameters changed by set_params since fit may not pass
+        check_model(model.get_params(), state_of(model)["fitted"])
+    except ValueError as exc:
+        raise ValueError(f"cannot save the model to {os.fspath(path)}: {exc}") from None
     params = {name: _json_param(name, value) for name, value in model.get_params().items()}
     if params["class_weight"] is None:  # the version-2 layout, which earlier versions read
         del params["class_weight"]
@@ -279,6 +294,11 @@ PARAMS_CHARS = 1 << 20
 #: characters: the command line's feature names of a million columns fit.
 METADATA_CHARS = 1 << 24
 _HIDDEN = _param_checker("n_hidden")
+#: What ``zipfile`` raises for an archive it cannot read: a bad CRC or header (BadZipFile), a
+#: member cut short (EOFError), an unsupported compression or zip feature (NotImplementedError, a
+#: RuntimeError, as is "encrypted"), a corrupt deflate stream (zlib.error), an offset out of the
+#: file (OSError).  Reading a model file turns each into its ValueError naming the file.
+_DAMAGED = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, RuntimeError, zlib.error, OSError)
 
 
 class _BoundedArchive:
@@ -341,6 +361,12 @@ class _BoundedArchive:
         return a.reshape(shape, order="F" if fortran else "C")
 
 
+def _stored_params(version: int) -> Tuple[str, ...]:
+    """The parameters every file of format ``version`` holds: ``save`` writes each parameter of
+    pickle format 2 (version-1 files: of format 1), ``class_weight`` only when it is not None."""
+    return param_names(1 if version < 2 else 2)
+
+
 def _json(text: str, key: str) -> Any:
     """``json.loads(text)``; a ValueError for malformed or too deeply nested JSON (RecursionError)."""
     try:
@@ -373,7 +399,8 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If ``path`` is not a backprop model file, or was written by a newer format version.
+        If ``path`` is not a backprop model file (the archive damaged included: a bad CRC, a file cut
+        short), or was written by a newer format version.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -383,7 +410,7 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
     not_a_model = f"{path} is not a backprop model file (expected an .npz written by backprop.save or 'python -m backprop fit')"
     try:
         archive = _BoundedArchive(path)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile):
+    except (ValueError, *_DAMAGED):
         raise ValueError(not_a_model) from None
     with archive as data:
         try:
@@ -401,6 +428,9 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             metadata = _json(data.scalar("metadata", "U", METADATA_CHARS), "metadata") if "metadata" in data.files else {}
             if not isinstance(params, dict):
                 raise _FormatError(f"{not_a_model}: params is not a JSON object")
+            missing = [name for name in _stored_params(version) if name not in params]
+            if missing:  # a default would stand in for it silently, and predict otherwise
+                raise _FormatError(f"{path}: params lacks {', '.join(missing)}, which backprop.save always stores")
             try:
                 n_hidden = _HIDDEN(tuple(params.get("n_hidden", ())) if isinstance(params.get("n_hidden", ()), list) else params.get("n_hidden", ()))
             except (ValueError, TypeError) as exc:
@@ -444,6 +474,8 @@ def read_model(path: PathLike) -> Tuple[NeuralNetwork, Dict[str, Any]]:
             raise ValueError(f"{not_a_model}: missing entry {exc}") from None
         except ValueError as exc:  # json.JSONDecodeError included
             raise ValueError(f"{not_a_model}: {exc}") from None
+        except _DAMAGED as exc:  # the members' bytes do not read back (a flipped byte, a cut file)
+            raise ValueError(f"{not_a_model}: the archive is damaged ({type(exc).__name__}: {exc})") from None
     if not isinstance(params, dict):
         raise ValueError(f"{not_a_model}: params is not a JSON object")
     if not isinstance(metadata, dict):
@@ -485,11 +517,15 @@ def load(path: PathLike) -> NeuralNetwork:
     -------
     NeuralNetwork or Pipeline
         A fitted model with the saved parameters, ``weights_``, ``classes_``,
-        ``n_features_in_``, ``n_iter_`` and ``loss_curve_``; it predicts exactly as the saved
-        one did, and ``warm_start=True`` continues its training.  A file that stores feature
-        scaling (saved from a ``Pipeline(StandardScaler, NeuralNetwork)``, or by ``python -m
-        backprop fit --standardize``) is returned as that fitted scikit-learn ``Pipeline``, so
-        that it takes raw features as the saved model did.
+        ``n_features_in_``, ``n_iter_`` and ``loss_curve_`` (``validation_scores_`` and
+        ``validation_loss_curve_`` are not stored: None); it predicts exactly as the saved one
+        did, and ``warm_start=True`` continues its training from the saved weights.  The
+        solver's state (momentum's velocities, Adam's moments and step count) is stored neither
+        in the file nor in a pickle, so a warm start of the loaded model restarts momentum and
+        Adam from zero; plain ``gd``, which has no state, continues exactly as the saved model
+        would.  A file that stores feature scaling (saved from a ``Pipeline(StandardScaler,
+        NeuralNetwork)``, or by ``python -m backprop fit --standardize``) is returned as that
+        fitted scikit-learn ``Pipeline``, so that it takes raw features as the saved model did.
 
     Raises
     ------

@@ -149,20 +149,29 @@ def _checked_state(state: dict, version: int) -> tuple[dict, dict]:
     if not isinstance(fitted, dict) or not set(fitted) <= set(allowed):
         raise ValueError(f"'fitted' must be a dict with keys among {list(allowed)}")
     params = {**DEFAULTS._asdict(), **params}
-    return params, check_model(params, fitted, version)
+    return params, check_model(params, fitted, version, against_params=False)
 
 
-def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> dict:
+def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION, *, against_params: bool = True) -> dict:
     """The one checker of a model read back, from a pickle (:func:`restore`) or a model file
-    (``_io.read_model``): returns the fitted attributes checked (weights C-contiguous in native
-    byte order), or raises ``ValueError`` naming the problem.
+    (``_io.read_model``), and of a model ``_io.save`` is about to write: returns the fitted
+    attributes checked (weights C-contiguous in native byte order; a fitted state's
+    ``validation_scores_`` and ``validation_loss_curve_`` None when not stored, as after a fit
+    without a validation set), or raises ``ValueError`` naming the problem.
 
     Each attribute must have its type (weights finite float arrays, ``n_iter_`` an int >= 0,
     ``loss_curve_`` and ``validation_loss_curve_`` finite and at most ``n_iter_`` long,
     validation scores in [0, 1], classes at least two labels, sorted, distinct, none missing or
-    NaN).  A fitted state (one with
-    ``classes_``) must also have parameters that pass the estimator's own validation, and
-    weights shaped by them, ``n_features_in_`` (>= 1) and the classes.
+    NaN).  A fitted state (one with ``classes_``) must have ``n_features_in_`` (>= 1) and weights
+    chaining from it to the classes' output layer.
+
+    ``against_params`` (model files) also requires parameters that pass the estimator's own
+    validation and weights shaped by their ``n_hidden``: the file's reader derives each member's
+    shape from them.  A pickle (``against_params=False``) restores the parameters as they were
+    given, unchecked, as ``set_params`` takes them: after ``set_params`` they may no longer
+    describe the weights (``n_hidden``) or pass validation until the next ``fit`` validates
+    them again (a warm start refuses weights its ``n_hidden`` does not describe), as in
+    scikit-learn, so that pickling and ``copy.deepcopy`` give back the object as it was.
     """
     present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name in _OPTIONAL and fitted[name] is None)]
     out = {name: _checked_attribute(name, fitted[name], version) for name in present}
@@ -172,10 +181,11 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> di
             raise ValueError("a fitted model needs weights_, classes_ and n_features_in_ together")
         if out["n_features_in_"] < 1:
             raise ValueError(f"n_features_in_ must be >= 1, got {out['n_features_in_']}")
-        try:
-            n_hidden = validate(params).n_hidden
-        except ValueError as exc:
-            raise ValueError(f"invalid parameters: {exc}") from None
+        if against_params:
+            try:
+                n_hidden = validate(params).n_hidden
+            except ValueError as exc:
+                raise ValueError(f"invalid parameters: {exc}") from None
         out["weights_"] = check_weights(out["weights_"], out["n_features_in_"], len(out["classes_"]), n_hidden)
     elif "weights_" in out:
         out["weights_"] = check_weights(out["weights_"])
@@ -184,6 +194,9 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION) -> di
     for name in ("loss_curve_", "validation_scores_", "validation_loss_curve_"):
         if name in out and "n_iter_" in out and len(out[name]) > out["n_iter_"]:
             raise ValueError(f"{name} holds {len(out[name])} epochs, more than n_iter_ = {out['n_iter_']}")
+    if "classes_" in out:
+        for name in _OPTIONAL:  # a fit sets both, None without a validation set
+            out.setdefault(name, None)
     return out
 
 
