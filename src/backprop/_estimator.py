@@ -539,6 +539,11 @@ class NeuralNetwork:
         -------
         proba : ndarray of shape (n_samples, n_classes)
             As ``predict_proba``.
+
+        Raises
+        ------
+        NotFittedError
+            If ``fit`` has not been called.
         """
         # the fewest Python steps (this path is timed in microseconds): a few rows in one C++ call
         p = predict_lane(self.__dict__, X, True, False)
@@ -550,7 +555,12 @@ class NeuralNetwork:
         except (KeyError, TypeError):
             self._backend(), _params.check("activation", self.activation)  # raises, naming the parameter
             raise
-        return lane(X, self.weights_, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
+        try:  # free when fitted; an unfitted model gets predict_proba's NotFittedError, not an AttributeError
+            weights = self.weights_
+        except AttributeError:
+            self._check_fitted()
+            raise
+        return lane(X, weights, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels: for two classes ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``,
