@@ -228,7 +228,7 @@ def test_sparse_input_is_refused_with_a_hint(backend):
 BAD_PARAMS = {
     "learning_rate": [-1.0, 0.0, float("nan"), float("inf"), "1.0", None],
     "max_iter": [-1, 2.5, None, True, "10"],
-    "n_hidden": [(3, 0), (-2,), 5, "12", (2.5,), (True,), None, [4, None]],
+    "n_hidden": [(3, 0), (-2,), "12", (2.5,), (True,), None, [4, None], 0, {4: 1}],
     "threshold": [1.5, -0.1, float("nan"), "0.5", None],
     "backend": ["fortran", None, "CPP", ["cpp"]],
     "n_threads": [0, -1, 1.5, "2"],
