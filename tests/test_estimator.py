@@ -204,6 +204,12 @@ BAD_FIT_INPUT = {
     "X a string": ("abc", [0, 1], TypeError, "array-like"),
     "X a dict": ({"a": [1, 2]}, [0, 1], TypeError, "array-like"),
     "datetimes": (np.zeros((2, 2), "datetime64[s]"), [0, 1], TypeError, "must hold numbers"),
+    "digit strings in X": (np.array([["1", "2"], ["3", "4"]]), [0, 1], ValueError,
+                           "dtype='numeric' is not compatible with arrays of bytes/strings. Convert your data"),
+    "digit bytes in X": (np.array([[b"1", b"2"], [b"3", b"4"]]), [0, 1], ValueError, "arrays of bytes/strings"),
+    "digit strings in a list": ([["1", "2"], ["3", "4"]], [0, 1], ValueError, "arrays of bytes/strings"),
+    "a digit string among numbers": (np.array([[1.0, "2"], [3.0, 4.0]], object), [0, 1], ValueError,
+                                     "arrays of bytes/strings"),
 }
 
 
@@ -293,3 +299,14 @@ def test_n_threads_none_follows_omp_num_threads(value, expected):
     assert out.returncode == 0, out.stderr
     got, cores = map(int, out.stdout.split())
     assert got == (cores if expected is None else min(expected, cores))
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit: only the columns' type matters
+def test_a_dataframe_of_digit_strings_is_refused():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": ["1", "2", "3", "4"], "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="X must hold numbers: dtype='numeric' is not compatible"):
+        NeuralNetwork(n_hidden=(2,), max_iter=1).fit(frame, [0, 1, 0, 1])
+    model = NeuralNetwork(n_hidden=(2,), max_iter=1).fit(frame.astype({"a": float}), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="arrays of bytes/strings"):
+        model.predict(frame)

@@ -81,8 +81,9 @@ class NeuralNetwork:
     -----
     Input: 2-D array-likes (lists, pandas DataFrames, any memory layout); float32 data trains in
     float32, float64 in float64, and bool, integer and float16 data in float64.  Sparse, complex,
-    non-finite or empty data, and labels with fewer than two classes, raise ``ValueError`` or
-    ``TypeError`` naming the problem.  Huge values (|x| ~ 1e300) are handled without NaN: rows whose
+    text (strings or bytes, digits included: convert them to numbers explicitly), non-finite or
+    empty data, and labels with fewer than two classes, raise ``ValueError`` or ``TypeError``
+    naming the problem.  Huge values (|x| ~ 1e300) are handled without NaN: rows whose
     first-layer sums ``W x`` overflow (or could, in ``predict_proba``) are computed scaled by a power
     of two (``reference.first_layer_logits``), in training and prediction, on both backends.  A fit
     whose weights or loss still overflow (gradient descent really diverging past the float range,

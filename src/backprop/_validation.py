@@ -32,14 +32,20 @@ def as_numeric_array(X: Any, name: str) -> np.ndarray:
     if not (is_sparse(X) or hasattr(X, "__array__") or isinstance(X, (list, tuple))):
         raise TypeError(f"{name} must be an array-like of numbers, got {type(X).__name__}")
     X = _as_array(X, name, "a numeric array", f", convert it with {name}.toarray()")
-    if X.dtype.kind in "OUS":
+    # Text is data to parse, not numbers: scikit-learn refuses it too, rather than guessing.
+    if X.dtype.kind in "US" or (X.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in X.flat)):
+        raise ValueError(
+            f"{name} must hold numbers: dtype='numeric' is not compatible with arrays of bytes/strings. "
+            "Convert your data to numeric values explicitly"
+        )
+    if X.dtype.kind == "O":
         try:
             X = X.astype(np.float64)
         except TypeError as exc:  # e.g. a dict inside an object array
             if any(type(v).__name__ == "NAType" for v in X.flat):  # pandas' missing value, pd.NA
                 raise ValueError(f"{name} contains missing values (pandas.NA); impute or drop them first") from None
             raise TypeError(f"{name} must hold numbers: {exc}") from None
-        except ValueError as exc:  # e.g. a string that is not a number
+        except ValueError as exc:  # e.g. a value whose float() refuses it
             raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}: {exc}") from None
     elif X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
