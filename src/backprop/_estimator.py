@@ -223,7 +223,8 @@ class NeuralNetwork:
         y : array-like of shape (n_samples,)
             Labels: two or more distinct values (numbers, strings, bools).
         sample_weight : array-like of shape (n_samples,), optional
-            Weight of each sample in the loss (finite, >= 0, not all zero), scikit-learn's form:
+            Weight of each sample in the loss (finite, >= 0, not all zero; times ``class_weight``,
+            each and their sum finite in the model's dtype), scikit-learn's form:
             ``J = sum_i w_i l_i / sum_i w_i + 0.5 alpha sum ||W[:, 1:]||^2 / sum_i w_i`` over each
             batch (``w_i`` times ``class_weight``'s weight of its class); None weighs every sample 1.
         X_val : array-like of shape (n_val, n_features), optional
