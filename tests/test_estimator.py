@@ -310,3 +310,22 @@ def test_a_dataframe_of_digit_strings_is_refused():
     model = NeuralNetwork(n_hidden=(2,), max_iter=1).fit(frame.astype({"a": float}), [0, 1, 0, 1])
     with pytest.raises(ValueError, match="arrays of bytes/strings"):
         model.predict(frame)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # tiny fits: only the labels' kind matters
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+def test_score_refuses_labels_of_another_kind_than_classes(backend):
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 2
+    numbers = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=0, backend=backend).fit(X, y)
+    with pytest.raises(ValueError, match=r"Mix of label input types \(string and number\): y holds strings"):
+        numbers.score(X, y.astype(str))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        numbers.score(X, y.astype(str).astype(object))
+    assert numbers.score(X, y.astype(float)) == numbers.score(X, y)  # numeric kinds compare as numbers
+    strings = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=0, backend=backend).fit(X, y.astype(str))
+    with pytest.raises(ValueError, match="y holds numbers .* but the classes are strings"):
+        strings.score(X, y)
+    assert strings.score(X, y.astype(str)) == numbers.score(X, y)
+    with pytest.raises(ValueError, match="Mix of label input types"):  # the same rule where partial_fit maps y
+        NeuralNetwork(n_hidden=(3,), max_iter=1).partial_fit(X, y.astype(str), classes=[0, 1])

@@ -18,8 +18,8 @@ from ._backends import BACKENDS, PREDICT, Backend, class_index, log_proba, netwo
 from ._core import predict_lane
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import (as_labels, check_array, check_feature_names, check_n_features, check_sample_weight, check_y,
-                          feature_names, plain)
+from ._validation import (as_labels, check_array, check_feature_names, check_label_kind, check_n_features,
+                          check_sample_weight, check_y, feature_names, plain)
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
@@ -614,11 +614,18 @@ class NeuralNetwork:
         accuracy : float
             Fraction of samples whose predicted label equals ``y``; with weights,
             ``sum_i w_i [correct_i] / sum_i w_i``.
+
+        Raises
+        ------
+        ValueError
+            If ``y``'s labels are strings and ``classes_`` numbers, or the reverse ("Mix of label
+            input types"; int and float labels compare as numbers), or as ``predict``.
         """
         y = as_labels(y)
         y_pred = self.predict(X)
         if y.shape != y_pred.shape:
             raise ValueError(f"y must have shape {y_pred.shape}, got {y.shape}")
+        check_label_kind(y, self.classes_)
         w = check_sample_weight(sample_weight, y.shape[0], np.float64)
         return _training.accuracy(y_pred == y, w)
 
@@ -634,6 +641,7 @@ def _label_index(y: Any, n: int, classes: np.ndarray, name: str = "y") -> np.nda
     y = as_labels(y, name)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with {n} labels, got shape {y.shape}")
+    check_label_kind(y, classes, name)
     y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     unknown = classes[y_index] != y
     if unknown.any():
