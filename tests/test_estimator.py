@@ -204,6 +204,12 @@ BAD_FIT_INPUT = {
     "X a string": ("abc", [0, 1], TypeError, "array-like"),
     "X a dict": ({"a": [1, 2]}, [0, 1], TypeError, "array-like"),
     "datetimes": (np.zeros((2, 2), "datetime64[s]"), [0, 1], TypeError, "must hold numbers"),
+    "digit strings in X": (np.array([["1", "2"], ["3", "4"]]), [0, 1], ValueError,
+                           "dtype='numeric' is not compatible with arrays of bytes/strings. Convert your data"),
+    "digit bytes in X": (np.array([[b"1", b"2"], [b"3", b"4"]]), [0, 1], ValueError, "arrays of bytes/strings"),
+    "digit strings in a list": ([["1", "2"], ["3", "4"]], [0, 1], ValueError, "arrays of bytes/strings"),
+    "a digit string among numbers": (np.array([[1.0, "2"], [3.0, 4.0]], object), [0, 1], ValueError,
+                                     "arrays of bytes/strings"),
 }
 
 
@@ -228,7 +234,7 @@ def test_sparse_input_is_refused_with_a_hint(backend):
 BAD_PARAMS = {
     "learning_rate": [-1.0, 0.0, float("nan"), float("inf"), "1.0", None],
     "max_iter": [-1, 2.5, None, True, "10"],
-    "n_hidden": [(3, 0), (-2,), 5, "12", (2.5,), (True,), None, [4, None]],
+    "n_hidden": [(3, 0), (-2,), "12", (2.5,), (True,), None, [4, None], 0, {4: 1}],
     "threshold": [1.5, -0.1, float("nan"), "0.5", None],
     "backend": ["fortran", None, "CPP", ["cpp"]],
     "n_threads": [0, -1, 1.5, "2"],
@@ -293,3 +299,33 @@ def test_n_threads_none_follows_omp_num_threads(value, expected):
     assert out.returncode == 0, out.stderr
     got, cores = map(int, out.stdout.split())
     assert got == (cores if expected is None else min(expected, cores))
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # a tiny fit: only the columns' type matters
+def test_a_dataframe_of_digit_strings_is_refused():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": ["1", "2", "3", "4"], "b": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValueError, match="X must hold numbers: dtype='numeric' is not compatible"):
+        NeuralNetwork(n_hidden=(2,), max_iter=1).fit(frame, [0, 1, 0, 1])
+    model = NeuralNetwork(n_hidden=(2,), max_iter=1).fit(frame.astype({"a": float}), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="arrays of bytes/strings"):
+        model.predict(frame)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # tiny fits: only the labels' kind matters
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+def test_score_refuses_labels_of_another_kind_than_classes(backend):
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    y = np.arange(30) % 2
+    numbers = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=0, backend=backend).fit(X, y)
+    with pytest.raises(ValueError, match=r"Mix of label input types \(string and number\): y holds strings"):
+        numbers.score(X, y.astype(str))
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        numbers.score(X, y.astype(str).astype(object))
+    assert numbers.score(X, y.astype(float)) == numbers.score(X, y)  # numeric kinds compare as numbers
+    strings = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=0, backend=backend).fit(X, y.astype(str))
+    with pytest.raises(ValueError, match="y holds numbers .* but the classes are strings"):
+        strings.score(X, y)
+    assert strings.score(X, y.astype(str)) == numbers.score(X, y)
+    with pytest.raises(ValueError, match="Mix of label input types"):  # the same rule where partial_fit maps y
+        NeuralNetwork(n_hidden=(3,), max_iter=1).partial_fit(X, y.astype(str), classes=[0, 1])

@@ -121,3 +121,35 @@ def test_saturated_outputs_raise_no_false_alarm(backend, n_classes, scale):
     if scale == 1.0:  # no clipping binds: the exact loss is the training loss
         loss, _ = model._backend().loss_and_gradient(X, T, model.weights_, 1, "identity", 0.0)
         assert reference.exact_loss(X, T, model.weights_, "identity") == pytest.approx(float(loss), rel=1e-12)
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("rtol", -1, "rtol must be a finite number >= 0, got -1"),
+    ("rtol", np.inf, "rtol must be a finite number >= 0"),
+    ("atol", float("nan"), "atol must be a real number, got nan"),
+    ("atol", "1e-7", "atol must be a real number"),
+    ("epsilon", np.nan, "epsilon must be a real number"),
+    ("epsilon", -1e-6, "epsilon must be a finite number > 0"),
+    ("n_checks", 0, "n_checks must be an integer >= 1"),
+    ("n_checks", 2.5, "n_checks must be an integer >= 1"),
+    ("random_state", "seed", "random_state must be None, an int"),
+])
+def test_numeric_arguments_are_checked_not_reported_as_a_wrong_gradient(name, value, message):
+    X, y = _data(2)
+    with pytest.raises(ValueError, match=message):
+        check_gradients(NeuralNetwork(n_hidden=(2,), backend="numpy"), X, y, **{name: value})
+
+
+def test_a_random_state_model_is_left_alone():
+    X, y = _data(2)
+    state = np.random.RandomState(3)
+    before = state.get_state()[1].copy()
+    assert check_gradients(NeuralNetwork(n_hidden=(3,), random_state=state, backend="numpy"), X, y).ok
+    np.testing.assert_array_equal(state.get_state()[1], before)
+
+
+def test_fitted_model_refuses_labels_of_another_kind():
+    X, y = _data(2)
+    fitted = NeuralNetwork(n_hidden=(2,), max_iter=1, backend="numpy").fit(X, np.arange(len(X)) % 2)
+    with pytest.raises(ValueError, match="Mix of label input types"):
+        check_gradients(fitted, X, (np.arange(len(X)) % 2).astype(str))

@@ -114,3 +114,75 @@ def test_values_the_docs_allow_reach_the_kernels_as_they_mean():
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match=r"n_threads must be at most 2147483647"):
         NeuralNetwork(n_hidden=(3,), max_iter=5, n_threads=2**40).fit(X, y)
+
+
+@pytest.mark.parametrize("value", ["False", "no", None, 0, 1])
+def test_warm_start_takes_booleans_only(value):
+    X, y = make_data(n=20, d=3)
+    with pytest.raises(ValueError, match=r"warm_start must be True or False, got "):
+        NeuralNetwork(n_hidden=(2,), max_iter=1, warm_start=value).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # tiny fits: only n_iter_ matters
+def test_warm_start_numpy_bool_is_a_bool():
+    X, y = make_data(n=20, d=3)
+    model = NeuralNetwork(n_hidden=(2,), max_iter=3, warm_start=np.bool_(False)).fit(X, y).fit(X, y)
+    assert model.n_iter_ == 3
+
+
+@pytest.mark.parametrize("value", [iter([4, 3]), (h for h in [4, 3]), {4, 3}, {4: 1, 3: 1}, "43", b"43",
+                                   np.array([[4, 3]]), 2.0, True])
+def test_n_hidden_refuses_what_is_not_an_int_or_a_sequence(value):
+    X, y = make_data(n=20, d=3)
+    with pytest.raises(ValueError, match="n_hidden must be an int or a sequence"):
+        NeuralNetwork(n_hidden=value, max_iter=1).fit(X, y)
+
+
+@pytest.mark.parametrize("value, bad", [([4, 0], "0"), (np.array([4.0, 3.0]), "4.0"), ((4, True), "True")])
+def test_n_hidden_holds_positive_integers(value, bad):
+    X, y = make_data(n=20, d=3)
+    with pytest.raises(ValueError, match="n_hidden must hold positive integers"):
+        NeuralNetwork(n_hidden=value, max_iter=1).fit(X, y)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # tiny fits: only the shapes matter
+@pytest.mark.parametrize("value, layers", [(4, (4,)), (np.int64(4), (4,)), ([4, 3], (4, 3)),
+                                           (np.array([4, 3]), (4, 3)), ((), ())])
+def test_n_hidden_is_read_not_consumed_and_get_params_returns_it(value, layers):
+    from sklearn.base import clone
+
+    X, y = make_data(n=20, d=3)
+    model = NeuralNetwork(n_hidden=value, max_iter=1)
+    for _ in range(2):  # a refit sees the same layers
+        model.fit(X, y)
+        assert [W.shape[0] for W in model.weights_[:-1]] == list(layers)
+        assert model.get_params()["n_hidden"] is value
+    copy = clone(model)
+    assert copy.get_params()["n_hidden"] is not value or isinstance(value, (int, np.integer, tuple))
+    np.testing.assert_array_equal(copy.get_params()["n_hidden"], value)
+    assert [W.shape[0] for W in copy.fit(X, y).weights_[:-1]] == list(layers)
+
+
+@pytest.mark.filterwarnings("ignore::backprop.ConvergenceWarning")  # tiny fits: only reproducibility matters
+def test_random_state_may_be_a_random_state_as_documented(tmp_path):
+    X, y = make_data(n=40, d=3)
+    fits = [NeuralNetwork(n_hidden=(3,), max_iter=3, batch_size=8, random_state=np.random.RandomState(0),
+                          backend=backend).fit(X, y) for backend in ("cpp", "numpy", "cpp")]
+    for fit in fits[1:]:  # the same state gives the same fit, on both backends
+        for W, V in zip(fits[0].weights_, fit.weights_):
+            np.testing.assert_allclose(W, V, rtol=1e-12, atol=1e-14)
+    state = np.random.RandomState(0)
+    model = NeuralNetwork(n_hidden=(3,), max_iter=3, random_state=state).fit(X, y)
+    assert not np.array_equal(model.fit(X, y).weights_[0], fits[0].weights_[0])  # advanced, as in scikit-learn
+    assert "RandomState" in NeuralNetwork.__doc__ and "RandomState" in _params.PARAMS[4].doc_type
+    with pytest.raises(ValueError, match="random_state must be None, an int >= 0, a numpy.random.Generator or a "
+                                         "numpy.random.RandomState"):
+        NeuralNetwork(random_state="seed").fit(X, y)
+    backprop.save(model, tmp_path / "m.json")
+    assert backprop.load(tmp_path / "m.json").random_state is None  # saved as null, as a Generator is
+
+
+def test_predict_proba_unchecked_of_an_unfitted_model_raises_not_fitted():
+    X, _ = make_data(n=5, d=3)
+    with pytest.raises(backprop.NotFittedError, match="not fitted yet"):
+        NeuralNetwork().predict_proba_unchecked(X)

@@ -235,3 +235,29 @@ def test_zero_weights_leave_rows_out():
     a = NeuralNetwork(n_hidden=(2,), max_iter=10, random_state=0).fit(X, y, sample_weight=w)
     b = NeuralNetwork(n_hidden=(2,), max_iter=10, random_state=0).fit(X[1::2], y[1::2])
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+@pytest.mark.parametrize("weights, name", [
+    (dict(class_weight={0: 1e39, 1: 1}), "class_weight"),  # a row's weight overflows float32
+    (dict(class_weight={0: 1e37, 1: 1e37}), "class_weight"),  # their sum does
+    (dict(sample_weight=np.full(60, 1e37)), "sample_weight"),
+    (dict(sample_weight=np.full(60, 1e36), class_weight={0: 10.0, 1: 10.0}), "sample_weight times class_weight"),
+])
+def test_weights_overflowing_the_models_dtype_are_refused_naming_them(backend, weights, name):
+    X, y = _data()
+    model = NeuralNetwork(n_hidden=(3,), max_iter=3, backend=backend, class_weight=weights.get("class_weight"))
+    with pytest.raises(ValueError, match=rf"^{name}: the rows' weights or their sum overflow float32.*rescale them"):
+        model.fit(X.astype(np.float32), y, sample_weight=weights.get("sample_weight"))
+    assert not hasattr(model, "weights_")
+    model.fit(X, y, sample_weight=weights.get("sample_weight"))  # float64 holds them
+    assert np.isfinite(model.loss_curve_).all()
+
+
+@pytest.mark.parametrize("backend", ["cpp", "numpy"])
+def test_validation_weights_overflowing_are_refused_naming_them(backend):
+    X, y = _data()
+    X = X.astype(np.float32)
+    with pytest.raises(ValueError, match="^sample_weight_val: the rows' weights or their sum overflow float32"):
+        NeuralNetwork(n_hidden=(3,), max_iter=3, backend=backend).fit(X, y, X_val=X, y_val=y,
+                                                                      sample_weight_val=np.full(60, 1e37))

@@ -18,8 +18,8 @@ from ._backends import BACKENDS, PREDICT, Backend, class_index, log_proba, netwo
 from ._core import predict_lane
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import (as_labels, check_array, check_feature_names, check_n_features, check_sample_weight, check_y,
-                          feature_names, plain)
+from ._validation import (as_labels, check_array, check_feature_names, check_label_kind, check_n_features,
+                          check_sample_weight, check_y, feature_names, plain)
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
 
@@ -81,8 +81,9 @@ class NeuralNetwork:
     -----
     Input: 2-D array-likes (lists, pandas DataFrames, any memory layout); float32 data trains in
     float32, float64 in float64, and bool, integer and float16 data in float64.  Sparse, complex,
-    non-finite or empty data, and labels with fewer than two classes, raise ``ValueError`` or
-    ``TypeError`` naming the problem.  Huge values (|x| ~ 1e300) are handled without NaN: rows whose
+    text (strings or bytes, digits included: convert them to numbers explicitly), non-finite or
+    empty data, and labels with fewer than two classes, raise ``ValueError`` or ``TypeError``
+    naming the problem.  Huge values (|x| ~ 1e300) are handled without NaN: rows whose
     first-layer sums ``W x`` overflow (or could, in ``predict_proba``) are computed scaled by a power
     of two (``reference.first_layer_logits``), in training and prediction, on both backends.  A fit
     whose weights or loss still overflow (gradient descent really diverging past the float range,
@@ -224,7 +225,8 @@ class NeuralNetwork:
         y : array-like of shape (n_samples,)
             Labels: two or more distinct values (numbers, strings, bools).
         sample_weight : array-like of shape (n_samples,), optional
-            Weight of each sample in the loss (finite, >= 0, not all zero), scikit-learn's form:
+            Weight of each sample in the loss (finite, >= 0, not all zero; times ``class_weight``,
+            each and their sum finite in the model's dtype), scikit-learn's form:
             ``J = sum_i w_i l_i / sum_i w_i + 0.5 alpha sum ||W[:, 1:]||^2 / sum_i w_i`` over each
             batch (``w_i`` times ``class_weight``'s weight of its class); None weighs every sample 1.
         X_val : array-like of shape (n_val, n_features), optional
@@ -541,6 +543,11 @@ class NeuralNetwork:
         -------
         proba : ndarray of shape (n_samples, n_classes)
             As ``predict_proba``.
+
+        Raises
+        ------
+        NotFittedError
+            If ``fit`` has not been called.
         """
         # the fewest Python steps (this path is timed in microseconds): a few rows in one C++ call
         p = predict_lane(self.__dict__, X, True, False)
@@ -552,7 +559,12 @@ class NeuralNetwork:
         except (KeyError, TypeError):
             self._backend(), _params.check("activation", self.activation)  # raises, naming the parameter
             raise
-        return lane(X, self.weights_, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
+        try:  # free when fitted; an unfitted model gets predict_proba's NotFittedError, not an AttributeError
+            weights = self.weights_
+        except AttributeError:
+            self._check_fitted()
+            raise
+        return lane(X, weights, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels: for two classes ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``,
@@ -604,11 +616,18 @@ class NeuralNetwork:
         accuracy : float
             Fraction of samples whose predicted label equals ``y``; with weights,
             ``sum_i w_i [correct_i] / sum_i w_i``.
+
+        Raises
+        ------
+        ValueError
+            If ``y``'s labels are strings and ``classes_`` numbers, or the reverse ("Mix of label
+            input types"; int and float labels compare as numbers), or as ``predict``.
         """
         y = as_labels(y)
         y_pred = self.predict(X)
         if y.shape != y_pred.shape:
             raise ValueError(f"y must have shape {y_pred.shape}, got {y.shape}")
+        check_label_kind(y, self.classes_)
         w = check_sample_weight(sample_weight, y.shape[0], np.float64)
         return _training.accuracy(y_pred == y, w)
 
@@ -624,6 +643,7 @@ def _label_index(y: Any, n: int, classes: np.ndarray, name: str = "y") -> np.nda
     y = as_labels(y, name)
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"{name} must be 1-D with {n} labels, got shape {y.shape}")
+    check_label_kind(y, classes, name)
     y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
     unknown = classes[y_index] != y
     if unknown.any():

@@ -16,6 +16,7 @@ as a large error here.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import Any, List, Optional, Tuple
 
@@ -27,7 +28,7 @@ from ._backends import BACKENDS
 from ._estimator import NeuralNetwork
 from ._persistence import n_outputs
 from ._training import targets
-from ._validation import as_labels, check_array, check_sample_weight, check_y
+from ._validation import as_labels, check_array, check_finite_real, check_int, check_label_kind, check_sample_weight, check_y
 
 __all__ = ["GradientCheck", "check_gradients", "gradient_check"]
 
@@ -122,13 +123,14 @@ def check_gradients(
         (``MAX_CHECKS``), else a random subset of 1000.  Each layer gets a share proportional to
         its size, and at least ``min(size, 10)`` weights.
     rtol, atol : float, default=1e-5, 1e-7
-        ``ok`` when ``|analytic - numeric| <= atol + rtol * |numeric|`` for every checked
+        Finite, >= 0 (``epsilon`` finite, > 0; a ``ValueError`` names a bad one).  ``ok`` when ``|analytic - numeric| <= atol + rtol * |numeric|`` for every checked
         weight.  With ``epsilon=1e-6`` in float64 the difference quotient is accurate to about
         1e-9 (rounding) and ``epsilon**2`` (truncation); a wrong derivative errs by the order of
         the gradient itself.  A ReLU whose input lies within ``epsilon`` of its kink can fail
         spuriously (rare for continuous data).
     random_state : int, default=0
-        Seed of the subset of weights checked.
+        Seed of the subset of weights checked (as the estimator's ``random_state``: None, an int
+        >= 0, a Generator or a RandomState).
     sample_weight : array-like of shape (n_samples,), optional
         Per-sample weights of the loss (as ``fit(X, y, sample_weight)`` uses them; the model's
         ``class_weight`` is not applied here).
@@ -177,8 +179,13 @@ def gradient_check(
     targets ``T`` as the kernels take them, ``weights`` (float64, changed and restored), the
     backend's name and the loss's options, any output of ``reference.OUTPUTS`` included (the
     scikit-learn drop-ins check their regressors and multilabel models with it)."""
-    if not (np.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon!r}")
+    # Checked first: a negative or NaN tolerance would only make ``ok`` False, read as a wrong gradient.
+    epsilon = check_finite_real(epsilon, "epsilon", 0.0, strict=True)
+    rtol = check_finite_real(rtol, "rtol")
+    atol = check_finite_real(atol, "atol")
+    if n_checks is not None:
+        n_checks = check_int(n_checks, "n_checks", 1)
+    _params.check("random_state", random_state)
     kernels = BACKENDS[backend]
 
     def loss_and_gradient(ws: List[np.ndarray]) -> Tuple[float, List[np.ndarray]]:
@@ -239,6 +246,7 @@ def _problem(model: NeuralNetwork, X: np.ndarray, y: Any, config: Any) -> Tuple[
         y = as_labels(y)
         if y.shape != (X.shape[0],):
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}")
+        check_label_kind(y, classes)
         y_index = np.minimum(np.searchsorted(classes, y), len(classes) - 1)
         if not np.array_equal(classes[y_index], y):
             raise ValueError(f"y holds labels that are not in classes_ {classes!r}")
@@ -247,9 +255,8 @@ def _problem(model: NeuralNetwork, X: np.ndarray, y: Any, config: Any) -> Tuple[
         y, classes = check_y(y, X.shape[0])
         y_index = np.searchsorted(classes, y)
         rng = np.random.default_rng(model.random_state)
-        if isinstance(model.random_state, np.random.Generator):  # do not advance the caller's generator
-            rng = np.random.Generator(type(model.random_state.bit_generator)())
-            rng.bit_generator.state = model.random_state.bit_generator.state
+        if isinstance(model.random_state, (np.random.Generator, np.random.RandomState)):
+            rng = np.random.default_rng(copy.deepcopy(model.random_state))  # do not advance the caller's generator
         weights = reference.init_weights(
             X.shape[1], config.n_hidden, rng, np.float64, init=config.init, n_outputs=n_outputs(len(classes))
         )
@@ -262,8 +269,6 @@ def _choose(weights: List[np.ndarray], n_checks: Optional[int], random_state: An
     total = sum(sizes)
     if n_checks is None:
         n_checks = min(total, MAX_CHECKS)
-    if isinstance(n_checks, bool) or not isinstance(n_checks, (int, np.integer)) or n_checks < 1:
-        raise ValueError(f"n_checks must be None or an integer >= 1, got {n_checks!r}")
     if n_checks >= total:
         return [np.arange(size) for size in sizes]
     rng = np.random.default_rng(random_state)

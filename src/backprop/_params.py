@@ -86,11 +86,24 @@ def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _hidden_sizes(value: Any) -> tuple[int, ...]:
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"n_hidden must be a sequence of positive integers, got {value!r}")
-    sizes = tuple(value)
+    """An int n (one hidden layer of n units, scikit-learn's ``hidden_layer_sizes=n``) or a
+    sequence of them: a tuple, a list or a 1-D integer ndarray.  The value is read, never
+    consumed, so every fit sees the same layers and ``get_params`` returns what was given;
+    iterators and generators (emptied by the first fit), sets and dicts (no order, or keys that
+    are not sizes) and strings are refused."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        sizes: tuple = (value,)
+    elif isinstance(value, (tuple, list)):
+        sizes = tuple(value)
+    elif isinstance(value, np.ndarray) and value.ndim == 1:
+        sizes = tuple(value.tolist())  # a float array gives floats, refused below
+    else:
+        raise ValueError(
+            "n_hidden must be an int or a sequence (tuple, list or 1-D array) of positive integers, got "
+            f"{type(value).__name__} {value!r}"
+        )
     for h in sizes:
-        if not isinstance(h, numbers.Integral) or isinstance(h, bool) or h < 1:
+        if not isinstance(h, numbers.Integral) or isinstance(h, (bool, np.bool_)) or h < 1:
             raise ValueError(f"n_hidden must hold positive integers, got {value!r}")
     return tuple(int(h) for h in sizes)
 
@@ -103,12 +116,16 @@ def _learning_rate(value: Any) -> float:
 
 
 def _random_state(value: Any) -> Any:
-    if not (value is None or isinstance(value, np.random.Generator)):
+    """None, an int seed, a ``numpy.random.Generator`` or (scikit-learn's habit) a
+    ``numpy.random.RandomState``, whose bit generator ``default_rng`` draws from: a Generator or
+    RandomState is advanced by each fit, as in scikit-learn."""
+    if not (value is None or isinstance(value, (np.random.Generator, np.random.RandomState))):
         try:
             np.random.default_rng(value)
         except (TypeError, ValueError) as exc:
             raise ValueError(
-                f"random_state must be None, an int >= 0 or a numpy.random.Generator, got {value!r} ({exc})"
+                "random_state must be None, an int >= 0, a numpy.random.Generator or a numpy.random.RandomState, "
+                f"got {value!r} ({exc})"
             ) from None
     return value
 
@@ -164,8 +181,9 @@ class Param(NamedTuple):
 # The signature's order (positional arguments keep working); validation follows it too.
 PARAMS: tuple[Param, ...] = (
     Param(
-        "n_hidden", (100,), _hidden_sizes, "Any", "sequence of int",
-        "Number of units of each hidden layer (each >= 1); ``()`` gives logistic regression.",
+        "n_hidden", (100,), _hidden_sizes, "Any", "int or sequence of int",
+        "Number of units of each hidden layer (each >= 1): a tuple, list or 1-D integer array, or an int "
+        "for one layer; ``()`` gives logistic regression.",
     ),
     Param(
         "learning_rate", 1.0, _learning_rate, "float", "float",
@@ -182,14 +200,16 @@ PARAMS: tuple[Param, ...] = (
         "1]).  Ignored for more than two classes (``predict`` is the most probable class).",
     ),
     Param(
-        "random_state", None, _random_state, "Any", "None, int or numpy.random.Generator",
+        "random_state", None, _random_state, "Any", "None, int, numpy.random.Generator or numpy.random.RandomState",
         "Seed of one ``numpy.random.default_rng`` generator that draws, in this order, the initial "
         "weights, the validation split (``early_stopping``) and one row permutation per epoch "
         "(``batch_size`` smaller than the training set); the same value gives the same fit on both "
-        "backends.",
+        "backends.  A ``Generator`` is used as is and a ``RandomState`` through its bit generator: "
+        "each fit advances it (as in scikit-learn): two fits from one such object differ, fits from "
+        "objects in the same state (e.g. two fresh ``RandomState(0)``) are equal.",
     ),
     Param(
-        "warm_start", False, bool, "bool", "bool",
+        "warm_start", False, _flag("warm_start"), "bool", "bool",
         "Continue from the current ``weights_`` (fitted, or assigned by the caller) instead of drawing "
         "new ones; the solver's state (momentum velocities, Adam's moments and step count) carries over "
         "from the previous fit of this object.",

@@ -18,7 +18,7 @@ import numpy as np
 from . import _stability
 from ._backends import Backend, SolverState, class_index, network_output
 from ._exceptions import ConvergenceWarning
-from ._validation import abs_max, plain
+from ._validation import abs_max, all_finite, plain
 
 __all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory",
            "class_weights", "training_weights"]
@@ -198,15 +198,38 @@ def training_weights(sample_weight: Optional[np.ndarray], class_weight: Any, cla
     """The rows' weights in the loss: ``sample_weight`` (checked, or None) times the class weight
     of each row's label (:func:`class_weights`), in ``dtype``; None when neither is given.
     ``counted``: the labels ``"balanced"`` counts (default ``y_index``; a validation set given to
-    ``fit`` is weighed by the training labels' counts); ``name``: the weights' name in the error."""
+    ``fit`` is weighed by the training labels' counts); ``name``: the weights' name in the error.
+
+    Every weight and their sum must be finite in ``dtype``: the loss divides by the sum, and an
+    overflow there would train nothing (or diverge) with no word about the weights.  Only the
+    weights' ratios matter, so the error asks to rescale them."""
     per_class = class_weights(class_weight, classes, y_index if counted is None else counted)
     if per_class is None:
-        return sample_weight
-    w = per_class[y_index] if sample_weight is None else sample_weight * per_class[y_index]
-    w = np.ascontiguousarray(w, dtype=dtype)
-    if not w.any():
-        raise ValueError(f"{name} times class_weight is zero for every sample: nothing to fit")
+        w = sample_weight
+    else:
+        with np.errstate(over="ignore"):
+            w = per_class[y_index] if sample_weight is None else sample_weight * per_class[y_index]
+            w = np.ascontiguousarray(w, dtype=dtype)
+        if not w.any():
+            raise ValueError(f"{name} times class_weight is zero for every sample: nothing to fit")
+    if w is not None:
+        check_weight_sum(w, dtype, name if per_class is None else
+                         "class_weight" if sample_weight is None else f"{name} times class_weight")
     return w
+
+
+def check_weight_sum(w: np.ndarray, dtype: np.dtype, name: str) -> None:
+    """The rows' weights ``w`` and their sum finite in ``dtype`` (ValueError naming ``name``)."""
+    dtype = np.dtype(dtype)
+    big = float(np.finfo(dtype).max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = float(np.sum(w, dtype=np.float64))  # float64: exceeds float32's range without overflowing
+    if not (all_finite(w) and total <= big):
+        raise ValueError(
+            f"{name}: the rows' weights or their sum overflow {dtype} (the model's dtype; sum "
+            f"{total:.3g}, largest finite {big:.3g}). Only the weights' ratios matter: rescale them, e.g. "
+            "divide by their largest value (uniform weights give the unweighted fit)"
+        )
 
 
 def held_out_count(n_c, fraction: float):

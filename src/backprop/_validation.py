@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-__all__ = ["check_array", "check_y", "check_sample_weight", "as_labels", "check_labels", "check_int", "check_real", "check_n_features", "abs_max",
+__all__ = ["check_array", "check_y", "check_sample_weight", "as_labels", "check_labels", "check_int", "check_real", "check_finite_real",
+           "check_label_kind", "check_n_features", "abs_max",
            "feature_names", "check_feature_names", "plain"]
 
 
@@ -32,14 +33,20 @@ def as_numeric_array(X: Any, name: str) -> np.ndarray:
     if not (is_sparse(X) or hasattr(X, "__array__") or isinstance(X, (list, tuple))):
         raise TypeError(f"{name} must be an array-like of numbers, got {type(X).__name__}")
     X = _as_array(X, name, "a numeric array", f", convert it with {name}.toarray()")
-    if X.dtype.kind in "OUS":
+    # Text is data to parse, not numbers: scikit-learn refuses it too, rather than guessing.
+    if X.dtype.kind in "US" or (X.dtype.kind == "O" and any(isinstance(v, (str, bytes)) for v in X.flat)):
+        raise ValueError(
+            f"{name} must hold numbers: dtype='numeric' is not compatible with arrays of bytes/strings. "
+            "Convert your data to numeric values explicitly"
+        )
+    if X.dtype.kind == "O":
         try:
             X = X.astype(np.float64)
         except TypeError as exc:  # e.g. a dict inside an object array
             if any(type(v).__name__ == "NAType" for v in X.flat):  # pandas' missing value, pd.NA
                 raise ValueError(f"{name} contains missing values (pandas.NA); impute or drop them first") from None
             raise TypeError(f"{name} must hold numbers: {exc}") from None
-        except ValueError as exc:  # e.g. a string that is not a number
+        except ValueError as exc:  # e.g. a value whose float() refuses it
             raise ValueError(f"{name} must hold numbers, got dtype {X.dtype}: {exc}") from None
     elif X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold numbers, got dtype {X.dtype}")
@@ -118,6 +125,35 @@ def as_labels(y: Any, name: str = "y") -> np.ndarray:
     return labels
 
 
+def label_kind(labels: np.ndarray) -> Optional[str]:
+    """``"string"`` or ``"number"`` (bools included) for labels all of one kind, else None."""
+    kind = labels.dtype.kind
+    if kind in "US":
+        return "string"
+    if kind in "biuf":
+        return "number"
+    if kind == "O":
+        values = labels.ravel().tolist()
+        if all(isinstance(v, (str, bytes)) for v in values):
+            return "string"
+        if all(isinstance(v, numbers.Number) for v in values):
+            return "number"
+    return None
+
+
+def check_label_kind(labels: np.ndarray, classes: np.ndarray, name: str = "y") -> None:
+    """Labels compared with the fitted ``classes``: of the same kind (ValueError naming ``name``).
+    A string never equals a number, so ``"1"`` against class ``1`` would only count as wrong
+    (scikit-learn refuses the mix too); int and float labels compare as numbers do."""
+    kinds = label_kind(labels), label_kind(classes)
+    if None not in kinds and kinds[0] != kinds[1]:
+        raise ValueError(
+            f"Mix of label input types (string and number): {name} holds {kinds[0]}s ({plain(labels.ravel()[:3])!r}"
+            f"{', ...' if labels.size > 3 else ''}) but the classes are {kinds[1]}s ({plain(classes[:3])!r}"
+            f"{', ...' if classes.size > 3 else ''}); convert {name} to the classes' type"
+        )
+
+
 def _not_a_label(v: Any) -> bool:
     """Whether one value is missing or not finite: None, pandas.NA / NaT, NaN or infinity of any
     numeric type (numpy scalars, Decimal), so that it can never become a class of its own."""
@@ -182,6 +218,14 @@ def check_real(value: Any, name: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or value != value:  # NaN != NaN
         raise ValueError(f"{name} must be a real number, got {value!r}")
     return float(value)
+
+
+def check_finite_real(value: Any, name: str, minimum: float = 0.0, strict: bool = False) -> float:
+    """A finite real number >= ``minimum`` (> when ``strict``), as a float."""
+    x = check_real(value, name)
+    if not (math.isfinite(x) and (x > minimum if strict else x >= minimum)):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return x
 
 
 def check_sample_weight(sample_weight: Any, n: int, dtype: Any, name: str = "sample_weight") -> Optional[np.ndarray]:
