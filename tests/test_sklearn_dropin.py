@@ -18,6 +18,7 @@ import backprop  # noqa: E402
 from backprop import _sklearn  # noqa: E402
 from sklearn import __version__ as sklearn_version  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer  # noqa: E402
 
 RTOL = {np.float64: 1e-12, np.float32: 2e-4}
 
@@ -72,7 +73,10 @@ def assert_same_model(ours, theirs, dtype=np.float64):
     else:
         assert ours.validation_scores_ is None and theirs.validation_scores_ is None
         np.testing.assert_allclose(ours.best_loss_, theirs.best_loss_, rtol=rtol)
-    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate or theirs.solver == "adam"
+    # Adam's per-step rate is its optimizer's own bookkeeping, which the kernels keep instead
+    adam = isinstance(theirs._optimizer, AdamOptimizer)
+    assert type(ours._optimizer) is type(theirs._optimizer)
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate or adam
 
 
 def fit_both(make_ours, make_theirs, fit):
@@ -264,6 +268,55 @@ def test_partial_fit_survives_pickling():
     theirs = sk.MLPClassifier(**params).partial_fit(X, y, classes=["a", "b", "c"])
     ours, theirs = pickle.loads(pickle.dumps(ours)), pickle.loads(pickle.dumps(theirs))
     assert_same_model(ours.partial_fit(X, y), theirs.partial_fit(X, y))
+
+
+# set_params between calls: scikit-learn's partial_fit continues with the optimizer of its first
+# call (its solver and hyperparameters), so a change reaches neither its run nor ours
+CHANGED_BETWEEN_CALLS = {
+    "sgd-nesterov": ("sgd-nesterov", dict(learning_rate_init=0.1, momentum=0.5, nesterovs_momentum=False)),
+    "sgd-momentum": ("sgd-momentum", dict(learning_rate_init=0.1, momentum=0.2, nesterovs_momentum=True)),
+    "sgd-invscaling": ("sgd-invscaling", dict(learning_rate_init=0.2, power_t=0.9, learning_rate="constant")),
+    "sgd-adaptive": ("sgd-adaptive", dict(learning_rate_init=0.2, momentum=0.1)),
+    "adam": ("adam", dict(learning_rate_init=0.1, beta_1=0.5, beta_2=0.9, epsilon=1e-3)),
+    "sgd-to-adam": ("sgd-nesterov", dict(solver="adam")),
+    "adam-to-sgd": ("adam", dict(solver="sgd", momentum=0.5)),
+}
+
+
+@pytest.mark.parametrize("case", list(CHANGED_BETWEEN_CALLS))
+@pytest.mark.parametrize("after_fit", [False, True])
+def test_parameters_changed_before_partial_fit_equal_scikit_learn(case, after_fit):
+    solver, changes = CHANGED_BETWEEN_CALLS[case]
+    X, y = classification(2, n=30)
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=1, batch_size=4, **SOLVERS[solver])
+
+    def calls(model):
+        if after_fit:
+            model.fit(X, y)
+        else:
+            model.partial_fit(X, y, classes=[0, 1])
+        model.set_params(**changes)
+        for k in range(3):
+            model.partial_fit(X[k::2], y[k::2])
+        return model
+
+    ours, theirs = fit_both(lambda: backprop.MLPClassifier(**params), lambda: sk.MLPClassifier(**params), calls)
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("solver", ["sgd-nesterov", "adam"])
+def test_warm_start_fit_uses_the_changed_parameters_as_scikit_learn(solver):
+    """fit (warm_start too) makes a new optimizer: the changed values apply, in both."""
+    X, y = classification(2, n=30)
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=1, batch_size=4, warm_start=True,
+                  **SOLVERS[solver])
+
+    def twice(model):
+        model.fit(X, y)
+        return model.set_params(learning_rate_init=0.1, momentum=0.3, beta_1=0.5, epsilon=1e-3).fit(X, y)
+
+    ours, theirs = fit_both(lambda: backprop.MLPClassifier(**params), lambda: sk.MLPClassifier(**params), twice)
+    assert_same_model(ours, theirs)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "lbfgs"])

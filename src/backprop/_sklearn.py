@@ -11,9 +11,10 @@ schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's 
   (its ``shuffle`` with the estimator's ``_random_state``) and runs that epoch in one call of
   the C++ ``train``, the solver's state (momentum velocities, Adam's moments and step count) kept
   in backprop's weight layout from epoch to epoch and, for ``partial_fit``, from call to call;
-  between epochs scikit-learn's optimizer object sets the learning rate (``invscaling``,
-  ``adaptive``) and its ``_update_no_improvement_count`` applies ``tol`` / ``n_iter_no_change``
-  and early stopping;
+  scikit-learn's optimizer object (for ``partial_fit``, the first call's, as scikit-learn keeps
+  it) gives each epoch its solver and hyperparameters, and between epochs sets the learning rate
+  (``invscaling``, ``adaptive``); ``_update_no_improvement_count`` applies ``tol`` /
+  ``n_iter_no_change`` and early stopping;
 * ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
 
 Dask input (``backprop._dask``): ``fit`` keeps scikit-learn's drivers on the client;
@@ -202,9 +203,10 @@ class _KernelArithmetic:
 
     # ------------------------------------------------------------------ stochastic solvers
     def _new_optimizer(self):
-        """scikit-learn's optimizer object, kept for its learning-rate schedule and stopping
-        decision (``learning_rate``, ``iteration_ends``, ``trigger_stopping``); its own update
-        arrays are never used."""
+        """scikit-learn's optimizer object, made from the hyperparameters as ``_fit_stochastic``
+        makes it: its ``learning_rate`` schedule (``iteration_ends``, ``trigger_stopping``) is
+        used between epochs, and its hyperparameters configure the kernels' epochs
+        (``_epoch_config``); its own update arrays are never used."""
         params = self.coefs_ + self.intercepts_
         if self.solver == "sgd":
             return SGDOptimizer(
@@ -214,15 +216,29 @@ class _KernelArithmetic:
         return AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _epoch_config(self, batch_size: int) -> _EpochConfig:
-        sgd = self.solver == "sgd"
+        """One epoch's configuration, read from the kept optimizer ``_optimizer`` (not from the
+        estimator's parameters): scikit-learn's ``partial_fit`` keeps the optimizer of its first
+        call, so later ``set_params`` changes of ``solver``, ``learning_rate_init``, ``momentum``,
+        ``nesterovs_momentum``, ``beta_1``, ``beta_2`` or ``epsilon`` do not reach the run it
+        continues, and must not reach the kernels either."""
+        opt = self._optimizer
+        sgd = isinstance(opt, SGDOptimizer)
+        # The kernel takes every solver's hyperparameters; those of the solver not run are unused,
+        # and passed as the estimator's (validated by scikit-learn, so within the kernel's ranges).
         options = dict(
             activation=HIDDEN_ACTIVATIONS[self.activation], alpha=float(self.alpha), batch_size=int(batch_size),
             solver="momentum" if sgd else "adam", momentum=float(self.momentum),
             nesterov=bool(self.nesterovs_momentum), beta_1=float(self.beta_1), beta_2=float(self.beta_2),
             epsilon=float(self.epsilon), tol=None, n_iter_no_change=1,
         )
-        # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
-        lr = self._optimizer.learning_rate if sgd else self.learning_rate_init
+        if sgd:
+            options.update(momentum=float(opt.momentum), nesterov=bool(opt.nesterov))
+            # the rate the schedule has reached ('invscaling', 'adaptive' change it between epochs)
+            lr = opt.learning_rate
+        else:
+            options.update(beta_1=float(opt.beta_1), beta_2=float(opt.beta_2), epsilon=float(opt.epsilon))
+            # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
+            lr = opt.learning_rate_init
         return _EpochConfig(float(lr), self._threads(int(batch_size)), options)
 
     def _early_stopping_split(self, X, y, sample_weight):
@@ -246,9 +262,12 @@ class _KernelArithmetic:
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
         weights = self._kernel_weights(X.dtype)
+        # As scikit-learn's: partial_fit continues with the optimizer (and its state) of the first
+        # call, of that call's solver even if ``solver`` has been changed since; fit starts anew.
         if not incremental or getattr(self, "_solver_state", None) is None or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
-            self._solver_state = SolverState.zeros("momentum" if self.solver == "sgd" else "adam", weights)
+            kind = "momentum" if isinstance(self._optimizer, SGDOptimizer) else "adam"
+            self._solver_state = SolverState.zeros(kind, weights)
         state = self._solver_state
         state.arrays = [np.ascontiguousarray(S, dtype=X.dtype) for S in state.arrays]
 
