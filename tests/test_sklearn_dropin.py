@@ -319,6 +319,21 @@ def test_warm_start_fit_uses_the_changed_parameters_as_scikit_learn(solver):
     assert_same_model(ours, theirs)
 
 
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_losses_are_numpy_float64_as_scikit_learns(solver):
+    X, y = classification(2, n=30)
+    for dtype in (np.float64, np.float32):
+        params = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0, solver=solver)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours = backprop.MLPClassifier(**params).fit(X.astype(dtype), y)
+            theirs = sk.MLPClassifier(**params).fit(X.astype(dtype), y)
+        assert type(ours.loss_) is type(theirs.loss_) is np.float64
+        if solver != "lbfgs":
+            assert [type(v) for v in ours.loss_curve_] == [type(v) for v in theirs.loss_curve_]
+            assert type(ours.best_loss_) is type(theirs.best_loss_) is np.float64
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "lbfgs"])
 @pytest.mark.parametrize("task", list(TASKS))
 def test_float32_in_float32_trained(solver, task):

@@ -168,7 +168,8 @@ class _KernelArithmetic:
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
             intercept_grads[i] = G[:, 0]
-        return loss, coef_grads, intercept_grads
+        # an np.float64 as scikit-learn's (lbfgs' loss_ is this value)
+        return np.float64(loss), coef_grads, intercept_grads
 
     def _fit_lbfgs(self, X, y, sample_weight, *args):
         # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
@@ -317,7 +318,8 @@ class _KernelArithmetic:
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                self.loss_ = epoch(self._epoch_config(batch_size))
+                # an np.float64 as scikit-learn's (loss_curve_ and best_loss_ take it), whatever X's dtype
+                self.loss_ = np.float64(epoch(self._epoch_config(batch_size)))
                 self._store_weights(weights)
                 self.n_iter_ += 1
                 self.t_ += n_samples
