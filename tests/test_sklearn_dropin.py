@@ -334,6 +334,43 @@ def test_losses_are_numpy_float64_as_scikit_learns(solver):
             assert type(ours.best_loss_) is type(theirs.best_loss_) is np.float64
 
 
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_string_targets_of_a_regressor_are_refused(solver, method):
+    """scikit-learn's regressor fails on string y with a TypeError (numpy's, from its loss); ours
+    refuses them before training with a TypeError that says what to do, where it trained on the
+    parsed numbers."""
+    if solver == "lbfgs" and method == "partial_fit":
+        pytest.skip("no partial_fit for lbfgs")
+    X, _ = regression("squared_error", 1, n=10)
+    y = np.array(["1.5", "2", "0.5", "3", "1", "2", "4", "1", "0", "2"])
+    with pytest.raises(TypeError):
+        getattr(sk.MLPRegressor(solver=solver, max_iter=2), method)(X, y)
+    with pytest.raises(TypeError, match=r"y must hold numbers \(bool, integer or float\), got dtype <U3"):
+        getattr(backprop.MLPRegressor(solver=solver, max_iter=2), method)(X, y)
+    # object arrays are converted to float by scikit-learn's check, in both
+    params = dict(solver=solver, max_iter=2, random_state=0)
+    ours, theirs = fit_both(lambda: backprop.MLPRegressor(**params), lambda: sk.MLPRegressor(**params),
+                            lambda m: getattr(m, method)(X, y.astype(object)))
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_poisson_refuses_negative_targets(solver, method):
+    """scikit-learn reports a NaN loss for them; the drop-ins refuse them (README)."""
+    if solver == "lbfgs" and method == "partial_fit":
+        pytest.skip("no partial_fit for lbfgs")
+    X, y = regression("poisson", 1, n=20)
+    y[3] = -0.5
+    with pytest.raises(ValueError, match=r"loss='poisson' needs y >= 0 .*got min\(y\) = -0.5"):
+        getattr(backprop.MLPRegressor(loss="poisson", solver=solver, max_iter=2), method)(X, y)
+    y[3] = 0.0  # zero is a valid count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(backprop.MLPRegressor(loss="poisson", solver=solver, max_iter=2), method)(X, y)
+
+
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "lbfgs"])
 @pytest.mark.parametrize("task", list(TASKS))
 def test_float32_in_float32_trained(solver, task):

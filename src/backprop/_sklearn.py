@@ -148,8 +148,32 @@ class _KernelArithmetic:
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
             return _dask.sklearn_input(self, X, y, incremental, reset, super()._validate_input, is_classifier(self))
         X, y = super()._validate_input(X, y, incremental, reset)
+        if not is_classifier(self):
+            self._refuse_non_numeric_targets(y.dtype)
+            self._refuse_negative_poisson_targets(np.min(y))
         X = X.toarray() if sp.issparse(X) else X
         return np.ascontiguousarray(X), y
+
+    # A regressor's targets that its loss is not defined on are refused before training (in memory
+    # here, on dask input by ``_dask.sklearn_input``), where the kernels would train on them.
+    def _refuse_non_numeric_targets(self, dtype) -> None:
+        """Strings and other non-numbers (scikit-learn's check converts only object arrays to
+        float; the kernels would parse strings, where scikit-learn's own loss fails with a
+        TypeError)."""
+        if np.dtype(dtype).kind not in "biuf":
+            raise TypeError(
+                f"y must hold numbers (bool, integer or float), got dtype {dtype}: "
+                "convert it (e.g. y.astype(float)) before fitting"
+            )
+
+    def _refuse_negative_poisson_targets(self, y_min) -> None:
+        """For ``loss='poisson'``, negative targets: the Poisson deviance needs y >= 0 (scikit-learn
+        trains on them and reports a NaN loss)."""
+        if self.loss == "poisson" and y_min < 0:
+            raise ValueError(
+                "loss='poisson' needs y >= 0 (the Poisson deviance is undefined for negative targets), "
+                f"got min(y) = {float(y_min)}"
+            )
 
     # ------------------------------------------------------------------ loss and gradient
     def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
