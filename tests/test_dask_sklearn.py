@@ -207,6 +207,22 @@ def test_unsupported_input_is_refused_clearly():
         model.predict_proba(da.from_array(X[:, :3], chunks=(100, 3)))
 
 
+def test_regression_targets_are_refused_as_in_memory():
+    """The in-memory drop-in's rules on a regressor's y (the same errors), checked on the blocks."""
+    X, y = data(n=300, d=4)
+    y = y.astype(float)
+    y[150] = -0.5
+    for solver in ("lbfgs", "adam"):
+        model = MLPRegressor(loss="poisson", solver=solver, max_iter=2)
+        with pytest.raises(ValueError, match=r"loss='poisson' needs y >= 0 .*got min\(y\) = -0.5"):
+            model.fit(*blocks(X, y, 100))
+        assert not hasattr(model, "coefs_")
+        with pytest.raises(TypeError, match=r"y must hold numbers \(bool, integer or float\), got dtype <U"):
+            model.fit(*blocks(X, y.astype(str), 100))
+    y[150] = 0.0
+    MLPRegressor(loss="poisson", solver="lbfgs", max_iter=2).fit(*blocks(X, y, 100))
+
+
 def test_one_side_in_memory_is_chunked_like_the_other():
     X, y = data(n=500)
     kw = dict(solver="lbfgs", hidden_layer_sizes=(3,), max_iter=5, random_state=0)

@@ -18,6 +18,7 @@ import backprop  # noqa: E402
 from backprop import _sklearn  # noqa: E402
 from sklearn import __version__ as sklearn_version  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.neural_network._stochastic_optimizers import AdamOptimizer  # noqa: E402
 
 RTOL = {np.float64: 1e-12, np.float32: 2e-4}
 
@@ -72,7 +73,10 @@ def assert_same_model(ours, theirs, dtype=np.float64):
     else:
         assert ours.validation_scores_ is None and theirs.validation_scores_ is None
         np.testing.assert_allclose(ours.best_loss_, theirs.best_loss_, rtol=rtol)
-    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate or theirs.solver == "adam"
+    # Adam's per-step rate is its optimizer's own bookkeeping, which the kernels keep instead
+    adam = isinstance(theirs._optimizer, AdamOptimizer)
+    assert type(ours._optimizer) is type(theirs._optimizer)
+    assert ours._optimizer.learning_rate == theirs._optimizer.learning_rate or adam
 
 
 def fit_both(make_ours, make_theirs, fit):
@@ -264,6 +268,107 @@ def test_partial_fit_survives_pickling():
     theirs = sk.MLPClassifier(**params).partial_fit(X, y, classes=["a", "b", "c"])
     ours, theirs = pickle.loads(pickle.dumps(ours)), pickle.loads(pickle.dumps(theirs))
     assert_same_model(ours.partial_fit(X, y), theirs.partial_fit(X, y))
+
+
+# set_params between calls: scikit-learn's partial_fit continues with the optimizer of its first
+# call (its solver and hyperparameters), so a change reaches neither its run nor ours
+CHANGED_BETWEEN_CALLS = {
+    "sgd-nesterov": ("sgd-nesterov", dict(learning_rate_init=0.1, momentum=0.5, nesterovs_momentum=False)),
+    "sgd-momentum": ("sgd-momentum", dict(learning_rate_init=0.1, momentum=0.2, nesterovs_momentum=True)),
+    "sgd-invscaling": ("sgd-invscaling", dict(learning_rate_init=0.2, power_t=0.9, learning_rate="constant")),
+    "sgd-adaptive": ("sgd-adaptive", dict(learning_rate_init=0.2, momentum=0.1)),
+    "adam": ("adam", dict(learning_rate_init=0.1, beta_1=0.5, beta_2=0.9, epsilon=1e-3)),
+    "sgd-to-adam": ("sgd-nesterov", dict(solver="adam")),
+    "adam-to-sgd": ("adam", dict(solver="sgd", momentum=0.5)),
+}
+
+
+@pytest.mark.parametrize("case", list(CHANGED_BETWEEN_CALLS))
+@pytest.mark.parametrize("after_fit", [False, True])
+def test_parameters_changed_before_partial_fit_equal_scikit_learn(case, after_fit):
+    solver, changes = CHANGED_BETWEEN_CALLS[case]
+    X, y = classification(2, n=30)
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=1, batch_size=4, **SOLVERS[solver])
+
+    def calls(model):
+        if after_fit:
+            model.fit(X, y)
+        else:
+            model.partial_fit(X, y, classes=[0, 1])
+        model.set_params(**changes)
+        for k in range(3):
+            model.partial_fit(X[k::2], y[k::2])
+        return model
+
+    ours, theirs = fit_both(lambda: backprop.MLPClassifier(**params), lambda: sk.MLPClassifier(**params), calls)
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("solver", ["sgd-nesterov", "adam"])
+def test_warm_start_fit_uses_the_changed_parameters_as_scikit_learn(solver):
+    """fit (warm_start too) makes a new optimizer: the changed values apply, in both."""
+    X, y = classification(2, n=30)
+    params = dict(hidden_layer_sizes=(6,), max_iter=3, random_state=1, batch_size=4, warm_start=True,
+                  **SOLVERS[solver])
+
+    def twice(model):
+        model.fit(X, y)
+        return model.set_params(learning_rate_init=0.1, momentum=0.3, beta_1=0.5, epsilon=1e-3).fit(X, y)
+
+    ours, theirs = fit_both(lambda: backprop.MLPClassifier(**params), lambda: sk.MLPClassifier(**params), twice)
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_losses_are_numpy_float64_as_scikit_learns(solver):
+    X, y = classification(2, n=30)
+    for dtype in (np.float64, np.float32):
+        params = dict(hidden_layer_sizes=(3,), max_iter=2, random_state=0, solver=solver)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours = backprop.MLPClassifier(**params).fit(X.astype(dtype), y)
+            theirs = sk.MLPClassifier(**params).fit(X.astype(dtype), y)
+        assert type(ours.loss_) is type(theirs.loss_) is np.float64
+        if solver != "lbfgs":
+            assert [type(v) for v in ours.loss_curve_] == [type(v) for v in theirs.loss_curve_]
+            assert type(ours.best_loss_) is type(theirs.best_loss_) is np.float64
+
+
+@pytest.mark.parametrize("solver", ["adam", "lbfgs"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_string_targets_of_a_regressor_are_refused(solver, method):
+    """scikit-learn's regressor fails on string y with a TypeError (numpy's, from its loss); ours
+    refuses them before training with a TypeError that says what to do, where it trained on the
+    parsed numbers."""
+    if solver == "lbfgs" and method == "partial_fit":
+        pytest.skip("no partial_fit for lbfgs")
+    X, _ = regression("squared_error", 1, n=10)
+    y = np.array(["1.5", "2", "0.5", "3", "1", "2", "4", "1", "0", "2"])
+    with pytest.raises(TypeError):
+        getattr(sk.MLPRegressor(solver=solver, max_iter=2), method)(X, y)
+    with pytest.raises(TypeError, match=r"y must hold numbers \(bool, integer or float\), got dtype <U3"):
+        getattr(backprop.MLPRegressor(solver=solver, max_iter=2), method)(X, y)
+    # object arrays are converted to float by scikit-learn's check, in both
+    params = dict(solver=solver, max_iter=2, random_state=0)
+    ours, theirs = fit_both(lambda: backprop.MLPRegressor(**params), lambda: sk.MLPRegressor(**params),
+                            lambda m: getattr(m, method)(X, y.astype(object)))
+    assert_same_model(ours, theirs)
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_poisson_refuses_negative_targets(solver, method):
+    """scikit-learn reports a NaN loss for them; the drop-ins refuse them (README)."""
+    if solver == "lbfgs" and method == "partial_fit":
+        pytest.skip("no partial_fit for lbfgs")
+    X, y = regression("poisson", 1, n=20)
+    y[3] = -0.5
+    with pytest.raises(ValueError, match=r"loss='poisson' needs y >= 0 .*got min\(y\) = -0.5"):
+        getattr(backprop.MLPRegressor(loss="poisson", solver=solver, max_iter=2), method)(X, y)
+    y[3] = 0.0  # zero is a valid count
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        getattr(backprop.MLPRegressor(loss="poisson", solver=solver, max_iter=2), method)(X, y)
 
 
 @pytest.mark.parametrize("solver", ["adam", "sgd-nesterov", "lbfgs"])

@@ -758,14 +758,16 @@ def sklearn_input(model: Any, X: Any, y: Any, incremental: bool, reset: bool, va
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"X has shape {X.shape}: a minimum of 1 sample and 1 feature is required")
     y = y.rechunk({1: -1}) if y.ndim == 2 else y
-    if not classifier and y.dtype.kind not in "biuf":
-        raise TypeError(f"y must hold numbers (bool, integer or float), got dtype {y.dtype}")
+    if not classifier:
+        model._refuse_non_numeric_targets(y.dtype)
     parts, *bounds = _summaries(_row_chunks(X), _row_chunks(y), labels=classifier)
     if not classifier:
         bounds += _range([(p[0], p[1]) for p in parts])
     if not np.isfinite(bounds).all():
         raise ValueError("X contains NaN or infinity" if not np.isfinite(bounds[:2]).all() else
                          "y contains NaN or infinity")
+    if not classifier:
+        model._refuse_negative_poisson_targets(bounds[2])
     if classifier:  # a row per label: the labels' type (binary, multiclass, multilabel) is the data's
         labels = np.unique(np.concatenate([p[0] for p in parts]))
         y_summary = labels if y.ndim == 1 else np.repeat(labels[:, None], y.shape[1], axis=1)

@@ -11,9 +11,10 @@ schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's 
   (its ``shuffle`` with the estimator's ``_random_state``) and runs that epoch in one call of
   the C++ ``train``, the solver's state (momentum velocities, Adam's moments and step count) kept
   in backprop's weight layout from epoch to epoch and, for ``partial_fit``, from call to call;
-  between epochs scikit-learn's optimizer object sets the learning rate (``invscaling``,
-  ``adaptive``) and its ``_update_no_improvement_count`` applies ``tol`` / ``n_iter_no_change``
-  and early stopping;
+  scikit-learn's optimizer object (for ``partial_fit``, the first call's, as scikit-learn keeps
+  it) gives each epoch its solver and hyperparameters, and between epochs sets the learning rate
+  (``invscaling``, ``adaptive``); ``_update_no_improvement_count`` applies ``tol`` /
+  ``n_iter_no_change`` and early stopping;
 * ``_forward_pass_fast`` (every prediction) runs the backend's forward pass.
 
 Dask input (``backprop._dask``): ``fit`` keeps scikit-learn's drivers on the client;
@@ -147,8 +148,32 @@ class _KernelArithmetic:
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
             return _dask.sklearn_input(self, X, y, incremental, reset, super()._validate_input, is_classifier(self))
         X, y = super()._validate_input(X, y, incremental, reset)
+        if not is_classifier(self):
+            self._refuse_non_numeric_targets(y.dtype)
+            self._refuse_negative_poisson_targets(np.min(y))
         X = X.toarray() if sp.issparse(X) else X
         return np.ascontiguousarray(X), y
+
+    # A regressor's targets that its loss is not defined on are refused before training (in memory
+    # here, on dask input by ``_dask.sklearn_input``), where the kernels would train on them.
+    def _refuse_non_numeric_targets(self, dtype) -> None:
+        """Strings and other non-numbers (scikit-learn's check converts only object arrays to
+        float; the kernels would parse strings, where scikit-learn's own loss fails with a
+        TypeError)."""
+        if np.dtype(dtype).kind not in "biuf":
+            raise TypeError(
+                f"y must hold numbers (bool, integer or float), got dtype {dtype}: "
+                "convert it (e.g. y.astype(float)) before fitting"
+            )
+
+    def _refuse_negative_poisson_targets(self, y_min) -> None:
+        """For ``loss='poisson'``, negative targets: the Poisson deviance needs y >= 0 (scikit-learn
+        trains on them and reports a NaN loss)."""
+        if self.loss == "poisson" and y_min < 0:
+            raise ValueError(
+                "loss='poisson' needs y >= 0 (the Poisson deviance is undefined for negative targets), "
+                f"got min(y) = {float(y_min)}"
+            )
 
     # ------------------------------------------------------------------ loss and gradient
     def _backprop(self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads):
@@ -167,7 +192,8 @@ class _KernelArithmetic:
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
             intercept_grads[i] = G[:, 0]
-        return loss, coef_grads, intercept_grads
+        # an np.float64 as scikit-learn's (lbfgs' loss_ is this value)
+        return np.float64(loss), coef_grads, intercept_grads
 
     def _fit_lbfgs(self, X, y, sample_weight, *args):
         # The objective runs on the kernels; what is left to numpy's BLAS is scipy's L-BFGS-B
@@ -202,9 +228,10 @@ class _KernelArithmetic:
 
     # ------------------------------------------------------------------ stochastic solvers
     def _new_optimizer(self):
-        """scikit-learn's optimizer object, kept for its learning-rate schedule and stopping
-        decision (``learning_rate``, ``iteration_ends``, ``trigger_stopping``); its own update
-        arrays are never used."""
+        """scikit-learn's optimizer object, made from the hyperparameters as ``_fit_stochastic``
+        makes it: its ``learning_rate`` schedule (``iteration_ends``, ``trigger_stopping``) is
+        used between epochs, and its hyperparameters configure the kernels' epochs
+        (``_epoch_config``); its own update arrays are never used."""
         params = self.coefs_ + self.intercepts_
         if self.solver == "sgd":
             return SGDOptimizer(
@@ -214,15 +241,29 @@ class _KernelArithmetic:
         return AdamOptimizer(params, self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
 
     def _epoch_config(self, batch_size: int) -> _EpochConfig:
-        sgd = self.solver == "sgd"
+        """One epoch's configuration, read from the kept optimizer ``_optimizer`` (not from the
+        estimator's parameters): scikit-learn's ``partial_fit`` keeps the optimizer of its first
+        call, so later ``set_params`` changes of ``solver``, ``learning_rate_init``, ``momentum``,
+        ``nesterovs_momentum``, ``beta_1``, ``beta_2`` or ``epsilon`` do not reach the run it
+        continues, and must not reach the kernels either."""
+        opt = self._optimizer
+        sgd = isinstance(opt, SGDOptimizer)
+        # The kernel takes every solver's hyperparameters; those of the solver not run are unused,
+        # and passed as the estimator's (validated by scikit-learn, so within the kernel's ranges).
         options = dict(
             activation=HIDDEN_ACTIVATIONS[self.activation], alpha=float(self.alpha), batch_size=int(batch_size),
             solver="momentum" if sgd else "adam", momentum=float(self.momentum),
             nesterov=bool(self.nesterovs_momentum), beta_1=float(self.beta_1), beta_2=float(self.beta_2),
             epsilon=float(self.epsilon), tol=None, n_iter_no_change=1,
         )
-        # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
-        lr = self._optimizer.learning_rate if sgd else self.learning_rate_init
+        if sgd:
+            options.update(momentum=float(opt.momentum), nesterov=bool(opt.nesterov))
+            # the rate the schedule has reached ('invscaling', 'adaptive' change it between epochs)
+            lr = opt.learning_rate
+        else:
+            options.update(beta_1=float(opt.beta_1), beta_2=float(opt.beta_2), epsilon=float(opt.epsilon))
+            # Adam's step size follows from learning_rate_init and its step count (kept by the kernel)
+            lr = opt.learning_rate_init
         return _EpochConfig(float(lr), self._threads(int(batch_size)), options)
 
     def _early_stopping_split(self, X, y, sample_weight):
@@ -246,9 +287,12 @@ class _KernelArithmetic:
         self, X, y, sample_weight, activations, deltas, coef_grads, intercept_grads, layer_units, incremental
     ):
         weights = self._kernel_weights(X.dtype)
+        # As scikit-learn's: partial_fit continues with the optimizer (and its state) of the first
+        # call, of that call's solver even if ``solver`` has been changed since; fit starts anew.
         if not incremental or getattr(self, "_solver_state", None) is None or not hasattr(self, "_optimizer"):
             self._optimizer = self._new_optimizer()
-            self._solver_state = SolverState.zeros("momentum" if self.solver == "sgd" else "adam", weights)
+            kind = "momentum" if isinstance(self._optimizer, SGDOptimizer) else "adam"
+            self._solver_state = SolverState.zeros(kind, weights)
         state = self._solver_state
         state.arrays = [np.ascontiguousarray(S, dtype=X.dtype) for S in state.arrays]
 
@@ -298,7 +342,8 @@ class _KernelArithmetic:
         try:
             self.n_iter_ = 0
             for _ in range(self.max_iter):
-                self.loss_ = epoch(self._epoch_config(batch_size))
+                # an np.float64 as scikit-learn's (loss_curve_ and best_loss_ take it), whatever X's dtype
+                self.loss_ = np.float64(epoch(self._epoch_config(batch_size)))
                 self._store_weights(weights)
                 self.n_iter_ += 1
                 self.t_ += n_samples
