@@ -232,13 +232,15 @@ def test_a_pickle_without_validation_curves_restores_them_as_none():
 
 
 @pytest.mark.parametrize("solver", ["gd", "momentum", "adam"])
-def test_the_solver_state_is_not_pickled_so_a_warm_start_restarts_it(solver):
+def test_the_solver_state_is_not_pickled_so_a_warm_start_restarts_it_but_copies_keep_it(solver):
     X, y = make_data(40, 3, np.float64)
     model = NeuralNetwork(n_hidden=(4,), max_iter=5, random_state=0, solver=solver, learning_rate=0.1).fit(X, y)
-    copies = [pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)]
-    for m in (model, *copies):
+    unpickled, shallow, deep = pickle.loads(pickle.dumps(model)), copy.copy(model), copy.deepcopy(model)
+    assert shallow.get_params() == model.get_params() and shallow.weights_ is model.weights_
+    deep.set_params(warm_start=True).fit(X, y)  # before the original continues: the copy owns its state
+    for m in (model, unpickled):
         m.set_params(warm_start=True).fit(X, y)
-    for m in copies[1:]:  # copies go through the pickled state: they continue as the pickle does
-        np.testing.assert_array_equal(m.predict_proba(X), copies[0].predict_proba(X))
-    # gd has no state and continues exactly; momentum and Adam restart from zero
-    assert np.array_equal(copies[0].predict_proba(X), model.predict_proba(X)) == (solver == "gd")
+    # the deep copy continues exactly as the original did
+    np.testing.assert_array_equal(deep.predict_proba(X), model.predict_proba(X))
+    # gd has no state and continues exactly; momentum and Adam restart from zero after a pickle
+    assert np.array_equal(unpickled.predict_proba(X), model.predict_proba(X)) == (solver == "gd")

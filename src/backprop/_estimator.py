@@ -98,9 +98,9 @@ class NeuralNetwork:
 
     Pickles hold only numpy arrays, Python builtins (and the parameters as given) and a format
     version; they load on any machine and in later versions of backprop.  The solver's state is
-    not pickled (nor kept by ``copy.copy``/``copy.deepcopy``, which go through the pickled state,
-    nor saved by ``backprop.save``): warm-starting a loaded model restarts momentum or Adam from
-    zero, while plain ``gd`` continues exactly.
+    neither pickled nor saved by ``backprop.save``: warm-starting a loaded or unpickled model
+    restarts momentum or Adam from zero, while plain ``gd`` continues exactly.  ``copy.copy`` and
+    ``copy.deepcopy`` copy the object whole, the solver's state included, and continue as it would.
 
     ``partial_fit(X, y, classes)`` trains one epoch per call (the first call needs ``classes``);
     ``tol`` and ``early_stopping`` do not apply to it, and it records no validation scores or loss.
@@ -197,6 +197,20 @@ class NeuralNetwork:
         Attributes other than the parameters and the fitted attributes are not pickled.
         """
         return _persistence.state_of(self)
+
+    def __copy__(self) -> NeuralNetwork:
+        """A shallow copy of the whole object (not through the pickled state, which leaves out the
+        solver's state and the random generator: a copy in memory needs no portable form)."""
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict) -> NeuralNetwork:
+        """A deep copy of the whole object, the solver's state included (see ``__copy__``)."""
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def __setstate__(self, state: Any) -> None:
         """Restore a pickled state, checking it first (ValueError if foreign, corrupted or too new)."""

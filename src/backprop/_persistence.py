@@ -171,7 +171,7 @@ def check_model(params: dict, fitted: dict, version: int = FORMAT_VERSION, *, ag
     given, unchecked, as ``set_params`` takes them: after ``set_params`` they may no longer
     describe the weights (``n_hidden``) or pass validation until the next ``fit`` validates
     them again (a warm start refuses weights its ``n_hidden`` does not describe), as in
-    scikit-learn, so that pickling and ``copy.deepcopy`` give back the object as it was.
+    scikit-learn, so that pickling gives back the object as it was.
     """
     present = [name for name in FITTED_ATTRIBUTES if name in fitted and not (name in _OPTIONAL and fitted[name] is None)]
     out = {name: _checked_attribute(name, fitted[name], version) for name in present}
