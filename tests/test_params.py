@@ -186,3 +186,16 @@ def test_predict_proba_unchecked_of_an_unfitted_model_raises_not_fitted():
     X, _ = make_data(n=5, d=3)
     with pytest.raises(backprop.NotFittedError, match="not fitted yet"):
         NeuralNetwork().predict_proba_unchecked(X)
+
+
+def test_predict_proba_unchecked_names_what_is_wrong_with_X():
+    X, y = make_data(n=40, d=3)
+    model = NeuralNetwork(n_hidden=(2,), max_iter=200, n_threads=1, random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match="model's dtype float64, got float32"):
+        model.predict_proba_unchecked(X[:2].astype(np.float32))
+    with pytest.raises(ValueError, match=r"shape \(n_samples, 3\), got \(2, 2\)"):
+        model.predict_proba_unchecked(np.ascontiguousarray(X[:2, :2]))
+    with pytest.raises(TypeError, match="takes a numpy array, got list"):
+        model.predict_proba_unchecked(X[:2].tolist())
+    with pytest.raises(ValueError, match="C-contiguous"):  # the kernels' own message already names X
+        model.predict_proba_unchecked(np.asfortranarray(X[:2]))

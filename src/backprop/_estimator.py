@@ -578,7 +578,11 @@ class NeuralNetwork:
         except AttributeError:
             self._check_fitted()
             raise
-        return lane(X, weights, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
+        try:
+            return lane(X, weights, _threadpool.current if n_threads is None else resolved_threads(n_threads), True, False)
+        except (TypeError, ValueError):
+            _check_unchecked_input(X, weights)  # the kernels' errors speak of their arguments: say it of X
+            raise
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Predicted labels: for two classes ``classes_[1]`` where P(``classes_[1]``) >= ``threshold``,
@@ -649,6 +653,21 @@ class NeuralNetwork:
 if NeuralNetwork.__doc__:  # None under python -OO
     # the entries come from the parameter table, which holds each parameter's default and description
     NeuralNetwork.__doc__ = NeuralNetwork.__doc__.replace("    {parameters}", _params.docstring())
+
+
+def _check_unchecked_input(X: Any, weights: list) -> None:
+    """``predict_proba_unchecked``'s contract on X (a C-contiguous ndarray of the model's dtype and
+    ``n_features_in_`` columns), raising what is wrong with X; the kernels' own messages name
+    the weights when X's dtype or width does not match them."""
+    dtype, n = weights[0].dtype, weights[0].shape[1] - 1
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"predict_proba_unchecked takes a numpy array, got {type(X).__name__}: use predict_proba, "
+                        "which converts its input")
+    if X.dtype != dtype:
+        raise TypeError(f"predict_proba_unchecked takes X of the model's dtype {dtype}, got {X.dtype}: pass "
+                        f"X.astype(np.{dtype}), or use predict_proba, which converts")
+    if X.ndim != 2 or X.shape[1] != n:
+        raise ValueError(f"predict_proba_unchecked takes X of shape (n_samples, {n}), got {X.shape}")
 
 
 def _label_index(y: Any, n: int, classes: np.ndarray, name: str = "y") -> np.ndarray:
