@@ -209,6 +209,20 @@ def test_a_failed_save_leaves_the_previous_file_intact_and_no_temporary_file(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz"]
 
 
+def test_a_folder_or_a_missing_folder_as_the_path_is_named_clearly(tmp_path):
+    model = _atomic_model()
+    (tmp_path / "folder").mkdir()
+    for path in (tmp_path / "folder", f"{tmp_path / 'model.npz'}/"):  # a trailing slash would write model.npz
+        with pytest.raises(IsADirectoryError, match="folder: give the file's name"):
+            backprop.save(model, path)
+    with pytest.raises(FileNotFoundError, match="no such folder") as info:
+        backprop.save(model, tmp_path / "missing" / "model.npz")
+    assert ".tmp" not in str(info.value)  # the temporary file is not what the user named
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        backprop.to_c(model, tmp_path / "missing" / "model.h")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"]
+
+
 def test_save_replaces_through_a_symlink_and_keeps_the_permissions(tmp_path):
     model = _atomic_model()
     real = tmp_path / "real.npz"

@@ -163,6 +163,8 @@ def save(model: Any, path: PathLike, metadata: Optional[Mapping[str, Any]] = Non
         estimator's validation refuses, or weights that do not fit ``n_hidden`` (both possible
         after ``set_params`` on a fitted model; the reader derives the weights' shapes from
         ``n_hidden``).  The message names the parameter.  Nothing is written.
+    IsADirectoryError, FileNotFoundError
+        If ``path`` is a folder (or ends with a slash), or its folder does not exist.
     TypeError
         If a parameter or ``classes_`` cannot be stored without pickling (for example a
         ``random_state`` that is not an int or None is stored as None; labels that are neither
@@ -237,8 +239,13 @@ def write_atomically(path: Any, write: Callable[[BinaryIO], Any]) -> str:
     file gets the old one's permission bits, or the usual ones (0o666 less the umask).  Used by
     ``save``, ``to_c`` and the command line's ``export``; returns ``path``."""
     path = os.fspath(path)
+    if path.endswith(("/", os.sep)) or os.path.isdir(path):  # else realpath would drop the slash, or replace fails
+        what = "is a folder" if os.path.isdir(path) else "ends with a slash, which names a folder"
+        raise IsADirectoryError(f"{path} {what}: give the file's name (e.g. {os.path.join(path, 'model.npz')})")
     target = os.path.realpath(path)
     folder = os.path.dirname(target)
+    if not os.path.isdir(folder):  # else the error would name the temporary file
+        raise FileNotFoundError(f"{path}: no such folder {folder}")
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except OSError:  # no such file yet (or not readable): the usual permissions
