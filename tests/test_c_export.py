@@ -1,5 +1,6 @@
 """backprop.to_c: the header compiles warning-free as C99 and reproduces predict_proba and predict."""
 
+import copy
 import os
 import shutil
 import subprocess
@@ -258,6 +259,12 @@ def test_bad_models(tmp_path):
         backprop.to_c(Pipeline([("s", MinMaxScaler()), ("nn", backprop.NeuralNetwork())]), tmp_path / "x.h")
     with pytest.raises(backprop.NotFittedError):
         backprop.to_c(Pipeline([("s", StandardScaler()), ("nn", backprop.NeuralNetwork())]), tmp_path / "x.h")
+    # parameters set_params changed since fit: the estimator's own checks and messages
+    model = fitted("sigmoid", 2, np.float64)
+    with pytest.raises(ValueError, match=r"activation must be one of \('sigmoid', 'tanh', 'relu', 'identity'\)"):
+        backprop.to_c(copy.deepcopy(model).set_params(activation="softplus"), tmp_path / "x.h")
+    with pytest.raises(ValueError, match="threshold"):
+        backprop.to_c(copy.deepcopy(model).set_params(threshold=2.0), tmp_path / "x.h")
     assert os.listdir(tmp_path) == []
 
 

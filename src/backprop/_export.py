@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from . import reference
+from . import _params, reference
 
 __all__ = ["to_c"]
 
@@ -96,10 +96,8 @@ def network_of(model: Any, what: str, scaling: Any = None) -> Network:
     k = len(classes)
     if k < 2 or weights[-1].shape[0] != (1 if k == 2 else k):
         raise ValueError(f"the last layer has {weights[-1].shape[0]} units for {k} classes")
-    activation = model.activation
-    if activation not in reference.ACTIVATIONS:
-        raise ValueError(f"activation must be one of {reference.ACTIVATIONS}, got {activation!r}")
-    threshold = float(model.threshold)
+    # the estimator's own checks: set_params may have changed either since fit
+    activation, threshold = _params.check("activation", model.activation), float(_params.check("threshold", model.threshold))
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"threshold must be a number in [0, 1], got {model.threshold!r}")
     for name, v in (("mean_", mean), ("scale_", scale)):
