@@ -64,6 +64,18 @@ def test_full_batch_fit_equals_the_in_memory_fit(case, chunks, dtype):
     np.testing.assert_array_equal(b.classes_, a.classes_)
 
 
+def test_huge_rows_in_one_block_take_the_scaled_first_layer_everywhere_as_in_memory(dtype):
+    # the in-memory fit decides from the whole X; every block is told that answer
+    X, y = data(n=600, k=2, dtype=dtype)
+    X[5] = (1e300 if dtype == np.float64 else 1e30) * np.sign(X[5])  # in the first block only
+    kw = dict(n_hidden=(4,), learning_rate=0.5, max_iter=6, random_state=3)
+    with np.errstate(over="ignore", invalid="ignore"):
+        a = NeuralNetwork(**kw).fit(X, y)
+        b = NeuralNetwork(**kw).fit(*blocks(X, y, 100))
+    assert_weights_close(a, b, 1e-12 if dtype == np.float64 else 2e-5)
+    np.testing.assert_allclose(b.loss_curve_, a.loss_curve_, rtol=1e-12 if dtype == np.float64 else 2e-5)
+
+
 @pytest.mark.parametrize("case", CASES[1:4], ids=lambda c: f"{c[0]}-{c[1]}-k{c[2]}")
 def test_the_cluster_fit_is_the_local_fit_bitwise_for_any_number_of_workers(client, case):
     hidden, activation, k, alpha, solver = case

@@ -395,6 +395,26 @@ def test_huge_features_take_the_scaled_first_layer_on_both_backends(n_hidden, dt
         assert not np.isfinite(plain).all()
 
 
+def test_has_huge_values_is_the_scan_rule_and_the_hint_changes_nothing_when_right(dtype):
+    big = np.sqrt(np.finfo(dtype).max)
+    edges = np.array([0.0, 1.0, -1.0, np.nan, big, -big, np.nextafter(big, dtype(0)), np.inf], dtype=dtype)
+    for values in ([0, 1, 2, 3, 6], [4], [5], [3, 6], [7]):
+        A = edges[values]
+        assert _core.has_huge_values(A) == bool(np.any(np.abs(A) >= big))
+        assert _core.has_huge_values(np.ascontiguousarray(np.tile(A, (3, 1)))) == _core.has_huge_values(A)
+    # loss_and_gradient told the answer gives the bits of the scan, with and without huge rows
+    X, y = make_data(300, 3, dtype, seed=5)
+    w0 = reference.init_weights(3, (4,), np.random.default_rng(0), dtype)
+    for rows in (X, np.where(np.arange(300)[:, None] % 7 == 0, (1e300 if dtype == np.float64 else 1e30) * X, X)):
+        rows = np.ascontiguousarray(rows, dtype=dtype)
+        scanned = _core.loss_and_gradient(rows, y, w0, 1, activation="sigmoid", alpha=0.1)
+        told = _core.loss_and_gradient(rows, y, w0, 1, activation="sigmoid", alpha=0.1,
+                                       huge_inputs=_core.has_huge_values(rows))
+        assert scanned[0] == told[0] or (np.isnan(scanned[0]) and np.isnan(told[0]))
+        for a, b in zip(scanned[1], told[1]):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_a_nan_probability_gives_a_nan_loss_not_a_number():
     """The vectorised log does not propagate NaN by itself: the loss must still say NaN."""
     for dtype in (np.float64, np.float32):

@@ -10,7 +10,9 @@ A backend is an object with three methods (see :class:`Backend`):
   output, P(class 1) of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise (or
   ``output``'s activation, (n,) for one unit), without input checks;
 * ``loss_and_gradient(X, T, weights, n_threads, activation, alpha, *, output=None,
-  sample_weight=None, average_outputs=False) -> (loss, grads)``;
+  sample_weight=None, average_outputs=False, huge_inputs=None) -> (loss, grads)``
+  (``huge_inputs``: ``_core.has_huge_values(X)`` when the caller knows it, so that a driver
+  calling once per iteration on the same X does not rescan it; the reference ignores it);
 
 ``output``, ``sample_weight`` and ``average_outputs`` are the kernels' (``reference.OUTPUTS``,
 per-sample weights, scikit-learn's reported squared error); the defaults are the article's
@@ -68,6 +70,7 @@ class Backend(Protocol):
     def loss_and_gradient(
         self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float, *,
         output: Optional[str] = None, sample_weight: Optional[np.ndarray] = None, average_outputs: bool = False,
+        huge_inputs: Optional[bool] = None,
     ) -> tuple[float, list]: ...
 
     def predict_lanes(self) -> dict[str, Callable]: ...
@@ -89,9 +92,10 @@ class CppBackend:
         return _core.predict_proba(X, weights, n_threads, False, False, activation, output)
 
     def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
-                          average_outputs=False):
+                          average_outputs=False, huge_inputs=None):
         return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha, output=output,
-                                       sample_weight=sample_weight, average_outputs=average_outputs)
+                                       sample_weight=sample_weight, average_outputs=average_outputs,
+                                       huge_inputs=huge_inputs)
 
     def predict_lanes(self):
         # One compiled function per activation, the activation bound in C++: a keyword would cost
@@ -116,7 +120,7 @@ class NumpyBackend:
         return reference.predict_proba(X, weights, activation, output)
 
     def loss_and_gradient(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
-                          average_outputs=False):
+                          average_outputs=False, huge_inputs=None):
         return reference.loss_and_gradient(X, T, weights, activation, alpha, output=output,
                                            sample_weight=sample_weight, average_outputs=average_outputs)
 

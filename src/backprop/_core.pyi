@@ -134,6 +134,7 @@ def loss_and_gradient(
     output: Optional[str] = None,
     sample_weight: Optional[Any] = None,
     average_outputs: bool = False,
+    huge_inputs: Optional[bool] = None,
 ) -> Tuple[float, List[NDArray[_F]]]:
     """The mean loss (with the L2 term) and its gradient at ``weights``, over all of ``X``.
 
@@ -141,6 +142,10 @@ def loss_and_gradient(
     ----------
     X, y, weights, n_threads, activation, alpha, output, sample_weight, average_outputs
         As for :func:`train` (the weights need not be writeable; they are not changed).
+    huge_inputs : bool, optional
+        :func:`has_huge_values` of X when the caller knows it (a driver calling once per
+        iteration on the same X); None scans X.  A wrong answer gives wrong sums for rows whose
+        first-layer sums overflow, never unsafe memory.
 
     Returns
     -------
@@ -149,6 +154,10 @@ def loss_and_gradient(
     grads : list of ndarray
         ``dJ/dW_l``, shaped like ``weights[l]``.
     """
+
+def has_huge_values(X: NDArray[_F]) -> bool:
+    """Whether some ``|x|`` of the C-contiguous 1-D or 2-D float array X reaches the square root of
+    its dtype's largest value: the rule by which training takes the overflow-safe first layer."""
 
 def predict_proba(
     X: NDArray[_F],

@@ -41,7 +41,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _training, reference
+from . import _core, _training, reference
 from ._backends import BACKENDS, SolverState, class_index, log_proba, network_output
 from ._validation import check_array, check_feature_names, check_n_features, check_y, feature_names
 
@@ -225,15 +225,17 @@ def _block_float64(block: tuple) -> tuple:
 
 
 def _block_sums(block: tuple, weights: list, backend: str, activation: str, n_threads: int = 1,
-                **output: Any) -> tuple:
+                huge_inputs: Optional[bool] = None, **output: Any) -> tuple:
     """The block's data loss and gradient sums over its rows, without the L2 term: the kernel's
     means times the block's rows (exact when that count is a power of two, else one rounding).
+    ``huge_inputs`` is the whole X's (``Blocks.huge_inputs``), as the in-memory fit decides it;
     ``output`` holds the kernels' output options (``output``, ``average_outputs``)."""
     X, T = block
     n = X.shape[0]
     if n == 0:
         return 0.0, [np.zeros_like(W) for W in weights]
-    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0, **output)
+    loss, grads = BACKENDS[backend].loss_and_gradient(X, T, weights, n_threads, activation, 0.0,
+                                                      huge_inputs=huge_inputs, **output)
     rows = X.dtype.type(n)
     return float(loss) * n, [g * rows for g in grads]
 
@@ -344,6 +346,13 @@ class Blocks:
 
     def min(self) -> float:
         return self.low
+
+    def huge_inputs(self) -> Optional[bool]:
+        """``_core.has_huge_values`` of the whole X, from its lowest and highest value (None when
+        not known: each block's call scans its rows)."""
+        if self.low is None or self.high is None:
+            return None
+        return bool(_core.has_huge_values(np.array([self.low, self.high], dtype=self.dtype)))
 
     def max(self) -> float:
         return self.high
@@ -471,7 +480,7 @@ class DaskBackend:
         ``output`` and ``average_outputs`` as the kernels have them; no sample weights."""
         assert sample_weight is None
         parts = data.map(_block_sums, small=weights, backend=self.kernels, activation=activation, output=output,
-                         average_outputs=average_outputs)
+                         average_outputs=average_outputs, huge_inputs=data.huge_inputs())
         total, sums = parts[0][0], [G.copy() for G in parts[0][1]]
         for loss_sum, block in parts[1:]:
             total += loss_sum

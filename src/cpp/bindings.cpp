@@ -457,7 +457,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
 template <class T>
 py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const py::list& weights, int n_threads,
                                  const std::string& activation, double alpha, const py::object& output,
-                                 const py::object& sample_weight, bool average_outputs) {
+                                 const py::object& sample_weight, bool average_outputs, std::optional<bool> huge_inputs) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
@@ -485,7 +485,8 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     double loss = 0.0;
     {
         py::gil_scoped_release release;
-        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha, n_threads, G);
+        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha, n_threads, G,
+                                    huge_inputs);
     }
     return py::make_tuple(loss, grads);
 }
@@ -885,23 +886,46 @@ Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
     m.def(
         "loss_and_gradient",
         [](const py::array& X, const py::array& y, const py::list& weights, int n_threads, const std::string& activation,
-           double alpha, const py::object& output, const py::object& sample_weight, bool average_outputs) {
+           double alpha, const py::object& output, const py::object& sample_weight, bool average_outputs,
+           std::optional<bool> huge_inputs) {
             return dispatch(
                 X, "X",
                 [&] {
                     return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha, output,
-                                                          sample_weight, average_outputs);
+                                                          sample_weight, average_outputs, huge_inputs);
                 },
                 [&] {
                     return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha, output,
-                                                         sample_weight, average_outputs);
+                                                         sample_weight, average_outputs, huge_inputs);
                 });
         },
         py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(), py::arg("activation"),
         py::arg("alpha"), py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
-        py::arg("average_outputs") = false,
+        py::arg("average_outputs") = false, py::arg("huge_inputs").none(true) = py::none(),
         R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's, output,
-sample_weight and average_outputs included), weights unchanged.)pbdoc");
+sample_weight and average_outputs included), weights unchanged.  huge_inputs: has_huge_values(X)
+when the caller knows it (None: X is scanned; a wrong answer gives wrong sums for rows whose
+first-layer sums overflow, never unsafe memory).)pbdoc");
+
+    m.def(
+        "has_huge_values",
+        [](const py::array& X) {
+            return dispatch(
+                X, "X",
+                [&] {
+                    auto A = require<double>(X, "X", X.ndim() == 1 ? 1 : 2);
+                    py::gil_scoped_release release;
+                    return has_huge_values<double>(A.data(), static_cast<idx>(A.size()));
+                },
+                [&] {
+                    auto A = require<float>(X, "X", X.ndim() == 1 ? 1 : 2);
+                    py::gil_scoped_release release;
+                    return has_huge_values<float>(A.data(), static_cast<idx>(A.size()));
+                });
+        },
+        py::arg("X"),
+        R"pbdoc(Whether some |x| of the C-contiguous 1-D or 2-D float array X reaches the square root of
+its dtype's largest value: the rule by which training takes the overflow-safe first layer.)pbdoc");
 
     m.def(
         "predict_proba",

@@ -166,13 +166,14 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
 
 // The mean loss (L2 term included, in double) and its gradient grad_out[l] (shaped like W[l])
 // over all n rows at the given weights, which are only read.  Targets, loss, weights (w, or
-// nullptr) and average_outputs as for train.
+// nullptr) and average_outputs as for train.  huge_inputs: has_huge_values(X), when the caller
+// knows it (a driver calling once per iteration on the same X), else scanned here.
 template <class T>
 double loss_and_gradient(const T* X, const T* y, idx ldy, idx n, const Shape& s, const std::vector<const T*>& W,
                          Act act, Loss loss_kind, const T* w, bool average_outputs, double alpha, int n_threads,
-                         const std::vector<T*>& grad_out) {
+                         const std::vector<T*>& grad_out, std::optional<bool> huge_inputs = std::nullopt) {
     BatchSweep<T> sw(X, y, ldy, n, s, W, act, loss_kind, w, average_outputs, /*batch_size=*/0, /*order=*/nullptr,
-                     n_threads, /*should_stop=*/{});
+                     n_threads, /*should_stop=*/{}, huge_inputs);
     const typename BatchSweep<T>::RowArrays ahead = {W.data(), nullptr, nullptr};
     double loss = 0.0;
     sw.run([&](int t) {

@@ -124,7 +124,7 @@ public:
 
     BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape, const std::vector<const T*>& W,
                Act act, Loss loss, const T* w, bool average_outputs, idx batch_size, const std::int64_t* order,
-               int n_threads_wanted, std::function<bool()> should_stop);
+               int n_threads_wanted, std::function<bool()> should_stop, std::optional<bool> huge_inputs = std::nullopt);
 
     // Runs body(t) on the team; once thread 0's body returns, threads still parked (end_batch)
     // are released.
@@ -270,7 +270,7 @@ template <class T>
 BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Shape& shape,
                           const std::vector<const T*>& W, Act act, Loss loss, const T* w, bool average_outputs,
                           idx batch_size, const std::int64_t* order, int n_threads_wanted,
-                          std::function<bool()> should_stop)
+                          std::function<bool()> should_stop, std::optional<bool> huge_inputs)
     : s(shape), L(shape.layers()), n(n_rows), d(shape.n_features), n_out(shape.m[shape.layers() - 1]), X_(X), y_(y),
       ldy_(ldy), W_(W), act_(act), loss_(loss), w_(w), average_outputs_(average_outputs),
       should_stop_(std::move(should_stop)) {
@@ -291,7 +291,8 @@ BatchSweep<T>::BatchSweep(const T* X, const T* y, idx ldy, idx n_rows, const Sha
         grad_size_ += (s.k[l] + 1) * m_pad_[l];
         act_size_ += kBlock * ld_[l];
     }
-    huge_inputs_ = has_huge_values(X, n * d);
+    // has_huge_values(X), or the caller's answer to it (one scan per fit, not per call)
+    huge_inputs_ = huge_inputs ? *huge_inputs : has_huge_values(X, n * d);
     sched_full_ = make_schedule(bs, d, grad_size_, sizeof(T));
     sched_last_ = make_schedule(last_bn, d, grad_size_, sizeof(T));
     const idx max_parts = std::max(sched_full_.parts, sched_last_.parts);
