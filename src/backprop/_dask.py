@@ -347,15 +347,15 @@ class Blocks:
     def min(self) -> float:
         return self.low
 
+    def max(self) -> float:
+        return self.high
+
     def huge_inputs(self) -> Optional[bool]:
         """``_core.has_huge_values`` of the whole X, from its lowest and highest value (None when
         not known: each block's call scans its rows)."""
         if self.low is None or self.high is None:
             return None
         return bool(_core.has_huge_values(np.array([self.low, self.high], dtype=self.dtype)))
-
-    def max(self) -> float:
-        return self.high
 
     def on_cluster(self, step, *args: Any) -> Any:
         """``step(*args)`` on the cluster, again when it fails for a lost worker (a connection
