@@ -21,7 +21,7 @@ from typing import Any, List, Optional
 
 import numpy as np
 
-from . import _params, reference
+from . import _params
 
 __all__ = ["to_c"]
 

@@ -298,7 +298,7 @@ def _parser(scope: Any, model: Any, inputs: List[Any], custom_parsers: Any = Non
 
     net = network_of(model, "the skl2onnx converter")  # fitted, or NotFittedError
     _check_inputs(inputs, net.n_features)
-    kind, _ = label_kind(np.asarray(model.classes_), "the skl2onnx converter")
+    kind, _ = label_kind(net.classes, "the skl2onnx converter")
     label_type = Int64TensorType([None]) if kind == "int64" else StringTensorType([None])
     operator = scope.declare_local_operator(get_model_alias(type(model)), model)
     operator.inputs = list(inputs)
