@@ -242,3 +242,51 @@ def test_fits_on_busy_cores_equal_the_one_thread_fit(config):
         for p in spin:
             p.kill()
             p.wait()
+
+
+POOL = textwrap.dedent(
+    """
+    import os, re, sys
+    import numpy as np
+    from backprop import _core
+
+    def threads():
+        return int(re.search(r"Threads:\\s+(\\d+)", open("/proc/self/status").read()).group(1))
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(4000, 20))
+    y = (X[:, 0] > 0).astype(float)
+    W = [rng.normal(size=(8, 21)) * 0.3, rng.normal(size=(1, 9)) * 0.3]
+
+    def gradient(n_threads):
+        return _core.loss_and_gradient(X, y, W, n_threads, activation="sigmoid", alpha=0.0)
+
+    serial = gradient(1)
+    before = threads()
+    first = gradient(2)
+    after_first = threads()
+    again = [gradient(2) for _ in range(50)]
+    print("helpers", after_first - before, threads() - before)
+    print("same", all(r[0] == serial[0] and all(np.array_equal(a, b) for a, b in zip(r[1], serial[1]))
+                      for r in [first, *again]))
+    pid = os.fork()
+    if pid == 0:  # the child has none of the parent's helpers: its team must still run, and agree
+        child = gradient(2)
+        ok = child[0] == serial[0] and all(np.array_equal(a, b) for a, b in zip(child[1], serial[1]))
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    print("child", os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status and forks")
+def test_team_helpers_are_kept_between_calls_and_a_forked_child_makes_its_own():
+    """Small calls made many times over (an L-BFGS evaluation) wake parked helpers instead of
+    starting threads: the thread count stays as it is after the first call, every call gives the
+    one-thread bits, and a child forked after the helpers exist (it has none of them) still runs
+    its team.  A 2-thread team keeps its one helper parked (a thread started per call would be
+    gone once the call returns)."""
+    out = subprocess.run([sys.executable, "-c", POOL], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["helpers", "1", "1", "same", "True", "child", "0"], (out.stdout, out.stderr)

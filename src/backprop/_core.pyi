@@ -24,6 +24,10 @@ simd_width_bytes: int
 isa: str
 """Instruction set the kernels were compiled for: ``"avx512"``, ``"avx2"`` or ``"baseline"``."""
 
+MIN_WORK_PER_THREAD: int
+"""Multiply-adds of a forward pass that each further thread of a team must have (predict_proba's
+rule for splitting its rows)."""
+
 def default_threads() -> int:
     """Number of hardware threads (what ``n_threads=None`` uses).
 

@@ -58,7 +58,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 from threadpoolctl import threadpool_limits
 
-from . import _dask
+from . import _core, _dask
 from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
 
@@ -69,11 +69,8 @@ HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "ta
 
 _BACKEND = BACKENDS["cpp"]
 
-# Multiply-adds of a batch's forward pass below which each further thread costs more to start
-# than it saves (the rule the C++ predict_proba applies to its rows): scikit-learn's solvers
-# call the kernels once per epoch or per L-BFGS evaluation, so small problems would pay a team
-# start on every call.
-_MIN_WORK_PER_THREAD = 2_000_000
+# Multiply-adds of a call's forward pass per further thread: the C++ predict_proba's rule.
+_MIN_WORK_PER_THREAD = _core.MIN_WORK_PER_THREAD
 
 
 def _weights_of(sample_weight, dtype):
@@ -134,7 +131,10 @@ class _KernelArithmetic:
         return np.ascontiguousarray(y, dtype=dtype)
 
     def _threads(self, rows: int) -> int:
-        """The threads for a call whose batches have ``rows`` rows: ``n_threads``, fewer for small work."""
+        """The threads for a call whose batches have ``rows`` rows: ``n_threads``, fewer for small
+        work, by the rule the C++ predict_proba applies to its rows (scikit-learn's solvers call
+        the kernels once per epoch or per L-BFGS evaluation, so small problems would pay a team's
+        wake-up on every call)."""
         work = rows * sum(np.size(c) for c in self.coefs_)
         return int(max(1, min(resolved_threads(self.n_threads), work // _MIN_WORK_PER_THREAD)))
 

@@ -824,6 +824,8 @@ PYBIND11_MODULE(_core, m) {
     m.attr("isa") = "baseline";
 #endif
     m.def("default_threads", &default_threads, "Number of hardware threads (the default n_threads).");
+    // the rule predict_proba splits its rows by, for callers that size a team themselves
+    m.attr("MIN_WORK_PER_THREAD") = static_cast<long long>(kMinWorkPerThread);
 
     m.def(
         "train",

@@ -201,11 +201,10 @@ void fill_two_columns(idx n, T* p) {
     }
 }
 
-// The threads predict_proba runs n rows on, of at most `requested`: threads pay off only for
-// large inputs (each costs tens of microseconds to start), so `work` (multiply-adds per row)
-// sets the fewest rows per thread.
+// The threads predict_proba runs n rows on, of at most `requested`: each thread of a team
+// must have kMinWorkPerThread multiply-adds (`work` per row) to pay for waking it.
 inline int predict_threads(idx n, idx work, int requested) {
-    const idx min_rows_per_thread = std::max<idx>(kBlock, 2000000 / std::max<idx>(work, 1));
+    const idx min_rows_per_thread = std::max<idx>(kBlock, kMinWorkPerThread / std::max<idx>(work, 1));
     return static_cast<int>(std::max<idx>(1, std::min<idx>(requested, n / min_rows_per_thread)));
 }
 

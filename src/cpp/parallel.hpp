@@ -8,9 +8,11 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <limits>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -24,6 +26,9 @@
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#endif
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
 #endif
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -214,7 +219,153 @@ private:
     double time_ = 0.0, wait_ = 0.0, best_solo_ = 0.0, team_per_batch_ = 0.0;
 };
 
-// Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and joins them.
+// Waits until a != old: spins for up to spin_seconds, then sleeps, saying so in `sleeping`
+// (so that the thread that changes `a` makes the wake-up call only when someone sleeps).
+inline void wait_for_change(std::atomic<int>& a, int old, std::atomic<int>& sleeping, double spin_seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int spins = 1; a.load(std::memory_order_acquire) == old; ++spins) {
+        BACKPROP_PAUSE();
+        if (spins % 64 == 0 &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > spin_seconds) {
+            sleeping.fetch_add(1, std::memory_order_seq_cst);
+            while (a.load(std::memory_order_seq_cst) == old) wait_while_equal(a, old);
+            sleeping.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+    }
+}
+// The other side of wait_for_change: a's change is published, sleepers are woken.
+inline void publish_change(std::atomic<int>& a, int delta, std::atomic<int>& sleeping) {
+    a.fetch_add(delta, std::memory_order_seq_cst);
+    if (sleeping.load(std::memory_order_seq_cst) > 0) wake_all(a);
+}
+
+inline std::runtime_error thread_refused(std::size_t started, int n_threads, const std::system_error& e) {
+    return std::runtime_error("could not start thread " + std::to_string(started + 2) + " of " +
+                              std::to_string(n_threads) + " (" + e.what() +
+                              "): the system limits this process's threads or memory; pass a smaller n_threads");
+}
+
+// Helper threads kept from call to call, so that a team costs the wake-up of parked helpers (a
+// few microseconds) rather than starting threads (tens of microseconds each, about 90 on our
+// machine), which calls made many times over (an L-BFGS evaluation, a partial_fit, a block of
+// a dask fit) would pay every time.  An idle helper spins for kIdleSpinSeconds after its part
+// (the next call of a loop often comes that soon), then sleeps on a futex.  One team at a
+// time: a call that finds the pool busy (another Python thread's, or a team started from
+// inside a team) gets false and starts threads of its own.  Helpers are never destroyed (the
+// pool lives as long as the process; the process's exit ends them where they sleep), and a
+// forked child, which has none of its parent's threads, starts a pool of its own.
+class TeamPool {
+public:
+    static constexpr double kIdleSpinSeconds = 50e-6;
+
+    static TeamPool& of_this_process() {
+        static std::once_flag registered;
+        std::call_once(registered, [] {
+#if defined(__unix__) || defined(__APPLE__)
+            // the child's pool is a new one; the parent's (its helpers absent) is left unused
+            pthread_atfork(nullptr, nullptr, [] { current().store(nullptr, std::memory_order_relaxed); });
+#endif
+        });
+        TeamPool* p = current().load(std::memory_order_acquire);
+        if (p) return *p;
+        auto* fresh = new TeamPool;
+        if (current().compare_exchange_strong(p, fresh, std::memory_order_acq_rel)) return *fresh;
+        delete fresh;
+        return *p;
+    }
+
+    // Runs body(t) for t = 0..n-1 (t = 0 on the calling thread) and returns once every part has
+    // returned; false, having run nothing, when the pool is busy.  Throws std::runtime_error
+    // when the system refuses a helper the team needs (the helpers started by this call are
+    // stopped and joined again; nothing has run).
+    bool try_run(int n, const std::function<void(int)>& body) {
+        std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
+        if (!lock.owns_lock()) return false;
+        grow(n);
+        body_ = &body;
+        remaining_.store(n - 1, std::memory_order_relaxed);
+        for (int t = 1; t < n; ++t) publish_change(helpers_[t - 1]->jobs, 1, helpers_[t - 1]->sleeping);
+        std::exception_ptr failed;
+        try {
+            body(0);
+        } catch (...) {
+            failed = std::current_exception();  // rethrown once the helpers are done with body
+        }
+        int left;
+        while ((left = remaining_.load(std::memory_order_acquire)) != 0)
+            wait_for_change(remaining_, left, caller_sleeping_, SpinBarrier::kSpinSeconds);
+        body_ = nullptr;
+        if (failed) std::rethrow_exception(failed);
+        return true;
+    }
+
+private:
+    struct Helper {
+        std::thread thread;
+        alignas(64) std::atomic<int> jobs{0};  // bumped once per part handed to it
+        std::atomic<int> sleeping{0};
+        std::atomic<bool> leave{false};
+    };
+
+    static std::atomic<TeamPool*>& current() {
+        static std::atomic<TeamPool*> pool{nullptr};
+        return pool;
+    }
+
+    void serve(Helper& h, int t) {
+        for (int seen = 0;; ++seen) {
+            wait_for_change(h.jobs, seen, h.sleeping, kIdleSpinSeconds);
+            if (h.leave.load(std::memory_order_acquire)) return;
+            (*body_)(t);
+            if (remaining_.fetch_sub(1, std::memory_order_seq_cst) == 1 &&
+                caller_sleeping_.load(std::memory_order_seq_cst) > 0)
+                wake_all(remaining_);
+        }
+    }
+
+    // Starts helpers until there are n - 1 of them (under busy_).
+    void grow(int n) {
+        const std::size_t had = helpers_.size(), want = static_cast<std::size_t>(n - 1);
+        if (had >= want) return;
+        helpers_.reserve(want);
+        try {
+            while (helpers_.size() < want) {
+                auto h = std::make_unique<Helper>();
+                const int t = static_cast<int>(helpers_.size()) + 1;
+                Helper* raw = h.get();
+                h->thread = std::thread([this, raw, t] { serve(*raw, t); });
+                helpers_.push_back(std::move(h));
+            }
+        } catch (const std::system_error& e) {
+            const std::size_t started = helpers_.size();
+            for (std::size_t i = had; i < started; ++i) {
+                helpers_[i]->leave.store(true, std::memory_order_release);
+                publish_change(helpers_[i]->jobs, 1, helpers_[i]->sleeping);
+                helpers_[i]->thread.join();
+            }
+            helpers_.resize(had);
+            throw thread_refused(started, n, e);
+        }
+        for (std::size_t i = had; i < helpers_.size(); ++i) helpers_[i]->thread.detach();
+    }
+
+    std::mutex busy_;
+    std::vector<std::unique_ptr<Helper>> helpers_;
+    const std::function<void(int)>* body_ = nullptr;
+    alignas(64) std::atomic<int> remaining_{0};
+    std::atomic<int> caller_sleeping_{0};
+};
+
+// The multiply-adds of a forward pass that each further thread of a team must have to save
+// more than it costs to wake (a helper parked on a futex takes tens of microseconds to run).
+// Calls whose work splits into many batches (train) pay the wake once and decide by their
+// blocks instead.
+constexpr idx kMinWorkPerThread = 200000;
+
+// Runs body(t) on threads t = 0..T-1 (t = 0 on the calling thread) and returns when all have
+// returned: on the process's TeamPool, or, when it is busy, on threads started for this call
+// and joined.
 //
 // Every helper thread is started before any of them runs body: when the system refuses one (a
 // limit on the process's threads or address space), the started ones leave without running it
@@ -226,6 +377,7 @@ inline void run_team(int n_threads, const std::function<void(int)>& body) {
         body(0);
         return;
     }
+    if (TeamPool::of_this_process().try_run(n_threads, body)) return;
     std::atomic<int> go{0};  // 0: wait for the team to be complete; 1: run body; -1: leave
     const auto helper = [&go, &body](int t) {
         int g;
@@ -239,9 +391,7 @@ inline void run_team(int n_threads, const std::function<void(int)>& body) {
     } catch (const std::system_error& e) {
         go.store(-1, std::memory_order_release);
         for (auto& th : team) th.join();
-        throw std::runtime_error("could not start thread " + std::to_string(team.size() + 2) + " of " +
-                                 std::to_string(n_threads) + " (" + e.what() +
-                                 "): the system limits this process's threads or memory; pass a smaller n_threads");
+        throw thread_refused(team.size(), n_threads, e);
     }
     go.store(1, std::memory_order_release);
     body(0);
