@@ -402,6 +402,13 @@ def test_has_huge_values_is_the_scan_rule_and_the_hint_changes_nothing_when_righ
         A = edges[values]
         assert _core.has_huge_values(A) == bool(np.any(np.abs(A) >= big))
         assert _core.has_huge_values(np.ascontiguousarray(np.tile(A, (3, 1)))) == _core.has_huge_values(A)
+    # one huge value (or a NaN, which is not huge) anywhere among many, around the scan's chunks
+    for n in (1, 1023, 1024, 1025, 3001):
+        for at in sorted({0, n // 2, n - 1, min(n - 1, 1023), min(n - 1, 1024)}):
+            for value, huge in ((big, True), (-np.inf, True), (np.nan, False)):
+                A = np.ones(n, dtype=dtype)
+                A[at] = value
+                assert _core.has_huge_values(A) is huge, (n, at, value)
     # loss_and_gradient told the answer gives the bits of the scan, with and without huge rows
     X, y = make_data(300, 3, dtype, seed=5)
     w0 = reference.init_weights(3, (4,), np.random.default_rng(0), dtype)

@@ -25,9 +25,17 @@ namespace backprop {
 template <class T>
 bool has_huge_values(const T* x, idx n) {
     const T big = std::sqrt(std::numeric_limits<T>::max());
-    bool huge = false;
-    for (idx i = 0; i < n && !huge; ++i) huge = std::fabs(x[i]) >= big;
-    return huge;
+    // Chunks without an early exit inside, so that the compiler vectorises the test (a loop
+    // that stops at the first huge value is scalar, and callers of loss_and_gradient that do
+    // not say pay this scan per call).  NaN is not huge (fabs(NaN) >= big is false).
+    constexpr idx kChunk = 1024;
+    for (idx i0 = 0; i0 < n; i0 += kChunk) {
+        const idx i1 = std::min(n, i0 + kChunk);
+        int n_huge = 0;  // a count, which vectorises (a bool's |= does not)
+        for (idx i = i0; i < i1; ++i) n_huge += std::fabs(x[i]) >= big;
+        if (n_huge > 0) return true;
+    }
+    return false;
 }
 
 // Rows of the first layer's z = x W^T + b (n rows, stride ldz) whose sum overflowed (some z not
