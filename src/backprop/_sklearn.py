@@ -44,6 +44,7 @@ import inspect
 import warnings
 from dataclasses import dataclass
 from numbers import Integral
+from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
@@ -79,6 +80,23 @@ def _weights_of(sample_weight, dtype):
 
 
 @dataclass(frozen=True)
+class _KernelData:
+    """X, its targets and sample weights as the kernels take them, and X's answer to
+    ``_core.has_huge_values``: made once for an L-BFGS fit, whose objective reads them in every
+    evaluation."""
+
+    X: np.ndarray
+    T: np.ndarray
+    sample_weight: Optional[np.ndarray]
+    huge_inputs: bool
+
+    @classmethod
+    def of(cls, X, y, sample_weight, kernel_targets) -> "_KernelData":
+        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+        return cls(X, kernel_targets(y, X.dtype), _weights_of(sample_weight, X.dtype), bool(_core.has_huge_values(X)))
+
+
+@dataclass(frozen=True)
 class _EpochConfig:
     """What the backend's ``train`` reads of a configuration, for one epoch of scikit-learn's
     stochastic solvers (``tol`` off: the stopping rule is applied between epochs); ``backend``
@@ -108,11 +126,16 @@ class _KernelArithmetic:
         return dict(output=self.out_activation_, average_outputs=self.out_activation_ == "identity")
 
     def _kernel_weights(self, dtype) -> list:
-        """backprop's weights, C-contiguous in ``dtype``, from ``coefs_`` and ``intercepts_``."""
-        return [
-            np.ascontiguousarray(np.hstack([np.reshape(b, (-1, 1)), np.asarray(c).T]), dtype=dtype)
-            for c, b in zip(self.coefs_, self.intercepts_)
-        ]
+        """backprop's weights, C-contiguous in ``dtype``, from ``coefs_`` and ``intercepts_`` (made
+        for every L-BFGS evaluation: filled in place, not stacked)."""
+        weights = []
+        for c, b in zip(self.coefs_, self.intercepts_):
+            c = np.asarray(c)
+            W = np.empty((c.shape[1], c.shape[0] + 1), dtype=dtype)
+            W[:, 0] = np.reshape(b, -1)
+            W[:, 1:] = c.T
+            weights.append(W)
+        return weights
 
     def _store_weights(self, weights: list) -> None:
         """Writes backprop's weights into ``coefs_`` and ``intercepts_`` in place (their dtype kept,
@@ -183,11 +206,11 @@ class _KernelArithmetic:
                 **self._output_options(),
             )
         else:
-            X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+            data = X if isinstance(X, _KernelData) else _KernelData.of(X, y, sample_weight, self._kernel_targets)
             loss, grads = _BACKEND.loss_and_gradient(
-                X, self._kernel_targets(y, X.dtype), self._kernel_weights(X.dtype), self._threads(X.shape[0]),
+                data.X, data.T, self._kernel_weights(data.X.dtype), self._threads(data.X.shape[0]),
                 HIDDEN_ACTIVATIONS[self.activation], float(self.alpha),
-                sample_weight=_weights_of(sample_weight, X.dtype), **self._output_options(),
+                sample_weight=data.sample_weight, huge_inputs=data.huge_inputs, **self._output_options(),
             )
         for i, G in enumerate(grads):
             coef_grads[i] = G[:, 1:].T
@@ -200,8 +223,8 @@ class _KernelArithmetic:
         # update, level-1 operations on vectors of the parameters' length, whose threads cost
         # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
         with threadpool_limits(limits=1, user_api="blas"):
-            if not _dask.is_dask_collection(X):
-                return super()._fit_lbfgs(X, y, sample_weight, *args)
+            if not _dask.is_dask_collection(X):  # converted once, for every evaluation of the objective
+                return super()._fit_lbfgs(_KernelData.of(X, y, sample_weight, self._kernel_targets), None, None, *args)
             data = _dask.sklearn_blocks(X, y, self._kernel_targets)  # computed once, held by the workers
             try:
                 return super()._fit_lbfgs(data, None, None, *args)
