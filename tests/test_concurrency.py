@@ -290,3 +290,18 @@ def test_team_helpers_are_kept_between_calls_and_a_forked_child_makes_its_own():
     out = subprocess.run([sys.executable, "-c", POOL], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["helpers", "1", "1", "same", "True", "child", "0"], (out.stdout, out.stderr)
+
+
+def test_a_callback_may_run_a_team_of_its_own_inside_a_fit():
+    """The callback runs on the fit's thread 0, inside its team: a prediction it makes on several
+    threads gets threads of its own (the kept helpers are busy) and the bits of one made outside."""
+    X, y = make_data(20000, 20, seed=6)
+    other = NeuralNetwork(n_hidden=(32,), max_iter=2, random_state=0, n_threads=2).fit(X, y)
+    expected = other.predict_proba(X)
+    seen = []
+
+    def callback(model, n_iter, loss):
+        seen.append(np.array_equal(other.predict_proba(X), expected))
+
+    NeuralNetwork(n_hidden=(8,), max_iter=3, random_state=0, n_threads=2, callback=callback).fit(X, y)
+    assert seen == [True, True, True]

@@ -12,7 +12,7 @@
 #include <functional>
 #include <limits>
 #include <memory>
-#include <mutex>
+#include <mutex>  // std::once_flag
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -280,8 +280,13 @@ public:
     // when the system refuses a helper the team needs (the helpers started by this call are
     // stopped and joined again; nothing has run).
     bool try_run(int n, const std::function<void(int)>& body) {
-        std::unique_lock<std::mutex> lock(busy_, std::try_to_lock);
-        if (!lock.owns_lock()) return false;
+        // A flag rather than a mutex: the thread that holds it may ask again (a Python callback
+        // of thread 0 that predicts), and must get false, not a relock.
+        if (busy_.exchange(true, std::memory_order_acquire)) return false;
+        struct Release {
+            std::atomic<bool>& busy;
+            ~Release() { busy.store(false, std::memory_order_release); }
+        } release{busy_};
         grow(n);
         body_ = &body;
         remaining_.store(n - 1, std::memory_order_relaxed);
@@ -324,7 +329,7 @@ private:
         }
     }
 
-    // Starts helpers until there are n - 1 of them (under busy_).
+    // Starts helpers until there are n - 1 of them (while busy_ is held).
     void grow(int n) {
         const std::size_t had = helpers_.size(), want = static_cast<std::size_t>(n - 1);
         if (had >= want) return;
@@ -350,7 +355,7 @@ private:
         for (std::size_t i = had; i < helpers_.size(); ++i) helpers_[i]->thread.detach();
     }
 
-    std::mutex busy_;
+    std::atomic<bool> busy_{false};
     std::vector<std::unique_ptr<Helper>> helpers_;
     const std::function<void(int)>* body_ = nullptr;
     alignas(64) std::atomic<int> remaining_{0};
