@@ -99,6 +99,27 @@ inline void wake_all(std::atomic<int>& a) {
 #endif
 }
 
+// Waits until a != old: spins for up to spin_seconds, then sleeps, saying so in `sleeping`
+// (so that the thread that changes `a` makes the wake-up call only when someone sleeps).
+inline void wait_for_change(std::atomic<int>& a, int old, std::atomic<int>& sleeping, double spin_seconds) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int spins = 1; a.load(std::memory_order_acquire) == old; ++spins) {
+        BACKPROP_PAUSE();
+        if (spins % 64 == 0 &&
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > spin_seconds) {
+            sleeping.fetch_add(1, std::memory_order_seq_cst);
+            while (a.load(std::memory_order_seq_cst) == old) wait_while_equal(a, old);
+            sleeping.fetch_sub(1, std::memory_order_relaxed);
+            return;
+        }
+    }
+}
+// The other side of wait_for_change: a's change is published, sleepers are woken.
+inline void publish_change(std::atomic<int>& a, int delta, std::atomic<int>& sleeping) {
+    a.fetch_add(delta, std::memory_order_seq_cst);
+    if (sleeping.load(std::memory_order_seq_cst) > 0) wake_all(a);
+}
+
 // Barrier for the threads of one fit: spins for up to kSpinSeconds (the usual case on an idle
 // machine, where the others arrive within microseconds), then sleeps until the last one
 // arrives, so that a thread waiting for a descheduled partner gives its core away instead of
@@ -116,21 +137,10 @@ public:
         const int gen = gen_.load(std::memory_order_acquire);
         if (count_.fetch_add(1, std::memory_order_acq_rel) == n - 1) {
             count_.store(0, std::memory_order_relaxed);
-            gen_.fetch_add(1, std::memory_order_seq_cst);
-            if (sleepers_.load(std::memory_order_seq_cst) > 0) wake_all(gen_);
+            publish_change(gen_, 1, sleepers_);
             return;
         }
-        const auto t0 = std::chrono::steady_clock::now();
-        for (int spins = 1; gen_.load(std::memory_order_acquire) == gen; ++spins) {
-            BACKPROP_PAUSE();
-            if (spins % 64 == 0 &&
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > kSpinSeconds) {
-                sleepers_.fetch_add(1, std::memory_order_seq_cst);
-                while (gen_.load(std::memory_order_seq_cst) == gen) wait_while_equal(gen_, gen);
-                sleepers_.fetch_sub(1, std::memory_order_relaxed);
-                return;
-            }
-        }
+        wait_for_change(gen_, gen, sleepers_, kSpinSeconds);
     }
 private:
     std::atomic<int> n_;
@@ -219,27 +229,6 @@ private:
     double time_ = 0.0, wait_ = 0.0, best_solo_ = 0.0, team_per_batch_ = 0.0;
 };
 
-// Waits until a != old: spins for up to spin_seconds, then sleeps, saying so in `sleeping`
-// (so that the thread that changes `a` makes the wake-up call only when someone sleeps).
-inline void wait_for_change(std::atomic<int>& a, int old, std::atomic<int>& sleeping, double spin_seconds) {
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int spins = 1; a.load(std::memory_order_acquire) == old; ++spins) {
-        BACKPROP_PAUSE();
-        if (spins % 64 == 0 &&
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() > spin_seconds) {
-            sleeping.fetch_add(1, std::memory_order_seq_cst);
-            while (a.load(std::memory_order_seq_cst) == old) wait_while_equal(a, old);
-            sleeping.fetch_sub(1, std::memory_order_relaxed);
-            return;
-        }
-    }
-}
-// The other side of wait_for_change: a's change is published, sleepers are woken.
-inline void publish_change(std::atomic<int>& a, int delta, std::atomic<int>& sleeping) {
-    a.fetch_add(delta, std::memory_order_seq_cst);
-    if (sleeping.load(std::memory_order_seq_cst) > 0) wake_all(a);
-}
-
 inline std::runtime_error thread_refused(std::size_t started, int n_threads, const std::system_error& e) {
     return std::runtime_error("could not start thread " + std::to_string(started + 2) + " of " +
                               std::to_string(n_threads) + " (" + e.what() +
@@ -247,8 +236,7 @@ inline std::runtime_error thread_refused(std::size_t started, int n_threads, con
 }
 
 // Helper threads kept from call to call, so that a team costs the wake-up of parked helpers (a
-// few microseconds) rather than starting threads (tens of microseconds each, about 90 on our
-// machine), which calls made many times over (an L-BFGS evaluation, a partial_fit, a block of
+// few microseconds) rather than starting threads (tens of microseconds each), which calls made many times over (an L-BFGS evaluation, a partial_fit, a block of
 // a dask fit) would pay every time.  An idle helper spins for kIdleSpinSeconds after its part
 // (the next call of a loop often comes that soon), then sleeps on a futex.  One team at a
 // time: a call that finds the pool busy (another Python thread's, or a team started from
