@@ -21,8 +21,10 @@ L-BFGS iterations, differences of one rounding in the gradient grow until the tw
 different paths (about 1e-13 after 10 iterations of the lbfgs row, 1e-3 after 100).  Cells: the median of ``--repeats`` fits (wall time), the two
 fits of a row alternating (scikit-learn, backprop, scikit-learn, ...); ratio = scikit-learn's
 time / backprop's.  ``python benchmarks/bench_suite.py`` times the first three rows too (its row
-(g)), each side in its own process, interleaved with the others' timed runs.  numpy's BLAS (scikit-learn's arithmetic) and backprop's kernels use the same
-number of threads (all cores unless ``--threads``).
+(g)), each side in its own process, interleaved with the others' timed runs.  Here numpy's BLAS
+(scikit-learn's arithmetic) and backprop's kernels use the same number of threads (all cores
+unless ``--threads``); the suite times scikit-learn at its better BLAS setting, 1 or all threads
+(on small problems OpenBLAS's threads can cost more than they save).
 """
 
 from __future__ import annotations

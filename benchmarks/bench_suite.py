@@ -15,8 +15,7 @@ cell instead of the mode's defaults: more of them settle thin margins on a noisy
 It prints ONE main table (rows: workload x dtype; columns: contenders; cell: min/median time of its
 timed runs, ratio to the numpy reference of the same dtype, flags) followed by supporting tables: the
 C++ speed-up over every contender, the new paths against their peers (rows (g), (h), the article's
-code, FANN and the C header), the cells timed at several settings (the article's code at 1 and 2 BLAS
-threads), the machine limit, peak memory of each fit, fit time against N and against max_iter,
+code, FANN and the C header), the BLAS settings of the contenders that use numpy's BLAS, the machine limit, peak memory of each fit, fit time against N and against max_iter,
 torch.compile compile time, validation. It writes suite_<mode>.json, suite_<mode>.png (if matplotlib
 is installed) and suite_<mode>.txt into the output folder.
 
@@ -38,9 +37,13 @@ Contenders
 * The article's code as written (``suite/article_code.py``: a standalone copy of the article's
   ``sigmoid`` and ``NeuralNetwork``, its bias column made in the activations' dtype so that float32
   stays float32), row (a) only, from the same initial weights (its ``_random_initialization`` replaced
-  by a copy of them), so that the validation checks its trajectory. Timed with 1 and with all BLAS
-  threads (threadpoolctl), both in every round; the better median is its cell, and the table says
-  which. The C++ speed-up over it is reported beside the speed-up over the reference.
+  by a copy of them), so that the validation checks its trajectory, at its best BLAS setting (below).
+  The C++ speed-up over it is reported beside the speed-up over the reference.
+* Every contender that computes with numpy's BLAS (the reference, the article's code, scikit-learn in
+  every row, the drop-ins' peers) runs at its best BLAS setting: one probe run (the warm-up's length)
+  at 1 and at all BLAS threads (threadpoolctl), then every setting within 25 % of the faster probe is
+  timed in every round and the better median is its cell; the output lists the probes and the setting
+  kept. (On small problems OpenBLAS's threads can cost several times what they save.)
 * scikit-learn MLPClassifier(activation='logistic', solver='sgd', batch_size=N,
   learning_rate='constant', learning_rate_init=lr, momentum=0, nesterovs_momentum=False, alpha=0,
   tol=0, n_iter_no_change=1e9, shuffle=False, early_stopping=False, max_iter=iters), when importable;
@@ -287,7 +290,7 @@ def assemble(cfg, results, peaks):
             continue
         row = dict(workload=t["workload"], kind=t["type"], dtype=t["dtype"], contender=t["contender"],
                    status=r.get("status"), note=r.get("note"))
-        for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "check", "path",
+        for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "blas_probe_s", "check", "path",
                   "calls_per_sample", "warm_s", "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method",
                   "loss_head", "load1", "foreign_cores", "run_starts"):
             if k in r:

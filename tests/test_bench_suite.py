@@ -176,19 +176,37 @@ def test_workloads_option_runs_only_the_rows_asked_for(tmp_path):
     assert bad.returncode == 2 and "unknown workloads" in bad.stderr
 
 
-def test_the_articles_code_runs_on_row_a_at_its_best_blas_setting(smoke):
+def test_the_articles_code_runs_on_row_a(smoke):
     _, doc, stdout = smoke
     cells = [r for r in doc["rows"] if r["contender"] == "article"]
     assert {(r["workload"], r["dtype"]) for r in cells} == {("a", "float64"), ("a", "float32")}
     for r in cells:
         assert r["status"] == "ok", r
         assert r["check"]["ok"] and r["xcheck"]["ok"], (r["check"], r["xcheck"])  # the reference's trajectory
-        if _installed("threadpoolctl") and doc["meta"]["n_threads"] > 1:
-            assert set(r["variants"]) == {"1 BLAS thread", f"{doc['meta']['n_threads']} BLAS threads"}
-            best = min(r["variants"], key=lambda v: r["variants"][v]["median_s"])
-            assert r["variant"] == best and r["median_s"] == r["variants"][best]["median_s"]
     assert "article's numpy code at its best BLAS setting" in stdout
     assert "(a) article: its own numpy code" in stdout
+
+
+def test_every_blas_contender_is_timed_at_its_best_blas_setting(smoke):
+    _, doc, stdout = smoke
+    if not _installed("threadpoolctl") or doc["meta"]["n_threads"] < 2:
+        pytest.skip("needs threadpoolctl and 2 threads")
+    settings = {"1 BLAS thread", f"{doc['meta']['n_threads']} BLAS threads"}
+    blas = {"numpy", "article", "sklearn", "sklearn_dropin"}
+    cells = [r for r in doc["rows"] if r["contender"] in blas and r["status"] == "ok"]
+    assert {r["contender"] for r in cells} >= {"numpy", "article"}, {r["contender"] for r in cells}
+    for r in cells:
+        probes = r["blas_probe_s"]
+        assert set(probes) == settings, r
+        fastest = min(probes, key=probes.get)
+        # the fastest probe's setting is timed; a setting far slower in its probe is not
+        assert fastest in r["variants"] and set(r["variants"]) <= settings, r
+        assert all(probes[v] <= 1.25 * probes[fastest] for v in r["variants"]), r
+        best = min(r["variants"], key=lambda v: r["variants"][v]["median_s"])
+        assert r["variant"] == best and r["median_s"] == r["variants"][best]["median_s"], r
+    assert "at their best setting" in stdout
+    others = [r for r in doc["rows"] if r["contender"] not in blas and r["status"] == "ok"]
+    assert others and not any("blas_probe_s" in r or "variant" in r for r in others)
 
 
 def test_side_rows_run_each_path_beside_its_peer(smoke):

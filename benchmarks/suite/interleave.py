@@ -198,11 +198,11 @@ def run_row(pool, tasks, timeout, deadline=None, hard_deadline=None, settle_s=0.
 
 def cell_times(variants, others):
     """The cell's figures from its timed runs by variant: the variant with the lowest median is the cell
-    (the article's code: its best BLAS setting), the others are kept beside it."""
+    (a contender using numpy's BLAS: its best BLAS setting), the others are kept beside it."""
     best = min(variants, key=lambda v: statistics.median(variants[v]))
     times = variants[best]
     res = dict(times=times, repeats=len(times), **summary(times), foreign_cores=others_cores(others))
-    if len(variants) > 1:
+    if best != "":
         res["variant"] = best
         res["variants"] = {v: dict(times=ts, **summary(ts)) for v, ts in variants.items()}
     return res

@@ -339,7 +339,7 @@ def latency_sample(fn, Xq, calls):
 class Cell:
     """One cell set up in its worker process, ready for timed runs interleaved with its rivals'.
 
-    ``timers`` maps a variant name ("" for most cells; the BLAS thread count for the article's code)
+    ``timers`` maps a variant name ("" for most cells; the BLAS setting for numpy's BLAS users)
     to a callable that makes one timed run and returns its seconds (seconds per call for latency);
     ``info`` is what the set-up found (the validation, the warm-up); ``cleanup`` runs at the end.
     """
@@ -359,21 +359,40 @@ class Cell:
         return out
 
 
-def blas_variants(timed):
-    """The article's code at each BLAS setting the suite tries: 1 thread and all of the run's threads
-    (threadpoolctl, set outside the timed window); the better one is its cell. Without threadpoolctl:
-    numpy's default only."""
+# a BLAS setting whose probe is more than this much slower than the fastest is not timed further
+BLAS_PROBE_SLACK = 1.25
+
+
+def blas_timers(contender, timed, probe, info):
+    """The timers of a cell.  A contender that computes with numpy's BLAS is timed at its best BLAS
+    setting: ``probe`` (one short run of the same work: a timer itself, or returning None and timed
+    here) runs once at each setting the suite tries, 1 thread and all of the run's threads
+    (threadpoolctl, set outside the timed window), and every setting within BLAS_PROBE_SLACK of the
+    fastest probe is timed in every round; the setting with the best median is the cell
+    (interleave.cell_times).  The probes' seconds go into ``info``.  Other contenders, or no
+    threadpoolctl: ``timed`` alone."""
+    if contender not in BLAS_CONTENDERS:
+        return {"": timed}
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
-        return {"default BLAS threads": timed}
-    out = {}
-    for n in sorted({1, common.N_THREADS}):
-        def run(n=n):
+        return {"": timed}
+
+    def under(n, fn):
+        def run():
             with threadpool_limits(limits=n, user_api="blas"):
-                return timed()
-        out[f"{n} BLAS thread{'s' if n > 1 else ''}"] = run
-    return out
+                return fn()
+        return run
+
+    settings = {f"{n} BLAS thread{'s' if n > 1 else ''}": n for n in sorted({1, common.N_THREADS})}
+    probe_s = {}
+    for name, n in settings.items():
+        t0 = time.perf_counter()
+        seconds = under(n, probe)()  # a timer's own figure (seconds per call for latency), else the wall time
+        probe_s[name] = seconds if seconds is not None else time.perf_counter() - t0
+    info["blas_probe_s"] = probe_s
+    fastest = min(probe_s.values())
+    return {name: under(n, timed) for name, n in settings.items() if probe_s[name] <= BLAS_PROBE_SLACK * fastest}
 
 
 def setup_train(t):
@@ -392,8 +411,11 @@ def setup_train(t):
     def timed():
         return time_fit(tr, X, y, t["iters"])
 
-    timers = blas_variants(timed) if t["contender"] == "article" else {"": timed}
-    return Cell(timers, info, mem)
+    def probe():
+        tr.reset()
+        tr.run(X, y, t["warm_iters"])
+
+    return Cell(blas_timers(t["contender"], timed, probe, info), info, mem)
 
 
 def setup_infer(t):
@@ -402,7 +424,11 @@ def setup_infer(t):
     t0 = time.perf_counter()
     fn(X)  # warm-up
     info = dict(check=check, path=label, load1=load[0] if load else None, est_s=time.perf_counter() - t0)
-    return Cell({"": lambda: time_call(fn, X)}, info)
+
+    def timed():
+        return time_call(fn, X)
+
+    return Cell(blas_timers(t["contender"], timed, timed, info), info)
 
 
 def setup_latency(t):
@@ -418,7 +444,11 @@ def setup_latency(t):
     load = loadavg()
     info = dict(check=check, path=label, calls_per_sample=calls, load1=load[0] if load else None,
                 est_s=t["sample_s"])
-    return Cell({"": lambda: latency_sample(fn, Xq, calls)}, info)
+
+    def timed():
+        return latency_sample(fn, Xq, calls)
+
+    return Cell(blas_timers(t["contender"], timed, timed, info), info)
 
 
 def setup_c_header(t):
@@ -489,7 +519,7 @@ def setup_dropin(t):
         dropin_fit(contender, kind, params, X, y)
         return time.perf_counter() - t0
 
-    return Cell({"": timed}, info, mem)
+    return Cell(blas_timers(contender, timed, timed, info), info, mem)
 
 
 SETUPS = {"train": setup_train, "infer": setup_infer, "latency": setup_latency, "dropin": setup_dropin}

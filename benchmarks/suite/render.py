@@ -48,18 +48,24 @@ def marks(r):
     return ("!" if bad else "") + ("~" if busy else "") + ("?" if r.get("noisy") else "")
 
 
+def _unit(seconds):
+    return "us" if seconds < 1e-3 else ("ms" if seconds < 1 else "s")
+
+
+def _in_unit(x, unit):
+    x *= {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+    return f"{x:.3g}" if x < 100 else f"{x:.0f}"
+
+
 def min_med(r, unit=None):
     """'min/median' of a cell, in one unit."""
     med = r["median_s"]
-    if unit is None:
-        unit = "us" if med < 1e-3 else ("ms" if med < 1 else "s")
-    scale = {"us": 1e6, "ms": 1e3, "s": 1.0}[unit]
+    unit = unit or _unit(med)
+    return f"{_in_unit(r['min_s'], unit)}/{_in_unit(med, unit)}{unit}"
 
-    def f(x):
-        x *= scale
-        return f"{x:.3g}" if x < 100 else f"{x:.0f}"
 
-    return f"{f(r['min_s'])}/{f(med)}{unit}"
+def fmt_s(seconds):
+    return _in_unit(seconds, _unit(seconds)) + _unit(seconds)
 
 
 def cell_text(r):
@@ -249,16 +255,19 @@ def _side_rows(cfg, rows):
 
 
 def _variants(rows):
-    """Cells timed at several settings (the article's code at 1 and at all BLAS threads): each setting's figures."""
+    """Cells timed at their best BLAS setting: each setting's probe, and the figures of the settings timed."""
     L = []
     for r in rows:
         if r.get("variants"):
+            probes = ", ".join(f"{v} {fmt_s(s)}" for v, s in (r.get("blas_probe_s") or {}).items())
             parts = [f"{v} {min_med(dict(x, kind=r['kind']))}" for v, x in r["variants"].items()]
             L.append(f"  ({r['workload']}) {LABELS.get(r['contender'], r['contender'])} {dtype_short(r['dtype'])}: "
-                     + ", ".join(parts) + f"; kept: {r['variant']}")
+                     + (f"probe {probes}; " if probes else "") + "timed " + ", ".join(parts) + f"; kept: {r['variant']}")
     if L:
-        L = ["Cells timed at several settings, the best kept (each setting timed in every round):"] + L + [""]
+        L = ["Contenders using numpy's BLAS, at their best setting (each setting probed once; those within "
+             "25 % of the fastest probe timed in every round, the best median kept):"] + L + [""]
     return L
+
 
 def _machine_limit(lay, meta, peak):
     """The matmul peak at the start (and end) of the run."""
