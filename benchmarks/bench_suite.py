@@ -15,8 +15,9 @@ cell instead of the mode's defaults: more of them settle thin margins on a noisy
 It prints ONE main table (rows: workload x dtype; columns: contenders; cell: min/median time of its
 timed runs, ratio to the numpy reference of the same dtype, flags) followed by supporting tables: the
 C++ speed-up over every contender, the new paths against their peers (rows (g), (h), the article's
-code, FANN and the C header), the BLAS settings of the contenders that use numpy's BLAS, the machine limit, peak memory of each fit, fit time against N and against max_iter,
-torch.compile compile time, validation. It writes suite_<mode>.json, suite_<mode>.png (if matplotlib
+code, FANN and the C header), the BLAS settings of the contenders that use numpy's BLAS, the machine
+limit, peak memory of each fit, fit time against N and against max_iter, torch.compile compile time,
+validation. It writes suite_<mode>.json, suite_<mode>.png (if matplotlib
 is installed) and suite_<mode>.txt into the output folder.
 
 Contenders
@@ -290,8 +291,8 @@ def assemble(cfg, results, peaks):
             continue
         row = dict(workload=t["workload"], kind=t["type"], dtype=t["dtype"], contender=t["contender"],
                    status=r.get("status"), note=r.get("note"))
-        for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "blas_probe_s", "check", "path",
-                  "calls_per_sample", "warm_s", "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method",
+        for k in ("median_s", "min_s", "spread", "times", "repeats", "variant", "variants", "blas_probe_s", "check",
+                  "path", "calls_per_sample", "warm_s", "compile_s", "rss_delta_bytes", "rss_first_fit_bytes", "rss_method",
                   "loss_head", "load1", "foreign_cores", "run_starts"):
             if k in r:
                 row[k] = r[k]

@@ -16,6 +16,9 @@ CPP_THREADS = int(_THREADS_ENV) if _THREADS_ENV else None
 # Adam's constants, scikit-learn's names and defaults (= the estimator's and torch's defaults)
 ADAM = dict(beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 DTYPES = ["float64", "float32"]
+# a BLAS setting whose probe is more than this much slower than the fastest is not timed further
+# (measure.blas_timers)
+BLAS_PROBE_SLACK = 1.25
 
 
 def set_threads(n):

@@ -359,18 +359,14 @@ class Cell:
         return out
 
 
-# a BLAS setting whose probe is more than this much slower than the fastest is not timed further
-BLAS_PROBE_SLACK = 1.25
-
-
 def blas_timers(contender, timed, probe, info):
     """The timers of a cell.  A contender that computes with numpy's BLAS is timed at its best BLAS
     setting: ``probe`` (one short run of the same work: a timer itself, or returning None and timed
     here) runs once at each setting the suite tries, 1 thread and all of the run's threads
-    (threadpoolctl, set outside the timed window), and every setting within BLAS_PROBE_SLACK of the
-    fastest probe is timed in every round; the setting with the best median is the cell
-    (interleave.cell_times).  The probes' seconds go into ``info``.  Other contenders, or no
-    threadpoolctl: ``timed`` alone."""
+    (threadpoolctl, set outside the timed window), and every setting within
+    common.BLAS_PROBE_SLACK of the fastest probe is timed in every round; the setting with the
+    best median is the cell (interleave.cell_times).  The probes' seconds go into ``info``.
+    Other contenders, or no threadpoolctl: ``timed`` alone."""
     if contender not in BLAS_CONTENDERS:
         return {"": timed}
     try:
@@ -392,7 +388,8 @@ def blas_timers(contender, timed, probe, info):
         probe_s[name] = seconds if seconds is not None else time.perf_counter() - t0
     info["blas_probe_s"] = probe_s
     fastest = min(probe_s.values())
-    return {name: under(n, timed) for name, n in settings.items() if probe_s[name] <= BLAS_PROBE_SLACK * fastest}
+    slack = common.BLAS_PROBE_SLACK
+    return {name: under(n, timed) for name, n in settings.items() if probe_s[name] <= slack * fastest}
 
 
 def setup_train(t):

@@ -264,8 +264,9 @@ def _variants(rows):
             L.append(f"  ({r['workload']}) {LABELS.get(r['contender'], r['contender'])} {dtype_short(r['dtype'])}: "
                      + (f"probe {probes}; " if probes else "") + "timed " + ", ".join(parts) + f"; kept: {r['variant']}")
     if L:
+        slack = f"{(common.BLAS_PROBE_SLACK - 1) * 100:.0f} %"
         L = ["Contenders using numpy's BLAS, at their best setting (each setting probed once; those within "
-             "25 % of the fastest probe timed in every round, the best median kept):"] + L + [""]
+             f"{slack} of the fastest probe timed in every round, the best median kept):"] + L + [""]
     return L
 
 
