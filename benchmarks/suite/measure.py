@@ -7,6 +7,7 @@ See the Timing and Peak memory sections of benchmarks/bench_suite.py's docstring
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import statistics
@@ -367,16 +368,12 @@ def blas_timers(contender, timed, probe, info):
     common.BLAS_PROBE_SLACK of the fastest probe is timed in every round; the setting with the
     best median is the cell (interleave.cell_times).  The probes' seconds go into ``info``.
     Other contenders, or no threadpoolctl: ``timed`` alone."""
-    if contender not in BLAS_CONTENDERS:
-        return {"": timed}
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
+    if contender not in BLAS_CONTENDERS or importlib.util.find_spec("threadpoolctl") is None:
         return {"": timed}
 
     def under(n, fn):
         def run():
-            with threadpool_limits(limits=n, user_api="blas"):
+            with limit_blas(n):
                 return fn()
         return run
 
