@@ -167,9 +167,9 @@ inline __attribute__((always_inline)) void row_logits(const T* a_prev, idx k, co
             transpose_vectors<V, VW>(b);
             if (len == VW) {
 #pragma GCC unroll 16
-                for (int q = 0; q < VW; ++q) acc[v] += vbroadcast<V>(a_prev[p + q]) * b[q];
+                for (int q = 0; q < VW; ++q) acc[v] = vmuladd(vbroadcast<V>(a_prev[p + q]), b[q], acc[v]);
             } else {
-                for (idx q = 0; q < len; ++q) acc[v] += vbroadcast<V>(a_prev[p + q]) * b[q];
+                for (idx q = 0; q < len; ++q) acc[v] = vmuladd(vbroadcast<V>(a_prev[p + q]), b[q], acc[v]);
             }
         }
     }
@@ -186,10 +186,10 @@ inline __attribute__((always_inline)) void row_logit_single(const T* a_prev, idx
     constexpr int VW = simd<T>::width;
     V acc = vbroadcast<V>(W[0]);
     idx p = 0;
-    for (; p + VW <= k; ++p) acc += vbroadcast<V>(a_prev[p]) * vload<V>(W + 1 + p);
+    for (; p + VW <= k; ++p) acc = vmuladd(vbroadcast<V>(a_prev[p]), vload<V>(W + 1 + p), acc);
     alignas(64) T tail[2 * VW] = {};  // the last inputs, so that no load passes the end of W
     std::copy(W + 1 + p, W + 1 + k, tail);
-    for (idx q = 0; p < k; ++p, ++q) acc += vbroadcast<V>(a_prev[p]) * vload<V>(tail + q);
+    for (idx q = 0; p < k; ++p, ++q) acc = vmuladd(vbroadcast<V>(a_prev[p]), vload<V>(tail + q), acc);
     vstore(z, acc);
 }
 

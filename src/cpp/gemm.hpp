@@ -60,7 +60,7 @@ inline void gemm_tile(idx k, const T* __restrict A, idx lda, const T* __restrict
         for (int r = 0; r < MR; ++r) {
             const V a = vbroadcast<V>(A[r * lda + p]);
 #pragma GCC unroll 16
-            for (int v = 0; v < NV; ++v) acc[r][v] += a * b[v];
+            for (int v = 0; v < NV; ++v) acc[r][v] = vmuladd(a, b[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 16
@@ -195,7 +195,7 @@ inline void gemm_tn_tile(idx rows, const T* __restrict A, idx lda, const T* __re
         for (int r = 0; r < MR; ++r) {
             const V a = vbroadcast<V>(A[i * lda + r]);
 #pragma GCC unroll 16
-            for (int v = 0; v < NV; ++v) acc[r][v] += a * d[v];
+            for (int v = 0; v < NV; ++v) acc[r][v] = vmuladd(a, d[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 16

@@ -102,7 +102,7 @@ inline void tail_sums(idx groups, const T* d, const T* in, idx ld_unit, T* G, id
         const V dv = vload<V>(d + g * VW);
         acc[P] += dv;
 #pragma GCC unroll 8
-        for (int p = 0; p < P; ++p) acc[p] += dv * vload<V>(in + p * ld_unit + g * VW);
+        for (int p = 0; p < P; ++p) acc[p] = vmuladd(dv, vload<V>(in + p * ld_unit + g * VW), acc[p]);
     }
     auto hsum = [](const V& v) {
         T s = v[0];
@@ -130,14 +130,14 @@ inline void combine_units(idx groups, const T* src, idx ld_unit, idx S, const T*
         for (idx s = 0; s < S; ++s) {
             const V w = vbroadcast<V>(coef[s * cstride]);
 #pragma GCC unroll 8
-            for (int q = 0; q < G; ++q) acc[q] += vload<V>(src + s * ld_unit + (g0 + q) * VW) * w;
+            for (int q = 0; q < G; ++q) acc[q] = vmuladd(vload<V>(src + s * ld_unit + (g0 + q) * VW), w, acc[q]);
         }
 #pragma GCC unroll 8
         for (int q = 0; q < G; ++q) vstore(out + (g0 + q) * VW, epi(acc[q], g0 + q));
     }
     for (; g0 < groups; ++g0) {
         V acc = init;
-        for (idx s = 0; s < S; ++s) acc += vload<V>(src + s * ld_unit + g0 * VW) * vbroadcast<V>(coef[s * cstride]);
+        for (idx s = 0; s < S; ++s) acc = vmuladd(vload<V>(src + s * ld_unit + g0 * VW), vbroadcast<V>(coef[s * cstride]), acc);
         vstore(out + g0 * VW, epi(acc, g0));
     }
 }

@@ -7,6 +7,11 @@
 
 #include <cstddef>
 #include <cstring>
+#include <type_traits>
+
+#if defined(__FMA__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #if defined(__AVX512F__)
 #define BACKPROP_VEC_BYTES 64
@@ -63,6 +68,37 @@ inline __attribute__((always_inline)) void vstore(T* p, const V& v) {
 template <class V, class T>
 inline __attribute__((always_inline)) V vbroadcast(T x) {
     return x - V{};
+}
+
+// a * b + c lane by lane: one rounding where the ISA has a fused multiply-add (FMA3, AVX-512),
+// two where it has none (the portable build).  Every multiply-add that a result depends on is
+// written with vmuladd: the module is compiled with -ffp-contract=off, so the compiler never
+// fuses, or declines to fuse, an `a * b + c` by its own heuristics (GCC's Zen tuning keeps some
+// loop-carried chains unfused and fuses others).  Two paths that must agree bit for bit (the
+// one-row lane and the blocked product, a fit in parts and in one piece) then agree because
+// their source does the same operations in the same order, on any -march / -mtune.
+template <class V>
+inline __attribute__((always_inline)) V vmuladd(V a, V b, V c) {
+    using T = std::remove_cv_t<std::remove_reference_t<decltype(a[0])>>;
+    static_assert(std::is_same_v<T, double> || std::is_same_v<T, float>);
+    constexpr bool f64 = std::is_same_v<T, double>;
+#if defined(__AVX512F__)
+    if constexpr (sizeof(V) == 64) {
+        if constexpr (f64) return (V)_mm512_fmadd_pd((__m512d)a, (__m512d)b, (__m512d)c);
+        else return (V)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+    }
+#endif
+#if defined(__FMA__)
+    if constexpr (sizeof(V) == 32) {
+        if constexpr (f64) return (V)_mm256_fmadd_pd((__m256d)a, (__m256d)b, (__m256d)c);
+        else return (V)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+    }
+    if constexpr (sizeof(V) == 16) {
+        if constexpr (f64) return (V)_mm_fmadd_pd((__m128d)a, (__m128d)b, (__m128d)c);
+        else return (V)_mm_fmadd_ps((__m128)a, (__m128)b, (__m128)c);
+    }
+#endif
+    return a * b + c;
 }
 
 inline std::ptrdiff_t round_up(std::ptrdiff_t x, std::ptrdiff_t m) { return (x + m - 1) / m * m; }

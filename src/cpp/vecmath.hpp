@@ -98,6 +98,16 @@ BACKPROP_GROUP_BINOP(&)
 BACKPROP_GROUP_BINOP(|)
 #undef BACKPROP_GROUP_BINOP
 
+// a * b + c lane by lane, by vmuladd (one rounding with FMA).
+template <class V, int N>
+inline __attribute__((always_inline)) group<V, N> muladd(const group<V, N>& a, const group<V, N>& b,
+                                                         const group<V, N>& c) {
+    group<V, N> r;
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) r.x[j] = vmuladd(a.x[j], b.x[j], c.x[j]);
+    return r;
+}
+
 template <class G, class S>
 inline __attribute__((always_inline)) G splat(S s) {
     G r;
@@ -141,7 +151,7 @@ template <std::size_t K, class G, class T>
 inline __attribute__((always_inline)) G horner_first(const G& r, const T* c) {
     G p = splat<G>(c[0]);
 #pragma GCC unroll 16
-    for (std::size_t k = 1; k < K; ++k) p = p * r + splat<G>(c[k]);
+    for (std::size_t k = 1; k < K; ++k) p = muladd(p, r, splat<G>(c[k]));
     return p;
 }
 
@@ -176,11 +186,12 @@ inline __attribute__((always_inline)) ln2_reduction<T, N> reduce_ln2(const group
     using I = typename math_vec<T>::I;
     using GV = group<typename math_vec<T>::V, N>;
     const GV shifter = splat<GV>(F::shifter);
-    const GV t = x * splat<GV>(F::log2e) + shifter;
+    const GV t = muladd(x, splat<GV>(F::log2e), shifter);
     ln2_reduction<T, N> out;
     out.n = t - shifter;                                                                  // round(x / ln 2)
     out.ni = reinterpret<I>(t) - reinterpret<I>(shifter);
-    out.r = (x - out.n * splat<GV>(F::ln2_hi)) - out.n * splat<GV>(F::ln2_lo);  // |r| <= ln2 / 2
+    // (x - n ln2_hi) - n ln2_lo, each step one fused multiply-add: |r| <= ln2 / 2
+    out.r = muladd(out.n, splat<GV>(-F::ln2_lo), muladd(out.n, splat<GV>(-F::ln2_hi), x));
     return out;
 }
 
@@ -250,7 +261,7 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> tanh_gro
     if constexpr (sizeof(T) == 8) qr = r * horner_first<std::size(kExpCoef64) - 1>(r, kExpCoef64);
     else qr = r * horner_first<std::size(kExpCoef32) - 1>(r, kExpCoef32);
     const GV s = reinterpret<V>((ni + splat<GI>(F::exponent_bias)) << splat<GI>(F::mantissa_bits));  // 2^n
-    const GV q = s * qr + (s - splat<GV>(1));
+    const GV q = muladd(s, qr, s - splat<GV>(1));
     const GV th = (zero - q) / (splat<GV>(2) + q);  // tanh|z| >= 0
     const GI sign = reinterpret<I>(z) & splat<GI>(typename F::sint(1) << (8 * sizeof(T) - 1));
     return reinterpret<V>(reinterpret<I>(th) | sign);  // z's sign, -0 included
@@ -284,7 +295,7 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> log_posi
     if constexpr (sizeof(T) == 8) p = horner(s2, kLogCoef64);
     else p = horner(s2, kLogCoef32);
     const GV log_m = splat<GV>(2) * s * p;
-    return ef * splat<GV>(F::ln2_hi) + (log_m + ef * splat<GV>(F::ln2_lo));
+    return muladd(ef, splat<GV>(F::ln2_hi), muladd(ef, splat<GV>(F::ln2_lo), log_m));
 }
 
 // Applies f (a function of a group of vectors) to a[0..n), four vectors at a time; the tail
