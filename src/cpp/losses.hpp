@@ -154,44 +154,62 @@ struct LogClip {
 };
 
 // log1p(e) for e in [0, 1] from w = 1 + e and log(w): exact where w - 1 is (Sterbenz), e where w
-// rounds to 1, so accurate to a few ulps (log(w) alone loses the digits of small e).
+// rounds to 1, so accurate to a few ulps (log(w) alone loses the digits of small e).  For one
+// value, and lane by lane for a group (the same operations).
 template <class T>
 inline T log1p_from(T e, T w, T log_w) {
     return w == T(1) ? e : log_w * (e / (w - T(1)));
 }
 
+template <class I, class V, int N>
+inline __attribute__((always_inline)) group<V, N> log1p_from(const group<V, N>& e, const group<V, N>& w,
+                                                             const group<V, N>& log_w) {
+    const group<V, N> one = splat<group<V, N>>(1);
+    return select(equal<I>(w, one), e, log_w * (e / (w - one)));
+}
+
 // Sigmoid outputs from logits, m >= 1 columns (multilabel when m > 1): Z (n <= kLossRows rows,
 // stride ldz) holds z and is overwritten with P = sigmoid(z), the same bits as sigmoid_inplace;
-// returns sum_i w_i sum_c -log clip(Y ? P : 1 - P) computed from z.  tmp holds 2 n m values.
+// returns sum_i w_i sum_c -log clip(Y ? P : 1 - P) computed from z.  The logits are gathered into
+// whole vectors (padded with 0), P and -log P(label) computed there, and only the clipped sum in
+// double walks the values one by one, in row order.  tmp holds 3 round_up(n m, W) values.
 template <class T>
 double binary_log_loss_sum_from_logits(idx n, idx m, T* __restrict Z, idx ldz, const T* __restrict Y, idx ldy,
                                        const T* __restrict w, T* __restrict tmp) {
-    const idx k = n * m;
-    T* const e = tmp;       // exp(-|z|), then the probabilities' numerators
-    T* const lw = tmp + k;  // 1 + exp(-|z|), then its log
+    using V = typename math_vec<T>::V;
+    using I = typename math_vec<T>::I;
+    using G = group<V, 1>;
+    constexpr int VW = math_vec<T>::width;
+    const idx k = n * m, k_pad = round_up(k, VW);
+    T* const zp = tmp;            // z, then P = sigmoid(z)
+    T* const s = tmp + k_pad;     // the label's logit (z, or -z for a 0 label): log P(label) = log sigmoid(s)
+    T* const nls = s + k_pad;     // -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|))
     bool nan = false;
     for (idx i = 0; i < n; ++i)
         for (idx c = 0; c < m; ++c) {
             const T z = Z[i * ldz + c];
             nan |= z != z;
-            e[i * m + c] = z >= T(0) ? T(0) - z : z;  // sigmoid_group's argument, -|z|
+            zp[i * m + c] = z;
+            s[i * m + c] = Y[i * ldy + c] != T(0) ? z : T(0) - z;
         }
-    exp_nonpositive_inplace(e, k);
-    for (idx j = 0; j < k; ++j) lw[j] = T(1) + e[j];
-    log_inplace(lw, k);
+    for (idx j = k; j < k_pad; ++j) zp[j] = s[j] = T(0);
+    const G zero = splat<G>(0), one = splat<G>(1);
+    for (idx j = 0; j < k_pad; j += VW) {
+        const G z{{vload<V>(zp + j)}}, sj{{vload<V>(s + j)}};
+        const group<I, 1> pos = greater_equal<I>(z, zero);
+        const G e = exp_nonpositive<T>(select(pos, zero - z, z));  // exp(-|z|) = exp(-|s|)
+        const G wj = one + e;
+        const G softplus = select(less<I>(sj, zero), zero - sj, zero) + log1p_from<I>(e, wj, log_positive<T>(wj));
+        vstore(nls + j, softplus.x[0]);
+        vstore(zp + j, sigmoid_from_exp(pos, e).x[0]);
+    }
     const LogClip<T> clip;
     double total = 0.0;
     for (idx i = 0; i < n; ++i) {
         double l = 0.0;
         for (idx c = 0; c < m; ++c) {
-            const idx j = i * m + c;
-            T& z = Z[i * ldz + c];
-            const T ej = e[j], wj = T(1) + ej;
-            const bool label = Y[i * ldy + c] != T(0);
-            const T s = label ? z : T(0) - z;  // log P(the label) = log sigmoid(s)
-            const T softplus = (s < T(0) ? T(0) - s : T(0)) + log1p_from(ej, wj, lw[j]);
-            l -= clip(-static_cast<double>(softplus));
-            z = (z >= T(0) ? T(1) : ej) / wj;  // sigmoid_group: select(pos, 1, e) / (1 + e)
+            l -= clip(-static_cast<double>(nls[i * m + c]));
+            Z[i * ldz + c] = zp[i * m + c];
         }
         total += w ? static_cast<double>(w[i]) * l : l;
     }
@@ -251,8 +269,11 @@ enum class Loss : int { binary_log = 0, softmax_log = 1, squared = 2, poisson = 
 constexpr idx kLossRows = 32;  // loss sums are taken over fixed runs of rows, whatever the split
 
 // Values of scratch output_loss_and_delta needs for m output units (softmax_rows takes 64 m, the
-// losses from logits 2 m + 2 per row of a run).
-constexpr idx loss_scratch_size(idx m) { return std::max<idx>(256, 64 * m) + 2 * kLossRows * (m + 1); }
+// losses from logits of a run of rows 3 m per row and a vector's padding (binary) or 2 m + 2 per
+// row (softmax); float has the most lanes).
+constexpr idx loss_scratch_size(idx m) {
+    return std::max<idx>(256, 64 * m) + std::max<idx>(3 * (kLossRows * m + simd<float>::width), 2 * kLossRows * (m + 1));
+}
 
 // The default loss of a network with m_out output units: one unit is a sigmoid with the binary
 // log-loss, more a softmax with the cross-entropy.

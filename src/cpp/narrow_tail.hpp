@@ -72,8 +72,10 @@ inline __attribute__((always_inline)) void transpose_square(typename simd<T>::ve
 }
 
 // Values of workspace tail_block needs: every unit of every tail layer's input and output for
-// a block of kTailRows samples, and the loss's scratch.
+// a block of kTailRows samples, and the loss's scratch (kTailRows values: a run of kLossRows
+// logits takes 3 round_up(kLossRows, W)).
 constexpr idx kTailRows = 256;
+static_assert(kTailRows >= 3 * (kLossRows + simd<float>::width));
 constexpr idx kTailMaxLayers = 31;  // the most layers a tail may have
 
 template <class T>

@@ -144,6 +144,7 @@ inline __attribute__((always_inline)) group<To, N> reinterpret(const group<From,
 BACKPROP_GROUP_CMP(less, <)
 BACKPROP_GROUP_CMP(greater, >)
 BACKPROP_GROUP_CMP(greater_equal, >=)
+BACKPROP_GROUP_CMP(equal, ==)
 #undef BACKPROP_GROUP_CMP
 
 // Polynomial in r by Horner's rule over the first K coefficients of c, highest degree first.
@@ -220,16 +221,22 @@ inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> exp_nonp
     return select(under, splat<GV>(0), p * s1 * s2);
 }
 
+// sigmoid(z) from pos = (z >= 0) and e = exp(-|z|): (pos ? 1 : e) / (1 + e).
+template <class I, class V, int N>
+inline __attribute__((always_inline)) group<V, N> sigmoid_from_exp(const group<I, N>& pos, const group<V, N>& e) {
+    const group<V, N> one = splat<group<V, N>>(1);
+    return select(pos, one, e) / (one + e);
+}
+
 template <class T, int N>
 inline __attribute__((always_inline)) group<typename math_vec<T>::V, N> sigmoid_group(
     const group<typename math_vec<T>::V, N>& z) {
     using V = typename math_vec<T>::V;
     using I = typename math_vec<T>::I;
     using GV = group<V, N>;
-    const GV zero = splat<GV>(0), one = splat<GV>(1);
+    const GV zero = splat<GV>(0);
     const group<I, N> pos = greater_equal<I>(z, zero);
-    const GV e = exp_nonpositive<T>(select(pos, zero - z, z));  // exp(-|z|)
-    return select(pos, one, e) / (one + e);
+    return sigmoid_from_exp(pos, exp_nonpositive<T>(select(pos, zero - z, z)));  // e = exp(-|z|)
 }
 
 template <class T>
