@@ -409,17 +409,35 @@ def test_has_huge_values_is_the_scan_rule_and_the_hint_changes_nothing_when_righ
                 A = np.ones(n, dtype=dtype)
                 A[at] = value
                 assert _core.has_huge_values(A) is huge, (n, at, value)
-    # loss_and_gradient told the answer gives the bits of the scan, with and without huge rows
+    # loss_and_gradient and train told the answer give the bits of the scan, with and without huge rows
     X, y = make_data(300, 3, dtype, seed=5)
     w0 = reference.init_weights(3, (4,), np.random.default_rng(0), dtype)
-    for rows in (X, np.where(np.arange(300)[:, None] % 7 == 0, (1e300 if dtype == np.float64 else 1e30) * X, X)):
+    order = np.random.default_rng(1).permutation(300).astype(np.int64)
+    big = 1e300 if dtype == np.float64 else 1e30
+    overflowing = X.copy()
+    overflowing[::7] = (big * np.array([1.0, -1.0, 0.0])).astype(dtype)  # with w_big: inf - inf, not 0
+    w_big = [W.copy() for W in w0]
+    w_big[0][:, 1:] = 1e10
+    for rows in (X, np.where(np.arange(300)[:, None] % 7 == 0, big * X, X), overflowing):
         rows = np.ascontiguousarray(rows, dtype=dtype)
+        hint = _core.has_huge_values(rows)
         scanned = _core.loss_and_gradient(rows, y, w0, 1, activation="sigmoid", alpha=0.1)
-        told = _core.loss_and_gradient(rows, y, w0, 1, activation="sigmoid", alpha=0.1,
-                                       huge_inputs=_core.has_huge_values(rows))
+        told = _core.loss_and_gradient(rows, y, w0, 1, activation="sigmoid", alpha=0.1, huge_inputs=hint)
         assert scanned[0] == told[0] or (np.isnan(scanned[0]) and np.isnan(told[0]))
         for a, b in zip(scanned[1], told[1]):
             np.testing.assert_array_equal(a, b)
+        fits = []
+        for kw in ({}, {"huge_inputs": hint}, {"huge_inputs": False}):
+            w = [W.copy() for W in w_big]
+            with np.errstate(over="ignore", invalid="ignore"):
+                curve, _ = core_train(rows, y, w, 0.1, 3, 2, alpha=0.1, batch_size=64, order=order, **kw)
+            fits.append((curve, w))
+        np.testing.assert_array_equal(fits[0][0], fits[1][0])
+        for a, b in zip(fits[0][1], fits[1][1]):
+            np.testing.assert_array_equal(a, b)
+        # the hint is what decides: told wrongly, the huge rows' sums overflow (w_big) instead of
+        # taking the scaled first layer
+        assert hint == any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(fits[0][1], fits[2][1]))
 
 
 def test_a_nan_probability_gives_a_nan_loss_not_a_number():

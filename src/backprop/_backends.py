@@ -3,16 +3,17 @@
 A backend is an object with three methods (see :class:`Backend`):
 
 * ``train(X, T, weights, config, state, n_epochs, order, hook, *, output=None,
-  sample_weight=None, average_outputs=False) -> (loss_curve, n_run)``: up to ``n_epochs``
-  epochs in place on ``weights`` and ``state``, calling ``hook(epoch, loss)`` after each
-  (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
+  sample_weight=None, average_outputs=False, huge_inputs=None) -> (loss_curve, n_run)``: up to
+  ``n_epochs`` epochs in place on ``weights`` and ``state``, calling ``hook(epoch, loss)`` after
+  each (``False`` stops), with the row order of each epoch in ``order`` (None: natural order);
 * ``network_output(X, weights, n_threads, activation, output=None)``: the forward pass's
   output, P(class 1) of shape (n,) for one sigmoid unit, softmax rows (n, k) otherwise (or
   ``output``'s activation, (n,) for one unit), without input checks;
 * ``loss_and_gradient(X, T, weights, n_threads, activation, alpha, *, output=None,
   sample_weight=None, average_outputs=False, huge_inputs=None) -> (loss, grads)``
-  (``huge_inputs``: ``_core.has_huge_values(X)`` when the caller knows it, so that a driver
-  calling once per iteration on the same X does not rescan it; the reference ignores it);
+  (``huge_inputs``, here and in ``train``: ``_core.has_huge_values(X)`` when the caller knows
+  it, so that a driver calling once per iteration or epoch on the same X does not rescan it; the
+  reference ignores it);
 
 ``output``, ``sample_weight`` and ``average_outputs`` are the kernels' (``reference.OUTPUTS``,
 per-sample weights, scikit-learn's reported squared error); the defaults are the article's
@@ -61,6 +62,7 @@ class Backend(Protocol):
         self, X: np.ndarray, T: np.ndarray, weights: list, config: Any, state: SolverState, n_epochs: int,
         order: Optional[np.ndarray], hook: Optional[Callable[[int, float], Any]], *, output: Optional[str] = None,
         sample_weight: Optional[np.ndarray] = None, average_outputs: bool = False,
+        huge_inputs: Optional[bool] = None,
     ) -> tuple[np.ndarray, int]: ...
 
     def network_output(
@@ -80,11 +82,11 @@ class CppBackend:
     """``backprop._core``: every option is passed by keyword, as the config holds it."""
 
     def train(self, X, T, weights, config, state, n_epochs, order, hook, *, output=None, sample_weight=None,
-              average_outputs=False):
+              average_outputs=False, huge_inputs=None):
         curve, n_run = _core.train(
             X, T, weights, config.learning_rate, n_epochs, config.n_threads, **config.kernel_options(),
             solver_state=state.arrays, counters=state.counters, order=order, epoch_hook=hook,
-            output=output, sample_weight=sample_weight, average_outputs=average_outputs,
+            output=output, sample_weight=sample_weight, average_outputs=average_outputs, huge_inputs=huge_inputs,
         )
         return np.asarray(curve), int(n_run)
 
@@ -107,7 +109,7 @@ class NumpyBackend:
     """``backprop.reference``, single-threaded (``n_threads`` is ignored)."""
 
     def train(self, X, T, weights, config, state, n_epochs, order, hook, *, output=None, sample_weight=None,
-              average_outputs=False):
+              average_outputs=False, huge_inputs=None):
         with np.errstate(all="ignore"):  # overflow is reported by the driver, as for the C++ backend
             curve = reference.train(
                 X, T, weights, config.learning_rate, n_epochs, **config.kernel_options(),

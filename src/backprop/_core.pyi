@@ -63,6 +63,7 @@ def train(
     output: Optional[str] = None,
     sample_weight: Optional[Any] = None,
     average_outputs: bool = False,
+    huge_inputs: Optional[bool] = None,
 ) -> Tuple[NDArray[_F], int]:
     """Trains the network for ``max_iter`` epochs, updating ``weights`` in place.
 
@@ -118,6 +119,10 @@ def train(
     average_outputs : bool
         The recorded loss (curve, ``tol``, hook) divides the data term by m_L, as scikit-learn
         reports its squared error; the gradient is unchanged.
+    huge_inputs : bool, optional
+        :func:`has_huge_values` of X when the caller knows it (a driver calling once per
+        epoch on the same X); None scans X.  A wrong answer gives wrong sums for rows whose
+        first-layer sums overflow, never unsafe memory.
 
     Returns
     -------
@@ -147,9 +152,7 @@ def loss_and_gradient(
     X, y, weights, n_threads, activation, alpha, output, sample_weight, average_outputs
         As for :func:`train` (the weights need not be writeable; they are not changed).
     huge_inputs : bool, optional
-        :func:`has_huge_values` of X when the caller knows it (a driver calling once per
-        iteration on the same X); None scans X.  A wrong answer gives wrong sums for rows whose
-        first-layer sums overflow, never unsafe memory.
+        As for :func:`train`.
 
     Returns
     -------

@@ -279,10 +279,12 @@ def _on_worker(fn, blocks: list, small: Any, static: dict) -> list:
     return [fn(block, *extra, n_threads=threads, **static) for block in blocks]
 
 
-def _block_train(block: tuple, carry: tuple, seed: int, config: Any, **output: Any) -> tuple:
+def _block_train(block: tuple, carry: tuple, seed: int, config: Any, huge_inputs: Optional[bool] = None,
+                 **output: Any) -> tuple:
     """One epoch of mini-batches over the block's rows, shuffled by ``seed`` (-1: in their order),
     from ``carry`` = (weights, solver state, the epoch's loss sum so far); returns the carry after
-    it.  ``output`` holds the kernels' output options."""
+    it.  ``huge_inputs`` is the whole X's, as for ``_block_sums``; ``output`` holds the kernels'
+    output options."""
     X, T = block
     weights, state, loss_sum = carry
     weights = [W.copy() for W in weights]  # the scheduler may hand the same objects to others
@@ -291,7 +293,8 @@ def _block_train(block: tuple, carry: tuple, seed: int, config: Any, **output: A
     if n == 0:
         return weights, state, loss_sum
     order = None if seed < 0 else np.random.default_rng(seed).permutation(n).astype(np.int64)[None]
-    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None, **output)
+    curve, _ = BACKENDS[config.backend].train(X, T, weights, config, state, 1, order, None, huge_inputs=huge_inputs,
+                                              **output)
     return weights, state, loss_sum + float(curve[0]) * n
 
 
@@ -529,7 +532,7 @@ def chained_epoch(data: Blocks, weights: list, state: SolverState, config: Any, 
     and ``state``; ``config`` is what ``_block_train`` hands the kernels (its ``backend`` included).
     Returns the epoch's mean loss."""
     carry = ([W.copy() for W in weights], state.copy(), 0.0)
-    new_weights, new_state, loss_sum = data.chain(plan, carry, config, **output)
+    new_weights, new_state, loss_sum = data.chain(plan, carry, config, huge_inputs=data.huge_inputs(), **output)
     for W, N in zip(weights, new_weights):
         W[...] = N
     for S, N in zip(state.arrays, new_state.arrays):

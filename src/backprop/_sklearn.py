@@ -339,6 +339,7 @@ class _KernelArithmetic:
             X_train = np.ascontiguousarray(X_train)
             T_train = self._kernel_targets(y_train, X.dtype)
             sw_train = _weights_of(sw_train, X.dtype)
+            huge_inputs = bool(_core.has_huge_values(X_train))  # scanned once, not in every epoch's call
             n_samples = X_train.shape[0]
             sample_idx = np.arange(n_samples, dtype=int)
 
@@ -349,7 +350,7 @@ class _KernelArithmetic:
                     sample_idx = shuffle(sample_idx, random_state=self._random_state)
                     order = sample_idx.astype(np.int64)
                 curve, _ = _BACKEND.train(X_train, T_train, weights, config, state, 1, order, None,
-                                          sample_weight=sw_train, **self._output_options())
+                                          sample_weight=sw_train, huge_inputs=huge_inputs, **self._output_options())
                 return float(curve[0])
 
         if self.batch_size == "auto":

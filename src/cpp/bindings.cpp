@@ -365,6 +365,7 @@ struct TrainArgs {
     py::object output;
     py::object sample_weight;
     bool average_outputs;
+    std::optional<bool> huge_inputs;
 };
 
 template <class T>
@@ -390,6 +391,7 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     const std::optional<py::array_t<T>> sw = require_sample_weight<T>(a.sample_weight, n);
     o.sample_weight = sw ? sw->data() : nullptr;
     o.average_outputs = a.average_outputs;
+    o.huge_inputs = a.huge_inputs;
     o.solver = parse_solver(a.solver);
     o.learning_rate = learning_rate;
     o.max_iter = static_cast<idx>(max_iter);
@@ -834,7 +836,7 @@ PYBIND11_MODULE(_core, m) {
            const py::object& order, const std::string& solver, double momentum, bool nesterov, double beta_1,
            double beta_2, double epsilon, const py::list& solver_state, const py::object& counters,
            const py::object& tol, long long n_iter_no_change, const py::object& epoch_hook, const py::object& output,
-           const py::object& sample_weight, bool average_outputs) {
+           const py::object& sample_weight, bool average_outputs, std::optional<bool> huge_inputs) {
             TrainArgs a;
             a.activation = activation;
             a.alpha = alpha;
@@ -854,6 +856,7 @@ PYBIND11_MODULE(_core, m) {
             a.output = output;
             a.sample_weight = sample_weight;
             a.average_outputs = average_outputs;
+            a.huge_inputs = huge_inputs;
             return dispatch(
                 X, "X", [&] { return train_impl<double>(X, y, weights, learning_rate, max_iter, n_threads, a); },
                 [&] { return train_impl<float>(X, y, weights, learning_rate, max_iter, n_threads, a); });
@@ -864,7 +867,7 @@ PYBIND11_MODULE(_core, m) {
         py::arg("beta_2"), py::arg("epsilon"), py::arg("solver_state"), py::arg("counters").none(true),
         py::arg("tol").none(true), py::arg("n_iter_no_change"), py::arg("epoch_hook").none(true),
         py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
-        py::arg("average_outputs") = false,
+        py::arg("average_outputs") = false, py::arg("huge_inputs").none(true) = py::none(),
         R"pbdoc(Trains the network in place for max_iter epochs (numpy twin: backprop.reference.train).
 
 X (n, d) C-contiguous float64 or float32; y: (n,) labels in {0, 1} when the last weight matrix
@@ -882,7 +885,9 @@ output: None (one sigmoid unit, or a softmax over m_L >= 2) or 'logistic' (m_L >
 independent sigmoids), 'softmax', 'identity' (half squared error), 'exp' (half Poisson
 deviance); sample_weight: None or (n,) weights >= 0, not all zero, converted to X's dtype;
 average_outputs: the recorded loss divides the data term by m_L (scikit-learn's reported
-squared error), the gradient unchanged.
+squared error), the gradient unchanged; huge_inputs: has_huge_values(X) when the caller knows it
+(None: X is scanned; a wrong answer gives wrong sums for rows whose first-layer sums overflow,
+never unsafe memory).
 Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
 
     m.def(

@@ -301,10 +301,19 @@ T* tn_buffer(idx count) {
 // inputs [p0 + j, p0 + j + MR) holds rows x MR values at dst + j rows (row i at i MR); the
 // remainder's panel, rows x rem values, follows.
 template <class T>
-void pack_tn_a(idx rows, const T* A, idx lda, idx p0, idx p1, T* dst) {
+void pack_tn_a(idx rows, const T* __restrict A, idx lda, idx p0, idx p1, T* __restrict dst) {
     constexpr int MR = kTileRows2;
+    constexpr idx line = 64 / static_cast<idx>(sizeof(T));  // values per cache line
+    constexpr idx ahead = 4;                                // rows
     const idx full = (p1 - p0) / MR * MR, rem = p1 - p0 - full;
     for (idx i = 0; i < rows; ++i) {
+        // A's rows are a stride apart and often in the other core's cache (the threads gathered
+        // and computed them by rows): fetch the piece of a row 4 rows ahead
+        if (i + ahead < rows) {
+            const T* next = A + (i + ahead) * lda + p0;
+            for (idx p = 0; p < p1 - p0; p += line) __builtin_prefetch(next + p);
+            __builtin_prefetch(next + (p1 - p0) - 1);
+        }
         const T* a = A + i * lda + p0;
         for (idx p = 0; p < full; p += MR)
             for (int r = 0; r < MR; ++r) dst[p * rows + i * MR + r] = a[p + r];

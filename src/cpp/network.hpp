@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "activations.hpp"
@@ -51,6 +52,7 @@ struct TrainOptions {
     double alpha{};                  // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
     idx batch_size = 0;              // 0 (or >= n): full batch
     const std::int64_t* order = nullptr;  // row order of the batches (a permutation), or natural
+    std::optional<bool> huge_inputs;  // has_huge_values(X) when the caller knows it (else X is scanned)
     idx order_stride = 0;            // 0: one order for every epoch; n: one row of `order` per epoch
     Solver solver{};
     double momentum{};
@@ -100,7 +102,7 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                   const TrainOptions<T>& o) {
     const idx L = s.layers();
     BatchSweep<T> sw(X, y, ldy, n, s, std::vector<const T*>(W.begin(), W.end()), o.act, o.loss, o.sample_weight,
-                     o.average_outputs, o.batch_size, o.order, o.n_threads, o.should_stop);
+                     o.average_outputs, o.batch_size, o.order, o.n_threads, o.should_stop, o.huge_inputs);
     const int n_state = solver_state_arrays(o.solver);
     T* const* const state0 = n_state >= 1 ? o.state.data() : nullptr;
     T* const* const state1 = n_state >= 2 ? o.state.data() + L : nullptr;

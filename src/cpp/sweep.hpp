@@ -98,6 +98,37 @@ struct Batch {
     idx b0 = 0, bn = 0, parts = 1, n_blocks = 0;
 };
 
+// sum_l ||W_l[:, 1:]||^2 in double (the L2 loss term), in kSqLanes running sums: element q of a
+// row goes to sum q mod kSqLanes, so that the adds do not wait on each other (thread 0 computes
+// this before every batch while the others wait), and the sums are added pairwise at the end.  The order depends on the shape only: the same on
+// every ISA and thread count.
+constexpr int kSqLanes = 8;
+
+template <class T>
+double squared_weights(const Shape& s, const std::vector<const T*>& W) {
+    double acc[kSqLanes] = {};
+    for (idx l = 0; l < s.layers(); ++l) {
+        const idx k = s.k[l];
+        for (idx j = 0; j < s.m[l]; ++j) {
+            const T* w = W[l] + j * (k + 1) + 1;
+            idx q = 0;
+            for (; q + kSqLanes <= k; q += kSqLanes)
+#pragma GCC unroll 8
+                for (int r = 0; r < kSqLanes; ++r) {
+                    const double v = w[q + r];
+                    acc[r] += v * v;
+                }
+            for (int r = 0; q + r < k; ++r) {
+                const double v = w[q + r];
+                acc[r] += v * v;
+            }
+        }
+    }
+    for (int width = kSqLanes / 2; width > 0; width /= 2)
+        for (int r = 0; r < width; ++r) acc[r] += acc[r + width];
+    return acc[0];
+}
+
 // The gradient of one batch at a time for the threads of one call (train, loss_and_gradient).
 // Built once per call: the batches and their schedules, the packed weights, the block
 // workspaces, the narrow tail and the tiles of the cooperative mode.  W is read here (and
@@ -523,16 +554,7 @@ void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* or
     }
     parts_taken_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
-    if (l2) {
-        double sq = 0.0;
-        for (idx l = 0; l < L; ++l)
-            for (idx j = 0; j < s.m[l]; ++j)
-                for (idx q = 1; q <= s.k[l]; ++q) {
-                    const double v = W_[l][j * (s.k[l] + 1) + q];
-                    sq += v * v;
-                }
-        sq_weights_ = sq;
-    }
+    if (l2) sq_weights_ = squared_weights(s, W_);
 }
 
 template <class T>
