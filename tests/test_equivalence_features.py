@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 import pytest
-from conftest import assert_close, core_dense_backward, core_dense_forward, core_loss_and_gradient, core_predict_proba, core_train, make_data
+from conftest import assert_close, core_dense_backward, core_dense_forward, core_loss_and_gradient, core_predict_proba, core_train, make_data, tol
 
 from backprop import _core, reference
 
@@ -462,3 +462,44 @@ def test_a_nan_probability_gives_a_nan_loss_not_a_number():
             X[row, 1] = np.nan
             loss, _ = core_loss_and_gradient(X, y, w0, 2)
             assert np.isnan(loss), row
+
+
+def _subnormal_survives() -> bool:
+    """Whether this thread computes subnormal results (its floating-point mode does not flush them)."""
+    return bool(np.float32(1e-38) / np.float32(10) != 0) and bool(np.float64(1e-307) / 1e10 != 0)
+
+
+def test_saturated_training_flushes_subnormals_and_stays_the_reference_fit(dtype):
+    """Training computes with subnormal numbers flushed to zero (they cost a hundred cycles or more
+    per operation on many x86 cores).  A network whose hidden units saturate, so that activations and
+    deltas fall below the smallest normal number, still gives the reference's fit (which keeps
+    them): what is flushed lies below the dtype's precision of every sum it enters.  The calling
+    thread's mode is its own again after the call, and the epoch hook computes as outside the fit."""
+    X, y, w0 = _problem(600, 4, (6, 3), 1, dtype, seed=3)
+    # first-layer sums spread over about [-250, 50]: sigmoid(z) for z < -87 (float32) or < -708
+    # (float64, with wider weights) is subnormal or 0
+    scale = 40.0 if dtype == np.float32 else 300.0
+    w0[0][:, 1:] *= scale
+    w0[0][:, 0] = -0.5 * scale
+    tiny = np.finfo(dtype).tiny
+    a1 = reference.network_forward(X, w0, "sigmoid")[1]
+    assert np.any((a1 > 0) & (a1 < tiny)), "the problem must have subnormal activations"
+    assert _subnormal_survives()
+    seen_in_hook = []
+
+    def hook(epoch, loss):
+        seen_in_hook.append(_subnormal_survives())
+        return True
+
+    with np.errstate(under="ignore"):
+        runs = _train_both(X, y, w0, 12, 0.5, batch_size=128, order=np.arange(600, dtype=np.int64))
+        _assert_same(runs, dtype, "saturated network")
+        core_train(X, y, [W.copy() for W in w0], 0.5, 3, 2, epoch_hook=hook)
+        loss_ref, g_ref = reference.loss_and_gradient(X, y, w0, "sigmoid", 0.0)
+        loss_cpp, g_cpp = core_loss_and_gradient(X, y, w0, 2)
+    assert seen_in_hook == [True] * 3
+    assert_close(loss_cpp, loss_ref, dtype, "loss")
+    for a, b in zip(g_cpp, g_ref):
+        # a flushed term is below tiny: the sums differ by at most n * tiny * max|x| in absolute
+        np.testing.assert_allclose(a, b, rtol=tol(dtype)["rtol"], atol=600 * tiny * 10)
+    assert _subnormal_survives()

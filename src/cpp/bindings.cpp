@@ -314,6 +314,7 @@ void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_
         const py::object hook = epoch_hook;
         o.on_epoch = [hook, &hook_failed](idx epoch, double loss) {
             py::gil_scoped_acquire gil;
+            const CallerFpMode caller;  // the hook computes as outside the fit (no flushed subnormals)
             try {
                 const py::object r = hook(epoch, loss);
                 return r.ptr() != Py_False;
@@ -329,6 +330,7 @@ void set_callbacks(TrainOptions<T>& o, const py::object& epoch_hook, bool& hook_
         if (now - last < std::chrono::milliseconds(50)) return false;
         last = now;
         py::gil_scoped_acquire gil;
+        const CallerFpMode caller;  // Python's signal handlers, as the hook
         return PyErr_CheckSignals() != 0;
     };
 }

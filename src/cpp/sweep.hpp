@@ -161,6 +161,7 @@ public:
     // are released.
     void run(const std::function<void(int)>& body) {
         run_team(n_threads, [&](int t) {
+            const FlushSubnormals flush;
             body(t);
             if (t == 0) release_parked();
         });
