@@ -289,17 +289,21 @@ inline std::runtime_error thread_refused(std::size_t started, int n_threads, con
                               "): the system limits this process's threads or memory; pass a smaller n_threads");
 }
 
-// Helper threads kept from call to call, so that a team costs the wake-up of parked helpers (a
-// few microseconds) rather than starting threads (tens of microseconds each), which calls made many times over (an L-BFGS evaluation, a partial_fit, a block of
-// a dask fit) would pay every time.  An idle helper spins for kIdleSpinSeconds after its part
-// (the next call of a loop often comes that soon), then sleeps on a futex.  One team at a
+// Helper threads kept from call to call, so that a team costs the wake-up of parked helpers
+// rather than starting threads (tens of microseconds each), which calls made many times over (an
+// L-BFGS evaluation, a partial_fit, a block of a dask fit) would pay every time.  An idle helper
+// spins for kIdleSpinSeconds after its part, then sleeps on a futex: the next call of such a
+// loop usually comes within that time (an L-BFGS evaluation follows scipy's step about 100 us
+// later), and finds it awake, where a sleeping helper takes tens of microseconds to run again
+// (a third of a small evaluation); a caller that stopped calling costs at most that much of a
+// core.  One team at a
 // time: a call that finds the pool busy (another Python thread's, or a team started from
 // inside a team) gets false and starts threads of its own.  Helpers are never destroyed (the
 // pool lives as long as the process; the process's exit ends them where they sleep), and a
 // forked child, which has none of its parent's threads, starts a pool of its own.
 class TeamPool {
 public:
-    static constexpr double kIdleSpinSeconds = 50e-6;
+    static constexpr double kIdleSpinSeconds = 300e-6;
 
     static TeamPool& of_this_process() {
         static std::once_flag registered;
