@@ -52,8 +52,8 @@ struct TrainOptions {
     double alpha{};                  // L2 penalty: g += alpha [0, W[:, 1:]] / n_batch
     idx batch_size = 0;              // 0 (or >= n): full batch
     const std::int64_t* order = nullptr;  // row order of the batches (a permutation), or natural
-    std::optional<bool> huge_inputs;  // has_huge_values(X) when the caller knows it (else X is scanned)
     idx order_stride = 0;            // 0: one order for every epoch; n: one row of `order` per epoch
+    std::optional<bool> huge_inputs;  // has_huge_values(X) when the caller knows it (else X is scanned)
     Solver solver{};
     double momentum{};
     bool nesterov{};

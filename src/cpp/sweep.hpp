@@ -100,8 +100,8 @@ struct Batch {
 
 // sum_l ||W_l[:, 1:]||^2 in double (the L2 loss term), in kSqLanes running sums: element q of a
 // row goes to sum q mod kSqLanes, so that the adds do not wait on each other (thread 0 computes
-// this before every batch while the others wait), and the sums are added pairwise at the end.  The order depends on the shape only: the same on
-// every ISA and thread count.
+// this before every batch while the others wait), and the sums are added pairwise at the end.
+// The order depends on the shape only: the same on every ISA and thread count.
 constexpr int kSqLanes = 8;
 
 template <class T>
@@ -229,6 +229,7 @@ private:
     const T* const w_;
     const bool average_outputs_;
     double w_sum_ = 0.0;  // the batch's sum of weights, by thread 0 in begin_batch
+    idx w_sum_b0_ = -1, w_sum_bn_ = -1;  // the rows in place whose sum w_sum_ holds (-1: none)
     const std::int64_t* order_ = nullptr;
     std::function<bool()> should_stop_;
     std::vector<idx> m_pad_, ld_, grad_offset_;
@@ -548,10 +549,14 @@ bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
 template <class T>
 void BatchSweep<T>::begin_batch(int t, idx step, bool l2, const std::int64_t* ord, const Batch& b) {
     if (t != 0) return;
-    if (w_) {
+    // rows read in place (a full batch, or batches in natural order) have the same sum every time
+    // they come back: kept, not summed again
+    if (w_ && (ord || b.b0 != w_sum_b0_ || b.bn != w_sum_bn_)) {
         double sum = 0.0;
         for (idx i = 0; i < b.bn; ++i) sum += static_cast<double>(w_[ord ? ord[b.b0 + i] : b.b0 + i]);
         w_sum_ = sum;
+        w_sum_b0_ = ord ? -1 : b.b0;
+        w_sum_bn_ = ord ? -1 : b.bn;
     }
     parts_taken_[(step + 1) % 2].store(0, std::memory_order_relaxed);
     claim_col_[(step + 1) % 2].store(0, std::memory_order_relaxed);
