@@ -61,7 +61,7 @@ inline const unsigned*& caller_fp_mode() {
 // smallest normal number are 0 and such inputs count as 0 (x86: MXCSR's FTZ and DAZ; elsewhere
 // nothing changes).  Training arithmetic runs so: a subnormal activation or delta is below any
 // sum it enters by more than the dtype's precision, and each operation on one costs a hundred
-// cycles or more on many x86 cores (a saturated float32 network trained several times slower).
+// cycles or more on many x86 cores (a network whose hidden units saturate makes many of them).
 // The thread's mode is restored at the end; CallerFpMode has it back for code that is not ours.
 class FlushSubnormals {
 public:
@@ -294,9 +294,8 @@ inline std::runtime_error thread_refused(std::size_t started, int n_threads, con
 // L-BFGS evaluation, a partial_fit, a block of a dask fit) would pay every time.  An idle helper
 // spins for kIdleSpinSeconds after its part, then sleeps on a futex: the next call of such a
 // loop usually comes within that time (an L-BFGS evaluation follows scipy's step about 100 us
-// later), and finds it awake, where a sleeping helper takes tens of microseconds to run again
-// (a third of a small evaluation); a caller that stopped calling costs at most that much of a
-// core.  One team at a
+// later) and finds it awake, where a sleeping helper takes tens of microseconds to run again;
+// after a caller's last call, each helper spins that long on its core.  One team at a
 // time: a call that finds the pool busy (another Python thread's, or a team started from
 // inside a team) gets false and starts threads of its own.  Helpers are never destroyed (the
 // pool lives as long as the process; the process's exit ends them where they sleep), and a
