@@ -395,6 +395,32 @@ def test_huge_features_take_the_scaled_first_layer_on_both_backends(n_hidden, dt
         assert not np.isfinite(plain).all()
 
 
+def test_scan_values_is_the_finite_and_huge_rules_on_every_thread_count(dtype):
+    """One pass tells whether every value is finite and, when it is, has_huge_values' answer,
+    whatever the threads it splits into (each part large enough for a thread of its own)."""
+    big = np.sqrt(np.finfo(dtype).max)
+    edges = np.array([0.0, 1.0, -1.0, np.nan, big, -big, np.nextafter(big, dtype(0)), np.inf, -np.inf], dtype=dtype)
+    for values in itertools.chain.from_iterable(itertools.combinations(range(9), r) for r in (1, 2, 3)):
+        A = edges[list(values)]
+        finite, huge = _core.scan_values(A)
+        assert finite == bool(np.isfinite(A).all()), values
+        if finite:
+            assert huge == _core.has_huge_values(A), values
+    per_thread = 1 << 18  # the values a part needs for a thread of its own
+    n = 2 * per_thread + 5
+    for at in (0, 1023, per_thread - 1, n // 2, n // 2 + 1, n - 1):
+        for value, finite, huge in ((big, True, True), (-big, True, True), (np.nan, False, None), (np.inf, False, None),
+                                    (np.nextafter(big, dtype(0)), True, False)):
+            A = np.full(n, 0.5, dtype=dtype)
+            A[at] = value
+            for threads in (1, 2, 3):
+                got = _core.scan_values(A.reshape(1, -1) if threads == 3 else A, threads)
+                assert got[0] is finite and (huge is None or got[1] is huge), (at, value, threads)
+    assert _core.scan_values(np.ones((0, 3), dtype=dtype), 2) == (True, False)
+    with pytest.raises(ValueError, match="n_threads"):
+        _core.scan_values(np.ones(3, dtype=dtype), 0)
+
+
 def test_has_huge_values_is_the_scan_rule_and_the_hint_changes_nothing_when_right(dtype):
     big = np.sqrt(np.finfo(dtype).max)
     edges = np.array([0.0, 1.0, -1.0, np.nan, big, -big, np.nextafter(big, dtype(0)), np.inf], dtype=dtype)

@@ -443,6 +443,53 @@ def test_sparse_input_gives_the_dense_model():
     np.testing.assert_allclose(ours.predict_proba(sparse.csc_matrix(X)), theirs.predict_proba(X), rtol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("where, value", [("X", np.nan), ("X", np.inf), ("y", np.nan), ("y", -np.inf)])
+def test_data_that_is_not_finite_gets_scikit_learns_own_error(dtype, where, value):
+    """X's values are checked by the kernels' pass over X; data that fails it goes through
+    scikit-learn's checks, whose error is raised word for word."""
+    for ours, theirs, regression in ((backprop.MLPClassifier, sk.MLPClassifier, False),
+                                     (backprop.MLPRegressor, sk.MLPRegressor, True)):
+        X, y = classification(2, dtype=dtype)
+        y = y.astype(dtype if regression else np.float64)
+        (X if where == "X" else y)[3] = value
+        with pytest.raises(ValueError) as expected:
+            theirs(max_iter=2).fit(X, y)
+        with pytest.raises(ValueError) as got:
+            ours(max_iter=2).fit(X, y)
+        assert str(got.value) == str(expected.value)
+
+
+@pytest.mark.parametrize("solver, early_stopping", [("adam", False), ("adam", True), ("lbfgs", False)])
+def test_the_check_s_pass_answers_the_solvers_and_changes_nothing(monkeypatch, solver, early_stopping):
+    """The pass that checks X tells the solvers whether X has huge values (the early-stopping
+    split's rows are scanned only when X has some); the model is the one of scikit-learn's checks
+    followed by the solver's own scan, bit for bit, huge values or not."""
+    X, y = classification(3, n=80)
+    huge = X.copy()
+    huge[::9] *= 1e160  # |x| above sqrt(max): the first layer takes its overflow-safe sums
+    params = dict(hidden_layer_sizes=(4,), solver=solver, early_stopping=early_stopping, max_iter=4,
+                  batch_size=16, random_state=0)
+    scans = []
+    has_huge_values = _sklearn._core.has_huge_values
+    monkeypatch.setattr(_sklearn._core, "has_huge_values", lambda A: scans.append(A.shape) or has_huge_values(A))
+    for data, rescans in ((X, 0), (huge, int(early_stopping))):
+        fits = []
+        for one_pass in (True, False):
+            with monkeypatch.context() as m:
+                if not one_pass:
+                    m.setattr(_sklearn._KernelArithmetic, "_scan_checked_input", lambda self, X, y: None)
+                scans.clear()
+                with warnings.catch_warnings(), np.errstate(all="ignore"):
+                    warnings.simplefilter("ignore")
+                    fits.append(backprop.MLPClassifier(**params).fit(data, y))
+                assert len(scans) == (rescans if one_pass else 1), (one_pass, scans)
+        assert fits[0].n_iter_ == fits[1].n_iter_
+        for a, b in zip(weights_of(fits[0]) + [np.array(fits[0].loss_)], weights_of(fits[1]) + [np.array(fits[1].loss_)]):
+            np.testing.assert_array_equal(a, b)
+        assert "_input_scan" not in vars(fits[0])  # X is not kept past the fit
+
+
 def test_threads_do_not_change_the_model(threads_on_tiny_data):
     X, y = classification(3, n=80)
     with warnings.catch_warnings():

@@ -166,6 +166,12 @@ def has_huge_values(X: NDArray[_F]) -> bool:
     """Whether some ``|x|`` of the C-contiguous 1-D or 2-D float array X reaches the square root of
     its dtype's largest value: the rule by which training takes the overflow-safe first layer."""
 
+def scan_values(X: NDArray[_F], n_threads: int = 1) -> Tuple[bool, bool]:
+    """``(finite, huge)`` of the C-contiguous 1-D or 2-D float array X in one pass, on up to
+    ``n_threads`` threads: whether every value is finite, and :func:`has_huge_values` of X when it
+    is (when it is not, ``huge`` may be False wrongly: the pass stops at the first chunk with a
+    value that is not finite)."""
+
 def predict_proba(
     X: NDArray[_F],
     weights: List[NDArray[_F]],

@@ -3,7 +3,10 @@
 The classes subclass scikit-learn's and replace only the arithmetic, so that everything else
 (parameters and their validation, input checks, label binarisation, initialisation and its draws
 from ``random_state``, the early-stopping split, L-BFGS-B driven by scipy with ``max_fun``,
-schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's own code:
+schedules, stopping rules, fitted attributes, warnings, tags) is scikit-learn's own code (one
+exception: X's test for NaN and infinity is the kernels' pass over X that also finds the huge
+values training must know of; X or y that fails it, or that it does not apply to, goes through
+scikit-learn's checks as they are, so every error is scikit-learn's):
 
 * ``_backprop`` (the loss and its gradient, which scikit-learn's L-BFGS objective
   ``_loss_grad_lbfgs`` calls) runs ``loss_and_gradient`` of the C++ backend;
@@ -48,6 +51,7 @@ from typing import Optional
 
 import numpy as np
 import scipy.sparse as sp
+from sklearn import config_context
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -62,6 +66,7 @@ from threadpoolctl import threadpool_limits
 from . import _core, _dask
 from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
+from ._validation import all_finite
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -91,9 +96,21 @@ class _KernelData:
     huge_inputs: bool
 
     @classmethod
-    def of(cls, X, y, sample_weight, kernel_targets) -> "_KernelData":
+    def of(cls, X, y, sample_weight, kernel_targets, huge_inputs: Optional[bool] = None) -> "_KernelData":
+        """``huge_inputs``: X's answer when the caller has it (None: X is scanned)."""
         X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
-        return cls(X, kernel_targets(y, X.dtype), _weights_of(sample_weight, X.dtype), bool(_core.has_huge_values(X)))
+        if huge_inputs is None:
+            huge_inputs = bool(_core.has_huge_values(X))
+        return cls(X, kernel_targets(y, X.dtype), _weights_of(sample_weight, X.dtype), huge_inputs)
+
+
+@dataclass(frozen=True)
+class _InputScan:
+    """The X that ``_validate_input`` returned and its answer to ``_core.has_huge_values``, from the
+    pass that checked its values: held for one ``_fit``, whose solvers would scan X again."""
+
+    X: np.ndarray
+    huge: bool
 
 
 @dataclass(frozen=True)
@@ -165,17 +182,50 @@ class _KernelArithmetic:
         dask_input = _dask.is_dask_collection(X) or _dask.is_dask_collection(y)
         if dask_input and sample_weight is not None:
             raise ValueError("sample_weight is not supported with dask input: fit in memory")
-        return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+        try:
+            return super()._fit(X, y, sample_weight=sample_weight, incremental=incremental)
+        finally:
+            self.__dict__.pop("_input_scan", None)  # X is not kept past its fit
 
     def _validate_input(self, X, y, incremental, reset):
         if _dask.is_dask_collection(X) or _dask.is_dask_collection(y):  # trained where dask holds the data
             return _dask.sklearn_input(self, X, y, incremental, reset, super()._validate_input, is_classifier(self))
-        X, y = super()._validate_input(X, y, incremental, reset)
+        huge = self._scan_checked_input(X, y)
+        if huge is None:
+            X, y = super()._validate_input(X, y, incremental, reset)
+        else:  # X's values are checked: scikit-learn's checks run without their own pass over them
+            with config_context(assume_finite=True):
+                X, y = super()._validate_input(X, y, incremental, reset)
         if not is_classifier(self):
             self._refuse_non_numeric_targets(y.dtype)
             self._refuse_negative_poisson_targets(np.min(y))
-        X = X.toarray() if sp.issparse(X) else X
-        return np.ascontiguousarray(X), y
+        X = np.ascontiguousarray(X.toarray() if sp.issparse(X) else X)
+        if huge is not None:
+            self._input_scan = _InputScan(X, huge)
+        return X, y
+
+    def _scan_checked_input(self, X, y) -> Optional[bool]:
+        """X's answer to ``_core.has_huge_values`` from one pass over X on the kernels' threads that
+        also finds whether every value is finite, for a C-contiguous float32 or float64 X and
+        finite numeric or string targets; None when that does not apply or something is not finite: scikit-learn's
+        checks then run as they are, and raise their own errors."""
+        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.size > 0 and X.flags.c_contiguous
+                and X.dtype in (np.float32, np.float64)):
+            return None
+        targets = np.asarray(y)  # numbers, all finite, or strings (never NaN); object arrays may hide a NaN
+        if targets.dtype.kind not in "biufUS" or (targets.dtype.kind == "f" and not all_finite(targets)):
+            return None
+        finite, huge = _core.scan_values(X, resolved_threads(self.n_threads))
+        return bool(huge) if finite else None
+
+    def _huge_inputs(self, X, rows=None) -> bool:
+        """``_core.has_huge_values`` of X, or of ``rows`` (some of X's rows), from the pass that
+        checked X when there was one (rows of an X without huge values have none)."""
+        rows = X if rows is None else rows
+        scan = self.__dict__.get("_input_scan")
+        if scan is not None and scan.X is X and (rows is X or not scan.huge):
+            return scan.huge
+        return bool(_core.has_huge_values(rows))
 
     # A regressor's targets that its loss is not defined on are refused before training (in memory
     # here, on dask input by ``_dask.sklearn_input``), where the kernels would train on them.
@@ -224,7 +274,8 @@ class _KernelArithmetic:
         # more to wake than they save (most of an lbfgs fit of a small network on 2 cores).
         with threadpool_limits(limits=1, user_api="blas"):
             if not _dask.is_dask_collection(X):  # converted once, for every evaluation of the objective
-                return super()._fit_lbfgs(_KernelData.of(X, y, sample_weight, self._kernel_targets), None, None, *args)
+                data = _KernelData.of(X, y, sample_weight, self._kernel_targets, self._huge_inputs(X))
+                return super()._fit_lbfgs(data, None, None, *args)
             data = _dask.sklearn_blocks(X, y, self._kernel_targets)  # computed once, held by the workers
             try:
                 return super()._fit_lbfgs(data, None, None, *args)
@@ -339,7 +390,7 @@ class _KernelArithmetic:
             X_train = np.ascontiguousarray(X_train)
             T_train = self._kernel_targets(y_train, X.dtype)
             sw_train = _weights_of(sw_train, X.dtype)
-            huge_inputs = bool(_core.has_huge_values(X_train))  # scanned once, not in every epoch's call
+            huge_inputs = self._huge_inputs(X, X_train)  # known once, not scanned in every epoch's call
             n_samples = X_train.shape[0]
             sample_idx = np.arange(n_samples, dtype=int)
 

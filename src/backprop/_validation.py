@@ -13,6 +13,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import _core
+
 __all__ = ["check_array", "check_y", "check_sample_weight", "as_labels", "check_labels", "check_int", "check_real", "check_finite_real",
            "check_label_kind", "check_n_features", "abs_max",
            "feature_names", "check_feature_names", "plain"]
@@ -55,9 +57,12 @@ def as_numeric_array(X: Any, name: str) -> np.ndarray:
 
 def all_finite(X: np.ndarray) -> bool:
     """No NaN and no infinity in X, without a temporary the size of X (a fit's peak memory would
-    otherwise grow by a bool per value): min and max propagate NaN and expose an infinity."""
+    otherwise grow by a bool per value): a C-contiguous float32/float64 X in one pass of the
+    kernels' scan, anything else by min and max, which propagate NaN and expose an infinity."""
     if X.size == 0:
         return True
+    if X.dtype in (np.float32, np.float64) and X.flags.c_contiguous:
+        return _core.scan_values(X.reshape(-1))[0]
     with np.errstate(invalid="ignore"):
         return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
 

@@ -937,6 +937,29 @@ first-layer sums overflow, never unsafe memory).)pbdoc");
 its dtype's largest value: the rule by which training takes the overflow-safe first layer.)pbdoc");
 
     m.def(
+        "scan_values",
+        [](const py::array& X, int n_threads) {
+            if (n_threads < 1) throw py::value_error("n_threads must be >= 1");
+            const ValueScan r = dispatch(
+                X, "X",
+                [&] {
+                    auto A = require<double>(X, "X", X.ndim() == 1 ? 1 : 2);
+                    py::gil_scoped_release release;
+                    return scan_values_parallel<double>(A.data(), static_cast<idx>(A.size()), n_threads);
+                },
+                [&] {
+                    auto A = require<float>(X, "X", X.ndim() == 1 ? 1 : 2);
+                    py::gil_scoped_release release;
+                    return scan_values_parallel<float>(A.data(), static_cast<idx>(A.size()), n_threads);
+                });
+            return py::make_tuple(r.finite, r.huge);
+        },
+        py::arg("X"), py::arg("n_threads") = 1,
+        R"pbdoc((finite, huge) of the C-contiguous 1-D or 2-D float array X in one pass, on up to n_threads
+threads: whether every value is finite, and has_huge_values(X) when it is (when it is not, huge
+may be False wrongly: the pass stops at the first chunk with a value that is not finite).)pbdoc");
+
+    m.def(
         "predict_proba",
         [](const py::array& X, const py::list& weights, int n_threads, bool two_columns, bool check_finite,
            const std::string& activation, const py::object& output) {

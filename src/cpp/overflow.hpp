@@ -2,7 +2,8 @@
 //
 // Legend: n = rows, d = features, m = units of the first layer; W1 (m, d + 1), column 0 the bias.
 //
-// Training scans X once (has_huge_values); when it may overflow, the first layer computes z,
+// Training scans X once (has_huge_values, or the caller's answer from scan_values_parallel, the
+// pass that also checks X's values); when it may overflow, the first layer computes z,
 // then fix_overflowed_rows recomputes the rows whose z is not finite, scaled by a power of two,
 // and only then applies f.  Prediction asks first (all_finite, may_overflow) and, when a sum
 // could overflow, leaves the rows to the estimator's exact path.  numpy twins:
@@ -13,29 +14,75 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "activations.hpp"
 #include "dense.hpp"
+#include "parallel.hpp"
 #include "vecmath.hpp"
 
 namespace backprop {
+
+// What one pass over n values tells a fit: whether every value is finite, and whether some |x|
+// reaches the square root of the largest value, the rule by which training takes the
+// overflow-safe first layer (an infinity is huge; NaN is not).
+struct ValueScan {
+    bool finite = true;
+    bool huge = false;
+};
+
+// Scans x[0, n) in chunks without an early exit inside, so that the compiler vectorises the
+// tests (a loop that stops at the first match is scalar, and callers of loss_and_gradient that
+// do not say pay the scan per call), and stops after the chunk that settles the question:
+// huge_only, the first huge value; otherwise the first value that is not finite (huge is then
+// not looked for further: the caller refuses the data).
+template <class T>
+ValueScan scan_values(const T* x, idx n, bool huge_only) {
+    const T big = std::sqrt(std::numeric_limits<T>::max()), top = std::numeric_limits<T>::max();
+    constexpr idx kChunk = 1024;
+    ValueScan r;
+    for (idx i0 = 0; i0 < n; i0 += kChunk) {
+        const idx i1 = std::min(n, i0 + kChunk);
+        int n_huge = 0, n_bad = 0;  // counts, which vectorise (a bool's |= does not)
+        for (idx i = i0; i < i1; ++i) {
+            const T a = std::fabs(x[i]);
+            n_huge += a >= big;
+            n_bad += !(a <= top);  // NaN and infinities
+        }
+        r.huge = r.huge || n_huge > 0;
+        r.finite = r.finite && n_bad == 0;
+        if (huge_only ? r.huge : !r.finite) return r;
+    }
+    return r;
+}
 
 // Whether some |x| of the n values reaches sqrt of the largest value: only then can a
 // first-layer sum with weights of sane size overflow.
 template <class T>
 bool has_huge_values(const T* x, idx n) {
-    const T big = std::sqrt(std::numeric_limits<T>::max());
-    // Chunks without an early exit inside, so that the compiler vectorises the test (a loop
-    // that stops at the first huge value is scalar, and callers of loss_and_gradient that do
-    // not say pay this scan per call).  NaN is not huge (fabs(NaN) >= big is false).
-    constexpr idx kChunk = 1024;
-    for (idx i0 = 0; i0 < n; i0 += kChunk) {
-        const idx i1 = std::min(n, i0 + kChunk);
-        int n_huge = 0;  // a count, which vectorises (a bool's |= does not)
-        for (idx i = i0; i < i1; ++i) n_huge += std::fabs(x[i]) >= big;
-        if (n_huge > 0) return true;
+    return scan_values(x, n, true).huge;
+}
+
+// Values per thread below which a scan runs on fewer threads: a pass over them takes a few
+// hundred microseconds, against tens to wake a helper.
+constexpr idx kMinScanPerThread = idx(1) << 18;
+
+// scan_values (not huge_only) of n values in up to n_threads contiguous parts, on a team: a pass
+// over a large X is bound by one core's share of the memory bandwidth.
+template <class T>
+ValueScan scan_values_parallel(const T* x, idx n, int n_threads) {
+    const int nt = static_cast<int>(std::max<idx>(1, std::min<idx>(n_threads, n / kMinScanPerThread)));
+    std::vector<ValueScan> parts(static_cast<std::size_t>(nt));
+    run_team(nt, [&](int t) {
+        const idx i0 = n * t / nt, i1 = n * (t + 1) / nt;
+        parts[static_cast<std::size_t>(t)] = scan_values(x + i0, i1 - i0, false);
+    });
+    ValueScan r;
+    for (const ValueScan& p : parts) {
+        r.finite = r.finite && p.finite;
+        r.huge = r.huge || p.huge;
     }
-    return false;
+    return r;
 }
 
 // Rows of the first layer's z = x W^T + b (n rows, stride ldz) whose sum overflowed (some z not
