@@ -131,7 +131,6 @@ TrainResult train(const T* X, const T* y, idx ldy, idx n, const Shape& s, const 
                     const idx row = j * (s.k[l] + 1) + q0;
                     T* const Wr = W[l] + row;
                     st.apply(len, Wr, state0 ? state0[l] + row : nullptr, state1 ? state1[l] + row : nullptr, g);
-                    sw.repack(l, j, q0, len, Wr);
                 });
             if (!done) return;
             const bool epoch_end = bi == sw.n_batches - 1;

@@ -185,8 +185,8 @@ public:
     // The batch's gradient and its update: block forward and backward over the batch's blocks
     // into the gradient sums, then, for every row j of every layer l and each piece of its
     // columns [q0, q0 + len) exactly once, g = the batch's gradient of W_l[j, q0 .. q0 + len)
-    // (L2 term included) and apply(l, j, q0, len, g), which may update W_l and its packed copies
-    // (repack).  `ahead` (per layer, or nullptr): the arrays shaped like W that apply walks
+    // (L2 term included) and apply(l, j, q0, len, g), which updates that piece of W_l; the sweep
+    // then writes the updated pieces into its packed copies (repack).  `ahead` (per layer, or nullptr): the arrays shaped like W that apply walks
     // along with it, fetched 4 rows ahead.  Who applies what, and when:
     //   parts > 1   after the sweep and a barrier, chunks of weight columns (possibly straddling
     //               two layers) are claimed by the threads and walked row by row;
@@ -201,8 +201,8 @@ public:
     template <class Apply>
     bool gradient_and_update(int t, const std::int64_t* ord, const Batch& b, idx step, double alpha,
                              const RowArrays& ahead, Apply&& apply);
-    // Writes W_l[j, q0 .. q0 + len) (the updated row piece) into the packed copies.
-    inline __attribute__((always_inline)) void repack(idx l, idx j, idx q0, idx len, const T* Wr);
+    // Writes W_l[j0 .. j0 + nj, q0 .. q0 + len) (updated row pieces, nj <= VW) into the packed copies.
+    inline __attribute__((always_inline)) void repack(idx l, idx j0, idx nj, idx q0, idx len);
     // The batch's mean loss (thread 0, after gradient()), with the L2 term.
     double batch_loss(idx bn, double alpha) const;
     // What the batch's sums are divided by: its rows, or its sum of weights.
@@ -630,8 +630,8 @@ void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays
     const idx parts = b.parts;
     // The gradient of rows [j0, j0 + VW), columns [q0, q1):
     // gt[i][jj] = (sum of the parts of G[q0 + i, j0 + jj]) / n_b, in part order.  A column of W
-    // is a row of G: read as whole vectors along G's rows and turned through this small table,
-    // instead of one value per cache line.
+    // is a row of G: read as whole vectors along G's rows and turned (turn) into rows of W's
+    // layout, instead of one value per cache line.
     auto grad_tile = [&](idx j0, T (*gt)[VW]) __attribute__((always_inline)) {
         const T* const g0 = grads_.get() + grad_offset_[l] + j0;
         // at the start of each cache line of G's rows, fetch the next line
@@ -643,10 +643,26 @@ void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays
             vstore(gt[q - q0], v / vbroadcast<GV>(tn));
         }
     };
-    // Row j, columns [q0, q1), whose gradient is column jj of gt: penalise, apply.
+    // gT[jj][i] = gt[i][jj] for i < q1 - q0: blocks of VW rows transposed in registers, the
+    // rest value by value (the values moved, not changed)
+    auto turn = [&](const T (*gt)[VW], T (*gT)[kColChunk]) __attribute__((always_inline)) {
+        const idx len = q1 - q0;
+        idx i0 = 0;
+        for (; i0 + VW <= len; i0 += VW) {
+            GV r[VW];
+#pragma GCC unroll 16
+            for (int i = 0; i < VW; ++i) r[i] = vload<GV>(gt[i0 + i]);
+            transpose_vectors<GV, VW>(r);
+#pragma GCC unroll 16
+            for (int jj = 0; jj < VW; ++jj) vstore(gT[jj] + i0, r[jj]);
+        }
+        for (idx i = i0; i < len; ++i)
+            for (int jj = 0; jj < VW; ++jj) gT[jj][i] = gt[i][jj];
+    };
+    // Row j, columns [q0, q1), whose gradient is g (overwritten): penalise, apply.
     // The arithmetic runs along the row (contiguous in W and the solver state, so it
     // vectorises); each element's operations are the same whatever the chunking.
-    auto run = [&](idx j, const T (*gt)[VW], idx jj) __attribute__((always_inline)) {
+    auto run = [&](idx j, T* __restrict g) __attribute__((always_inline)) {
         const idx k = s.k[l], len = q1 - q0, row = j * (k + 1) + q0;
         const T* const Wr = W_[l] + row;
         // The rows of W and of the solver state are a row apart here (the walk goes down a chunk
@@ -662,8 +678,6 @@ void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays
                     __builtin_prefetch(p + len - 1, 1);
                 }
         }
-        T g[kColChunk];
-        for (idx i = 0; i < len; ++i) g[i] = gt[i][jj];
         if (alpha_d > 0)
             for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) g[i] += alpha * Wr[i] / tn;  // not the bias
         if (no_data)
@@ -671,9 +685,13 @@ void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays
         apply(l, j, q0, len, static_cast<const T*>(g));
     };
     alignas(64) T gt[kColChunk][VW];
+    alignas(64) T gT[VW][kColChunk];
     for (idx j0 = j_begin; j0 < j_end; j0 += VW) {
         grad_tile(j0, gt);
-        for (idx j = j0; j < std::min(j_end, j0 + VW); ++j) run(j, gt, j - j0);
+        turn(gt, gT);
+        const idx nj = std::min(j_end, j0 + VW) - j0;
+        for (idx j = j0; j < j0 + nj; ++j) run(j, gT[j - j0]);
+        repack(l, j0, nj, q0, q1 - q0);
     }
 }
 
@@ -692,18 +710,42 @@ void BatchSweep<T>::for_each_gradient_run(idx step, const Batch& b, double alpha
     }
 }
 
-// The packed copies: forward (q - 1, j) lies in row j's panel, pw apart in q.
+// The packed copies: forward (q - 1, j) lies in row j's panel, pw apart in q, so a block of VW
+// rows inside the layer is turned in registers, VW columns at a time (the rest value by value);
+// backward (layer > 0) (j, q - 1) lies in runs along q, one per panel of q.  Values are copied,
+// never changed.
 template <class T>
-inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j, idx q0, idx len, const T* Wr) {
+inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j0, idx nj, idx q0, idx len) {
+    using GV = typename simd<T>::vec;
+    const idx ldw = s.k[l] + 1;
+    const T* const W = W_[l] + j0 * ldw + q0;  // W[r * ldw + i] = W_l[j0 + r, q0 + i]
     const PackedPanels<T>& pf = packed_[l].fwd;
-    const idx jc0 = j / (2 * VW) * (2 * VW);
-    T* const fwd_col = pf.data + pf.k * jc0 + (j - jc0);
+    const idx i_begin = q0 == 0 ? 1 : 0;  // column 0 is the bias, the product's init
+    if (q0 == 0)
+        for (idx r = 0; r < nj; ++r) pf.init[j0 + r] = W[r * ldw];
+    const idx jc0 = j0 / (2 * VW) * (2 * VW);
     const idx fwd_pw = pf.panel_width(jc0);
-    for (idx i = q0 == 0 ? 1 : 0; i < len; ++i) fwd_col[(q0 + i - 1) * fwd_pw] = Wr[i];
-    if (q0 == 0) pf.init[j] = Wr[0];
-    if (l > 0)
-        for (idx i = q0 == 0 ? 1 : 0; i < len; ++i)
-            packed_[l].bwd.data[packed_index(packed_[l].bwd, j, q0 + i - 1)] = Wr[i];
+    T* const fwd = pf.data + pf.k * jc0 + (j0 - jc0);  // fwd[(q - 1) * pw + r]: (q - 1, j0 + r)
+    idx i = i_begin;
+    if (nj == VW && j0 % VW == 0)
+        for (; i + VW <= len; i += VW) {
+            GV r[VW];
+#pragma GCC unroll 16
+            for (int jj = 0; jj < VW; ++jj) r[jj] = vload<GV>(W + jj * ldw + i);
+            transpose_vectors<GV, VW>(r);
+#pragma GCC unroll 16
+            for (int c = 0; c < VW; ++c) vstore(fwd + (q0 + i + c - 1) * fwd_pw, r[c]);
+        }
+    for (idx r = 0; r < nj; ++r)
+        for (idx c = i; c < len; ++c) fwd[(q0 + c - 1) * fwd_pw + r] = W[r * ldw + c];
+    if (l == 0) return;
+    const PackedPanels<T>& pb = packed_[l].bwd;
+    for (idx c = q0 + i_begin - 1; c < q0 + len - 1;) {  // c = q - 1: runs up to the end of c's panel
+        const idx c0 = c / (2 * VW) * (2 * VW), run = std::min(q0 + len - 1, c0 + 2 * VW) - c;
+        for (idx r = 0; r < nj; ++r)
+            std::copy(W + r * ldw + (c + 1 - q0), W + r * ldw + (c + 1 - q0) + run, pb.data + packed_index(pb, j0 + r, c));
+        c += run;
+    }
 }
 
 template <class T>
