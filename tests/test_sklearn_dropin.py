@@ -485,7 +485,7 @@ def test_the_check_s_pass_answers_the_solvers_and_changes_nothing(monkeypatch, s
                     fits.append(backprop.MLPClassifier(**params).fit(data, y))
                 assert len(scans) == (rescans if one_pass else 1), (one_pass, scans)
         assert fits[0].n_iter_ == fits[1].n_iter_
-        for a, b in zip(weights_of(fits[0]) + [np.array(fits[0].loss_)], weights_of(fits[1]) + [np.array(fits[1].loss_)]):
+        for a, b in zip(*[weights_of(f) + [np.array(f.loss_)] for f in fits]):
             np.testing.assert_array_equal(a, b)
         assert "_input_scan" not in vars(fits[0])  # X is not kept past the fit
 

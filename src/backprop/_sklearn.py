@@ -207,8 +207,8 @@ class _KernelArithmetic:
     def _scan_checked_input(self, X, y) -> Optional[bool]:
         """X's answer to ``_core.has_huge_values`` from one pass over X on the kernels' threads that
         also finds whether every value is finite, for a C-contiguous float32 or float64 X and
-        finite numeric or string targets; None when that does not apply or something is not finite: scikit-learn's
-        checks then run as they are, and raise their own errors."""
+        finite numeric or string targets; None when that does not apply or something is not
+        finite: scikit-learn's checks then run as they are, and raise their own errors."""
         if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.size > 0 and X.flags.c_contiguous
                 and X.dtype in (np.float32, np.float64)):
             return None

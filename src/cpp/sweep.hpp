@@ -186,8 +186,9 @@ public:
     // into the gradient sums, then, for every row j of every layer l and each piece of its
     // columns [q0, q0 + len) exactly once, g = the batch's gradient of W_l[j, q0 .. q0 + len)
     // (L2 term included) and apply(l, j, q0, len, g), which updates that piece of W_l; the sweep
-    // then writes the updated pieces into its packed copies (repack).  `ahead` (per layer, or nullptr): the arrays shaped like W that apply walks
-    // along with it, fetched 4 rows ahead.  Who applies what, and when:
+    // then writes the updated pieces into its packed copies (repack).  `ahead` (per layer, or
+    // nullptr): the arrays shaped like W that apply walks along with it, fetched 4 rows ahead.
+    // Who applies what, and when:
     //   parts > 1   after the sweep and a barrier, chunks of weight columns (possibly straddling
     //               two layers) are claimed by the threads and walked row by row;
     //   parts == 1  fused into the sweep's last block: each thread applies the gradient tiles it
@@ -742,8 +743,10 @@ inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j0, 
     const PackedPanels<T>& pb = packed_[l].bwd;
     for (idx c = q0 + i_begin - 1; c < q0 + len - 1;) {  // c = q - 1: runs up to the end of c's panel
         const idx c0 = c / (2 * VW) * (2 * VW), run = std::min(q0 + len - 1, c0 + 2 * VW) - c;
-        for (idx r = 0; r < nj; ++r)
-            std::copy(W + r * ldw + (c + 1 - q0), W + r * ldw + (c + 1 - q0) + run, pb.data + packed_index(pb, j0 + r, c));
+        for (idx r = 0; r < nj; ++r) {
+            const T* const from = W + r * ldw + (c + 1 - q0);
+            std::copy(from, from + run, pb.data + packed_index(pb, j0 + r, c));
+        }
         c += run;
     }
 }
