@@ -119,6 +119,18 @@ inline __attribute__((always_inline)) void transpose_vectors(V* r) {
     }
 }
 
+// dst[c * ldd + r] = src[r * lds + c] for r, c < VW: one VW x VW block, transposed in registers.
+template <class V, class T>
+inline __attribute__((always_inline)) void transpose_block(const T* src, idx lds, T* dst, idx ldd) {
+    constexpr int VW = static_cast<int>(sizeof(V) / sizeof(T));
+    V r[VW];
+#pragma GCC unroll 16
+    for (int i = 0; i < VW; ++i) r[i] = vload<V>(src + i * lds);
+    transpose_vectors<V, VW>(r);
+#pragma GCC unroll 16
+    for (int c = 0; c < VW; ++c) vstore(dst + c * ldd, r[c]);
+}
+
 // VW values from src, of which only those before `end` are read (the others are 0).
 template <class V, class T>
 inline V vload_until(const T* src, const T* end) {

@@ -649,14 +649,7 @@ void BatchSweep<T>::update_piece(const Batch& b, double alpha_d, const RowArrays
     auto turn = [&](const T (*gt)[VW], T (*gT)[kColChunk]) __attribute__((always_inline)) {
         const idx len = q1 - q0;
         idx i0 = 0;
-        for (; i0 + VW <= len; i0 += VW) {
-            GV r[VW];
-#pragma GCC unroll 16
-            for (int i = 0; i < VW; ++i) r[i] = vload<GV>(gt[i0 + i]);
-            transpose_vectors<GV, VW>(r);
-#pragma GCC unroll 16
-            for (int jj = 0; jj < VW; ++jj) vstore(gT[jj] + i0, r[jj]);
-        }
+        for (; i0 + VW <= len; i0 += VW) transpose_block<GV>(gt[i0], VW, gT[0] + i0, kColChunk);
         for (idx i = i0; i < len; ++i)
             for (int jj = 0; jj < VW; ++jj) gT[jj][i] = gt[i][jj];
     };
@@ -729,14 +722,7 @@ inline __attribute__((always_inline)) void BatchSweep<T>::repack(idx l, idx j0, 
     T* const fwd = pf.data + pf.k * jc0 + (j0 - jc0);  // fwd[(q - 1) * pw + r]: (q - 1, j0 + r)
     idx i = i_begin;
     if (nj == VW && j0 % VW == 0)
-        for (; i + VW <= len; i += VW) {
-            GV r[VW];
-#pragma GCC unroll 16
-            for (int jj = 0; jj < VW; ++jj) r[jj] = vload<GV>(W + jj * ldw + i);
-            transpose_vectors<GV, VW>(r);
-#pragma GCC unroll 16
-            for (int c = 0; c < VW; ++c) vstore(fwd + (q0 + i + c - 1) * fwd_pw, r[c]);
-        }
+        for (; i + VW <= len; i += VW) transpose_block<GV>(W + i, ldw, fwd + (q0 + i - 1) * fwd_pw, fwd_pw);
     for (idx r = 0; r < nj; ++r)
         for (idx c = i; c < len; ++c) fwd[(q0 + c - 1) * fwd_pw + r] = W[r * ldw + c];
     if (l == 0) return;
