@@ -21,10 +21,11 @@ of L-BFGS iterations, differences of one rounding in the gradient (our sums and 
 added in different orders) grow until the two runs take different paths, in float64 too (on the
 article's data: 5e-14 after 5 iterations, 4e-12 after 10, 5e-8 after 50, 6e-3 after 100, 0.2
 after 200, two different minima): the lbfgs row's difference is that of a second pair of fits
-stopped after 10 iterations (``check_iter``), the timed fits' own printed below it.  Cells: the median of ``--repeats`` fits (wall time), the two
-fits of a row alternating (scikit-learn, backprop, scikit-learn, ...); ratio = scikit-learn's
-time / backprop's.  ``python benchmarks/bench_suite.py`` times the first three rows too (its row
-(g)), each side in its own process, interleaved with the others' timed runs.  Here numpy's BLAS
+stopped after 10 iterations (``check_iter``), the timed fits' own printed below it.  Cells: the
+median of ``--repeats`` fits (wall time), the two fits of a row alternating (scikit-learn,
+backprop, scikit-learn, ...); ratio = scikit-learn's time / backprop's.
+``python benchmarks/bench_suite.py`` times the first three rows too (its row (g)), each side in
+its own process, interleaved with the others' timed runs.  Here numpy's BLAS
 (scikit-learn's arithmetic) and backprop's kernels use the same number of threads (all cores
 unless ``--threads``); the suite times scikit-learn at its better BLAS setting, 1 or all threads
 (on small problems OpenBLAS's threads can cost more than they save).
