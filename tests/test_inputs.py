@@ -200,3 +200,52 @@ def test_pandas_missing_values_are_a_value_error_naming_them(backend):
         nn.predict(X)
     with pytest.raises(TypeError, match="must hold numbers"):  # not a missing value: a wrong type
         nn.fit(np.array([[1.0, {}], [2.0, 3.0]], dtype=object), [0, 1])
+
+
+@pytest.mark.parametrize("fit", ["fit", "early_stopping", "X_val", "partial_fit", "partial_fit float32 model"])
+def test_the_check_s_pass_tells_the_kernels_about_huge_values_and_changes_nothing(monkeypatch, fit):
+    """The pass that checks X also answers ``has_huge_values``; the kernels are told that answer
+    (the early-stopping split's rows only when X has no huge values; never when the pass read
+    other values than the kernels get: integers converted, a layout copied without a pass), and
+    the model is the one of the kernels' own scan, bit for bit."""
+    from backprop import _backends, _core
+
+    told = []
+    train = _backends.CppBackend.train
+
+    def spy(self, X, *args, **options):
+        told.append((options.get("huge_inputs"), bool(_core.has_huge_values(X))))
+        if not hinted:
+            options.pop("huge_inputs", None)
+        return train(self, X, *args, **options)
+
+    monkeypatch.setattr(_backends.CppBackend, "train", spy)
+    X, y = make_data(60, 5, seed=1)
+    converted = fit.endswith("float32 model")  # a float64 X converted to the model's float32, then scanned
+    huge = X.copy()
+    huge[::7] *= 1e25 if converted else 1e160  # |x| above sqrt(max) of the model's dtype: overflow-safe sums
+    kw = dict(n_hidden=(4,), max_iter=6, random_state=0, solver="adam", batch_size=16)
+    cases = [(X, "float64", True), (huge, "float64", True), (np.asfortranarray(X), "Fortran order", converted),
+             (np.asfortranarray(huge), "Fortran order", converted),
+             (np.round(4 * X).astype(np.int32), "int32", False)]
+    for A, form, known in cases:
+        expected = known and not (fit == "early_stopping" and A is huge)
+        models = []
+        for hinted in (True, False):
+            told.clear()
+            nn = NeuralNetwork(**kw, early_stopping=fit == "early_stopping")
+            with np.errstate(all="ignore"):
+                if fit == "X_val":
+                    nn.fit(A, y, X_val=X[:9], y_val=y[:9])
+                elif fit.startswith("partial_fit"):
+                    if converted:
+                        nn.partial_fit(X[:5].astype(np.float32), y[:5], classes=[0, 1])
+                    nn.partial_fit(A, y, classes=[0, 1])
+                else:
+                    nn.fit(A, y)
+            models.append(nn)
+            if hinted:
+                assert told and all(hint is None or hint is scan for hint, scan in told), (form, told)
+                assert (told[-1][0] is not None) == expected, (form, told)
+        for a, b in zip(models[0].weights_ + [models[0].loss_curve_], models[1].weights_ + [models[1].loss_curve_]):
+            np.testing.assert_array_equal(a, b)

@@ -59,9 +59,9 @@ def test_a_backend_plugs_in_without_touching_the_driver(monkeypatch):
     calls = []
 
     class Counting(_backends.NumpyBackend):
-        def train(self, *args):
+        def train(self, *args, **options):  # the protocol's keywords (sample_weight, huge_inputs...)
             calls.append("train")
-            return super().train(*args)
+            return super().train(*args, **options)
 
         def network_output(self, *args):
             calls.append("network_output")

@@ -18,7 +18,7 @@ from ._backends import BACKENDS, PREDICT, Backend, class_index, log_proba, netwo
 from ._core import predict_lane
 from ._exceptions import NotFittedError, StabilityWarning, not_fitted_error
 from ._params import PARAMS, resolved_threads
-from ._validation import (as_labels, check_array, check_feature_names, check_label_kind, check_n_features,
+from ._validation import (as_labels, check_array, check_array_scanned, check_feature_names, check_label_kind, check_n_features,
                           check_sample_weight, check_y, feature_names, plain)
 
 __all__ = ["NeuralNetwork", "NotFittedError", "StabilityWarning"]
@@ -290,7 +290,7 @@ class NeuralNetwork:
         if continuing:  # a warm start continues the fit it starts from: the same columns
             check_feature_names(self.__dict__.get("feature_names_in_"), X)
         names = feature_names(X)
-        X = check_array(X)
+        X, huge_inputs = check_array_scanned(X, n_threads=config.n_threads)
         n, d = X.shape
         if n < 1:
             raise ValueError(f"X has 0 sample(s) (shape={X.shape}) while a minimum of 1 is required.")
@@ -313,7 +313,8 @@ class NeuralNetwork:
         named = {} if continuing or names is None else {"feature_names_in_": names}
         drop = ("_rng",) if continuing or names is not None else ("_rng", "feature_names_in_")
         _training.train(self, X, y_index, classes, weights, warm, rng, config, backend, False,
-                        extra=named, drop=drop, sample_weight=sample_weight, validation=validation)
+                        extra=named, drop=drop, sample_weight=sample_weight, validation=validation,
+                        huge_inputs=huge_inputs)
         return self
 
     def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None,
@@ -359,7 +360,8 @@ class NeuralNetwork:
         if not first:
             check_feature_names(self.__dict__.get("feature_names_in_"), X)
         names = feature_names(X) if first else None
-        X = check_array(X, dtype=None if first else self.weights_[0].dtype)
+        X, huge_inputs = check_array_scanned(X, dtype=None if first else self.weights_[0].dtype,
+                                             n_threads=config.n_threads)
         n, d = X.shape
         if n < 1 or d < 1:
             raise ValueError(f"X has shape {X.shape}; partial_fit needs at least 1 sample and 1 feature")
@@ -377,7 +379,7 @@ class NeuralNetwork:
         extra = {"_rng": rng, **({} if names is None else {"feature_names_in_": names})}
         _training.train(self, X, y_index, classes, weights, warm, rng, config, BACKENDS[config.backend], True,
                         extra=extra, drop=("feature_names_in_",) if first and names is None else (),
-                        sample_weight=sample_weight)
+                        sample_weight=sample_weight, huge_inputs=huge_inputs)
         return self
 
     def _stream_classes(self, classes: Any, first: bool) -> np.ndarray:

@@ -66,7 +66,7 @@ from threadpoolctl import threadpool_limits
 from . import _core, _dask
 from ._backends import BACKENDS, SolverState
 from ._params import resolved_threads
-from ._validation import all_finite
+from ._validation import all_finite, finite_scan, huge_in_rows
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -209,23 +209,23 @@ class _KernelArithmetic:
         also finds whether every value is finite, for a C-contiguous float32 or float64 X and
         finite numeric or string targets; None when that does not apply or something is not
         finite: scikit-learn's checks then run as they are, and raise their own errors."""
-        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.size > 0 and X.flags.c_contiguous
-                and X.dtype in (np.float32, np.float64)):
+        if not (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
+                and X.dtype in (np.float32, np.float64)):  # anything else: no pass of our own
             return None
         targets = np.asarray(y)  # numbers, all finite, or strings (never NaN); object arrays may hide a NaN
         if targets.dtype.kind not in "biufUS" or (targets.dtype.kind == "f" and not all_finite(targets)):
             return None
-        finite, huge = _core.scan_values(X, resolved_threads(self.n_threads))
-        return bool(huge) if finite else None
+        return finite_scan(X, resolved_threads(self.n_threads))[1]
 
     def _huge_inputs(self, X, rows=None) -> bool:
         """``_core.has_huge_values`` of X, or of ``rows`` (some of X's rows), from the pass that
         checked X when there was one (rows of an X without huge values have none)."""
         rows = X if rows is None else rows
         scan = self.__dict__.get("_input_scan")
-        if scan is not None and scan.X is X and (rows is X or not scan.huge):
-            return scan.huge
-        return bool(_core.has_huge_values(rows))
+        huge = scan.huge if scan is not None and scan.X is X else None
+        if rows is not X:
+            huge = huge_in_rows(huge)
+        return bool(_core.has_huge_values(rows)) if huge is None else huge
 
     # A regressor's targets that its loss is not defined on are refused before training (in memory
     # here, on dask input by ``_dask.sklearn_input``), where the kernels would train on them.

@@ -18,7 +18,7 @@ import numpy as np
 from . import _stability
 from ._backends import Backend, SolverState, class_index, network_output
 from ._exceptions import ConvergenceWarning
-from ._validation import abs_max, all_finite, plain
+from ._validation import abs_max, all_finite, huge_in_rows, plain
 
 __all__ = ["train", "publish", "predicted_index", "targets", "stratified_split", "held_out_count", "check_memory",
            "class_weights", "training_weights"]
@@ -88,7 +88,7 @@ def check_memory(shapes: list, dtype: np.dtype, solver_arrays: int, limit: Optio
 def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, config: Any, backend: Backend,
           incremental: bool, extra: Optional[dict] = None, drop: tuple = (),
           sample_weight: Optional[np.ndarray] = None, run_type: Optional[type] = None,
-          validation: Optional[tuple] = None) -> None:
+          validation: Optional[tuple] = None, huge_inputs: Optional[bool] = None) -> None:
     """Train ``weights`` (the initial ones) on ``(X, y_index)`` for ``config.max_iter`` epochs and
     publish the fitted attributes on ``model``, with ``extra`` attributes set and those named in
     ``drop`` removed.  ``sample_weight``: the rows' weights in the loss (:func:`training_weights`),
@@ -97,7 +97,8 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     trains), and without ``early_stopping`` it is only scored.  Full-batch gradient descent
     (``fit``, not ``partial_fit``) also runs the stability guard.  ``run_type`` (default
     :class:`_Run`) is the class of the run: data that is not in memory (``_dask``) brings a
-    subclass that holds it its own way.
+    subclass that holds it its own way.  ``huge_inputs``: ``_core.has_huge_values(X)`` when the
+    caller's check of X answered it (None: the backend scans X in each call).
 
     Atomic: until the end the model's attributes live in a working copy of its ``__dict__`` (what
     the callback sees); the new state, warnings emitted, replaces it in one assignment.  If
@@ -108,7 +109,7 @@ def train(model: Any, X, y_index, classes, weights: list, warm: bool, rng, confi
     model.__dict__ = dict(original)
     try:
         run = (run_type or _Run)(model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight,
-                                 validation=validation)
+                                 validation=validation, huge_inputs=huge_inputs)
         fitted, guard = run.run(incremental)
         pending = []
         if guard is not None:
@@ -280,10 +281,10 @@ class _Run:
     """One fit: the data, the solver's state, and what the epoch hook accumulates."""
 
     def __init__(self, model, X, y_index, classes, weights, warm, rng, config, backend, sample_weight,
-                 validation: Optional[tuple] = None) -> None:
+                 validation: Optional[tuple] = None, huge_inputs: Optional[bool] = None) -> None:
         self.model, self.classes, self.weights, self.rng = model, classes, weights, rng
         self.config, self.backend = config, backend
-        self.given_validation = validation
+        self.given_validation, self.given_huge = validation, huge_inputs
         # the validation set's targets and loss weights (X's dtype): its loss is recorded when set_data sets them
         self.T_val = self.w_val_loss = None
         self.set_data(X, y_index, sample_weight)
@@ -319,7 +320,8 @@ class _Run:
         """The training data (``X``, ``T``, ``y_train``, ``sample_weight``), the validation set
         (``X_val``, ``y_val``, ``T_val``, ``w_val`` in float64 for the accuracy and ``w_val_loss`` in
         X's dtype for the loss): the one given to ``fit``, else ``early_stopping``'s split (drawn after
-        the initial weights), else none; and whether epochs shuffle."""
+        the initial weights), else none; whether epochs shuffle; and the training X's answer to
+        ``_core.has_huge_values`` when known (``huge_inputs``, None: not known)."""
         n_out = self.weights[-1].shape[0]
         T = targets(y_index, n_out, X.dtype)
         self.X_val = self.y_val = self.w_val = None
@@ -342,6 +344,7 @@ class _Run:
             if self.w_val_loss is not None:
                 self.w_val = np.asarray(self.w_val_loss, dtype=np.float64)
         self.X, self.T, self.sample_weight = X, T, sample_weight
+        self.huge_inputs = self.given_huge if train_rows is None else huge_in_rows(self.given_huge)
         self.y_train = y_index if train_rows is None else y_index[train_rows]
         self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
@@ -418,10 +421,13 @@ class _Run:
             order = None
             if self.shuffle:
                 order = np.stack([self.rng.permutation(n_train) for _ in range(m)]).astype(np.int64)
-            # (the keyword only with weights: a backend written for unweighted fits keeps working)
-            weighted = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+            # (sample_weight only with weights; huge_inputs when X's check answered it, which
+            # spares the kernels a pass over X in every call)
+            options = {} if self.sample_weight is None else {"sample_weight": self.sample_weight}
+            if self.huge_inputs is not None:
+                options["huge_inputs"] = self.huge_inputs
             curve, ran = self.backend.train(self.X, self.T, self.weights, self.config, self.state, m, order, hook,
-                                            **weighted)
+                                            **options)
             epochs += ran
             curves.append(curve)
             if ran < m or not np.isfinite(curve).all():

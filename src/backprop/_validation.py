@@ -57,14 +57,28 @@ def as_numeric_array(X: Any, name: str) -> np.ndarray:
 
 def all_finite(X: np.ndarray) -> bool:
     """No NaN and no infinity in X, without a temporary the size of X (a fit's peak memory would
-    otherwise grow by a bool per value): a C-contiguous float32/float64 X in one pass of the
-    kernels' scan, anything else by min and max, which propagate NaN and expose an infinity."""
+    otherwise grow by a bool per value)."""
+    return finite_scan(X)[0]
+
+
+def finite_scan(X: np.ndarray, n_threads: int = 1) -> tuple[bool, Optional[bool]]:
+    """``(all_finite(X), huge)``: a C-contiguous float32/float64 X in one pass of the kernels' scan
+    on up to ``n_threads`` threads, which also answers ``_core.has_huge_values(X)`` (``huge``, when X
+    is finite); anything else by min and max, which propagate NaN and expose an infinity (``huge``
+    None: not known)."""
     if X.size == 0:
-        return True
+        return True, None
     if X.dtype in (np.float32, np.float64) and X.flags.c_contiguous:
-        return _core.scan_values(X.reshape(-1))[0]
+        finite, huge = _core.scan_values(X.reshape(-1), n_threads)
+        return bool(finite), bool(huge) if finite else None
     with np.errstate(invalid="ignore"):
-        return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+        return bool(np.isfinite(X.min()) and np.isfinite(X.max())), None
+
+
+def huge_in_rows(huge: Optional[bool]) -> Optional[bool]:
+    """``_core.has_huge_values`` of some of X's rows from X's answer ``huge`` (None: not known):
+    the rows of an X without huge values have none; those of an X with some may or may not."""
+    return False if huge is False else None
 
 
 def check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
@@ -74,6 +88,14 @@ def check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
     float16 data become float64.  An array that already has the right dtype and layout is
     returned as is (no copy).
     """
+    return check_array_scanned(X, name, dtype)[0]
+
+
+def check_array_scanned(X: Any, name: str = "X", dtype: Any = None,
+                        n_threads: int = 1) -> tuple[np.ndarray, Optional[bool]]:
+    """``check_array``, and the returned X's answer to ``_core.has_huge_values`` when the finite
+    check's pass gave it (None otherwise), so that a fit does not scan X again: the check runs
+    on up to ``n_threads`` threads."""
     X = as_numeric_array(X, name)
     if X.ndim != 2:
         hint = ""
@@ -83,18 +105,24 @@ def check_array(X: Any, name: str = "X", dtype: Any = None) -> np.ndarray:
                 " or array.reshape(1, -1) if it contains a single sample."
             )
         raise ValueError(f"{name} must be 2-D, got an array of shape {X.shape}.{hint}")
-    if X.dtype.kind == "f" and not all_finite(X):
-        raise ValueError(f"{name} contains NaN or infinity")
+    huge = None
+    if X.dtype.kind == "f":
+        finite, huge = finite_scan(X, n_threads)
+        if not finite:
+            raise ValueError(f"{name} contains NaN or infinity")
     if dtype is None:
         dtype = X.dtype.newbyteorder("=") if X.dtype.type in (np.float32, np.float64) else np.float64
     dtype = np.dtype(dtype)
     if X.dtype.kind == "f" and X.dtype.itemsize > dtype.itemsize:
         with np.errstate(over="ignore"):
             X = np.ascontiguousarray(X, dtype=dtype)
-        if not all_finite(X):
+        finite, huge = finite_scan(X, n_threads)
+        if not finite:
             raise ValueError(f"{name} has values too large for {dtype} (the model works in {dtype})")
-        return X
-    return np.ascontiguousarray(X, dtype=dtype)
+        return X, huge
+    checked = np.ascontiguousarray(X, dtype=dtype)
+    # the scan's answer holds for the values it read, in the dtype it read them in
+    return checked, huge if checked.dtype == X.dtype else None
 
 
 def check_y(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
