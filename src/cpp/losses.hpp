@@ -170,9 +170,10 @@ inline __attribute__((always_inline)) group<V, N> log1p_from(const group<V, N>& 
 
 // Sigmoid outputs from logits, m >= 1 columns (multilabel when m > 1): Z (n <= kLossRows rows,
 // stride ldz) holds z and is overwritten with P = sigmoid(z), the same bits as sigmoid_inplace;
-// returns sum_i w_i sum_c -log clip(Y ? P : 1 - P) computed from z.  The logits are gathered into
-// whole vectors (padded with 0), P and -log P(label) computed there, and only the clipped sum in
-// double walks the values one by one, in row order.  tmp holds 3 round_up(n m, W) values.
+// returns sum_i w_i sum_c -log clip(Y ? P : 1 - P) computed from z.  P and -log P(label) are
+// computed in whole vectors: read in place where Z and Y are contiguous runs (one column, unit
+// strides: the narrow tail's), the rest gathered (padded with 0); only the clipped sum in double
+// walks the values one by one, in row order.  tmp holds 3 round_up(n m, W) values.
 template <class T>
 double binary_log_loss_sum_from_logits(idx n, idx m, T* __restrict Z, idx ldz, const T* __restrict Y, idx ldy,
                                        const T* __restrict w, T* __restrict tmp) {
@@ -181,11 +182,13 @@ double binary_log_loss_sum_from_logits(idx n, idx m, T* __restrict Z, idx ldz, c
     using G = group<V, 1>;
     constexpr int VW = math_vec<T>::width;
     const idx k = n * m, k_pad = round_up(k, VW);
-    T* const zp = tmp;            // z, then P = sigmoid(z)
+    // values [0, k_direct) are read and written in place; rows from i0 on go through tmp
+    const idx k_direct = m == 1 && ldz == 1 && ldy == 1 ? k / VW * VW : 0, i0 = k_direct / m;
+    T* const zp = tmp;            // z, then P = sigmoid(z) (the gathered values)
     T* const s = tmp + k_pad;     // the label's logit (z, or -z for a 0 label): log P(label) = log sigmoid(s)
     T* const nls = s + k_pad;     // -log sigmoid(s) = max(-s, 0) + log1p(exp(-|s|))
     bool nan = false;
-    for (idx i = 0; i < n; ++i)
+    for (idx i = i0; i < n; ++i)
         for (idx c = 0; c < m; ++c) {
             const T z = Z[i * ldz + c];
             nan |= z != z;
@@ -194,25 +197,35 @@ double binary_log_loss_sum_from_logits(idx n, idx m, T* __restrict Z, idx ldz, c
         }
     for (idx j = k; j < k_pad; ++j) zp[j] = s[j] = T(0);
     const G zero = splat<G>(0), one = splat<G>(1);
+    I not_a_number = zero.x[0] != zero.x[0];  // lanes of the in-place values that are NaN
     for (idx j = 0; j < k_pad; j += VW) {
-        const G z{{vload<V>(zp + j)}}, sj{{vload<V>(s + j)}};
+        const bool direct = j < k_direct;
+        G z, sj;
+        if (direct) {
+            z.x[0] = vload<V>(Z + j);
+            not_a_number |= z.x[0] != z.x[0];
+            sj = select(group<I, 1>{{vload<V>(Y + j) != zero.x[0]}}, z, zero - z);
+        } else {
+            z.x[0] = vload<V>(zp + j);
+            sj.x[0] = vload<V>(s + j);
+        }
         const group<I, 1> pos = greater_equal<I>(z, zero);
         const G e = exp_nonpositive<T>(select(pos, zero - z, z));  // exp(-|z|) = exp(-|s|)
         const G wj = one + e;
         const G softplus = select(less<I>(sj, zero), zero - sj, zero) + log1p_from<I>(e, wj, log_positive<T>(wj));
         vstore(nls + j, softplus.x[0]);
-        vstore(zp + j, sigmoid_from_exp(pos, e).x[0]);
+        vstore(direct ? Z + j : zp + j, sigmoid_from_exp(pos, e).x[0]);
     }
+    for (int lane = 0; lane < VW; ++lane) nan |= not_a_number[lane] != 0;
     const LogClip<T> clip;
     double total = 0.0;
     for (idx i = 0; i < n; ++i) {
         double l = 0.0;
-        for (idx c = 0; c < m; ++c) {
-            l -= clip(-static_cast<double>(nls[i * m + c]));
-            Z[i * ldz + c] = zp[i * m + c];
-        }
+        for (idx c = 0; c < m; ++c) l -= clip(-static_cast<double>(nls[i * m + c]));
         total += w ? static_cast<double>(w[i]) * l : l;
     }
+    for (idx i = i0; i < n; ++i)
+        for (idx c = 0; c < m; ++c) Z[i * ldz + c] = zp[i * m + c];
     return nan ? std::numeric_limits<double>::quiet_NaN() : total;  // (P is NaN where z is, as sigmoid's)
 }
 
