@@ -70,10 +70,10 @@ inline T clip_probability(T q) {
     return q > T(1) - eps ? T(1) - eps : q;
 }
 
-// Returns sum_i log(y_i ? p_i : 1 - p_i) (negated, not divided by n), accumulated in double.
-// p has stride ldp.  tmp must hold n values.
+// tmp[i] = clip(y_i ? p_i : 1 - p_i) for n rows (p with stride ldp, y contiguous), the values
+// whose logs make the one-unit log-loss; returns whether a p is NaN (tmp then holds garbage).
 template <class T>
-double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
+bool label_probabilities(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
     const T eps = std::numeric_limits<T>::epsilon();
@@ -97,7 +97,15 @@ double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __res
         q = clip_probability(q);
         tmp[i] = y[i] != T(0) ? q : T(1) - q;
     }
-    if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
+    return nan;
+}
+
+// Returns sum_i log(y_i ? p_i : 1 - p_i) (negated, not divided by n), accumulated in double.
+// p has stride ldp.  tmp must hold n values.
+template <class T>
+double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
+    if (label_probabilities(n, p, ldp, y, tmp))
+        return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
     return neg_sum_of_logs(n, tmp);
 }
 
@@ -316,17 +324,20 @@ double weighted_loss_sum(Loss loss, idx n, idx m, const T* __restrict P, idx ldp
         case Loss::softmax_log: {
             bool nan = false;
             const idx per_row = loss == Loss::binary_log ? m : 1;
-            for (idx i = 0; i < n; ++i) {
-                T s = T(0);
-                for (idx c = 0; c < m; ++c) {
-                    T q = P[i * ldp + c];
-                    nan |= q != q;
-                    q = clip_probability(q);
-                    if (loss == Loss::binary_log) tmp[i * m + c] = Y[i * ldy + c] != T(0) ? q : T(1) - q;
-                    else s += Y[i * ldy + c] * q;
+            if (loss == Loss::binary_log && m == 1 && ldy == 1)  // one unit: the unweighted loss's values
+                nan = label_probabilities(n, P, ldp, Y, tmp);
+            else
+                for (idx i = 0; i < n; ++i) {
+                    T s = T(0);
+                    for (idx c = 0; c < m; ++c) {
+                        T q = P[i * ldp + c];
+                        nan |= q != q;
+                        q = clip_probability(q);
+                        if (loss == Loss::binary_log) tmp[i * m + c] = Y[i * ldy + c] != T(0) ? q : T(1) - q;
+                        else s += Y[i * ldy + c] * q;
+                    }
+                    if (loss == Loss::softmax_log) tmp[i] = s;
                 }
-                if (loss == Loss::softmax_log) tmp[i] = s;
-            }
             if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
             log_inplace(tmp, n * per_row);
             for (idx i = 0; i < n; ++i) {
