@@ -70,32 +70,55 @@ inline T clip_probability(T q) {
     return q > T(1) - eps ? T(1) - eps : q;
 }
 
-// tmp[i] = clip(y_i ? p_i : 1 - p_i) for n rows (p with stride ldp, y contiguous), the values
-// whose logs make the one-unit log-loss; returns whether a p is NaN (tmp then holds garbage).
+// tmp[i m + c] = clip(Y[i, c] ? P[i, c] : 1 - P[i, c]) for n rows of m units (row strides ldp
+// and ldy), the values whose logs make the log-loss of m sigmoid units; returns whether a P is
+// NaN (tmp then holds garbage).
 template <class T>
-bool label_probabilities(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
+bool label_probabilities(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
+                         T* __restrict tmp) {
     using V = typename simd<T>::vec;
     constexpr int VW = simd<T>::width;
     const T eps = std::numeric_limits<T>::epsilon();
     bool nan = false;
     idx i = 0;
-    if (ldp == 1) {  // contiguous p: whole vectors (the compiler leaves the loop below scalar, as
-                     // its NaN-keeping compares become branches); the same values go to tmp
+    if (m == 1 && ldp == 1 && ldy == 1) {  // one contiguous column: whole vectors (the compiler
+                                           // leaves the loop below scalar, as its NaN-keeping
+                                           // compares become branches); the same values go to tmp
         typename math_vec<T>::I nan_lanes{};
         for (; i + VW <= n; i += VW) {
-            const V q = vload<V>(p + i);
+            const V q = vload<V>(P + i);
             nan_lanes |= q != q;
             V c = q < vbroadcast<V>(eps) ? vbroadcast<V>(eps) : q;
             c = c > vbroadcast<V>(T(1) - eps) ? vbroadcast<V>(T(1) - eps) : c;
-            vstore(tmp + i, vload<V>(y + i) != V{} ? c : vbroadcast<V>(T(1)) - c);
+            vstore(tmp + i, vload<V>(Y + i) != V{} ? c : vbroadcast<V>(T(1)) - c);
         }
         for (int l = 0; l < VW; ++l) nan = nan || nan_lanes[l] != 0;
     }
-    for (; i < n; ++i) {
-        T q = p[i * ldp];
-        nan |= q != q;
-        q = clip_probability(q);
-        tmp[i] = y[i] != T(0) ? q : T(1) - q;
+    for (; i < n; ++i)
+        for (idx c = 0; c < m; ++c) {
+            T q = P[i * ldp + c];
+            nan |= q != q;
+            q = clip_probability(q);
+            tmp[i * m + c] = Y[i * ldy + c] != T(0) ? q : T(1) - q;
+        }
+    return nan;
+}
+
+// tmp[i] = sum_c Y[i, c] clip(P[i, c]) for n rows of m softmax units (row strides ldp and ldy),
+// the values whose logs make the cross-entropy; returns whether a P is NaN.
+template <class T>
+bool softmax_label_probabilities(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
+                                 T* __restrict tmp) {
+    bool nan = false;
+    for (idx i = 0; i < n; ++i) {
+        T s = T(0);
+        for (idx c = 0; c < m; ++c) {
+            T q = P[i * ldp + c];
+            nan |= q != q;
+            q = clip_probability(q);
+            s += Y[i * ldy + c] * q;
+        }
+        tmp[i] = s;
     }
     return nan;
 }
@@ -104,7 +127,7 @@ bool label_probabilities(idx n, const T* __restrict p, idx ldp, const T* __restr
 // p has stride ldp.  tmp must hold n values.
 template <class T>
 double binary_log_loss_sum(idx n, const T* __restrict p, idx ldp, const T* __restrict y, T* __restrict tmp) {
-    if (label_probabilities(n, p, ldp, y, tmp))
+    if (label_probabilities(n, 1, p, ldp, y, 1, tmp))
         return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
     return neg_sum_of_logs(n, tmp);
 }
@@ -127,18 +150,8 @@ double binary_log_loss_mean(idx n, const T* p, const T* y, T* tmp) {
 template <class T>
 double softmax_log_loss_sum(idx n, idx m, const T* __restrict P, idx ldp, const T* __restrict Y, idx ldy,
                             T* __restrict tmp) {
-    bool nan = false;
-    for (idx i = 0; i < n; ++i) {
-        T s = T(0);
-        for (idx c = 0; c < m; ++c) {
-            T q = P[i * ldp + c];
-            nan |= q != q;
-            q = clip_probability(q);
-            s += Y[i * ldy + c] * q;
-        }
-        tmp[i] = s;
-    }
-    if (nan) return std::numeric_limits<double>::quiet_NaN();
+    if (softmax_label_probabilities(n, m, P, ldp, Y, ldy, tmp))
+        return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
     return neg_sum_of_logs(n, tmp);
 }
 
@@ -322,22 +335,9 @@ double weighted_loss_sum(Loss loss, idx n, idx m, const T* __restrict P, idx ldp
     switch (loss) {
         case Loss::binary_log:
         case Loss::softmax_log: {
-            bool nan = false;
             const idx per_row = loss == Loss::binary_log ? m : 1;
-            if (loss == Loss::binary_log && m == 1 && ldy == 1)  // one unit: the unweighted loss's values
-                nan = label_probabilities(n, P, ldp, Y, tmp);
-            else
-                for (idx i = 0; i < n; ++i) {
-                    T s = T(0);
-                    for (idx c = 0; c < m; ++c) {
-                        T q = P[i * ldp + c];
-                        nan |= q != q;
-                        q = clip_probability(q);
-                        if (loss == Loss::binary_log) tmp[i * m + c] = Y[i * ldy + c] != T(0) ? q : T(1) - q;
-                        else s += Y[i * ldy + c] * q;
-                    }
-                    if (loss == Loss::softmax_log) tmp[i] = s;
-                }
+            const bool nan = loss == Loss::binary_log ? label_probabilities(n, m, P, ldp, Y, ldy, tmp)
+                                                      : softmax_label_probabilities(n, m, P, ldp, Y, ldy, tmp);
             if (nan) return std::numeric_limits<double>::quiet_NaN();  // the vector log does not propagate NaN
             log_inplace(tmp, n * per_row);
             for (idx i = 0; i < n; ++i) {
