@@ -4,9 +4,10 @@
 
 Every result goes into one ``.npz`` (no pickle), one entry per array, named ``<config>::<field>``:
 weights (``weights_::0``, ``weights_::1``, ...), ``loss_curve_``, ``n_iter_``,
-``validation_scores_``, ``predict_proba``, ``predict``, ``predict_proba_unchecked``, ``score``,
-the warnings a step issued and the exception it raised (as strings), and ``config`` (the
-parameters, as JSON), so two files compare entry by entry and byte by byte.
+``validation_scores_``, ``validation_loss_curve_``, ``predict_proba``, ``predict``,
+``predict_proba_unchecked``, ``score``, the warnings a step issued and the exception it raised
+(as strings), and ``config`` (the parameters, as JSON), so two files compare entry by entry and
+byte by byte.
 
 Only the public API is used (``backprop.NeuralNetwork`` and its parameters, ``fit``,
 ``partial_fit``, the ``predict*`` methods, ``score``, ``backprop.save`` / ``load`` and
@@ -261,7 +262,7 @@ class Recorder:
 
 
 def record_model(rec, prefix, model, Xt, yt):
-    for attr in ("weights_", "loss_curve_", "n_iter_", "validation_scores_", "classes_"):
+    for attr in ("weights_", "loss_curve_", "n_iter_", "validation_scores_", "validation_loss_curve_", "classes_"):
         rec.put(prefix + attr, getattr(model, attr, "missing"))
     if getattr(model, "weights_", None) is None:
         return  # the fit failed (its error is recorded): an unfitted model's predictions say nothing

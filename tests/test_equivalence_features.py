@@ -143,6 +143,50 @@ def test_loss_and_gradient_match_the_reference(activation, n_out, alpha, dtype):
         assert_close(a, b, dtype, f"dW[{i}]")
 
 
+# Every path of the full-batch sweep: one sample, no hidden layer, one block, the parts schedule
+# with a partial last block and every gradient tile, the narrow tail (one to many layers), a wide
+# layer (all threads on each block).
+LOSS_SHAPES = [(1, 4, (3,)), (50, 6, ()), (513, 17, (33, 9)), (1100, 19, (36,)), (1030, 20, (8, 3)),
+               (1500, 7, (12, 5, 3, 2)), (800, 3, (4,) * 34), (300, 40, (600,))]
+
+
+@pytest.mark.parametrize("n,d,n_hidden", LOSS_SHAPES, ids=[f"{n}x{d}-{len(h)}x{h[:1]}" for n, d, h in LOSS_SHAPES])
+@pytest.mark.parametrize("output,n_out", [(None, 1), (None, 3), ("logistic", 2), ("identity", 2), ("exp", 1)])
+def test_the_loss_alone_is_loss_and_gradient_s_loss_bit_for_bit(n, d, n_hidden, output, n_out, dtype):
+    X, y, w0 = _problem(n, d, n_hidden, n_out, dtype, init="he")
+    if output == "identity":
+        y = np.stack([X[:, 0] - X[:, -1], X[:, 0] ** 2], axis=1).astype(dtype)
+    elif output == "exp":
+        y = np.abs(X[:, 0]).astype(dtype)
+    w = np.random.default_rng(n).uniform(0.0, 2.0, n).astype(dtype)
+    for alpha, sample_weight, average_outputs in ((0.0, None, False), (0.3, w, True)):
+        kw = dict(activation="tanh", alpha=alpha, output=output, sample_weight=sample_weight,
+                  average_outputs=average_outputs)
+        J_ref = reference.loss(X, y, w0, **kw)
+        assert J_ref == reference.loss_and_gradient(X, y, w0, **kw)[0]
+        for n_threads in (1, 2, 3):
+            J = _core.loss(X, y, w0, n_threads, **kw)
+            assert isinstance(J, float)
+            assert J == _core.loss_and_gradient(X, y, w0, n_threads, **kw)[0], (n_threads, alpha)
+            assert_close(J, J_ref, dtype, f"loss, {n_threads} threads, alpha={alpha}")
+    # rows whose first-layer sums overflow, scanned or told, and arguments checked as
+    # loss_and_gradient checks them
+    big = 1e300 if dtype == np.float64 else 1e30
+    huge = np.ascontiguousarray(np.where(np.arange(n)[:, None] % 7 == 0, big * X, X), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for hint in (None, _core.has_huge_values(huge)):
+            J = _core.loss(huge, y, w0, 2, activation="tanh", alpha=0.1, output=output, huge_inputs=hint)
+            both = _core.loss_and_gradient(huge, y, w0, 2, activation="tanh", alpha=0.1, output=output)[0]
+            assert J == both or (np.isnan(J) and np.isnan(both))
+    for bad, error in (({"activation": "elu"}, ValueError), ({"alpha": -1.0}, ValueError)):
+        kw = {"activation": "tanh", "alpha": 0.0, "output": output, **bad}
+        with pytest.raises(error) as alone:
+            _core.loss(X, y, w0, 1, **kw)
+        with pytest.raises(error) as both:
+            _core.loss_and_gradient(X, y, w0, 1, **kw)
+        assert str(alone.value) == str(both.value)
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_cpp_gradient_matches_finite_differences(activation):
     """Central differences of the C++ loss, float64, every weight of a small net with softmax and L2."""

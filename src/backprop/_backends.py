@@ -14,6 +14,8 @@ A backend is an object with three methods (see :class:`Backend`):
   (``huge_inputs``, here and in ``train``: ``_core.has_huge_values(X)`` when the caller knows
   it, so that a driver calling once per iteration or epoch on the same X does not rescan it; the
   reference ignores it);
+* ``loss(...)``, the same arguments: ``loss_and_gradient``'s loss alone, the same value, by the
+  forward pass (a validation set's loss after every epoch);
 
 ``output``, ``sample_weight`` and ``average_outputs`` are the kernels' (``reference.OUTPUTS``,
 per-sample weights, scikit-learn's reported squared error); the defaults are the article's
@@ -75,6 +77,12 @@ class Backend(Protocol):
         huge_inputs: Optional[bool] = None,
     ) -> tuple[float, list]: ...
 
+    def loss(
+        self, X: np.ndarray, T: np.ndarray, weights: list, n_threads: int, activation: str, alpha: float, *,
+        output: Optional[str] = None, sample_weight: Optional[np.ndarray] = None, average_outputs: bool = False,
+        huge_inputs: Optional[bool] = None,
+    ) -> float: ...
+
     def predict_lanes(self) -> dict[str, Callable]: ...
 
 
@@ -98,6 +106,11 @@ class CppBackend:
         return _core.loss_and_gradient(X, T, weights, n_threads, activation=activation, alpha=alpha, output=output,
                                        sample_weight=sample_weight, average_outputs=average_outputs,
                                        huge_inputs=huge_inputs)
+
+    def loss(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
+             average_outputs=False, huge_inputs=None):
+        return _core.loss(X, T, weights, n_threads, activation=activation, alpha=alpha, output=output,
+                          sample_weight=sample_weight, average_outputs=average_outputs, huge_inputs=huge_inputs)
 
     def predict_lanes(self):
         # One compiled function per activation, the activation bound in C++: a keyword would cost
@@ -125,6 +138,11 @@ class NumpyBackend:
                           average_outputs=False, huge_inputs=None):
         return reference.loss_and_gradient(X, T, weights, activation, alpha, output=output,
                                            sample_weight=sample_weight, average_outputs=average_outputs)
+
+    def loss(self, X, T, weights, n_threads, activation, alpha, *, output=None, sample_weight=None,
+             average_outputs=False, huge_inputs=None):
+        return reference.loss(X, T, weights, activation, alpha, output=output, sample_weight=sample_weight,
+                              average_outputs=average_outputs)
 
     def predict_lanes(self):
         return {a: functools.partial(_reference_predict, activation=a) for a in reference.ACTIVATIONS}

@@ -320,8 +320,9 @@ class _Run:
         """The training data (``X``, ``T``, ``y_train``, ``sample_weight``), the validation set
         (``X_val``, ``y_val``, ``T_val``, ``w_val`` in float64 for the accuracy and ``w_val_loss`` in
         X's dtype for the loss): the one given to ``fit``, else ``early_stopping``'s split (drawn after
-        the initial weights), else none; whether epochs shuffle; and the training X's answer to
-        ``_core.has_huge_values`` when known (``huge_inputs``, None: not known)."""
+        the initial weights), else none; whether epochs shuffle; and the answers of the training X
+        and of X_val to ``_core.has_huge_values`` when known (``huge_inputs``, ``huge_val``; None:
+        not known)."""
         n_out = self.weights[-1].shape[0]
         T = targets(y_index, n_out, X.dtype)
         self.X_val = self.y_val = self.w_val = None
@@ -345,6 +346,7 @@ class _Run:
                 self.w_val = np.asarray(self.w_val_loss, dtype=np.float64)
         self.X, self.T, self.sample_weight = X, T, sample_weight
         self.huge_inputs = self.given_huge if train_rows is None else huge_in_rows(self.given_huge)
+        self.huge_val = None if train_rows is None else huge_in_rows(self.given_huge)  # X_val's, when known
         self.y_train = y_index if train_rows is None else y_index[train_rows]
         self.shuffle = self.config.batch_size is not None and self.config.batch_size < X.shape[0]
 
@@ -488,9 +490,8 @@ class _Run:
         """The validation set's loss at the current weights: ``J`` as ``loss_and_gradient`` computes
         it (the training loss's formula, the L2 term over the validation weights' sum included)."""
         config = self.config
-        loss, _ = self.backend.loss_and_gradient(self.X_val, self.T_val, self.weights, config.n_threads, config.activation,
-                                                 config.alpha, sample_weight=self.w_val_loss)
-        return loss
+        return self.backend.loss(self.X_val, self.T_val, self.weights, config.n_threads, config.activation,
+                                 config.alpha, sample_weight=self.w_val_loss, huge_inputs=self.huge_val)
 
     def report(self, force: bool = False) -> None:
         """The progress line, about every half second (and after the first and the last epoch)."""

@@ -74,6 +74,7 @@ __all__ = [
     "dense_forward",
     "dense_backward",
     "loss_and_gradient",
+    "loss",
     "dense_sigmoid_forward",
     "dense_sigmoid_backward",
     "binary_log_loss",
@@ -866,11 +867,27 @@ def loss_and_gradient(
     grads : list of ndarray
         Shaped like ``weights``, in their dtype.
     """
+    activations, J, sample_weight = _forward_and_loss(X, y, weights, activation, alpha, output, sample_weight,
+                                                      average_outputs)
+    return J, network_backward(activations, weights, y, activation, alpha, sample_weight)
+
+
+def loss(
+    X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation, alpha: float = DEFAULTS.alpha,
+    output: Optional[str] = None, sample_weight: Optional[Array] = None, average_outputs: bool = False,
+) -> float:
+    """The loss ``J`` of :func:`loss_and_gradient` alone (the same arguments; no backward pass)."""
+    return _forward_and_loss(X, y, weights, activation, alpha, output, sample_weight, average_outputs)[1]
+
+
+def _forward_and_loss(X: Array, y: Array, weights: Sequence[Array], activation: str, alpha: float,
+                      output: Optional[str], sample_weight: Optional[Array],
+                      average_outputs: bool) -> Tuple[List[Array], float, Optional[Array]]:
+    """The activations of :func:`network_forward`, ``J`` and the checked sample weights."""
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     output = output_name(weights[-1].shape[0], output)
     activations = network_forward(X, weights, activation, output)
-    loss = _loss(activations, y, weights, alpha, output, sample_weight, average_outputs)
-    return float(loss), network_backward(activations, weights, y, activation, alpha, sample_weight)
+    return activations, float(_loss(activations, y, weights, alpha, output, sample_weight, average_outputs)), sample_weight
 
 
 def exact_loss(X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,

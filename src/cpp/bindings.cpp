@@ -457,11 +457,13 @@ py::tuple train_impl(const py::array& X_, const py::array& y_, const py::list& w
     return py::make_tuple(loss, r.n_iter);
 }
 
-// The mean loss and its gradient dJ/dW_l at the given weights (full batch, no update).
+// The mean loss and its gradient dJ/dW_l at the given weights (full batch, no update): (loss,
+// [dJ/dW_l]); with_gradient false: the loss alone (a float), by the forward pass.
 template <class T>
-py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const py::list& weights, int n_threads,
-                                 const std::string& activation, double alpha, const py::object& output,
-                                 const py::object& sample_weight, bool average_outputs, std::optional<bool> huge_inputs) {
+py::object loss_and_gradient_impl(const py::array& X_, const py::array& y_, const py::list& weights, int n_threads,
+                                  const std::string& activation, double alpha, const py::object& output,
+                                  const py::object& sample_weight, bool average_outputs, std::optional<bool> huge_inputs,
+                                  bool with_gradient) {
     auto X = require<T>(X_, "X", 2);
     const idx n = X.shape(0), d = X.shape(1);
     if (n < 1 || d < 1) throw py::value_error("X must have at least one sample and one feature, got shape " + shape_str(X));
@@ -479,9 +481,11 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     std::vector<T*> G;
     std::vector<const T*> Wp;
     for (std::size_t l = 0; l < W.size(); ++l) {
-        py::array_t<T> g({W[l].shape(0), W[l].shape(1)});
-        G.push_back(g.mutable_data());
-        grads.append(g);
+        if (with_gradient) {
+            py::array_t<T> g({W[l].shape(0), W[l].shape(1)});
+            G.push_back(g.mutable_data());
+            grads.append(g);
+        }
         Wp.push_back(W[l].data());
     }
     const T* Xp = X.data();
@@ -489,9 +493,12 @@ py::tuple loss_and_gradient_impl(const py::array& X_, const py::array& y_, const
     double loss = 0.0;
     {
         py::gil_scoped_release release;
-        loss = loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha, n_threads, G,
-                                    huge_inputs);
+        loss = with_gradient ? loss_and_gradient<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha,
+                                                    n_threads, G, huge_inputs)
+                             : loss_at<T>(Xp, yp, ldy, n, s, Wp, act, loss_kind, wp, average_outputs, alpha,
+                                          n_threads, huge_inputs);
     }
+    if (!with_gradient) return py::float_(loss);
     return py::make_tuple(loss, grads);
 }
 
@@ -892,29 +899,35 @@ squared error), the gradient unchanged; huge_inputs: has_huge_values(X) when the
 never unsafe memory).
 Returns (loss_curve, n_iter): the loss of each epoch run.)pbdoc");
 
-    m.def(
-        "loss_and_gradient",
-        [](const py::array& X, const py::array& y, const py::list& weights, int n_threads, const std::string& activation,
-           double alpha, const py::object& output, const py::object& sample_weight, bool average_outputs,
-           std::optional<bool> huge_inputs) {
-            return dispatch(
-                X, "X",
-                [&] {
-                    return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha, output,
-                                                          sample_weight, average_outputs, huge_inputs);
-                },
-                [&] {
-                    return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha, output,
-                                                         sample_weight, average_outputs, huge_inputs);
-                });
-        },
-        py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(), py::arg("activation"),
-        py::arg("alpha"), py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
-        py::arg("average_outputs") = false, py::arg("huge_inputs").none(true) = py::none(),
-        R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's, output,
+    for (const bool with_gradient : {true, false})
+        m.def(
+            with_gradient ? "loss_and_gradient" : "loss",
+            [with_gradient](const py::array& X, const py::array& y, const py::list& weights, int n_threads,
+                            const std::string& activation, double alpha, const py::object& output,
+                            const py::object& sample_weight, bool average_outputs, std::optional<bool> huge_inputs) {
+                return dispatch(
+                    X, "X",
+                    [&] {
+                        return loss_and_gradient_impl<double>(X, y, weights, n_threads, activation, alpha, output,
+                                                              sample_weight, average_outputs, huge_inputs,
+                                                              with_gradient);
+                    },
+                    [&] {
+                        return loss_and_gradient_impl<float>(X, y, weights, n_threads, activation, alpha, output,
+                                                             sample_weight, average_outputs, huge_inputs,
+                                                             with_gradient);
+                    });
+            },
+            py::arg("X"), py::arg("y"), py::arg("weights"), py::arg("n_threads"), py::kw_only(), py::arg("activation"),
+            py::arg("alpha"), py::arg("output").none(true) = py::none(), py::arg("sample_weight").none(true) = py::none(),
+            py::arg("average_outputs") = false, py::arg("huge_inputs").none(true) = py::none(),
+            with_gradient
+                ? R"pbdoc((loss, [dJ/dW_l]) at the given weights over the whole of X, y (as train's, output,
 sample_weight and average_outputs included), weights unchanged.  huge_inputs: has_huge_values(X)
 when the caller knows it (None: X is scanned; a wrong answer gives wrong sums for rows whose
-first-layer sums overflow, never unsafe memory).)pbdoc");
+first-layer sums overflow, never unsafe memory).)pbdoc"
+                : R"pbdoc(loss_and_gradient's loss alone, bit for bit, by the forward pass (no gradient);
+the same arguments.)pbdoc");
 
     m.def(
         "has_huge_values",

@@ -202,6 +202,11 @@ public:
     template <class Apply>
     bool gradient_and_update(int t, const std::int64_t* ord, const Batch& b, idx step, double alpha,
                              const RowArrays& ahead, Apply&& apply);
+    // The batch's forward pass alone: the loss sums batch_loss reads, the same values as
+    // gradient_and_update's (the same rows in the same runs, on any thread count), no gradient
+    // (the narrow tail, when there is one, still sums its own into scratch).  False (on every
+    // thread alike) when interrupted.
+    bool forward_loss(int t, const std::int64_t* ord, const Batch& b, idx step);
     // Writes W_l[j0 .. j0 + nj, q0 .. q0 + len) (updated row pieces, nj <= VW) into the packed copies.
     inline __attribute__((always_inline)) void repack(idx l, idx j0, idx nj, idx q0, idx len);
     // The batch's mean loss (thread 0, after gradient()), with the L2 term.
@@ -287,9 +292,10 @@ private:
     void delta_rows(idx w, idx l, idx r0, idx rows);
     void grad_block(const std::int64_t* ord, idx w, idx part, idx l, idx b0, idx block, idx rows, idx p0, idx p1,
                     idx c0, idx c1, bool bias);
-    void sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step);
+    // backward false: the forward pass and the loss sums only (forward_loss).
+    void sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step, bool backward);
     template <class UpdateTile>
-    bool sweep_together(int t, const std::int64_t* ord, const Batch& b, UpdateTile&& update_tile);
+    bool sweep_together(int t, const std::int64_t* ord, const Batch& b, bool backward, UpdateTile&& update_tile);
     // The parts' update loop (gradient_and_update): chunks of weight columns claimed by the threads.
     template <class Apply>
     void for_each_gradient_run(idx step, const Batch& b, double alpha, const RowArrays& ahead, Apply& apply);
@@ -474,13 +480,14 @@ void BatchSweep<T>::grad_block(const std::int64_t* ord, idx w, idx part, idx l, 
 // the same parts in every batch, whose rows of X are still in its cache.  The result does not
 // depend on who takes which part.
 template <class T>
-void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step) {
+void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, idx step, bool backward) {
     const idx first = b.parts * t / team(t);
     for (idx i = 0; i < b.parts; ++i) {
         const idx q = (first + i) % b.parts;
         const std::uint32_t bit = std::uint32_t(1) << q;
         if (parts_taken_[step % 2].fetch_or(bit, std::memory_order_relaxed) & bit) continue;
-        std::fill(grads_.get() + q * grad_size_, grads_.get() + (q + 1) * grad_size_, T(0));
+        if (backward || has_tail_)
+            std::fill(grads_.get() + q * grad_size_, grads_.get() + (q + 1) * grad_size_, T(0));
         for (idx blk = b.n_blocks * q / b.parts; blk < b.n_blocks * (q + 1) / b.parts; ++blk) {
             if (poll(t)) break;
             const idx rows = std::min(b.bn, (blk + 1) * kBlock) - blk * kBlock;
@@ -493,7 +500,7 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
                 tail_block(act_, rows, act_of(t, t0_ - 1), ld_[t0_ - 1], yb, wb, tails_[t], tail_work_.get() + t * tail_ws_,
                            &loss_part_[blk * kBlock / kLossRows]);
             }
-            for (idx l = upto - 1; l >= 0; --l) {
+            for (idx l = upto - 1; backward && l >= 0; --l) {
                 grad_block(ord, t, q, l, b.b0, blk, rows, 0, s.k[l], 0, m_pad_[l], true);
                 if (l > 0) delta_rows(t, l, 0, rows);
             }
@@ -509,9 +516,10 @@ void BatchSweep<T>::sweep_parts(int t, const std::int64_t* ord, const Batch& b, 
 // backward pass (nothing updated).
 template <class T>
 template <class UpdateTile>
-bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b, UpdateTile&& update_tile) {
+bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& b, bool backward,
+                                   UpdateTile&& update_tile) {
     const int nt = team(t);
-    for (idx l = 0; l < L; ++l)
+    for (idx l = 0; backward && l < L; ++l)
         for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
             const Tile& g = tiles_[l][i];
             T* G = grads_.get() + grad_offset_[l];
@@ -528,7 +536,7 @@ bool BatchSweep<T>::sweep_together(int t, const std::int64_t* ord, const Batch& 
         if (t == 0) exit_block_.store(poll(0), std::memory_order_relaxed);
         wait_all(t);
         if (exit_block_.load(std::memory_order_relaxed)) return false;
-        for (idx l = L - 1; l >= 0; --l) {
+        for (idx l = L - 1; backward && l >= 0; --l) {
             for (idx i = t; i < static_cast<idx>(tiles_[l].size()); i += nt) {
                 const Tile& g = tiles_[l][i];
                 grad_block(ord, 0, 0, l, b.b0, blk, rows, g.p0, g.p1, g.c0, g.c1, g.bias);
@@ -569,17 +577,26 @@ template <class Apply>
 bool BatchSweep<T>::gradient_and_update(int t, const std::int64_t* ord, const Batch& b, idx step, double alpha,
                                         const RowArrays& ahead, Apply&& apply) {
     if (b.parts == 1)
-        return sweep_together(t, ord, b, [&](const Tile& g) __attribute__((always_inline)) {
+        return sweep_together(t, ord, b, /*backward=*/true, [&](const Tile& g) __attribute__((always_inline)) {
             const idx j_end = std::min(g.c1, s.m[g.l]);
             for (idx q0 = g.bias ? 0 : 1 + g.p0; q0 < 1 + g.p1; q0 += kColChunk)
                 update_piece(b, alpha, ahead, apply, g.l, q0, std::min(1 + g.p1, q0 + kColChunk), g.c0, j_end);
         });
-    sweep_parts(t, ord, b, step);
+    sweep_parts(t, ord, b, step, /*backward=*/true);
     if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
     wait_all(t);
     if (exit_b1_.load(std::memory_order_relaxed)) return false;  // interrupted: the batch is dropped
     for_each_gradient_run(step, b, alpha, ahead, apply);
     return true;
+}
+
+template <class T>
+bool BatchSweep<T>::forward_loss(int t, const std::int64_t* ord, const Batch& b, idx step) {
+    if (b.parts == 1) return sweep_together(t, ord, b, /*backward=*/false, [](const Tile&) {});
+    sweep_parts(t, ord, b, step, /*backward=*/false);
+    if (t == 0) exit_b1_.store(poll(0), std::memory_order_relaxed);
+    wait_all(t);
+    return !exit_b1_.load(std::memory_order_relaxed);
 }
 
 template <class T>
