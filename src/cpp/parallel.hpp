@@ -207,20 +207,23 @@ private:
 // the machine has no core free for the others.  Decided by thread 0 from what it measures,
 // window by window (kWindowBatches batches and kWindowSeconds at least): while the team runs,
 // the share of thread 0's time spent waiting for the others at barriers; when that passes
-// kLateShare (a partner descheduled, the others' cores busy; a wait that long ends the window
-// at once), thread 0 runs alone.  Each choice must then prove itself against the last window
-// of the other, per batch: alone, it goes back to the team at once when it is clearly slower
-// (and the next alarm is acted on only after twice as many team windows, up to
+// kLateShare (a partner descheduled, the others' cores busy), thread 0 runs alone; a wait that
+// long ends the window at once, after kWindowSeconds of waiting, or kProbeSeconds while the
+// team is unproven (the call's first window, a probe), so that a busy machine costs a
+// millisecond of waiting there, not four.  Each choice must then prove itself against the last
+// window of the other, per batch: alone, it goes back to the team at once when it is clearly
+// slower (and the next alarm is acted on only after twice as many team windows, up to
 // kMaxHoldWindows, until going alone proves right again: an idle machine pays little for the
-// waits of an uneven split); otherwise it
-// tries the team again after 1, 2, 4 ... kMaxSoloWindows windows, and the team stays only if it
-// is clearly faster than the best window alone.  So a busy machine costs little probing and one
+// waits of an uneven split); otherwise it tries the team again after 1, 2, 4 ...
+// kMaxSoloWindows windows, and the team stays only if it is clearly faster than the best
+// window alone.  So a busy machine costs little probing and one
 // that frees up is noticed within a fraction of a second.  Only the speed depends on it: the
 // partition of the work (and so every result) does not depend on who does it.
 class TeamSizer {
 public:
     static constexpr idx kWindowBatches = 8;
     static constexpr double kWindowSeconds = 4e-3;
+    static constexpr double kProbeSeconds = 1e-3;
     static constexpr double kLateShare = 0.3;
     static constexpr double kGain = 0.9;  // "clearly faster": less than this times the other's time
     static constexpr int kMaxSoloWindows = 64;
@@ -236,7 +239,9 @@ public:
         time_ += seconds;
         wait_ += waited;
         ++batches_;
-        const bool late = !solo_ && hold_ == 0 && wait_ >= kWindowSeconds && wait_ > kLateShare * time_;
+        const bool unproven = probing_ || team_per_batch_ == 0.0;  // a probe, or the call's first window
+        const bool late = !solo_ && hold_ == 0 && wait_ >= (unproven ? kProbeSeconds : kWindowSeconds) &&
+                          wait_ > kLateShare * time_;
         if (!late && (batches_ < kWindowBatches || time_ < kWindowSeconds)) return solo_;
         const double per_batch = time_ / static_cast<double>(batches_);
         if (solo_) {
