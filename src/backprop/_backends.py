@@ -1,6 +1,6 @@
 """Where the network's arithmetic runs: the C++ kernels or ``backprop.reference``.
 
-A backend is an object with three methods (see :class:`Backend`):
+A backend is an object with these methods (see :class:`Backend`):
 
 * ``train(X, T, weights, config, state, n_epochs, order, hook, *, output=None,
   sample_weight=None, average_outputs=False, huge_inputs=None) -> (loss_curve, n_run)``: up to
@@ -16,13 +16,13 @@ A backend is an object with three methods (see :class:`Backend`):
   reference ignores it);
 * ``loss(...)``, the same arguments: ``loss_and_gradient``'s loss alone, the same value, by the
   forward pass (a validation set's loss after every epoch);
+* ``predict_lanes() -> {activation: predict}``: the one-call prediction of ``predict_proba``'s
+  fast lane and ``predict_proba_unchecked`` (:data:`PREDICT`), so that a one-row call costs a
+  few Python steps plus this call.
 
 ``output``, ``sample_weight`` and ``average_outputs`` are the kernels' (``reference.OUTPUTS``,
 per-sample weights, scikit-learn's reported squared error); the defaults are the article's
 outputs without weights.
-* ``predict_lanes() -> {activation: predict}``: the one-call prediction of ``predict_proba``'s
-  fast lane and ``predict_proba_unchecked`` (:data:`PREDICT`), so that a one-row call costs a
-  few Python steps plus this call.
 
 The training driver (``_training``) and the stability guard see nothing else, so another
 backend (one that spreads the block gradients over workers, say) plugs in by implementing these

@@ -467,7 +467,8 @@ class Blocks:
 class DaskBackend:
     """The data-parallel side of a fit on :class:`Blocks`: ``train`` and ``loss_and_gradient`` as the
     ``_backends.Backend`` interface has them (what the training driver and the stability guard
-    call), with the blocks in place of X (T is unused: the blocks hold the targets).  Each block's
+    call; a dask fit records no validation loss, so the driver never asks it for ``loss``), with
+    the blocks in place of X (T is unused: the blocks hold the targets).  Each block's
     arithmetic runs on ``kernels``, the fit's backend: on a cluster in one task per worker, on its
     threads; on the local scheduler in one task per block, on one thread (dask runs the tasks in
     parallel)."""

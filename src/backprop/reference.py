@@ -887,7 +887,8 @@ def _forward_and_loss(X: Array, y: Array, weights: Sequence[Array], activation: 
     sample_weight = check_sample_weight(sample_weight, X.shape[0], X.dtype)
     output = output_name(weights[-1].shape[0], output)
     activations = network_forward(X, weights, activation, output)
-    return activations, float(_loss(activations, y, weights, alpha, output, sample_weight, average_outputs)), sample_weight
+    J = _loss(activations, y, weights, alpha, output, sample_weight, average_outputs)
+    return activations, float(J), sample_weight
 
 
 def exact_loss(X: Array, y: Array, weights: Sequence[Array], activation: str = DEFAULTS.activation,
