@@ -145,3 +145,27 @@ def test_blas_variables_are_unset_and_reported(tmp_path, as_module):
     first, note = proc.stdout.splitlines()
     assert first == "['--flag', 'x'] None None"
     assert note.startswith("unset OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE for this run")
+
+
+def test_the_warm_up_fit_s_convergence_warning_is_not_shown():
+    """A 10-iteration warm-up need not have learned anything; its warning would only mislead."""
+    import warnings
+
+    from backprop import ConvergenceWarning, NeuralNetwork, article
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 20))
+    y = (X[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    kw = dict(n_hidden=(8, 3), learning_rate=1.0, random_state=0)
+    with pytest.warns(ConvergenceWarning):  # what the warm-up fit alone says
+        NeuralNetwork(max_iter=10, **kw).fit(X, y)
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, times = article._timed_fits(X, y, kw, 2000, 1, Bar())
+    assert len(times) == 1 and model.n_iter_ == 2000
+    assert not [w for w in caught if issubclass(w.category, ConvergenceWarning)], [str(w.message) for w in caught]

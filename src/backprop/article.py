@@ -46,7 +46,7 @@ import numpy as np
 
 from . import __version__, _core
 from ._estimator import NeuralNetwork
-from ._exceptions import StabilityWarning
+from ._exceptions import ConvergenceWarning, StabilityWarning
 from ._timing import blas_env_note, ensure_clean_blas_env, machine_line
 
 __all__ = [
@@ -174,7 +174,9 @@ def _timed_fits(X: np.ndarray, y: np.ndarray, kw: Dict[str, Any], max_iter: int,
     times = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StabilityWarning)  # reported by section 2
-        NeuralNetwork(max_iter=min(10, max_iter), **kw).fit(X, y)  # warm-up
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # 10 iterations need not have learned anything
+            NeuralNetwork(max_iter=min(10, max_iter), **kw).fit(X, y)  # warm-up
         model = NeuralNetwork(max_iter=max_iter, **kw)
         for _ in range(repeats):
             t0 = time.perf_counter()
