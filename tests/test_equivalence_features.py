@@ -174,15 +174,15 @@ def test_the_loss_alone_is_loss_and_gradient_s_loss_bit_for_bit(n, d, n_hidden, 
     big = 1e300 if dtype == np.float64 else 1e30
     huge = np.ascontiguousarray(np.where(np.arange(n)[:, None] % 7 == 0, big * X, X), dtype=dtype)
     with np.errstate(over="ignore", invalid="ignore"):
+        both = _core.loss_and_gradient(huge, y, w0, 2, activation="tanh", alpha=0.1, output=output)[0]
         for hint in (None, _core.has_huge_values(huge)):
             J = _core.loss(huge, y, w0, 2, activation="tanh", alpha=0.1, output=output, huge_inputs=hint)
-            both = _core.loss_and_gradient(huge, y, w0, 2, activation="tanh", alpha=0.1, output=output)[0]
             assert J == both or (np.isnan(J) and np.isnan(both))
-    for bad, error in (({"activation": "elu"}, ValueError), ({"alpha": -1.0}, ValueError)):
+    for bad in ({"activation": "elu"}, {"alpha": -1.0}):
         kw = {"activation": "tanh", "alpha": 0.0, "output": output, **bad}
-        with pytest.raises(error) as alone:
+        with pytest.raises(ValueError) as alone:
             _core.loss(X, y, w0, 1, **kw)
-        with pytest.raises(error) as both:
+        with pytest.raises(ValueError) as both:
             _core.loss_and_gradient(X, y, w0, 1, **kw)
         assert str(alone.value) == str(both.value)
 

@@ -216,9 +216,9 @@ private:
 // kMaxHoldWindows, until going alone proves right again: an idle machine pays little for the
 // waits of an uneven split); otherwise it tries the team again after 1, 2, 4 ...
 // kMaxSoloWindows windows, and the team stays only if it is clearly faster than the best
-// window alone.  So a busy machine costs little probing and one
-// that frees up is noticed within a fraction of a second.  Only the speed depends on it: the
-// partition of the work (and so every result) does not depend on who does it.
+// window alone.  So a busy machine costs little probing and one that frees up is noticed
+// within a fraction of a second.  Only the speed depends on it: the partition of the work (and
+// so every result) does not depend on who does it.
 class TeamSizer {
 public:
     static constexpr idx kWindowBatches = 8;
